@@ -1,0 +1,395 @@
+// Package dnstest starts real DNS primaries (BIND's named and Knot's knotd)
+// on loopback for tests: each in its own temporary directory, on a free
+// unprivileged port, with a TSIG key allowed to update A and AAAA records.
+//
+// A missing server binary fails the test; it is never skipped. The
+// project's test command (scripts/test.sh) installs them.
+package dnstest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// Kinds lists the primaries tests run against.
+var Kinds = []string{"bind", "knot"}
+
+// Options shape the zone a Server starts with.
+type Options struct {
+	Zone    string   // default "dyn.example.com"
+	Records []string // zone-file lines relative to the origin, e.g. "home 300 A 192.0.2.1"
+	// Types lists the RR types the key may update; default A and AAAA.
+	Types []string
+}
+
+// Server is a running primary.
+type Server struct {
+	Kind    string
+	Port    int
+	Addr    string // 127.0.0.1:port
+	Addr6   string // [::1]:port
+	Zone    string // no trailing dot
+	Key     update.Key
+	KeyFile string // the key in the server's own format (BIND's key statement or keymgr's one line)
+	Dir     string
+
+	t      testing.TB
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+}
+
+// Start starts a primary of the given kind ("bind" or "knot") and stops it
+// when the test ends.
+func Start(t testing.TB, kind string, opts Options) *Server {
+	t.Helper()
+	if opts.Zone == "" {
+		opts.Zone = "dyn.example.com"
+	}
+	if len(opts.Types) == 0 {
+		opts.Types = []string{"A", "AAAA"}
+	}
+	bin := map[string]string{"bind": "named", "knot": "knotd"}[kind]
+	if bin == "" {
+		t.Fatalf("dnstest: unknown kind %q", kind)
+	}
+	if _, err := exec.LookPath(bin); err != nil {
+		t.Fatalf("dnstest: %s not found: install bind9 and knot (scripts/test.sh does)", bin)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 6; attempt++ {
+		s, err := start(t, kind, opts)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("dnstest: starting %s: %v", kind, lastErr)
+	return nil
+}
+
+func start(t testing.TB, kind string, opts Options) (*Server, error) {
+	dir, err := os.MkdirTemp("", "dnstest-"+kind+"-")
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	s := &Server{
+		Kind:  kind,
+		Port:  port,
+		Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Addr6: net.JoinHostPort("::1", strconv.Itoa(port)),
+		Zone:  strings.TrimSuffix(strings.ToLower(opts.Zone), "."),
+		Key: update.Key{
+			Name:      "sshdyn-test.",
+			Algorithm: dns.HmacSHA256,
+			Secret:    base64.StdEncoding.EncodeToString(secret),
+		},
+		Dir: dir,
+		t:   t,
+	}
+	token := randomToken()
+	zoneFile := filepath.Join(dir, s.Zone+".zone")
+	if err := os.WriteFile(zoneFile, []byte(zoneText(s.Zone, token, opts.Records)), 0o644); err != nil {
+		return nil, err
+	}
+	var args []string
+	switch kind {
+	case "bind":
+		s.KeyFile = filepath.Join(dir, "tsig.key")
+		key := fmt.Sprintf("key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret)
+		if err := os.WriteFile(s.KeyFile, []byte(key), 0o600); err != nil {
+			return nil, err
+		}
+		conf := filepath.Join(dir, "named.conf")
+		if err := os.WriteFile(conf, []byte(bindConf(dir, port, s, zoneFile, opts.Types)), 0o644); err != nil {
+			return nil, err
+		}
+		args = []string{"named", "-g", "-c", conf}
+	case "knot":
+		s.KeyFile = filepath.Join(dir, "tsig.key")
+		key := fmt.Sprintf("hmac-sha256:%s:%s\n", strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret)
+		if err := os.WriteFile(s.KeyFile, []byte(key), 0o600); err != nil {
+			return nil, err
+		}
+		conf := filepath.Join(dir, "knot.conf")
+		if err := os.WriteFile(conf, []byte(knotConf(dir, port, s, opts.Types)), 0o644); err != nil {
+			return nil, err
+		}
+		args = []string{"knotd", "-c", conf}
+	}
+	s.stderr = &syncBuffer{}
+	s.cmd = exec.Command(args[0], args[1:]...)
+	s.cmd.Stdout = s.stderr
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	s.done = make(chan struct{})
+	go func() { s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", kind, s.stderr.String())
+		}
+	})
+	// Ready when this instance, and not some other server on the port,
+	// answers with our token.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("%s exited during start-up:\n%s", kind, s.stderr.String())
+		default:
+		}
+		if got, err := s.query("_token."+s.Zone, dns.TypeTXT); err == nil && len(got) == 1 {
+			if got[0] == token {
+				return s, nil
+			}
+			s.Stop()
+			return nil, fmt.Errorf("port %d answered by another server", port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Stop()
+	return nil, fmt.Errorf("%s did not answer within 15s:\n%s", kind, s.stderr.String())
+}
+
+// Stop kills the server and waits for it to exit. It is safe to call twice.
+func (s *Server) Stop() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+	}
+	<-s.done
+}
+
+// Serial returns the zone's SOA serial as the primary serves it now.
+func (s *Server) Serial(t testing.TB) uint32 {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(s.Zone), dns.TypeSOA)
+	r, err := s.exchange(m)
+	if err != nil {
+		t.Fatalf("SOA query to %s: %v", s.Kind, err)
+	}
+	for _, rr := range r.Answer {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa.Serial
+		}
+	}
+	t.Fatalf("no SOA in %s's answer: %v", s.Kind, r)
+	return 0
+}
+
+// Lookup returns the sorted values of name's records of type t; records
+// are rendered as dig +short would.
+func (s *Server) Lookup(t testing.TB, name string, qtype uint16) []string {
+	t.Helper()
+	v, err := s.query(name, qtype)
+	if err != nil {
+		t.Fatalf("query %s %s to %s: %v", name, dns.TypeToString[qtype], s.Kind, err)
+	}
+	return v
+}
+
+// TTL returns the TTL of name's RRset of type t, or 0 if there is none.
+func (s *Server) TTL(t testing.TB, name string, qtype uint16) uint32 {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	r, err := s.exchange(m)
+	if err != nil {
+		t.Fatalf("query %s: %v", name, err)
+	}
+	for _, rr := range r.Answer {
+		if rr.Header().Rrtype == qtype {
+			return rr.Header().Ttl
+		}
+	}
+	return 0
+}
+
+func (s *Server) query(name string, qtype uint16) ([]string, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = false
+	r, err := s.exchange(m)
+	if err != nil {
+		return nil, err
+	}
+	if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+		return nil, fmt.Errorf("rcode %s", dns.RcodeToString[r.Rcode])
+	}
+	out := []string{}
+	for _, rr := range r.Answer {
+		if rr.Header().Rrtype != qtype {
+			continue
+		}
+		switch rr := rr.(type) {
+		case *dns.A:
+			out = append(out, rr.A.String())
+		case *dns.AAAA:
+			out = append(out, rr.AAAA.String())
+		case *dns.TXT:
+			out = append(out, strings.Join(rr.Txt, ""))
+		default:
+			out = append(out, strings.TrimPrefix(rr.String(), rr.Header().String()))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (s *Server) exchange(m *dns.Msg) (*dns.Msg, error) {
+	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, s.Addr)
+	return r, err
+}
+
+func zoneText(zone, token string, records []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ORIGIN %s.\n$TTL 300\n", zone)
+	fmt.Fprintf(&b, "@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60\n", zone, zone)
+	b.WriteString("@ IN NS ns\nns IN A 127.0.0.1\n")
+	fmt.Fprintf(&b, "_token IN TXT %q\n", token)
+	for _, r := range records {
+		b.WriteString(r + "\n")
+	}
+	return b.String()
+}
+
+func bindConf(dir string, port int, s *Server, zoneFile string, types []string) string {
+	return fmt.Sprintf(`options {
+	directory %[1]q;
+	pid-file "%[1]s/named.pid";
+	session-keyfile "%[1]s/session.key";
+	managed-keys-directory %[1]q;
+	dump-file "%[1]s/named_dump.db";
+	statistics-file "%[1]s/named.stats";
+	memstatistics-file "%[1]s/named.memstats";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 port %[2]d { ::1; };
+	recursion no;
+	dnssec-validation no;
+	notify no;
+	allow-transfer { none; };
+};
+controls { };
+include "%[3]s";
+zone %[4]q {
+	type primary;
+	file %[5]q;
+	update-policy { grant %[6]s zonesub %[7]s; };
+};
+`, dir, port, s.KeyFile, s.Zone, zoneFile, strings.TrimSuffix(s.Key.Name, "."), strings.Join(types, " "))
+}
+
+func knotConf(dir string, port int, s *Server, types []string) string {
+	return fmt.Sprintf(`server:
+    rundir: %[1]q
+    pidfile: "%[1]s/knot.pid"
+    listen: [ 127.0.0.1@%[2]d, ::1@%[2]d ]
+control:
+    listen: "%[1]s/knot.sock"
+log:
+  - target: stderr
+    any: info
+database:
+    storage: %[1]q
+key:
+  - id: %[3]s
+    algorithm: hmac-sha256
+    secret: %[4]s
+acl:
+  - id: update
+    key: %[3]s
+    action: update
+    update-type: [ %[6]s ]
+template:
+  - id: default
+    storage: %[1]q
+    file: "%%s.zone"
+zone:
+  - domain: %[5]s
+    acl: update
+`, dir, port, strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret, s.Zone, strings.Join(types, ", "))
+}
+
+// freePort picks a port in 10000-32000 (below Linux's ephemeral range)
+// that is free for TCP and UDP on 127.0.0.1 and ::1 right now. The caller
+// proves it got the port with a per-instance token, and retries if not.
+func freePort() (int, error) {
+	for i := 0; i < 50; i++ {
+		n, _ := rand.Int(rand.Reader, big.NewInt(22000))
+		port := 10000 + int(n.Int64())
+		if portFree(port) {
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port found")
+}
+
+func portFree(port int) bool {
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		l.Close()
+		p, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		p.Close()
+	}
+	return true
+}
+
+func randomToken() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

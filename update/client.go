@@ -1,0 +1,194 @@
+package update
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// DefaultTimeout bounds one exchange with the primary when Client.Timeout
+// is zero.
+const DefaultTimeout = 5 * time.Second
+
+// Client is a Backend that sends TSIG-signed RFC 2136 updates over TCP to
+// a zone's primary. Every reply must carry a TSIG that verifies with Key;
+// an unsigned reply is an error, whatever its rcode (RFC 8945 5.4).
+type Client struct {
+	Server  string        // host:port of the primary
+	Zone    string        // the zone updated, e.g. "dyn.example.com"
+	Key     Key           // TSIG key the primary accepts for updates
+	Timeout time.Duration // per exchange; DefaultTimeout if zero
+}
+
+var _ Backend = (*Client)(nil)
+
+// Check sends an update whose only content is the prerequisite "RRset
+// exists (value dependent)" for r. NOERROR means r's RRset is exactly
+// {r.Addr}: the primary applies the (empty) update and writes nothing.
+// NXRRSET means it differs.
+func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
+	m := c.newUpdate()
+	m.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
+	resp, err := c.exchange(ctx, "check", m)
+	if err != nil {
+		return false, err
+	}
+	switch resp.Rcode {
+	case dns.RcodeSuccess:
+		return true, nil
+	case dns.RcodeNXRrset:
+		return false, nil
+	}
+	return false, c.rcodeError("check", resp)
+}
+
+// Replace deletes r's RRset and adds r in one UPDATE message, which the
+// primary applies atomically.
+func (c *Client) Replace(ctx context.Context, r Record) error {
+	m := c.newUpdate()
+	name := dns.Fqdn(r.Name)
+	m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: r.Type()}}})
+	m.Insert([]dns.RR{newRR(r.Name, r.Addr, r.TTL)})
+	resp, err := c.exchange(ctx, "replace", m)
+	if err != nil {
+		return err
+	}
+	if resp.Rcode != dns.RcodeSuccess {
+		return c.rcodeError("replace", resp)
+	}
+	return nil
+}
+
+// Lookup asks the primary, with a signed query, which A and AAAA records
+// it serves for name.
+func (c *Client) Lookup(ctx context.Context, name string) ([]Record, error) {
+	var out []Record
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(name), t)
+		m.RecursionDesired = false
+		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
+		resp, err := c.exchange(ctx, "lookup", m)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+			return nil, c.rcodeError("lookup", resp)
+		}
+		for _, rr := range resp.Answer {
+			switch rr := rr.(type) {
+			case *dns.A:
+				if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
+					out = append(out, Record{Name: name, Addr: a, TTL: rr.Hdr.Ttl})
+				}
+			case *dns.AAAA:
+				if a, ok := netip.AddrFromSlice(rr.AAAA); ok {
+					out = append(out, Record{Name: name, Addr: a, TTL: rr.Hdr.Ttl})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (c *Client) newUpdate() *dns.Msg {
+	m := new(dns.Msg)
+	m.SetUpdate(dns.Fqdn(c.Zone))
+	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
+	return m
+}
+
+// newRR builds a fresh RR for every message: miekg/dns's Used and Insert
+// modify the header of the RR they are given.
+func newRR(name string, a netip.Addr, ttl uint32) dns.RR {
+	a = a.Unmap()
+	hdr := dns.RR_Header{Name: dns.Fqdn(name), Class: dns.ClassINET, Ttl: ttl}
+	if a.Is4() {
+		hdr.Rrtype = dns.TypeA
+		return &dns.A{Hdr: hdr, A: a.AsSlice()}
+	}
+	hdr.Rrtype = dns.TypeAAAA
+	return &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
+}
+
+func (c *Client) exchange(ctx context.Context, op string, m *dns.Msg) (*dns.Msg, error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dc := &dns.Client{
+		Net:        "tcp",
+		Timeout:    timeout,
+		TsigSecret: map[string]string{c.Key.Name: c.Key.Secret},
+	}
+	resp, _, err := dc.ExchangeContext(ctx, m, c.Server)
+	e := &Error{Op: op, Server: c.Server, Zone: c.Zone, Rcode: -1}
+	if resp != nil {
+		e.Rcode = resp.Rcode
+		if t := resp.IsTsig(); t != nil {
+			e.TSIGError = t.Error
+		}
+	}
+	if err == nil && resp.IsTsig() != nil && e.TSIGError == 0 {
+		return resp, nil // signed, and the signature verified
+	}
+	if resp == nil {
+		e.Kind, e.Err = classifyNetError(err), err
+		return nil, e
+	}
+	// Every other reply is a failure; say which. It need not be authentic
+	// to count as one: nothing is written on a failure.
+	rcode := dns.RcodeToString[resp.Rcode]
+	switch {
+	case e.TSIGError != 0:
+		e.Kind, e.Err = KindAuth, fmt.Errorf("%s with TSIG error %s", rcode, tsigErrorString(e.TSIGError))
+	case resp.Rcode == dns.RcodeNotAuth || resp.Rcode == dns.RcodeNotZone:
+		// miekg/dns does not verify a NOTAUTH reply at all.
+		e.Kind, e.Err = KindNotZone, errors.New(rcode)
+	case resp.IsTsig() == nil:
+		// miekg/dns verifies a TSIG only if the reply has one.
+		e.Kind, e.Err = KindAuth, fmt.Errorf("%s reply is not signed with TSIG", rcode)
+	default:
+		e.Kind, e.Err = KindAuth, fmt.Errorf("%s reply failed TSIG verification: %w", rcode, err)
+	}
+	return nil, e
+}
+
+func (c *Client) rcodeError(op string, resp *dns.Msg) error {
+	e := &Error{Op: op, Server: c.Server, Zone: c.Zone, Rcode: resp.Rcode}
+	switch resp.Rcode {
+	case dns.RcodeRefused:
+		e.Kind = KindRefused
+	case dns.RcodeNotZone, dns.RcodeNotAuth:
+		e.Kind = KindNotZone
+	case dns.RcodeServerFailure:
+		e.Kind = KindServFail
+	default:
+		e.Kind = KindOther
+	}
+	e.Err = errors.New(dns.RcodeToString[resp.Rcode])
+	return e
+}
+
+func tsigErrorString(code uint16) string {
+	switch code {
+	case dns.RcodeBadSig:
+		return "BADSIG"
+	case dns.RcodeBadKey:
+		return "BADKEY"
+	case dns.RcodeBadTime:
+		return "BADTIME"
+	case 0:
+		return "none"
+	}
+	if s, ok := dns.RcodeToString[int(code)]; ok {
+		return s
+	}
+	return fmt.Sprintf("%d", code)
+}

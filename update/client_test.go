@@ -1,0 +1,255 @@
+package update_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+func newClient(t *testing.T, s *dnstest.Server) *update.Client {
+	t.Helper()
+	key, err := update.LoadKey(s.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &update.Client{Server: s.Addr, Zone: s.Zone, Key: key, Timeout: 3 * time.Second}
+}
+
+func TestSetAgainstRealPrimaries(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{Records: []string{"old 300 A 192.0.2.1", "old 300 A 192.0.2.2", "old 300 AAAA 2001:db8::1"}})
+			c := newClient(t, s)
+			ctx := context.Background()
+			host := "home." + s.Zone
+			v4 := netip.MustParseAddr("198.51.100.7")
+
+			serial := s.Serial(t)
+			res, old, err := update.Set(ctx, c, update.Record{Name: host, Addr: v4, TTL: 60})
+			if err != nil || res != update.Changed || len(old) != 0 {
+				t.Fatalf("first Set = %v, %v, %v; want good, no old addresses", res, old, err)
+			}
+			if got := s.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{"198.51.100.7"}) {
+				t.Fatalf("A after first Set = %v", got)
+			}
+			if got := s.TTL(t, host, dns.TypeA); got != 60 {
+				t.Errorf("TTL = %d, want 60", got)
+			}
+			if got := s.Serial(t); got != serial+1 {
+				t.Errorf("serial after change = %d, want %d", got, serial+1)
+			}
+
+			// Same address: nochg, nothing written. A different TTL alone
+			// does not count as a change.
+			serial = s.Serial(t)
+			for _, ttl := range []uint32{60, 120} {
+				res, _, err = update.Set(ctx, c, update.Record{Name: host, Addr: v4, TTL: ttl})
+				if err != nil || res != update.NoChange {
+					t.Fatalf("repeat Set (ttl %d) = %v, %v; want nochg", ttl, res, err)
+				}
+			}
+			if got := s.Serial(t); got != serial {
+				t.Errorf("serial after nochg = %d, want unchanged %d", got, serial)
+			}
+
+			// AAAA leaves the A alone.
+			v6 := netip.MustParseAddr("2001:db8:1::7")
+			if res, _, err = update.Set(ctx, c, update.Record{Name: host, Addr: v6, TTL: 60}); err != nil || res != update.Changed {
+				t.Fatalf("AAAA Set = %v, %v", res, err)
+			}
+			if got := s.Lookup(t, host, dns.TypeAAAA); !slices.Equal(got, []string{"2001:db8:1::7"}) {
+				t.Errorf("AAAA = %v", got)
+			}
+			if got := s.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{"198.51.100.7"}) {
+				t.Errorf("A changed by an AAAA update: %v", got)
+			}
+
+			// Two A records where one is ours is not up to date: the replace
+			// collapses the RRset to ours, and reports what was there.
+			oldHost := "old." + s.Zone
+			res, old, err = update.Set(ctx, c, update.Record{Name: oldHost, Addr: netip.MustParseAddr("192.0.2.1"), TTL: 60})
+			if err != nil || res != update.Changed {
+				t.Fatalf("Set on a two-record RRset = %v, %v", res, err)
+			}
+			slices.SortFunc(old, netip.Addr.Compare)
+			if want := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}; !slices.Equal(old, want) {
+				t.Errorf("old = %v, want %v", old, want)
+			}
+			if got := s.Lookup(t, oldHost, dns.TypeA); !slices.Equal(got, []string{"192.0.2.1"}) {
+				t.Errorf("A = %v after replace", got)
+			}
+			if got := s.Lookup(t, oldHost, dns.TypeAAAA); !slices.Equal(got, []string{"2001:db8::1"}) {
+				t.Errorf("AAAA touched by an A update: %v", got)
+			}
+
+			recs, err := c.Lookup(ctx, host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 2 || recs[0].Addr != v4 || recs[1].Addr != v6 || recs[0].TTL != 60 {
+				t.Errorf("Lookup = %+v", recs)
+			}
+		})
+	}
+}
+
+// TestErrorsAgainstRealPrimaries checks that each failure a real primary
+// can produce becomes the right kind of error and changes nothing.
+func TestErrorsAgainstRealPrimaries(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{Types: []string{"AAAA"}, Records: []string{"home 300 A 192.0.2.1"}})
+			good := newClient(t, s)
+			host := "home." + s.Zone
+			rec := update.Record{Name: host, Addr: netip.MustParseAddr("198.51.100.9"), TTL: 60}
+
+			wrongSecret := *good
+			wrongSecret.Key.Secret = "c2VjcmV0LXRoYXQtdGhlLXNlcnZlci1kb2VzLW5vdC1rbm93"
+			unknownKey := *good
+			unknownKey.Key.Name = "nobody."
+			otherZone := *good
+			otherZone.Zone = "other.example.org"
+			otherZoneRec := update.Record{Name: "home.other.example.org", Addr: rec.Addr, TTL: 60}
+
+			cases := []struct {
+				name string
+				c    *update.Client
+				rec  update.Record
+				kind update.Kind
+				tsig uint16
+			}{
+				{"wrong secret", &wrongSecret, rec, update.KindAuth, dns.RcodeBadSig},
+				{"unknown key", &unknownKey, rec, update.KindAuth, dns.RcodeBadKey},
+				// BIND answers a policy denial with REFUSED; Knot with
+				// NOTAUTH and TSIG error BADKEY.
+				{"policy refuses A", good, rec, map[string]update.Kind{"bind": update.KindRefused, "knot": update.KindAuth}[kind],
+					map[string]uint16{"bind": 0, "knot": dns.RcodeBadKey}[kind]},
+				{"zone not served", &otherZone, otherZoneRec, update.KindNotZone, 0},
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					serial := s.Serial(t)
+					_, _, err := update.Set(context.Background(), tc.c, tc.rec)
+					var ue *update.Error
+					if !errors.As(err, &ue) {
+						t.Fatalf("err = %v, want *update.Error", err)
+					}
+					if ue.Kind != tc.kind || ue.TSIGError != tc.tsig {
+						t.Errorf("kind %v tsig %d, want %v %d (%v)", ue.Kind, ue.TSIGError, tc.kind, tc.tsig, err)
+					}
+					if ue.Kind.Temporary() {
+						t.Errorf("%v is temporary; a configuration fault is not", ue.Kind)
+					}
+					t.Logf("%v", err)
+					if got := s.Serial(t); got != serial {
+						t.Errorf("serial moved %d -> %d on a failed update", serial, got)
+					}
+					if got := s.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{"192.0.2.1"}) {
+						t.Errorf("A = %v after a failed update", got)
+					}
+				})
+			}
+
+			t.Run("primary down", func(t *testing.T) {
+				s.Stop()
+				_, _, err := update.Set(context.Background(), good, rec)
+				var ue *update.Error
+				if !errors.As(err, &ue) || ue.Kind != update.KindUnreachable || !ue.Kind.Temporary() {
+					t.Fatalf("err = %v, want a temporary unreachable error", err)
+				}
+			})
+		})
+	}
+}
+
+// fakePrimary answers every query with handler; only for what a real
+// primary cannot do (answer unsigned, never answer).
+func fakePrimary(t *testing.T, handler dns.HandlerFunc) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{Listener: l, Handler: handler, NotifyStartedFunc: func() { close(started) },
+		MsgAcceptFunc: func(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return l.Addr().String()
+}
+
+func TestUnsignedReplyIsRejected(t *testing.T) {
+	for _, rcode := range []int{dns.RcodeSuccess, dns.RcodeNXRrset, dns.RcodeRefused} {
+		t.Run(dns.RcodeToString[rcode], func(t *testing.T) {
+			addr := fakePrimary(t, func(w dns.ResponseWriter, r *dns.Msg) {
+				m := new(dns.Msg)
+				m.SetRcode(r, rcode)
+				w.WriteMsg(m) // no TSIG: what a spoofer or a misconfigured server sends
+			})
+			c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: update.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
+			_, _, err := update.Set(context.Background(), c, update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")})
+			var ue *update.Error
+			if !errors.As(err, &ue) || ue.Kind != update.KindAuth {
+				t.Fatalf("err = %v, want a TSIG error", err)
+			}
+		})
+	}
+}
+
+func TestForgedSignatureIsRejected(t *testing.T) {
+	// The reply is signed, but with another secret under the same key name.
+	addr := fakePrimary(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeSuccess)
+		m.SetTsig("k.", dns.HmacSHA256, 300, time.Now().Unix())
+		signed, _, err := dns.TsigGenerate(m, "Zm9yZ2VyeWZvcmdlcnlmb3JnZXJ5", "", false)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		w.Write(signed)
+	})
+	c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: update.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
+	ok, err := c.Check(context.Background(), update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")})
+	var ue *update.Error
+	if ok || !errors.As(err, &ue) || ue.Kind != update.KindAuth {
+		t.Fatalf("Check = %v, %v; want a TSIG error", ok, err)
+	}
+}
+
+func TestBlackholeTimesOut(t *testing.T) {
+	// A primary that accepts the connection and never answers.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	c := &update.Client{Server: l.Addr().String(), Zone: "dyn.example.com", Timeout: 200 * time.Millisecond,
+		Key: update.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
+	_, err = c.Check(context.Background(), update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")})
+	var ue *update.Error
+	if !errors.As(err, &ue) || ue.Kind != update.KindTimeout || !ue.Kind.Temporary() {
+		t.Fatalf("err = %v, want a temporary timeout", err)
+	}
+}

@@ -1,0 +1,133 @@
+// Package update keeps a host's address record right on a DNS primary:
+// it checks first and writes only when the record differs. The RFC 2136
+// client (Client) is one Backend; others can sit behind the same interface.
+package update
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Record is one host's address: an A record for IPv4, AAAA for IPv6.
+type Record struct {
+	Name string     // host name, with or without the trailing dot
+	Addr netip.Addr // IPv4 (A) or IPv6 (AAAA); never a 4-in-6 mapped address
+	TTL  uint32     // ignored by Check: TTLs are not compared
+}
+
+// Type returns the record's RR type, dns.TypeA or dns.TypeAAAA.
+func (r Record) Type() uint16 { return TypeFor(r.Addr) }
+
+// TypeFor returns dns.TypeA for an IPv4 address and dns.TypeAAAA otherwise.
+func TypeFor(a netip.Addr) uint16 {
+	if a.Unmap().Is4() {
+		return dns.TypeA
+	}
+	return dns.TypeAAAA
+}
+
+// Backend stores address records for one zone.
+//
+// Check reports whether the RRset of r's name and type is exactly {r.Addr}
+// (RFC 2136 2.4.2, "RRset exists, value dependent"); it must not write.
+// Replace atomically swaps that RRset for {r.Addr} with r.TTL. Lookup
+// returns the A and AAAA records served for name now.
+type Backend interface {
+	Check(ctx context.Context, r Record) (bool, error)
+	Replace(ctx context.Context, r Record) error
+	Lookup(ctx context.Context, name string) ([]Record, error)
+}
+
+// Result says what Set did.
+type Result int
+
+const (
+	NoChange Result = iota // the record was already right; nothing was written
+	Changed                // the RRset was replaced
+)
+
+func (r Result) String() string {
+	if r == Changed {
+		return "good"
+	}
+	return "nochg"
+}
+
+// Set makes r's RRset exactly {r.Addr}: it checks first and replaces only
+// when the check says the RRset differs, so an unchanged address never
+// writes to the zone. When it changes something, old holds the addresses
+// served before (best effort: nil if they could not be read).
+func Set(ctx context.Context, b Backend, r Record) (res Result, old []netip.Addr, err error) {
+	ok, err := b.Check(ctx, r)
+	if err != nil {
+		return NoChange, nil, err
+	}
+	if ok {
+		return NoChange, nil, nil
+	}
+	if prev, err := b.Lookup(ctx, r.Name); err == nil {
+		for _, p := range prev {
+			if p.Type() == r.Type() {
+				old = append(old, p.Addr)
+			}
+		}
+	}
+	if err := b.Replace(ctx, r); err != nil {
+		return NoChange, nil, err
+	}
+	return Changed, old, nil
+}
+
+// Zone is one zone sshdyn updates, with the backend that writes it.
+type Zone struct {
+	Name    string // canonical, lower case, no trailing dot
+	TTL     uint32 // default TTL for records that do not set one
+	Backend Backend
+}
+
+// Zones finds the zone a host name belongs to.
+type Zones struct {
+	list []Zone
+}
+
+// NewZones returns a Zones over zs. Names are compared case-insensitively;
+// the longest matching zone wins.
+func NewZones(zs ...Zone) *Zones {
+	z := &Zones{}
+	for _, zone := range zs {
+		zone.Name = CanonicalHost(zone.Name)
+		z.list = append(z.list, zone)
+	}
+	return z
+}
+
+// Find returns the zone that contains host (the apex counts).
+func (z *Zones) Find(host string) (Zone, bool) {
+	host = CanonicalHost(host)
+	best := -1
+	for i, zone := range z.list {
+		if InZone(host, zone.Name) && (best < 0 || len(zone.Name) > len(z.list[best].Name)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return Zone{}, false
+	}
+	return z.list[best], true
+}
+
+// All returns every zone, in configuration order.
+func (z *Zones) All() []Zone { return append([]Zone(nil), z.list...) }
+
+// CanonicalHost lower-cases a host name and drops a trailing dot.
+func CanonicalHost(s string) string {
+	return strings.TrimSuffix(strings.ToLower(s), ".")
+}
+
+// InZone reports whether canonical host name is zone or below it.
+func InZone(host, zone string) bool {
+	return host == zone || strings.HasSuffix(host, "."+zone)
+}
