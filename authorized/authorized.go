@@ -1,0 +1,298 @@
+// Package authorized parses sshdyn's authorized file, which maps each SSH
+// public key to the host names it may update, and keeps the current map
+// for lookups while it is reloaded.
+//
+// The file uses OpenSSH's authorized_keys syntax; options carry the mapping:
+//
+//	host="home.dyn.example.com" ssh-ed25519 AAAA... home-server
+//	host="nas.dyn.example.com",host="cam.dyn.example.com",ttl=120 ssh-ed25519 AAAA... nas
+//
+// Every bad line is an error naming file and line; none is skipped.
+package authorized
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Entry is one key's line: the key and what it may update.
+type Entry struct {
+	Key     ssh.PublicKey
+	Hosts   []string // canonical: lower case, no trailing dot
+	TTL     uint32   // 0: the zone's default
+	Comment string
+	Line    int
+}
+
+// Owns reports whether host (any case, trailing dot or not) is one of e's.
+func (e *Entry) Owns(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, h := range e.Hosts {
+		if h == host {
+			return true
+		}
+	}
+	return false
+}
+
+// Map is a parsed authorized file. It is never modified after Parse.
+type Map struct {
+	byKey map[string]*Entry // by the key's wire encoding
+	n     int
+}
+
+// Lookup returns the entry for key, in O(1).
+func (m *Map) Lookup(key ssh.PublicKey) (*Entry, bool) {
+	if m == nil || key == nil {
+		return nil, false
+	}
+	e, ok := m.byKey[string(key.Marshal())]
+	return e, ok
+}
+
+// Len returns the number of keys.
+func (m *Map) Len() int { return m.n }
+
+// LineError is a bad line in an authorized file.
+type LineError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// maxLine bounds one line; OpenSSH's own limit is 8 KiB per key line, but
+// RSA keys with many host= options can be longer.
+const maxLine = 64 << 10
+
+// maxErrors bounds how many line errors one parse reports.
+const maxErrors = 20
+
+// Parse reads an authorized file; name is used in errors. Every host must
+// be a valid RFC 1123 name inside one of zones (canonical names, lower
+// case, no trailing dot). All bad lines are reported, up to 20, joined.
+func Parse(r io.Reader, name string, zones []string) (*Map, error) {
+	m := &Map{byKey: make(map[string]*Entry)}
+	var errs []error
+	fail := func(line int, err error) {
+		if len(errs) < maxErrors {
+			errs = append(errs, &LineError{File: name, Line: line, Err: err})
+		}
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		e, err := parseLine(line, zones)
+		if err != nil {
+			fail(n, err)
+			continue
+		}
+		e.Line = n
+		k := string(e.Key.Marshal())
+		if prev, dup := m.byKey[k]; dup {
+			fail(n, fmt.Errorf("key already listed on line %d", prev.Line))
+			continue
+		}
+		m.byKey[k] = e
+		m.n++
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("line longer than %d bytes", maxLine)
+		}
+		fail(n+1, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return m, nil
+}
+
+// Load reads and parses the authorized file at path.
+func Load(path string, zones []string) (*Map, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Parse(f, path, zones)
+}
+
+// restrictive lists the OpenSSH options that only take something away;
+// sshdyn grants none of those things anyway, so they are accepted.
+var restrictive = map[string]bool{
+	"restrict":            true,
+	"no-pty":              true,
+	"no-port-forwarding":  true,
+	"no-agent-forwarding": true,
+	"no-x11-forwarding":   true,
+	"no-user-rc":          true,
+}
+
+func parseLine(line string, zones []string) (*Entry, error) {
+	key, comment, opts, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return nil, errors.New("no valid public key on this line")
+	}
+	if len(rest) != 0 {
+		return nil, errors.New("more than one key on this line")
+	}
+	if _, ok := key.(*ssh.Certificate); ok {
+		return nil, errors.New("certificates are not supported; list the plain public key")
+	}
+	e := &Entry{Key: key, Comment: comment}
+	seen := map[string]bool{}
+	for _, o := range opts {
+		name, value, hasValue := strings.Cut(o, "=")
+		lname := strings.ToLower(name)
+		if hasValue {
+			v, err := unquote(value)
+			if err != nil {
+				return nil, fmt.Errorf("option %s: %v", name, err)
+			}
+			value = v
+		}
+		switch {
+		case lname == "host" && hasValue:
+			h, err := checkHost(value, zones)
+			if err != nil {
+				return nil, err
+			}
+			if seen[h] {
+				return nil, fmt.Errorf("host %q listed twice", h)
+			}
+			seen[h] = true
+			e.Hosts = append(e.Hosts, h)
+		case lname == "ttl" && hasValue:
+			if e.TTL != 0 {
+				return nil, errors.New("ttl given twice")
+			}
+			ttl, err := strconv.ParseUint(value, 10, 32)
+			if err != nil || ttl < 1 || ttl > 604800 {
+				return nil, fmt.Errorf("ttl %q: want whole seconds from 1 to 604800", value)
+			}
+			e.TTL = uint32(ttl)
+		case restrictive[lname] && !hasValue:
+		case lname == "host" || lname == "ttl":
+			return nil, fmt.Errorf("option %s needs a value", name)
+		case restrictive[lname]:
+			return nil, fmt.Errorf("option %s takes no value", name)
+		default:
+			return nil, fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl= and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
+		}
+	}
+	if len(e.Hosts) == 0 {
+		return nil, errors.New(`no host="..." option: the key would have nothing to update`)
+	}
+	return e, nil
+}
+
+// unquote strips OpenSSH option quotes; \" stands for a quote inside.
+// A value without quotes (ttl=120) is taken as it is.
+func unquote(v string) (string, error) {
+	if !strings.HasPrefix(v, `"`) {
+		if strings.Contains(v, `"`) {
+			return "", errors.New("stray double quote")
+		}
+		return v, nil
+	}
+	if len(v) < 2 || v[len(v)-1] != '"' {
+		return "", errors.New("unterminated double quote")
+	}
+	return strings.ReplaceAll(v[1:len(v)-1], `\"`, `"`), nil
+}
+
+// checkHost validates an RFC 1123 host name inside one of zones and
+// returns it canonical.
+func checkHost(h string, zones []string) (string, error) {
+	c := strings.TrimSuffix(strings.ToLower(h), ".")
+	if err := validHostname(c); err != nil {
+		return "", fmt.Errorf("host %q: %v", h, err)
+	}
+	for _, z := range zones {
+		if c == z || strings.HasSuffix(c, "."+z) {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("host %q is not inside a configured zone (%s)", h, strings.Join(zones, ", "))
+}
+
+func validHostname(h string) error {
+	if h == "" {
+		return errors.New("empty name")
+	}
+	if len(h) > 253 {
+		return errors.New("name longer than 253 characters")
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" {
+			return errors.New("empty label")
+		}
+		if len(label) > 63 {
+			return errors.New("label longer than 63 characters")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return errors.New("label starts or ends with a hyphen")
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Errorf("character %q not allowed in a host name", c)
+			}
+		}
+	}
+	return nil
+}
+
+// File is an authorized file that can be reloaded: lookups always see one
+// whole map, the old one until a reload has parsed the new file entirely.
+type File struct {
+	path  string
+	zones []string
+	cur   atomic.Pointer[Map]
+}
+
+// Open loads the authorized file at path.
+func Open(path string, zones []string) (*File, error) {
+	f := &File{path: path, zones: zones}
+	if err := f.Reload(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Reload parses the file again and swaps the new map in. On error the
+// old map stays in use.
+func (f *File) Reload() error {
+	m, err := Load(f.path, f.zones)
+	if err != nil {
+		return err
+	}
+	f.cur.Store(m)
+	return nil
+}
+
+// Lookup returns key's entry in the current map.
+func (f *File) Lookup(key ssh.PublicKey) (*Entry, bool) { return f.cur.Load().Lookup(key) }
+
+// Map returns the current map.
+func (f *File) Map() *Map { return f.cur.Load() }
+
+// Path returns the file's path.
+func (f *File) Path() string { return f.path }

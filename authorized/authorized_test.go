@@ -1,0 +1,170 @@
+package authorized
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+var zones = []string{"dyn.example.com"}
+
+// testKey returns a deterministic ed25519 public key and its
+// authorized_keys text.
+func testKey(t testing.TB, seed byte) (ssh.PublicKey, string) {
+	t.Helper()
+	priv := ed25519.NewKeyFromSeed(make32(seed))
+	pub, err := ssh.NewPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
+}
+
+func make32(b byte) []byte {
+	s := make([]byte, 32)
+	for i := range s {
+		s[i] = b
+	}
+	return s
+}
+
+func TestParse(t *testing.T) {
+	ka, a := testKey(t, 1)
+	kb, b := testKey(t, 2)
+	file := "# sshdyn hosts\n\n" +
+		`host="home.dyn.example.com" ` + a + " home-server\n" +
+		`restrict,HOST="NAS.dyn.example.com.",host="cam.dyn.example.com",ttl=120,no-pty ` + b + " nas box\n"
+	m, err := Parse(strings.NewReader(file), "keys", zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != 2 {
+		t.Fatalf("Len = %d", m.Len())
+	}
+	e, ok := m.Lookup(ka)
+	if !ok || len(e.Hosts) != 1 || e.Hosts[0] != "home.dyn.example.com" || e.TTL != 0 || e.Line != 3 || e.Comment != "home-server" {
+		t.Errorf("entry a = %+v", e)
+	}
+	e, ok = m.Lookup(kb)
+	if !ok || strings.Join(e.Hosts, " ") != "nas.dyn.example.com cam.dyn.example.com" || e.TTL != 120 || e.Line != 4 {
+		t.Errorf("entry b = %+v", e)
+	}
+	if !e.Owns("NAS.dyn.example.com.") || e.Owns("home.dyn.example.com") {
+		t.Error("Owns is wrong")
+	}
+	kc, _ := testKey(t, 3)
+	if _, ok := m.Lookup(kc); ok {
+		t.Error("unknown key found")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	_, a := testKey(t, 1)
+	_, b := testKey(t, 2)
+	cases := []struct{ name, line, want string }{
+		{"garbage", "not a key", "no valid public key"},
+		{"truncated key", `host="h.dyn.example.com" ` + a[:40], "no valid public key"},
+		{"no host", a, "no host="},
+		{"unknown option", `host="h.dyn.example.com",color="blue" ` + a, `option "color" is not supported`},
+		{"command refused", `command="/bin/sh",host="h.dyn.example.com" ` + a, `option "command" is not supported`},
+		{"pty refused", `pty,host="h.dyn.example.com" ` + a, `option "pty" is not supported`},
+		{"permitopen refused", `permitopen="a:1",host="h.dyn.example.com" ` + a, `"permitopen" is not supported`},
+		{"environment refused", `environment="A=B",host="h.dyn.example.com" ` + a, `"environment" is not supported`},
+		{"outside zone", `host="h.example.org" ` + a, "not inside a configured zone"},
+		{"suffix trick", `host="evildyn.example.com" ` + a, "not inside a configured zone"},
+		{"bad label", `host="-h.dyn.example.com" ` + a, "hyphen"},
+		{"underscore", `host="h_1.dyn.example.com" ` + a, "not allowed"},
+		{"wildcard", `host="*.dyn.example.com" ` + a, "not allowed"},
+		{"empty label", `host="a..dyn.example.com" ` + a, "empty label"},
+		{"stray quote", `host=h.dyn"example.com ` + a, "no valid public key"},
+		{"host twice", `host="h.dyn.example.com",host="H.dyn.example.com" ` + a, "listed twice"},
+		{"ttl zero", `host="h.dyn.example.com",ttl="0" ` + a, "ttl"},
+		{"ttl junk", `host="h.dyn.example.com",ttl="1h" ` + a, "ttl"},
+		{"restrict with value", `restrict="x",host="h.dyn.example.com" ` + a, "takes no value"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := `host="ok.dyn.example.com" ` + b + "\n" + tc.line + "\n"
+			_, err := Parse(strings.NewReader(in), "/etc/sshdyn/keys", zones)
+			var le *LineError
+			if !errors.As(err, &le) || le.Line != 2 || le.File != "/etc/sshdyn/keys" {
+				t.Fatalf("err = %v, want a LineError for line 2", err)
+			}
+			if !strings.HasPrefix(err.Error(), "/etc/sshdyn/keys:2: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %q, want file:line and %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryBadLine(t *testing.T) {
+	_, a := testKey(t, 1)
+	in := `host="a.dyn.example.com" ` + a + "\nbad\n" + `host="b.dyn.example.com" ` + a + " same key again\n"
+	_, err := Parse(strings.NewReader(in), "keys", zones)
+	if err == nil || !strings.Contains(err.Error(), "keys:2:") || !strings.Contains(err.Error(), "keys:3: key already listed on line 1") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFileReloadKeepsOldMapOnError(t *testing.T) {
+	ka, a := testKey(t, 1)
+	kb, b := testKey(t, 2)
+	path := filepath.Join(t.TempDir(), "keys")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`host="a.dyn.example.com" ` + a + "\n")
+	f, err := Open(path, zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, broken := range []string{`host="b.dyn.example.com" ` + b + "\nbroken line\n", `host="b.dyn.example.com" ` + b[:30]} {
+		write(broken)
+		if err := f.Reload(); err == nil {
+			t.Fatalf("reload of %q succeeded", broken)
+		}
+		if _, ok := f.Lookup(ka); !ok {
+			t.Fatal("old map lost after a failed reload")
+		}
+	}
+	write(`host="b.dyn.example.com" ` + b + "\n")
+	if err := f.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Lookup(ka); ok {
+		t.Error("removed key still present")
+	}
+	if _, ok := f.Lookup(kb); !ok {
+		t.Error("added key missing")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	_, a := testKey(f, 1)
+	f.Add(`host="home.dyn.example.com" ` + a + " c\n")
+	f.Add(`restrict,host="a.dyn.example.com",ttl=60 ` + a)
+	f.Add("# comment\n\n" + a)
+	f.Fuzz(func(t *testing.T, in string) {
+		m, err := Parse(strings.NewReader(in), "fuzz", zones)
+		if err != nil {
+			return
+		}
+		for _, e := range m.byKey {
+			if len(e.Hosts) == 0 {
+				t.Fatalf("entry without hosts accepted from %q", in)
+			}
+			for _, h := range e.Hosts {
+				if _, err := checkHost(h, zones); err != nil {
+					t.Fatalf("bad host %q accepted: %v", h, err)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sshdyn-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "sshdyn")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building sshdyn: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// clientKey is an ed25519 key pair written as OpenSSH files.
+type clientKey struct {
+	path string // private key file, 0600
+	line string // authorized_keys form of the public key
+}
+
+func newClientKey(t *testing.T, dir, name string) clientKey {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := gossh.NewPublicKey(priv.Public())
+	return clientKey{path: path, line: strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pub)))}
+}
+
+// daemon is a running "sshdyn serve".
+type daemon struct {
+	dir        string
+	port4      string
+	port6      string
+	knownHosts string
+	log        *syncBuf
+	cmd        *exec.Cmd
+	done       chan error
+}
+
+var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// startDaemon writes a config for zone on primary p, with the given
+// authorized lines and TSIG key file, and runs sshdyn serve.
+func startDaemon(t *testing.T, p *dnstest.Server, keyFile string, authorizedLines ...string) *daemon {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
+host_key = "host_ed25519"
+authorized_keys = "authorized_keys"
+allow_private = true   # the tests connect from loopback
+
+[[zone]]
+name = %q
+primary = %q
+tsig_key = %q
+ttl = 60
+timeout = "2s"
+`, p.Zone, p.Addr, keyFile)
+	writeFile(t, filepath.Join(dir, "sshdyn.toml"), cfg)
+	writeFile(t, filepath.Join(dir, "authorized_keys"), strings.Join(authorizedLines, "\n")+"\n")
+
+	d := &daemon{dir: dir, log: &syncBuf{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(binary, "serve", "--config", filepath.Join(dir, "sshdyn.toml"))
+	d.cmd.Stderr = d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.done
+		if t.Failed() {
+			t.Logf("sshdyn log:\n%s", d.log.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listenRE.FindAllStringSubmatch(d.log.String(), -1); len(m) == 2 {
+			d.port4 = m[0][1][strings.LastIndex(m[0][1], ":")+1:]
+			d.port6 = m[1][1][strings.LastIndex(m[1][1], ":")+1:]
+			break
+		}
+		select {
+		case err := <-d.done:
+			t.Fatalf("sshdyn exited: %v\n%s", err, d.log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if d.port4 == "" {
+		t.Fatalf("sshdyn did not start listening:\n%s", d.log.String())
+	}
+	// Pin the host key the daemon created, so ssh never asks.
+	b, err := os.ReadFile(filepath.Join(dir, "host_ed25519"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.ParsePrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
+	d.knownHosts = filepath.Join(dir, "known_hosts")
+	writeFile(t, d.knownHosts, fmt.Sprintf("[127.0.0.1]:%s %s\n[::1]:%s %s\n", d.port4, hk, d.port6, hk))
+	return d
+}
+
+type sshResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// ssh runs the real OpenSSH client against d. opts go before the host:
+// "-6" connects to ::1, "-b", "127.0.0.2" picks the source address.
+func (d *daemon) ssh(t *testing.T, key clientKey, opts []string, command ...string) sshResult {
+	t.Helper()
+	host, port := "127.0.0.1", d.port4
+	if slices.Contains(opts, "-6") {
+		host, port = "::1", d.port6
+	}
+	args := []string{"-F", "/dev/null", "-T", "-i", key.path, "-p", port,
+		"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + d.knownHosts,
+		"-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR"}
+	args = append(args, opts...)
+	args = append(args, "anyuser@"+host)
+	args = append(args, command...)
+	cmd := exec.Command("ssh", args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdin = strings.NewReader("")
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running ssh: %v", err)
+	}
+	return sshResult{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+func TestEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Fatal("OpenSSH client not found: install openssh-client (scripts/test.sh does)")
+	}
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			p := dnstest.Start(t, kind, dnstest.Options{Records: []string{"other 300 A 192.0.2.99"}})
+			keys := t.TempDir()
+			home := newClientKey(t, keys, "home")
+			other := newClientKey(t, keys, "other")
+			stranger := newClientKey(t, keys, "stranger")
+			d := startDaemon(t, p, p.KeyFile,
+				`host="home.`+p.Zone+`" `+home.line+" home",
+				`host="other.`+p.Zone+`",ttl=300 `+other.line+" other")
+			homeHost := "home." + p.Zone
+			expect := func(r sshResult, code int, stdout, stderrPart string) {
+				t.Helper()
+				if r.code != code || r.stdout != stdout || !strings.Contains(r.stderr, stderrPart) {
+					t.Fatalf("ssh = exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr containing %q",
+						r.code, r.stdout, r.stderr, code, stdout, stderrPart)
+				}
+			}
+			a := func() []string { return p.Lookup(t, homeHost, dns.TypeA) }
+
+			serial := p.Serial(t)
+			expect(d.ssh(t, home, nil, "update"), 0, "good "+homeHost+" A 127.0.0.1\n", "")
+			if got := a(); !slices.Equal(got, []string{"127.0.0.1"}) {
+				t.Fatalf("A = %v after update", got)
+			}
+			if got := p.Serial(t); got != serial+1 {
+				t.Errorf("serial = %d after first update, want %d", got, serial+1)
+			}
+
+			serial = p.Serial(t)
+			expect(d.ssh(t, home, nil, "update", homeHost), 0, "nochg "+homeHost+" A 127.0.0.1\n", "")
+			if got := p.Serial(t); got != serial {
+				t.Errorf("serial moved on nochg: %d -> %d", serial, got)
+			}
+
+			// A new address (another source in 127/8) changes the record.
+			expect(d.ssh(t, home, []string{"-b", "127.0.0.2"}, "update"), 0, "good "+homeHost+" A 127.0.0.2\n", "")
+			if got := a(); !slices.Equal(got, []string{"127.0.0.2"}) {
+				t.Fatalf("A = %v after update from 127.0.0.2", got)
+			}
+
+			// IPv6 sets AAAA and leaves A alone.
+			expect(d.ssh(t, home, []string{"-6"}, "update"), 0, "good "+homeHost+" AAAA ::1\n", "")
+			if got := p.Lookup(t, homeHost, dns.TypeAAAA); !slices.Equal(got, []string{"::1"}) {
+				t.Errorf("AAAA = %v", got)
+			}
+			if got := a(); !slices.Equal(got, []string{"127.0.0.2"}) {
+				t.Errorf("A changed by an IPv6 update: %v", got)
+			}
+
+			expect(d.ssh(t, home, []string{"-b", "127.0.0.3"}, "ip"), 0, "127.0.0.3\n", "")
+			expect(d.ssh(t, home, nil, "status"), 0, homeHost+" A 127.0.0.2 60\n"+homeHost+" AAAA ::1 60\n", "")
+			r := d.ssh(t, home, nil, "help")
+			if r.code != 0 || !strings.Contains(r.stdout, "update [HOST...]") {
+				t.Errorf("help = %+v", r)
+			}
+			// No command: a shell request.
+			r = d.ssh(t, home, nil)
+			if r.code != 64 || r.stdout != "" || !strings.Contains(r.stderr, "usage:") {
+				t.Errorf("no command = %+v, want usage on stderr and exit 64", r)
+			}
+			expect(d.ssh(t, home, nil, "frobnicate"), 64, "", `unknown command "frobnicate"`)
+
+			// Refusals change nothing.
+			serial = p.Serial(t)
+			expect(d.ssh(t, home, nil, "update", "other."+p.Zone), 77, "", "not one of this key's hosts")
+			r = d.ssh(t, stranger, nil, "update")
+			if r.code != 255 || r.stdout != "" {
+				t.Errorf("unknown key = %+v, want ssh's exit 255", r)
+			}
+			if got := p.Lookup(t, "other."+p.Zone, dns.TypeA); !slices.Equal(got, []string{"192.0.2.99"}) {
+				t.Errorf("other's A = %v after refused updates", got)
+			}
+			if got := p.Serial(t); got != serial {
+				t.Errorf("serial moved on refused updates")
+			}
+
+			// The per-key TTL applies.
+			expect(d.ssh(t, other, nil, "update"), 0, "good other."+p.Zone+" A 127.0.0.1\n", "")
+			if ttl := p.TTL(t, "other."+p.Zone, dns.TypeA); ttl != 300 {
+				t.Errorf("other's TTL = %d, want 300 from ttl= in the authorized file", ttl)
+			}
+
+			// A wrong TSIG secret: the operator's fault, exit 78, DNS unchanged.
+			bad := filepath.Join(t.TempDir(), "bad.key")
+			writeFile(t, bad, "hmac-sha256:"+strings.TrimSuffix(p.Key.Name, ".")+":"+"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==\n")
+			d2 := startDaemon(t, p, bad, `host="home.`+p.Zone+`" `+home.line)
+			serial = p.Serial(t)
+			expect(d2.ssh(t, home, []string{"-b", "127.0.0.4"}, "update"), 78, "", "DNS primary rejected the update (tsig)")
+			if got := a(); !slices.Equal(got, []string{"127.0.0.2"}) || p.Serial(t) != serial {
+				t.Errorf("A = %v after a rejected update", got)
+			}
+			if !strings.Contains(d2.log.String(), "BADSIG") {
+				t.Errorf("log does not name BADSIG:\n%s", d2.log.String())
+			}
+
+			// Primary down: temporary failure, 75.
+			p.Stop()
+			expect(d.ssh(t, home, []string{"-b", "127.0.0.5"}, "update"), 75, "", "temporary failure")
+		})
+	}
+}
+
+func TestBadAuthorizedFileRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "sshdyn.toml"), `listen = ["127.0.0.1:0"]
+host_key = "hk"
+authorized_keys = "keys"
+[[zone]]
+name = "dyn.example.com"
+primary = "127.0.0.1:1"
+tsig_key = "tsig.key"
+`)
+	writeFile(t, filepath.Join(dir, "tsig.key"), "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0\n")
+	writeFile(t, filepath.Join(dir, "keys"), "# ok\nhost=\"a.dyn.example.com\" ssh-ed25519 AAAAnotakey\n")
+	out, err := exec.Command(binary, "serve", "--config", filepath.Join(dir, "sshdyn.toml")).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("err = %v, want exit 1", err)
+	}
+	if want := filepath.Join(dir, "keys") + ":2: no valid public key"; !strings.Contains(string(out), want) {
+		t.Errorf("output %q does not contain %q", out, want)
+	}
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+

@@ -1,0 +1,65 @@
+// Command sshdyn is a dynamic DNS server with an SSH front: clients run
+// "ssh SERVER update" and their key's hosts point at the address they
+// connect from. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage:
+  sshdyn serve --config FILE   run the SSH server
+  sshdyn version               print the version
+  sshdyn help                  print this text
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfg := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "sshdyn serve: unexpected argument %q\n", fs.Arg(0))
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := serve(ctx, *cfg, stderr); err != nil {
+			fmt.Fprintf(stderr, "sshdyn: %v\n", err)
+			return 1
+		}
+		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "sshdyn %s\n", version)
+		return 0
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "sshdyn: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+var errShutdownTimeout = errors.New("shutdown: sessions still open after 10s; closed them")

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/sshd"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// serve runs the daemon until ctx is cancelled (SIGTERM, SIGINT); SIGHUP
+// reloads the authorized file.
+func serve(ctx context.Context, path string, logOut io.Writer) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	var h slog.Handler = slog.NewTextHandler(logOut, nil)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(logOut, nil)
+	}
+	log := slog.New(h)
+
+	var zones []update.Zone
+	for _, z := range cfg.Zones {
+		key, err := update.LoadKey(z.TSIGKey)
+		if err != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+		zones = append(zones, update.Zone{Name: z.Name, TTL: z.TTL, Backend: &update.Client{
+			Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration,
+		}})
+	}
+	hosts, err := authorized.Open(cfg.AuthorizedKeys, cfg.ZoneNames())
+	if err != nil {
+		return fmt.Errorf("authorized keys: %w", err)
+	}
+	signer, created, err := sshd.LoadOrCreateHostKey(cfg.HostKey)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created host key", "path", cfg.HostKey, "fingerprint", gossh.FingerprintSHA256(signer.PublicKey()))
+	}
+
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for _, addr := range cfg.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, l)
+	}
+
+	srv := &sshd.Server{
+		Hosts:          hosts,
+		Zones:          update.NewZones(zones...),
+		HostSigners:    []gossh.Signer{signer},
+		AllowPrivate:   cfg.AllowPrivate,
+		LoginTimeout:   cfg.LoginTimeout.Duration,
+		SessionTimeout: cfg.SessionTimeout.Duration,
+		Logger:         log.With("component", "sshd"),
+	}
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		log.Info("listening", "addr", l.Addr().String(), "keys", hosts.Map().Len(), "host_key", gossh.FingerprintSHA256(signer.PublicKey()))
+		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := hosts.Reload(); err != nil {
+				log.Error("reload failed; keeping the old map", "path", hosts.Path(), "err", err)
+			} else {
+				log.Info("reloaded", "path", hosts.Path(), "keys", hosts.Map().Len())
+			}
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					return errShutdownTimeout
+				}
+				return err
+			}
+			return nil
+		}
+	}
+}

@@ -1,0 +1,197 @@
+// Package config loads sshdyn's TOML configuration: defaults, then the
+// file, then Validate. Unknown keys are errors naming their line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the whole configuration of sshdyn serve.
+type Config struct {
+	Listen         []string `toml:"listen"`          // SSH listen addresses, host:port
+	HostKey        string   `toml:"host_key"`        // ed25519 host key, created on first start
+	AuthorizedKeys string   `toml:"authorized_keys"` // key -> hosts map
+	AllowPrivate   bool     `toml:"allow_private"`   // accept loopback, RFC 1918, ULA, ... peer addresses
+	LogFormat      string   `toml:"log_format"`      // "text" or "json"
+
+	LoginTimeout   Duration `toml:"login_timeout"`   // handshake plus authentication
+	SessionTimeout Duration `toml:"session_timeout"` // a whole connection
+	Zones          []Zone   `toml:"zone"`
+}
+
+// Zone is one zone and how to reach its primary.
+type Zone struct {
+	Name    string   `toml:"name"`
+	Primary string   `toml:"primary"`  // host:port; port 53 if omitted
+	TSIGKey string   `toml:"tsig_key"` // key file: BIND key statement or hmac-sha256:name:secret
+	TTL     uint32   `toml:"ttl"`
+	Timeout Duration `toml:"timeout"` // per DNS exchange
+}
+
+// Duration is a time.Duration written as "30s" or "2m" in the file.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: want e.g. \"30s\" or \"2m\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Default returns the configuration used where the file is silent.
+func Default() Config {
+	return Config{
+		Listen:         []string{"[::]:2222"},
+		HostKey:        "/var/lib/sshdyn/host_ed25519",
+		AuthorizedKeys: "/etc/sshdyn/authorized_keys",
+		LogFormat:      "text",
+		LoginTimeout:   Duration{10 * time.Second},
+		SessionTimeout: Duration{60 * time.Second},
+	}
+}
+
+// Zone defaults, applied to each [[zone]].
+const (
+	DefaultTTL         = 60
+	DefaultZoneTimeout = 5 * time.Second
+)
+
+// Load reads the file at path over the defaults and validates the result.
+// Relative paths in the file are taken relative to the file's directory.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(b, path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.HostKey = abs(c.HostKey)
+	c.AuthorizedKeys = abs(c.AuthorizedKeys)
+	for i := range c.Zones {
+		c.Zones[i].TSIGKey = abs(c.Zones[i].TSIGKey)
+	}
+	return c, nil
+}
+
+// Parse decodes TOML text over the defaults and validates it; name is
+// used in errors.
+func Parse(b []byte, name string) (*Config, error) {
+	c := Default()
+	dec := toml.NewDecoder(bytes.NewReader(b)).DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var strict *toml.StrictMissingError
+		var de *toml.DecodeError
+		switch {
+		case errors.As(err, &strict) && len(strict.Errors) > 0:
+			var errs []error
+			for _, e := range strict.Errors {
+				row, _ := e.Position()
+				errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", name, row, strings.Join(e.Key(), ".")))
+			}
+			return nil, errors.Join(errs...)
+		case errors.As(err, &de):
+			row, _ := de.Position()
+			return nil, fmt.Errorf("%s:%d: %v", name, row, de)
+		}
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &c, nil
+}
+
+// Validate checks the configuration and fills in zone defaults.
+func (c *Config) Validate() error {
+	if len(c.Listen) == 0 {
+		return errors.New("listen: at least one address is needed")
+	}
+	for _, l := range c.Listen {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return fmt.Errorf("listen %q: want host:port, e.g. \"0.0.0.0:2222\" or \"[::]:2222\"", l)
+		}
+	}
+	if c.HostKey == "" {
+		return errors.New("host_key: a path is needed")
+	}
+	if c.AuthorizedKeys == "" {
+		return errors.New("authorized_keys: a path is needed")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log_format %q: want \"text\" or \"json\"", c.LogFormat)
+	}
+	if c.LoginTimeout.Duration <= 0 || c.LoginTimeout.Duration > 30*time.Second {
+		return fmt.Errorf("login_timeout %v: want more than 0 and at most 30s", c.LoginTimeout)
+	}
+	if c.SessionTimeout.Duration <= 0 {
+		return fmt.Errorf("session_timeout %v: want more than 0", c.SessionTimeout)
+	}
+	if len(c.Zones) == 0 {
+		return errors.New("no [[zone]]: at least one zone is needed")
+	}
+	seen := map[string]bool{}
+	for i := range c.Zones {
+		z := &c.Zones[i]
+		z.Name = strings.TrimSuffix(strings.ToLower(z.Name), ".")
+		if z.Name == "" || strings.Contains(z.Name, "..") {
+			return fmt.Errorf("zone %d: name %q is not a domain name", i+1, z.Name)
+		}
+		if seen[z.Name] {
+			return fmt.Errorf("zone %s: listed twice", z.Name)
+		}
+		seen[z.Name] = true
+		if z.Primary == "" {
+			return fmt.Errorf("zone %s: primary is needed", z.Name)
+		}
+		if _, _, err := net.SplitHostPort(z.Primary); err != nil {
+			z.Primary = net.JoinHostPort(strings.Trim(z.Primary, "[]"), "53")
+		}
+		if z.TSIGKey == "" {
+			return fmt.Errorf("zone %s: tsig_key is needed (sshdyn never sends unsigned updates)", z.Name)
+		}
+		if z.TTL == 0 {
+			z.TTL = DefaultTTL
+		}
+		if z.TTL > 604800 {
+			return fmt.Errorf("zone %s: ttl %d: at most 604800", z.Name, z.TTL)
+		}
+		if z.Timeout.Duration == 0 {
+			z.Timeout.Duration = DefaultZoneTimeout
+		}
+		if z.Timeout.Duration < 0 {
+			return fmt.Errorf("zone %s: timeout must be positive", z.Name)
+		}
+	}
+	return nil
+}
+
+// ZoneNames returns the configured zones' names.
+func (c *Config) ZoneNames() []string {
+	var out []string
+	for _, z := range c.Zones {
+		out = append(out, z.Name)
+	}
+	return out
+}

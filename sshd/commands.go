@@ -1,0 +1,256 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gliderlabs/ssh"
+	"github.com/miekg/dns"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// Exit statuses, from sysexits.h, so that cron and scripts can tell
+// failures apart. ssh itself exits 255 when it cannot connect or the key
+// is not accepted.
+const (
+	ExitOK        = 0
+	ExitUsage     = 64 // EX_USAGE: unknown command or bad arguments
+	ExitNoPerm    = 77 // EX_NOPERM: not this key's host, or an address not allowed
+	ExitTempFail  = 75 // EX_TEMPFAIL: the primary is unreachable or slow; try again later
+	ExitConfig    = 78 // EX_CONFIG: the primary rejected the update; the server's operator must fix it
+	maxCommandLen = 4096
+)
+
+// Usage is what help prints.
+const Usage = `usage: ssh [-4|-6] [-p PORT] SERVER COMMAND
+
+commands:
+  update [HOST...]  point this key's hosts (or the named ones) at the
+                    address you connect from: IPv4 sets A, IPv6 sets AAAA
+  ip                print the address the server sees
+  status            print the A and AAAA records of this key's hosts
+  help              print this text
+
+exit status: 0 ok, 64 bad usage, 75 temporary failure (try again later),
+77 not permitted, 78 server configuration error, 255 ssh could not log in
+`
+
+// env is what a command sees of its session.
+type env struct {
+	entry  *authorized.Entry
+	peer   netip.Addr
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+	ctx    context.Context
+}
+
+// fail is a command's failure: one line for the client, its exit status.
+type fail struct {
+	code int
+	msg  string
+}
+
+func (f *fail) Error() string { return f.msg }
+
+func failf(code int, format string, args ...any) *fail {
+	return &fail{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func (s *Server) handle(sess ssh.Session) {
+	start := time.Now()
+	remote := sess.RemoteAddr().String()
+	log := s.Logger.With("remote", remote)
+	code, fp, cmd := s.run(sess, log)
+	log.Info("session", "key", fp, "command", cmd, "exit", code, "duration", time.Since(start).Round(time.Millisecond))
+	sess.Exit(code)
+}
+
+func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint, cmd string) {
+	report := func(f *fail) int {
+		if f.msg != "" { // empty: the command printed its own lines
+			fmt.Fprintf(sess.Stderr(), "sshdyn: %s\n", f.msg)
+		}
+		return f.code
+	}
+	key := sess.PublicKey()
+	verified, _ := sess.Context().Value(verifiedKeyCtx).(gossh.PublicKey)
+	if key == nil || verified == nil || !ssh.KeysEqual(key, verified) {
+		log.Error("session key differs from the verified key; refusing")
+		return report(failf(ExitNoPerm, "not permitted")), "", ""
+	}
+	fingerprint = gossh.FingerprintSHA256(key)
+	log = log.With("key", fingerprint)
+	// Look the key up in the current map: it may have been removed since
+	// the client authenticated.
+	entry, ok := s.Hosts.Lookup(key)
+	if !ok {
+		return report(failf(ExitNoPerm, "not permitted: this key is no longer authorized")), fingerprint, ""
+	}
+	raw := sess.RawCommand()
+	if len(raw) > maxCommandLen {
+		return report(failf(ExitUsage, "command too long")), fingerprint, ""
+	}
+	args := strings.Fields(raw)
+	if len(args) == 0 {
+		io.WriteString(sess.Stderr(), Usage)
+		return ExitUsage, fingerprint, ""
+	}
+	cmd = args[0]
+	peer, ok := peerAddr(sess.RemoteAddr())
+	if !ok {
+		return report(failf(ExitTempFail, "cannot tell your address")), fingerprint, cmd
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.Context()), s.UpdateTimeout)
+	defer cancel()
+	e := &env{entry: entry, peer: peer, stdout: sess, stderr: sess.Stderr(), log: log, ctx: ctx}
+	var err error
+	switch cmd {
+	case "update":
+		err = s.update(e, args[1:])
+	case "ip":
+		if len(args) > 1 {
+			err = failf(ExitUsage, "ip takes no arguments")
+		} else {
+			fmt.Fprintln(e.stdout, peer)
+		}
+	case "status":
+		err = s.status(e, args[1:])
+	case "help":
+		io.WriteString(e.stdout, Usage)
+	default:
+		err = failf(ExitUsage, "unknown command %q (try: update, ip, status, help)", truncate(cmd, 40))
+	}
+	var f *fail
+	if errors.As(err, &f) {
+		return report(f), fingerprint, cmd
+	}
+	return ExitOK, fingerprint, cmd
+}
+
+// hosts returns the hosts a command acts on: all of the key's, or the
+// named ones, each of which must be the key's own.
+func hosts(e *env, named []string) ([]string, error) {
+	if len(named) == 0 {
+		return e.entry.Hosts, nil
+	}
+	var out []string
+	for _, h := range named {
+		if !e.entry.Owns(h) {
+			return nil, failf(ExitNoPerm, "not permitted: %q is not one of this key's hosts", truncate(h, 255))
+		}
+		out = append(out, update.CanonicalHost(h))
+	}
+	return out, nil
+}
+
+func (s *Server) update(e *env, named []string) error {
+	targets, err := hosts(e, named)
+	if err != nil {
+		return err
+	}
+	if !s.AllowPrivate && !PublicUnicast(e.peer) {
+		return failf(ExitNoPerm, "not permitted: %s is not a public address", e.peer)
+	}
+	typ := "A"
+	if !e.peer.Is4() {
+		typ = "AAAA"
+	}
+	var worst *fail
+	for _, host := range targets {
+		zone, ok := s.Zones.Find(host)
+		if !ok { // the authorized file is checked against the zones on load
+			return failf(ExitConfig, "%s is in no configured zone", host)
+		}
+		ttl := e.entry.TTL
+		if ttl == 0 {
+			ttl = zone.TTL
+		}
+		res, old, err := update.Set(e.ctx, zone.Backend, update.Record{Name: host, Addr: e.peer, TTL: ttl})
+		if err != nil {
+			f := dnsFailure(host, err)
+			e.log.Error("dns update failed", "host", host, "type", typ, "addr", e.peer.String(), "err", err)
+			fmt.Fprintf(e.stderr, "sshdyn: %s\n", f.msg)
+			if worst == nil || f.code == ExitConfig {
+				worst = f
+			}
+			continue
+		}
+		if res == update.Changed {
+			e.log.Info("dns change", "host", host, "type", typ, "old", addrList(old), "new", e.peer.String(), "ttl", ttl)
+		}
+		fmt.Fprintf(e.stdout, "%s %s %s %s\n", res, host, typ, e.peer)
+	}
+	if worst != nil {
+		return &fail{code: worst.code} // lines already printed
+	}
+	return nil
+}
+
+func (s *Server) status(e *env, named []string) error {
+	targets, err := hosts(e, named)
+	if err != nil {
+		return err
+	}
+	for _, host := range targets {
+		zone, ok := s.Zones.Find(host)
+		if !ok {
+			return failf(ExitConfig, "%s is in no configured zone", host)
+		}
+		recs, err := zone.Backend.Lookup(e.ctx, host)
+		if err != nil {
+			e.log.Error("dns lookup failed", "host", host, "err", err)
+			return dnsFailure(host, err)
+		}
+		if len(recs) == 0 {
+			fmt.Fprintf(e.stdout, "%s none\n", host)
+		}
+		for _, r := range recs {
+			fmt.Fprintf(e.stdout, "%s %s %s %d\n", host, dns.TypeToString[r.Type()], r.Addr, r.TTL)
+		}
+	}
+	return nil
+}
+
+// dnsFailure turns a DNS error into the client's line and exit status.
+// The detail (server, rcode, TSIG error) goes to the log, not the client.
+func dnsFailure(host string, err error) *fail {
+	var ue *update.Error
+	if errors.As(err, &ue) {
+		if ue.Kind.Temporary() {
+			return failf(ExitTempFail, "%s: temporary failure (DNS primary %s), try again later", host, ue.Kind)
+		}
+		return failf(ExitConfig, "%s: DNS primary rejected the update (%s); the server's operator must fix its configuration", host, ue.Kind)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return failf(ExitTempFail, "%s: temporary failure (timeout), try again later", host)
+	}
+	return failf(ExitTempFail, "%s: temporary failure, try again later", host)
+}
+
+func addrList(as []netip.Addr) string {
+	if len(as) == 0 {
+		return "none"
+	}
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

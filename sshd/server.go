@@ -1,0 +1,188 @@
+// Package sshd is sshdyn's SSH front: an embedded SSH server that knows
+// each client by its public key and runs one command per session
+// (update, ip, status, help). It grants nothing else: no shell, PTY,
+// forwarding, agent, X11 or subsystems.
+package sshd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// Authorizer answers which hosts a key may update.
+type Authorizer interface {
+	Lookup(key gossh.PublicKey) (*authorized.Entry, bool)
+}
+
+// Server is the SSH front. Set the fields, then call Serve for each
+// listener. Hosts, Zones and HostSigners are required.
+type Server struct {
+	Hosts        Authorizer
+	Zones        *update.Zones
+	HostSigners  []gossh.Signer
+	AllowPrivate bool // accept peer addresses that are not public unicast
+
+	// LoginTimeout bounds the handshake plus authentication (default 10s);
+	// SessionTimeout bounds a whole connection (default 60s).
+	LoginTimeout   time.Duration
+	SessionTimeout time.Duration
+	// UpdateTimeout bounds the DNS work of one command (default 30s).
+	UpdateTimeout time.Duration
+
+	Logger *slog.Logger
+
+	once sync.Once
+	srv  *ssh.Server
+	err  error
+}
+
+type ctxKey int
+
+const (
+	verifiedKeyCtx ctxKey = iota // the key whose signature x/crypto verified
+	loginTimerCtx                // closes the connection if login takes too long
+)
+
+func (s *Server) init() {
+	if s.Hosts == nil || s.Zones == nil || len(s.HostSigners) == 0 {
+		s.err = errors.New("sshd: Hosts, Zones and HostSigners are required")
+		return
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.LoginTimeout <= 0 {
+		s.LoginTimeout = 10 * time.Second
+	}
+	if s.SessionTimeout <= 0 {
+		s.SessionTimeout = 60 * time.Second
+	}
+	if s.UpdateTimeout <= 0 {
+		s.UpdateTimeout = 30 * time.Second
+	}
+	srv := &ssh.Server{
+		Version:    "sshdyn",
+		Handler:    s.handle,
+		MaxTimeout: s.SessionTimeout,
+		// Only answers "is this key in the map"; it stores nothing. The
+		// session looks the key up again (CVE-2024-45337).
+		PublicKeyHandler: func(_ ssh.Context, key ssh.PublicKey) bool {
+			_, ok := s.Hosts.Lookup(key)
+			return ok
+		},
+		ServerConfigCallback: s.serverConfig,
+		ConnCallback:         s.startLoginTimer,
+		ConnectionFailedCallback: func(c net.Conn, err error) {
+			s.Logger.Info("connection failed", "remote", c.RemoteAddr().String(), "err", err)
+		},
+		PtyCallback: func(ssh.Context, ssh.Pty) bool { return false },
+		SessionRequestCallback: func(_ ssh.Session, kind string) bool {
+			return kind == "exec" || kind == "shell"
+		},
+		ChannelHandlers:   map[string]ssh.ChannelHandler{"session": sessionHandler},
+		RequestHandlers:   map[string]ssh.RequestHandler{},
+		SubsystemHandlers: map[string]ssh.SubsystemHandler{},
+	}
+	for _, hk := range s.HostSigners {
+		srv.AddHostKey(hk)
+	}
+	s.srv = srv
+}
+
+// serverConfig returns a fresh x/crypto config for each connection.
+func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
+	return &gossh.ServerConfig{
+		MaxAuthTries: 6,
+		// Called only for the key whose signature verified: the session
+		// checks that s.PublicKey() is this one.
+		VerifiedPublicKeyCallback: func(_ gossh.ConnMetadata, key gossh.PublicKey, perms *gossh.Permissions, _ string) (*gossh.Permissions, error) {
+			ctx.SetValue(verifiedKeyCtx, key)
+			if t, ok := ctx.Value(loginTimerCtx).(*time.Timer); ok {
+				t.Stop()
+			}
+			return perms, nil
+		},
+	}
+}
+
+func (s *Server) startLoginTimer(ctx ssh.Context, c net.Conn) net.Conn {
+	t := time.AfterFunc(s.LoginTimeout, func() { c.Close() })
+	ctx.SetValue(loginTimerCtx, t)
+	go func() { <-ctx.Done(); t.Stop() }()
+	return c
+}
+
+// Serve accepts SSH connections on l until Shutdown or Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.once.Do(s.init)
+	if s.err != nil {
+		return s.err
+	}
+	return s.srv.Serve(l)
+}
+
+// Shutdown stops accepting connections and waits for open ones to end
+// until ctx is done; then it closes them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.once.Do(s.init)
+	if s.srv == nil {
+		return s.err
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	return err
+}
+
+// sessionHandler is gliderlabs' session handler behind a filter that
+// answers every request but exec and shell with "no" and keeps nothing:
+// env, pty-req, x11-req, auth-agent-req, subsystem, signals.
+func sessionHandler(srv *ssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, ctx ssh.Context) {
+	ssh.DefaultSessionHandler(srv, conn, filteredChannel{nc}, ctx)
+}
+
+type filteredChannel struct{ gossh.NewChannel }
+
+func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
+	ch, reqs, err := c.NewChannel.Accept()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(chan *gossh.Request)
+	go func() {
+		defer close(out)
+		for r := range reqs {
+			if r.Type == "exec" || r.Type == "shell" {
+				out <- r
+				continue
+			}
+			if r.WantReply {
+				r.Reply(false, nil)
+			}
+		}
+	}()
+	return ch, out, nil
+}
+
+// peerAddr returns the client's address; an IPv4-mapped IPv6 address
+// (from a dual-stack listener) counts as IPv4.
+func peerAddr(a net.Addr) (netip.Addr, bool) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	ap := ta.AddrPort()
+	return ap.Addr().Unmap().WithZone(""), ap.Addr().IsValid()
+}
