@@ -1,0 +1,285 @@
+package sshd
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+func newSigner(t *testing.T) gossh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// countingHosts records which keys the server asked about.
+type countingHosts struct {
+	m       *authorized.Map
+	lookups map[string]*atomic.Int32
+}
+
+func (c *countingHosts) Lookup(k gossh.PublicKey) (*authorized.Entry, bool) {
+	if n, ok := c.lookups[string(k.Marshal())]; ok {
+		n.Add(1)
+	}
+	return c.m.Lookup(k)
+}
+
+type testEnv struct {
+	addr  string
+	hosts *countingHosts
+	dns   *dnstest.Server
+}
+
+// startServer runs a Server against a real Knot primary, with keys a and
+// b mapped to a.<zone> and b.<zone>.
+func startServer(t *testing.T, a, b gossh.Signer, allowPrivate ...bool) *testEnv {
+	t.Helper()
+	p := dnstest.Start(t, "knot", dnstest.Options{})
+	text := `host="a.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(a.PublicKey())) +
+		`host="b.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(b.PublicKey()))
+	m, err := authorized.Parse(strings.NewReader(text), "keys", []string{p.Zone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := &countingHosts{m: m, lookups: map[string]*atomic.Int32{
+		string(a.PublicKey().Marshal()): new(atomic.Int32),
+		string(b.PublicKey().Marshal()): new(atomic.Int32),
+	}}
+	srv := &Server{
+		Hosts:        hosts,
+		Zones:        update.NewZones(update.Zone{Name: p.Zone, TTL: 60, Backend: &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}}),
+		HostSigners:  []gossh.Signer{newSigner(t)},
+		AllowPrivate: len(allowPrivate) == 0 || allowPrivate[0],
+		LoginTimeout: 2 * time.Second,
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Shutdown(t.Context()) })
+	return &testEnv{addr: l.Addr().String(), hosts: hosts, dns: p}
+}
+
+// failingSigner has a public key but cannot sign: a client that offers a
+// key it does not hold.
+type failingSigner struct{ pub gossh.PublicKey }
+
+func (f failingSigner) PublicKey() gossh.PublicKey { return f.pub }
+func (f failingSigner) Sign(io.Reader, []byte) (*gossh.Signature, error) {
+	return nil, errors.New("no private key")
+}
+
+func run(t *testing.T, c *gossh.Client, cmd string) (stdout, stderr string, code int) {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var o, e bytes.Buffer
+	s.Stdout, s.Stderr = &o, &e
+	err = s.Run(cmd)
+	var ee *gossh.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitStatus()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// TestKeyConfusionRegression: CVE-2024-45337 / GHSA-pchf-49fh-w34r. The
+// client offers B's public key (which the server accepts as a candidate)
+// without holding B's private key, then authenticates with A. The session
+// must act as A only.
+func TestKeyConfusionRegression(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServer(t, a, b)
+	step := 0
+	cfg := &gossh.ClientConfig{
+		User:            "victim",
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		AuthCallback: func(*gossh.ClientAuthContext) (gossh.AuthMethod, error) {
+			step++
+			switch step {
+			case 1:
+				return gossh.PublicKeys(failingSigner{b.PublicKey()}), nil
+			case 2:
+				return gossh.PublicKeys(a), nil
+			}
+			return nil, nil
+		},
+	}
+	c, err := gossh.Dial("tcp", env.addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n := env.hosts.lookups[string(b.PublicKey().Marshal())].Load(); n == 0 {
+		t.Fatal("the server never saw B's key offered; the test proves nothing")
+	}
+	out, errOut, code := run(t, c, "update")
+	if code != 0 || out != "good a."+env.dns.Zone+" A 127.0.0.1\n" {
+		t.Fatalf("update = %q %q exit %d; want only A's host", out, errOut, code)
+	}
+	if got := env.dns.Lookup(t, "b."+env.dns.Zone, 1); len(got) != 0 {
+		t.Fatalf("B's host was updated: %v", got)
+	}
+	_, errOut, code = run(t, c, "update b."+env.dns.Zone)
+	if code != ExitNoPerm {
+		t.Fatalf("update of B's host = exit %d %q, want %d", code, errOut, ExitNoPerm)
+	}
+}
+
+// TestOnlyExecIsGranted: no PTY, subsystem, forwarding, env or agent.
+func TestOnlyExecIsGranted(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServer(t, a, b)
+	c, err := gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(a)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err == nil {
+		t.Error("PTY granted")
+	}
+	if err := s.Setenv("LD_PRELOAD", "/tmp/x"); err == nil {
+		t.Error("env granted")
+	}
+	if ok, _ := s.SendRequest("auth-agent-req@openssh.com", true, nil); ok {
+		t.Error("agent forwarding granted")
+	}
+	if ok, _ := s.SendRequest("x11-req", true, gossh.Marshal(struct {
+		Single        bool
+		Proto, Cookie string
+		Screen        uint32
+	}{false, "MIT-MAGIC-COOKIE-1", "00", 0})); ok {
+		t.Error("X11 granted")
+	}
+	if err := s.RequestSubsystem("sftp"); err == nil {
+		t.Error("sftp subsystem granted")
+	}
+	s.Close()
+
+	if _, err := c.Dial("tcp", env.dns.Addr); err == nil {
+		t.Error("local port forwarding granted")
+	}
+	if _, err := c.Listen("tcp", "127.0.0.1:0"); err == nil {
+		t.Error("remote port forwarding granted")
+	}
+	// The connection still works for a command.
+	if out, _, code := run(t, c, "ip"); code != 0 || out != "127.0.0.1\n" {
+		t.Errorf("ip = %q exit %d", out, code)
+	}
+}
+
+func TestLoginTimeoutDropsSilentClient(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServer(t, a, b)
+	conn, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	_, err = io.Copy(io.Discard, conn) // returns when the server closes
+	if err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("dropped after %v, want about the 2s login timeout", d)
+	}
+}
+
+func TestHostKeyCreatedOnceAndKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "host_ed25519")
+	s1, created, err := LoadOrCreateHostKey(path)
+	if err != nil || !created {
+		t.Fatalf("first start: created %v, err %v", created, err)
+	}
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %o, want 600", fi.Mode().Perm())
+	}
+	if s1.PublicKey().Type() != gossh.KeyAlgoED25519 {
+		t.Errorf("type %s", s1.PublicKey().Type())
+	}
+	s2, created, err := LoadOrCreateHostKey(path)
+	if err != nil || created || !bytes.Equal(s1.PublicKey().Marshal(), s2.PublicKey().Marshal()) {
+		t.Fatalf("second start: created %v err %v, or a different key", created, err)
+	}
+	// A corrupt file is an error; it is not replaced.
+	os.WriteFile(path, []byte("garbage"), 0o600)
+	if _, _, err := LoadOrCreateHostKey(path); err == nil {
+		t.Fatal("corrupt host key accepted")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "garbage" {
+		t.Fatal("corrupt host key was overwritten")
+	}
+	os.Chmod(path, 0o644)
+	if _, _, err := LoadOrCreateHostKey(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable host key: err = %v", err)
+	}
+}
+
+func TestPublicUnicast(t *testing.T) {
+	for s, want := range map[string]bool{
+		"8.8.8.8": true, "2a00:1450::1": true, "::ffff:8.8.8.8": true,
+		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
+		"100.64.0.1": false, "169.254.1.1": false, "224.0.0.1": false, "0.0.0.0": false,
+		"::1": false, "fe80::1": false, "fd00::1": false, "ff02::1": false, "::ffff:10.0.0.1": false,
+	} {
+		if got := PublicUnicast(netip.MustParseAddr(s)); got != want {
+			t.Errorf("PublicUnicast(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestPrivatePeerRefused(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServer(t, a, b, false)
+	c, err := gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(a)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	serial := env.dns.Serial(t)
+	out, errOut, code := run(t, c, "update")
+	if code != ExitNoPerm || out != "" || errOut != "sshdyn: not permitted: 127.0.0.1 is not a public address\n" {
+		t.Fatalf("update from loopback = %q %q exit %d", out, errOut, code)
+	}
+	if env.dns.Serial(t) != serial {
+		t.Error("DNS changed")
+	}
+}
