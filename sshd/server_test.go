@@ -283,3 +283,34 @@ func TestPrivatePeerRefused(t *testing.T) {
 		t.Error("DNS changed")
 	}
 }
+
+func TestUsageGolden(t *testing.T) {
+	golden, err := os.ReadFile("testdata/usage.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Usage != string(golden) {
+		t.Errorf("Usage differs from testdata/usage.golden:\n%s", Usage)
+	}
+}
+
+func TestPeerAddrUnmapsIPv4(t *testing.T) {
+	for in, want := range map[string]string{
+		"[::ffff:198.51.100.7]:22": "198.51.100.7",
+		"198.51.100.7:22":          "198.51.100.7",
+		"[2001:db8::1]:22":         "2001:db8::1",
+		"[fe80::1%eth0]:22":        "fe80::1",
+	} {
+		ta, err := net.ResolveTCPAddr("tcp", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := peerAddr(ta)
+		if !ok || got.String() != want {
+			t.Errorf("peerAddr(%s) = %v, want %s", in, got, want)
+		}
+		if update.TypeFor(got) != map[bool]uint16{true: 1, false: 28}[strings.Contains(want, ".")] {
+			t.Errorf("%s: wrong record type", in)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -329,4 +330,82 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestReloadAndShutdown: SIGHUP swaps in an edited authorized file, a
+// broken edit keeps the old map, SIGTERM exits 0.
+func TestReloadAndShutdown(t *testing.T) {
+	p := dnstest.Start(t, "bind", dnstest.Options{})
+	keys := t.TempDir()
+	one := newClientKey(t, keys, "one")
+	two := newClientKey(t, keys, "two")
+	d := startDaemon(t, p, p.KeyFile, `host="one.`+p.Zone+`" `+one.line)
+	authFile := filepath.Join(d.dir, "authorized_keys")
+	hup := func(wantLog string) {
+		t.Helper()
+		n := strings.Count(d.log.String(), wantLog)
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Count(d.log.String(), wantLog) == n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log after SIGHUP:\n%s", wantLog, d.log.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if r := d.ssh(t, two, nil, "update"); r.code != 255 {
+		t.Fatalf("key two before reload: %+v", r)
+	}
+	writeFile(t, authFile, `host="two.`+p.Zone+`" `+two.line+"\n")
+	hup("msg=reloaded")
+	if r := d.ssh(t, two, nil, "update"); r.code != 0 || r.stdout != "good two."+p.Zone+" A 127.0.0.1\n" {
+		t.Fatalf("key two after reload: %+v", r)
+	}
+	if r := d.ssh(t, one, nil, "update"); r.code != 255 {
+		t.Fatalf("removed key one still works: %+v", r)
+	}
+	writeFile(t, authFile, `host="two.`+p.Zone+`" `+two.line[:40]+"\n")
+	hup("reload failed")
+	if !strings.Contains(d.log.String(), "authorized_keys:1: no valid public key") {
+		t.Errorf("reload error does not name file:line:\n%s", d.log.String())
+	}
+	if r := d.ssh(t, two, nil, "update"); r.code != 0 || !strings.HasPrefix(r.stdout, "nochg ") {
+		t.Fatalf("old map lost after a broken edit: %+v", r)
+	}
+
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("sshdyn did not exit after SIGTERM")
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "sshdyn ") {
+		t.Errorf("version: %q, %v", out, err)
+	}
+	out, err = exec.Command(binary, "help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile("testdata/help.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != string(golden) {
+		t.Errorf("help output differs from testdata/help.golden:\n%s", out)
+	}
+	if err := exec.Command(binary, "frob").Run(); err == nil {
+		t.Error("unknown command exited 0")
+	}
 }
