@@ -11,19 +11,7 @@ dir=${DEMO_DIR:-/tmp/sshdyn-demo}
 dns_port=${DNS_PORT:-5353}
 ssh_port=${SSH_PORT:-2222}
 
-need=()
-for pair in named:bind9 tsig-keygen:bind9-utils dig:bind9-dnsutils ssh:openssh-client ssh-keygen:openssh-client; do
-	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-	if [ ! -e /usr/sbin/policy-rc.d ]; then
-		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-		$sudo chmod 755 /usr/sbin/policy-rc.d
-	fi
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+scripts/need.sh named:bind9 tsig-keygen:bind9 dig:bind9-dnsutils ssh:openssh-client ssh-keygen:openssh-client
 command -v go >/dev/null 2>&1 || { echo "demo: Go is needed (https://go.dev/doc/install)" >&2; exit 1; }
 
 rm -rf "$dir"; mkdir -p "$dir/bind"; chmod 700 "$dir"

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,7 +70,7 @@ type daemon struct {
 	port4      string
 	port6      string
 	knownHosts string
-	log        *syncBuf
+	log        *dnstest.LogBuffer
 	cmd        *exec.Cmd
 	done       chan error
 }
@@ -98,7 +97,7 @@ timeout = "2s"
 	writeFile(t, filepath.Join(dir, "sshdyn.toml"), cfg)
 	writeFile(t, filepath.Join(dir, "authorized_keys"), strings.Join(authorizedLines, "\n")+"\n")
 
-	d := &daemon{dir: dir, log: &syncBuf{}, done: make(chan error, 1)}
+	d := &daemon{dir: dir, log: &dnstest.LogBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(binary, "serve", "--config", filepath.Join(dir, "sshdyn.toml"))
 	d.cmd.Stderr = d.log
 	if err := d.cmd.Start(); err != nil {
@@ -313,23 +312,6 @@ func writeFile(t *testing.T, path, s string) {
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestReloadAndShutdown: SIGHUP swaps in an edited authorized file, a

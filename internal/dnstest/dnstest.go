@@ -54,7 +54,7 @@ type Server struct {
 
 	t      testing.TB
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *LogBuffer
 	done   chan struct{}
 }
 
@@ -143,7 +143,7 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		}
 		args = []string{"knotd", "-c", conf}
 	}
-	s.stderr = &syncBuffer{}
+	s.stderr = &LogBuffer{}
 	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Stdout = s.stderr
 	s.cmd.Stderr = s.stderr
@@ -377,18 +377,19 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-type syncBuffer struct {
+// LogBuffer collects a process's output; safe for concurrent use.
+type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *LogBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *LogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
