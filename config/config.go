@@ -54,7 +54,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // Default returns the configuration used where the file is silent.
 func Default() Config {
 	return Config{
-		Listen:         []string{"[::]:2222"},
+		Listen:         []string{"0.0.0.0:2222", "[::]:2222"},
 		HostKey:        "/var/lib/sshdyn/host_ed25519",
 		AuthorizedKeys: "/etc/sshdyn/authorized_keys",
 		LogFormat:      "text",

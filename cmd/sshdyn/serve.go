@@ -62,7 +62,7 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 		}
 	}()
 	for _, addr := range cfg.Listen {
-		l, err := net.Listen("tcp", addr)
+		l, err := listen(ctx, addr)
 		if err != nil {
 			return err
 		}
