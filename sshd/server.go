@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gliderlabs/ssh"
@@ -52,7 +53,12 @@ type ctxKey int
 const (
 	verifiedKeyCtx ctxKey = iota // the key whose signature x/crypto verified
 	loginTimerCtx                // closes the connection if login takes too long
+	sessionsCtx                  // *atomic.Int32: open sessions on the connection
 )
+
+// MaxSessionsPerConn bounds the session channels open at once on one
+// connection; a client needs one. More are rejected.
+const MaxSessionsPerConn = 4
 
 func (s *Server) init() {
 	if s.Hosts == nil || s.Zones == nil || len(s.HostSigners) == 0 {
@@ -119,6 +125,7 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 func (s *Server) startLoginTimer(ctx ssh.Context, c net.Conn) net.Conn {
 	t := time.AfterFunc(s.LoginTimeout, func() { c.Close() })
 	ctx.SetValue(loginTimerCtx, t)
+	ctx.SetValue(sessionsCtx, new(atomic.Int32))
 	go func() { <-ctx.Done(); t.Stop() }()
 	return c
 }
@@ -150,6 +157,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // answers every request but exec and shell with "no" and keeps nothing:
 // env, pty-req, x11-req, auth-agent-req, subsystem, signals.
 func sessionHandler(srv *ssh.Server, conn *gossh.ServerConn, nc gossh.NewChannel, ctx ssh.Context) {
+	if n, ok := ctx.Value(sessionsCtx).(*atomic.Int32); ok {
+		if n.Add(1) > MaxSessionsPerConn {
+			n.Add(-1)
+			nc.Reject(gossh.ResourceShortage, "too many sessions on this connection")
+			return
+		}
+		defer n.Add(-1)
+	}
 	ssh.DefaultSessionHandler(srv, conn, filteredChannel{nc}, ctx)
 }
 

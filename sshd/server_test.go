@@ -314,3 +314,38 @@ func TestPeerAddrUnmapsIPv4(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionsPerConnectionAreCapped(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServer(t, a, b)
+	c, err := gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(a)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var open []*gossh.Session
+	for i := 0; i < MaxSessionsPerConn; i++ {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatalf("session %d: %v", i+1, err)
+		}
+		open = append(open, s)
+	}
+	if _, err := c.NewSession(); err == nil {
+		t.Fatalf("session %d accepted", MaxSessionsPerConn+1)
+	}
+	open[0].Close()
+	// DefaultSessionHandler returns once the closed channel's requests end.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, err := c.NewSession()
+		if err == nil {
+			s.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no session slot freed after closing one")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
