@@ -15,10 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -30,6 +32,22 @@ type Entry struct {
 	TTL     uint32   // 0: the zone's default
 	Comment string
 	Line    int
+
+	From         *From     // from="...": where the key may connect from; nil: anywhere
+	Expiry       time.Time // expiry-time="...": zero if none
+	AllowPrivate bool      // allow-private: may publish non-public addresses
+}
+
+// Permits reports, as an error for the log and the client, why the key may
+// not be used from addr at now; nil if it may.
+func (e *Entry) Permits(addr netip.Addr, now time.Time) error {
+	if !e.Expiry.IsZero() && !now.Before(e.Expiry) {
+		return fmt.Errorf("key expired at %s", e.Expiry.UTC().Format(time.RFC3339))
+	}
+	if e.From != nil && !e.From.Match(addr) {
+		return fmt.Errorf("key not allowed from %s", addr)
+	}
+	return nil
 }
 
 // Owns reports whether host (any case, trailing dot or not) is one of e's.
@@ -188,13 +206,33 @@ func parseLine(line string, zones []string) (*Entry, error) {
 				return nil, fmt.Errorf("ttl %q: want whole seconds from 1 to 604800", value)
 			}
 			e.TTL = uint32(ttl)
+		case lname == "from" && hasValue:
+			if e.From != nil {
+				return nil, errors.New("from given twice")
+			}
+			f, err := ParseFrom(value)
+			if err != nil {
+				return nil, fmt.Errorf("from=%q: %v", value, err)
+			}
+			e.From = f
+		case lname == "expiry-time" && hasValue:
+			if !e.Expiry.IsZero() {
+				return nil, errors.New("expiry-time given twice")
+			}
+			t, err := parseExpiry(value)
+			if err != nil {
+				return nil, fmt.Errorf("expiry-time=%q: %v", value, err)
+			}
+			e.Expiry = t
+		case lname == "allow-private" && !hasValue:
+			e.AllowPrivate = true
 		case restrictive[lname] && !hasValue:
-		case lname == "host" || lname == "ttl":
+		case lname == "host" || lname == "ttl" || lname == "from" || lname == "expiry-time":
 			return nil, fmt.Errorf("option %s needs a value", name)
-		case restrictive[lname]:
+		case restrictive[lname] || lname == "allow-private":
 			return nil, fmt.Errorf("option %s takes no value", name)
 		default:
-			return nil, fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl= and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
+			return nil, fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, allow-private and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
 		}
 	}
 	if len(e.Hosts) == 0 {
@@ -296,3 +334,84 @@ func (f *File) Map() *Map { return f.cur.Load() }
 
 // Path returns the file's path.
 func (f *File) Path() string { return f.path }
+
+// From is a from="..." pattern list: addresses and CIDR prefixes, each
+// optionally negated with "!". As in OpenSSH, a negated match refuses,
+// whatever else matches; otherwise any positive match allows.
+type From struct {
+	allow, deny []netip.Prefix
+}
+
+// ParseFrom parses a from= list such as "198.51.100.0/24,2001:db8::/32,!198.51.100.7".
+// Host names and wildcards are refused: sshdyn matches addresses only.
+func ParseFrom(s string) (*From, error) {
+	f := &From{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		neg := strings.HasPrefix(item, "!")
+		item = strings.TrimPrefix(item, "!")
+		if item == "" {
+			return nil, errors.New("empty pattern")
+		}
+		var p netip.Prefix
+		var err error
+		if strings.Contains(item, "/") {
+			p, err = netip.ParsePrefix(item)
+			if err == nil && p != p.Masked() {
+				err = fmt.Errorf("host bits set (did you mean %s?)", p.Masked())
+			}
+		} else {
+			var a netip.Addr
+			a, err = netip.ParseAddr(item)
+			if err == nil {
+				a = a.Unmap()
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%q: want an address or CIDR (host names and wildcards are not supported): %v", item, err)
+		}
+		if neg {
+			f.deny = append(f.deny, p)
+		} else {
+			f.allow = append(f.allow, p)
+		}
+	}
+	if len(f.allow) == 0 {
+		return nil, errors.New("only negated patterns: nothing would match")
+	}
+	return f, nil
+}
+
+// Match reports whether addr may connect.
+func (f *From) Match(addr netip.Addr) bool {
+	addr = addr.Unmap().WithZone("")
+	for _, p := range f.deny {
+		if p.Contains(addr) {
+			return false
+		}
+	}
+	for _, p := range f.allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseExpiry parses OpenSSH's YYYYMMDD[HHMM[SS]][Z]: local time unless Z.
+func parseExpiry(s string) (time.Time, error) {
+	loc := time.Local
+	if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") {
+		s, loc = s[:len(s)-1], time.UTC
+	}
+	layout := map[int]string{8: "20060102", 12: "200601021504", 14: "20060102150405"}[len(s)]
+	if layout == "" {
+		return time.Time{}, errors.New("want YYYYMMDD[HHMM[SS]][Z]")
+	}
+	t, err := time.ParseInLocation(layout, s, loc)
+	if err != nil {
+		return time.Time{}, errors.New("want YYYYMMDD[HHMM[SS]][Z], a real date")
+	}
+	return t, nil
+}

@@ -3,10 +3,12 @@ package authorized
 import (
 	"crypto/ed25519"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -167,4 +169,52 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestKeyOptionParsing(t *testing.T) {
+	k, a := testKey(t, 1)
+	in := `from="198.51.100.0/24,2001:db8::/32,!198.51.100.7",expiry-time="20300101Z",allow-private,host="h.dyn.example.com" ` + a
+	m, err := Parse(strings.NewReader(in), "keys", zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := m.Lookup(k)
+	if !e.AllowPrivate || e.Expiry != time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) {
+		t.Errorf("entry = %+v", e)
+	}
+	now := time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)
+	for addr, ok := range map[string]bool{
+		"198.51.100.1": true, "::ffff:198.51.100.1": true, "2001:db8::5": true,
+		"198.51.100.7": false, "192.0.2.1": false, "2001:db9::1": false,
+	} {
+		if err := e.Permits(netip.MustParseAddr(addr), now); (err == nil) != ok {
+			t.Errorf("Permits(%s) = %v, want allowed %v", addr, err, ok)
+		}
+	}
+	if err := e.Permits(netip.MustParseAddr("198.51.100.1"), e.Expiry); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("at expiry: %v", err)
+	}
+}
+
+func TestKeyOptionErrors(t *testing.T) {
+	_, a := testKey(t, 1)
+	for _, tc := range []struct{ opt, want string }{
+		{`from="*.example.com"`, "host names and wildcards"},
+		{`from="198.51.100.0/33"`, "want an address or CIDR"},
+		{`from="198.51.100.1/24"`, "host bits set"},
+		{`from="!198.51.100.7"`, "only negated"},
+		{`from="198.51.100.1,"`, "empty pattern"},
+		{`expiry-time="2030"`, "YYYYMMDD"},
+		{`expiry-time="20301301"`, "a real date"},
+		{`expiry-time="203001011200X"`, "YYYYMMDD"},
+		{`allow-private="yes"`, "takes no value"},
+		{`from`, "needs a value"},
+	} {
+		t.Run(tc.opt, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.opt+`,host="h.dyn.example.com" `+a), "keys", zones)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "keys:1: ") {
+				t.Errorf("err = %v, want keys:1: ... %q", err, tc.want)
+			}
+		})
+	}
 }

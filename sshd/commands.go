@@ -110,6 +110,11 @@ func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint,
 	if !ok {
 		return report(failf(ExitTempFail, "cannot tell your address")), fingerprint, cmd
 	}
+	// Checked at authentication too; again here against the current map.
+	if err := entry.Permits(peer, time.Now()); err != nil {
+		log.Info("key refused", "reason", err)
+		return report(failf(ExitNoPerm, "not permitted: %v", err)), fingerprint, cmd
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.Context()), s.UpdateTimeout)
 	defer cancel()
 	e := &env{entry: entry, peer: peer, stdout: sess, stderr: sess.Stderr(), log: log, ctx: ctx}
@@ -158,7 +163,7 @@ func (s *Server) update(e *env, named []string) error {
 	if err != nil {
 		return err
 	}
-	if !s.AllowPrivate && !PublicUnicast(e.peer) {
+	if !s.AllowPrivate && !e.entry.AllowPrivate && !PublicUnicast(e.peer) {
 		return failf(ExitNoPerm, "not permitted: %s is not a public address", e.peer)
 	}
 	typ := "A"

@@ -83,9 +83,17 @@ func (s *Server) init() {
 		MaxTimeout: s.SessionTimeout,
 		// Only answers "is this key in the map"; it stores nothing. The
 		// session looks the key up again (CVE-2024-45337).
-		PublicKeyHandler: func(_ ssh.Context, key ssh.PublicKey) bool {
-			_, ok := s.Hosts.Lookup(key)
-			return ok
+		PublicKeyHandler: func(ctx ssh.Context, key ssh.PublicKey) bool {
+			e, ok := s.Hosts.Lookup(key)
+			if !ok {
+				return false
+			}
+			peer, _ := peerAddr(ctx.RemoteAddr())
+			if err := e.Permits(peer, time.Now()); err != nil {
+				s.Logger.Info("key refused", "remote", ctx.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "line", e.Line, "reason", err)
+				return false
+			}
+			return true
 		},
 		ServerConfigCallback: s.serverConfig,
 		ConnCallback:         s.startLoginTimer,

@@ -57,9 +57,14 @@ type testEnv struct {
 // startServer runs a Server against a real Knot primary, with keys a and
 // b mapped to a.<zone> and b.<zone>.
 func startServer(t *testing.T, a, b gossh.Signer, allowPrivate ...bool) *testEnv {
+	return startServerOpts(t, a, b, "", allowPrivate...)
+}
+
+// startServerOpts is startServer with extra options on key a's line.
+func startServerOpts(t *testing.T, a, b gossh.Signer, aOpts string, allowPrivate ...bool) *testEnv {
 	t.Helper()
 	p := dnstest.Start(t, "knot", dnstest.Options{})
-	text := `host="a.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(a.PublicKey())) +
+	text := aOpts + `host="a.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(a.PublicKey())) +
 		`host="b.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(b.PublicKey()))
 	m, err := authorized.Parse(strings.NewReader(text), "keys", []string{p.Zone})
 	if err != nil {
@@ -348,4 +353,62 @@ func TestSessionsPerConnectionAreCapped(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func dial(env *testEnv, key gossh.Signer) (*gossh.Client, error) {
+	return gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(key)}})
+}
+
+// TestKeyOptions mirrors OpenSSH's key-options.sh for from= and
+// expiry-time=, and checks allow-private.
+func TestKeyOptions(t *testing.T) {
+	past := time.Now().Add(-time.Hour).UTC().Format("200601021504") + "Z"
+	future := time.Now().Add(time.Hour).UTC().Format("200601021504") + "Z"
+	cases := []struct {
+		name, opts string
+		login      bool
+	}{
+		{"from matches", `from="127.0.0.0/8,!127.0.0.9",`, true},
+		{"from does not match", `from="192.0.2.0/24",`, false},
+		{"from negated", `from="127.0.0.0/8,!127.0.0.1",`, false},
+		{"expired", `expiry-time="` + past + `",`, false},
+		{"not yet expired", `expiry-time="` + future + `",`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newSigner(t), newSigner(t)
+			env := startServerOpts(t, a, b, tc.opts)
+			c, err := dial(env, a)
+			if (err == nil) != tc.login {
+				t.Fatalf("login = %v (%v), want %v", err == nil, err, tc.login)
+			}
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			if out, _, code := run(t, c, "update"); code != 0 || !strings.HasPrefix(out, "good ") {
+				t.Errorf("update = %q exit %d", out, code)
+			}
+		})
+	}
+	t.Run("allow-private for one key", func(t *testing.T) {
+		a, b := newSigner(t), newSigner(t)
+		env := startServerOpts(t, a, b, "allow-private,", false)
+		ca, err := dial(env, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ca.Close()
+		if out, _, code := run(t, ca, "update"); code != 0 || !strings.HasPrefix(out, "good ") {
+			t.Errorf("key with allow-private: %q exit %d", out, code)
+		}
+		cb, err := dial(env, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cb.Close()
+		if _, _, code := run(t, cb, "update"); code != ExitNoPerm {
+			t.Errorf("key without allow-private: exit %d, want %d", code, ExitNoPerm)
+		}
+	})
 }
