@@ -25,7 +25,10 @@ type Config struct {
 
 	LoginTimeout   Duration `toml:"login_timeout"`   // handshake plus authentication
 	SessionTimeout Duration `toml:"session_timeout"` // a whole connection
-	Zones          []Zone   `toml:"zone"`
+
+	MaxUnauthenticated          int    `toml:"max_unauthenticated"`            // connections not yet logged in, in total
+	MaxUnauthenticatedPerSource int    `toml:"max_unauthenticated_per_source"` // the same, per source address
+	Zones                       []Zone `toml:"zone"`
 }
 
 // Zone is one zone and how to reach its primary.
@@ -60,6 +63,9 @@ func Default() Config {
 		LogFormat:      "text",
 		LoginTimeout:   Duration{10 * time.Second},
 		SessionTimeout: Duration{60 * time.Second},
+
+		MaxUnauthenticated:          4096,
+		MaxUnauthenticatedPerSource: 128,
 	}
 }
 
@@ -147,6 +153,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionTimeout.Duration <= 0 {
 		return fmt.Errorf("session_timeout %v: want more than 0", c.SessionTimeout)
+	}
+	if c.MaxUnauthenticated < 1 || c.MaxUnauthenticatedPerSource < 1 {
+		return errors.New("max_unauthenticated and max_unauthenticated_per_source must be at least 1")
+	}
+	if c.MaxUnauthenticatedPerSource > c.MaxUnauthenticated {
+		return errors.New("max_unauthenticated_per_source is larger than max_unauthenticated")
 	}
 	if len(c.Zones) == 0 {
 		return errors.New("no [[zone]]: at least one zone is needed")

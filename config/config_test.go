@@ -44,6 +44,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad listen", "listen = [\"2222\"]\n", "want host:port"},
 		{"bad duration", "login_timeout = \"10\"\n", "duration"},
 		{"login too long", "login_timeout = \"2m\"\n" + good[1:], "at most 30s"},
+		{"per source over total", "max_unauthenticated = 10\nmax_unauthenticated_per_source = 20\n" + good[1:], "larger than"},
 		{"bad log format", "log_format = \"xml\"\n" + good[1:], "log_format"},
 	}
 	for _, tc := range cases {

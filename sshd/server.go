@@ -40,12 +40,19 @@ type Server struct {
 	SessionTimeout time.Duration
 	// UpdateTimeout bounds the DNS work of one command (default 30s).
 	UpdateTimeout time.Duration
+	// MaxUnauthenticated bounds connections that have not authenticated
+	// yet (default 4096); MaxUnauthenticatedPerSource bounds them per
+	// source address (default 128). Connections over a limit are closed
+	// at once, before the SSH banner.
+	MaxUnauthenticated          int
+	MaxUnauthenticatedPerSource int
 
 	Logger *slog.Logger
 
-	once sync.Once
-	srv  *ssh.Server
-	err  error
+	once   sync.Once
+	srv    *ssh.Server
+	err    error
+	unauth gate
 }
 
 type ctxKey int
@@ -53,6 +60,7 @@ type ctxKey int
 const (
 	verifiedKeyCtx ctxKey = iota // the key whose signature x/crypto verified
 	loginTimerCtx                // closes the connection if login takes too long
+	releaseCtx                   // func(): leaves the unauthenticated gate
 	sessionsCtx                  // *atomic.Int32: open sessions on the connection
 )
 
@@ -77,6 +85,13 @@ func (s *Server) init() {
 	if s.UpdateTimeout <= 0 {
 		s.UpdateTimeout = 30 * time.Second
 	}
+	if s.MaxUnauthenticated <= 0 {
+		s.MaxUnauthenticated = 4096
+	}
+	if s.MaxUnauthenticatedPerSource <= 0 {
+		s.MaxUnauthenticatedPerSource = 128
+	}
+	s.unauth = gate{max: s.MaxUnauthenticated, perSource: s.MaxUnauthenticatedPerSource}
 	srv := &ssh.Server{
 		Version:    "sshdyn",
 		Handler:    s.handle,
@@ -96,7 +111,7 @@ func (s *Server) init() {
 			return true
 		},
 		ServerConfigCallback: s.serverConfig,
-		ConnCallback:         s.startLoginTimer,
+		ConnCallback:         s.admit,
 		ConnectionFailedCallback: func(c net.Conn, err error) {
 			s.Logger.Info("connection failed", "remote", c.RemoteAddr().String(), "err", err)
 		},
@@ -125,17 +140,40 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 			if t, ok := ctx.Value(loginTimerCtx).(*time.Timer); ok {
 				t.Stop()
 			}
+			if release, ok := ctx.Value(releaseCtx).(func()); ok {
+				release()
+			}
 			return perms, nil
 		},
 	}
 }
 
-func (s *Server) startLoginTimer(ctx ssh.Context, c net.Conn) net.Conn {
+// admit runs first on every new connection: it applies the limits on
+// unauthenticated connections and starts the login deadline.
+func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
+	src, _ := peerAddr(c.RemoteAddr())
+	release, ok := s.unauth.enter(src)
+	if !ok {
+		s.Logger.Debug("connection refused: too many unauthenticated connections", "remote", c.RemoteAddr().String())
+		return nil // gliderlabs closes it
+	}
 	t := time.AfterFunc(s.LoginTimeout, func() { c.Close() })
 	ctx.SetValue(loginTimerCtx, t)
+	ctx.SetValue(releaseCtx, release)
 	ctx.SetValue(sessionsCtx, new(atomic.Int32))
-	go func() { <-ctx.Done(); t.Stop() }()
+	// No goroutine per connection: AfterFunc runs when the connection ends.
+	context.AfterFunc(ctx, func() {
+		t.Stop()
+		release()
+	})
 	return c
+}
+
+// Unauthenticated returns the number of connections that have not
+// authenticated yet.
+func (s *Server) Unauthenticated() int {
+	s.once.Do(s.init)
+	return s.unauth.count()
 }
 
 // Serve accepts SSH connections on l until Shutdown or Close.

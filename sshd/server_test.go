@@ -52,16 +52,18 @@ type testEnv struct {
 	addr  string
 	hosts *countingHosts
 	dns   *dnstest.Server
+	srv   *Server
 }
 
 // startServer runs a Server against a real Knot primary, with keys a and
 // b mapped to a.<zone> and b.<zone>.
 func startServer(t *testing.T, a, b gossh.Signer, allowPrivate ...bool) *testEnv {
-	return startServerOpts(t, a, b, "", allowPrivate...)
+	return startServerOpts(t, a, b, "", func(s *Server) { s.AllowPrivate = len(allowPrivate) == 0 || allowPrivate[0] })
 }
 
-// startServerOpts is startServer with extra options on key a's line.
-func startServerOpts(t *testing.T, a, b gossh.Signer, aOpts string, allowPrivate ...bool) *testEnv {
+// startServerOpts is startServer with extra options on key a's line, and
+// mod applied to the Server before it starts.
+func startServerOpts(t *testing.T, a, b gossh.Signer, aOpts string, mod func(*Server)) *testEnv {
 	t.Helper()
 	p := dnstest.Start(t, "knot", dnstest.Options{})
 	text := aOpts + `host="a.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(a.PublicKey())) +
@@ -78,16 +80,16 @@ func startServerOpts(t *testing.T, a, b gossh.Signer, aOpts string, allowPrivate
 		Hosts:        hosts,
 		Zones:        update.NewZones(update.Zone{Name: p.Zone, TTL: 60, Backend: &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}}),
 		HostSigners:  []gossh.Signer{newSigner(t)},
-		AllowPrivate: len(allowPrivate) == 0 || allowPrivate[0],
 		LoginTimeout: 2 * time.Second,
 	}
+	mod(srv)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Shutdown(t.Context()) })
-	return &testEnv{addr: l.Addr().String(), hosts: hosts, dns: p}
+	return &testEnv{addr: l.Addr().String(), hosts: hosts, dns: p, srv: srv}
 }
 
 // failingSigner has a public key but cannot sign: a client that offers a
@@ -377,7 +379,7 @@ func TestKeyOptions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := newSigner(t), newSigner(t)
-			env := startServerOpts(t, a, b, tc.opts)
+			env := startServerOpts(t, a, b, tc.opts, func(s *Server) { s.AllowPrivate = true })
 			c, err := dial(env, a)
 			if (err == nil) != tc.login {
 				t.Fatalf("login = %v (%v), want %v", err == nil, err, tc.login)
@@ -393,7 +395,7 @@ func TestKeyOptions(t *testing.T) {
 	}
 	t.Run("allow-private for one key", func(t *testing.T) {
 		a, b := newSigner(t), newSigner(t)
-		env := startServerOpts(t, a, b, "allow-private,", false)
+		env := startServerOpts(t, a, b, "allow-private,", func(*Server) {})
 		ca, err := dial(env, a)
 		if err != nil {
 			t.Fatal(err)

@@ -76,7 +76,10 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 		AllowPrivate:   cfg.AllowPrivate,
 		LoginTimeout:   cfg.LoginTimeout.Duration,
 		SessionTimeout: cfg.SessionTimeout.Duration,
-		Logger:         log.With("component", "sshd"),
+
+		MaxUnauthenticated:          cfg.MaxUnauthenticated,
+		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
+		Logger:                      log.With("component", "sshd"),
 	}
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {

@@ -1,0 +1,145 @@
+package sshd
+
+import (
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// dialFrom opens a TCP connection to addr from the loopback source src.
+func dialFrom(t *testing.T, src, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// closedQuickly reports whether the server closes c without a word.
+func closedQuickly(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := c.Read(make([]byte, 64))
+	return n == 0 && err == io.EOF
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUnauthenticatedLimitPerSource(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) {
+		s.AllowPrivate = true
+		s.MaxUnauthenticatedPerSource = 3
+		s.LoginTimeout = 20 * time.Second
+	})
+	var held []net.Conn
+	for i := 0; i < 3; i++ {
+		held = append(held, dialFrom(t, "127.0.0.1", env.addr))
+	}
+	waitFor(t, "3 unauthenticated connections", func() bool { return env.srv.Unauthenticated() == 3 })
+	extra := dialFrom(t, "127.0.0.1", env.addr)
+	if !closedQuickly(extra) {
+		t.Error("a 4th unauthenticated connection from the same source was not refused")
+	}
+	extra.Close()
+	// Another source is not affected, and can log in and update.
+	other := dialFrom(t, "127.0.0.2", env.addr)
+	sc, chans, reqs, err := gossh.NewClientConn(other, env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(a)}})
+	if err != nil {
+		t.Fatalf("other source refused: %v", err)
+	}
+	c := gossh.NewClient(sc, chans, reqs)
+	if out, _, code := run(t, c, "update"); code != 0 || out != "good a."+env.dns.Zone+" A 127.0.0.2\n" {
+		t.Errorf("update from another source = %q exit %d", out, code)
+	}
+	c.Close()
+	// Authenticated connections do not count: closing the held ones frees
+	// the source's slots.
+	for _, h := range held {
+		h.Close()
+	}
+	waitFor(t, "the gate to empty", func() bool { return env.srv.Unauthenticated() == 0 })
+	again := dialFrom(t, "127.0.0.1", env.addr)
+	defer again.Close()
+	again.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if banner, err := io.ReadAll(io.LimitReader(again, 8)); err != nil || string(banner) != "SSH-2.0-" {
+		t.Errorf("after the held connections closed: %q, %v", banner, err)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestManyStalledConnections: 2,000 stalled connections (TCP open, half of
+// them sending only a banner) from 20 sources are held while a real client
+// still updates; afterwards goroutines and file descriptors return to the
+// baseline.
+func TestManyStalledConnections(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) {
+		s.AllowPrivate = true
+		s.LoginTimeout = 30 * time.Second
+	})
+	runtime.GC()
+	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
+
+	const sources, perSource = 20, 100
+	var stalled []net.Conn
+	for i := 0; i < sources; i++ {
+		src := "127.0.1." + itoa(i+1)
+		for j := 0; j < perSource; j++ {
+			c := dialFrom(t, src, env.addr)
+			if j%2 == 1 {
+				io.WriteString(c, "SSH-2.0-stalled\r\n")
+			}
+			stalled = append(stalled, c)
+		}
+	}
+	waitFor(t, "2000 held connections", func() bool { return env.srv.Unauthenticated() == sources*perSource })
+	t.Logf("held %d unauthenticated connections; goroutines %d -> %d", env.srv.Unauthenticated(), baseG, runtime.NumGoroutine())
+
+	c, err := dial(env, a)
+	if err != nil {
+		t.Fatalf("real client refused while 2000 connections stall: %v", err)
+	}
+	if out, _, code := run(t, c, "update"); code != 0 || !strings.HasPrefix(out, "good ") {
+		t.Errorf("update = %q exit %d", out, code)
+	}
+	c.Close()
+
+	for _, s := range stalled {
+		s.Close()
+	}
+	waitFor(t, "the gate to empty", func() bool { return env.srv.Unauthenticated() == 0 })
+	waitFor(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseG+5 })
+	waitFor(t, "file descriptors back to baseline", func() bool { return openFDs(t) <= baseFD+5 })
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i < 10 {
+		return digits[i : i+1]
+	}
+	return itoa(i/10) + digits[i%10:i%10+1]
+}
