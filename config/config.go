@@ -26,9 +26,12 @@ type Config struct {
 	LoginTimeout   Duration `toml:"login_timeout"`   // handshake plus authentication
 	SessionTimeout Duration `toml:"session_timeout"` // a whole connection
 
-	MaxUnauthenticated          int    `toml:"max_unauthenticated"`            // connections not yet logged in, in total
-	MaxUnauthenticatedPerSource int    `toml:"max_unauthenticated_per_source"` // the same, per source address
-	Zones                       []Zone `toml:"zone"`
+	MaxUnauthenticated          int `toml:"max_unauthenticated"`            // connections not yet logged in, in total
+	MaxUnauthenticatedPerSource int `toml:"max_unauthenticated_per_source"` // the same, per source address
+
+	MaxChangesPerKey int      `toml:"max_changes_per_key"` // record changes per key per change_window; 0: no limit
+	ChangeWindow     Duration `toml:"change_window"`
+	Zones            []Zone   `toml:"zone"`
 }
 
 // Zone is one zone and how to reach its primary.
@@ -66,6 +69,9 @@ func Default() Config {
 
 		MaxUnauthenticated:          4096,
 		MaxUnauthenticatedPerSource: 128,
+
+		MaxChangesPerKey: 60,
+		ChangeWindow:     Duration{time.Hour},
 	}
 }
 
@@ -159,6 +165,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxUnauthenticatedPerSource > c.MaxUnauthenticated {
 		return errors.New("max_unauthenticated_per_source is larger than max_unauthenticated")
+	}
+	if c.MaxChangesPerKey < 0 || c.ChangeWindow.Duration <= 0 {
+		return errors.New("max_changes_per_key must be 0 (no limit) or more, change_window more than 0")
 	}
 	if len(c.Zones) == 0 {
 		return errors.New("no [[zone]]: at least one zone is needed")

@@ -180,7 +180,8 @@ func (s *Server) update(e *env, named []string) error {
 		if ttl == 0 {
 			ttl = zone.TTL
 		}
-		res, old, err := update.Set(e.ctx, zone.Backend, update.Record{Name: host, Addr: e.peer, TTL: ttl})
+		allow := func() error { return s.writes.allow(string(e.entry.Key.Marshal()), time.Now()) }
+		res, old, err := update.SetIf(e.ctx, zone.Backend, update.Record{Name: host, Addr: e.peer, TTL: ttl}, allow)
 		if err != nil {
 			f := dnsFailure(host, err)
 			e.log.Error("dns update failed", "host", host, "type", typ, "addr", e.peer.String(), "err", err)
@@ -229,6 +230,10 @@ func (s *Server) status(e *env, named []string) error {
 // dnsFailure turns a DNS error into the client's line and exit status.
 // The detail (server, rcode, TSIG error) goes to the log, not the client.
 func dnsFailure(host string, err error) *fail {
+	var wl *errWriteLimit
+	if errors.As(err, &wl) {
+		return failf(ExitTempFail, "%s: not changed: %v", host, wl)
+	}
 	var ue *update.Error
 	if errors.As(err, &ue) {
 		if ue.Kind.Temporary() {

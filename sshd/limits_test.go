@@ -143,3 +143,60 @@ func itoa(i int) string {
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
+
+// dialKeyFrom logs in with key from the loopback source src.
+func dialKeyFrom(t *testing.T, env *testEnv, key gossh.Signer, src string) *gossh.Client {
+	t.Helper()
+	conn := dialFrom(t, src, env.addr)
+	sc, chans, reqs, err := gossh.NewClientConn(conn, env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(key)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gossh.NewClient(sc, chans, reqs)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestWriteLimitPerKey(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) {
+		s.AllowPrivate = true
+		s.MaxChangesPerKey = 2
+		s.ChangeWindow = time.Hour
+	})
+	host := "a." + env.dns.Zone
+	for _, src := range []string{"127.0.0.1", "127.0.0.2"} {
+		if out, _, code := run(t, dialKeyFrom(t, env, a, src), "update"); code != 0 || out != "good "+host+" A "+src+"\n" {
+			t.Fatalf("update from %s = %q exit %d", src, out, code)
+		}
+	}
+	serial := env.dns.Serial(t)
+	out, errOut, code := run(t, dialKeyFrom(t, env, a, "127.0.0.3"), "update")
+	if code != ExitTempFail || out != "" || !strings.Contains(errOut, "too many changes for this key; try again in") {
+		t.Fatalf("third change = %q %q exit %d, want exit %d", out, errOut, code, ExitTempFail)
+	}
+	if got := env.dns.Lookup(t, host, 1); len(got) != 1 || got[0] != "127.0.0.2" || env.dns.Serial(t) != serial {
+		t.Errorf("DNS changed over the limit: %v", got)
+	}
+	// nochg never counts and still answers.
+	if out, _, code := run(t, dialKeyFrom(t, env, a, "127.0.0.2"), "update"); code != 0 || !strings.HasPrefix(out, "nochg ") {
+		t.Errorf("nochg over the limit = %q exit %d", out, code)
+	}
+	// Another key has its own budget.
+	if out, _, code := run(t, dialKeyFrom(t, env, b, "127.0.0.3"), "update"); code != 0 || !strings.HasPrefix(out, "good ") {
+		t.Errorf("other key = %q exit %d", out, code)
+	}
+}
+
+func TestWriteLimiterWindow(t *testing.T) {
+	l := writeLimiter{max: 2, window: time.Minute}
+	t0 := time.Unix(1_000_000, 0)
+	for i, tc := range []struct {
+		at time.Duration
+		ok bool
+	}{{0, true}, {10 * time.Second, true}, {20 * time.Second, false}, {61 * time.Second, true}, {65 * time.Second, false}, {71 * time.Second, true}} {
+		if err := l.allow("k", t0.Add(tc.at)); (err == nil) != tc.ok {
+			t.Errorf("step %d at +%v: err %v, want ok %v", i, tc.at, err, tc.ok)
+		}
+	}
+}

@@ -46,6 +46,10 @@ type Server struct {
 	// at once, before the SSH banner.
 	MaxUnauthenticated          int
 	MaxUnauthenticatedPerSource int
+	// MaxChangesPerKey bounds the record changes one key may make in any
+	// ChangeWindow; 0 means no limit. Unchanged records (nochg) are free.
+	MaxChangesPerKey int
+	ChangeWindow     time.Duration
 
 	Logger *slog.Logger
 
@@ -53,6 +57,7 @@ type Server struct {
 	srv    *ssh.Server
 	err    error
 	unauth gate
+	writes writeLimiter
 }
 
 type ctxKey int
@@ -92,6 +97,10 @@ func (s *Server) init() {
 		s.MaxUnauthenticatedPerSource = 128
 	}
 	s.unauth = gate{max: s.MaxUnauthenticated, perSource: s.MaxUnauthenticatedPerSource}
+	if s.ChangeWindow <= 0 {
+		s.ChangeWindow = time.Hour
+	}
+	s.writes = writeLimiter{max: s.MaxChangesPerKey, window: s.ChangeWindow}
 	srv := &ssh.Server{
 		Version:    "sshdyn",
 		Handler:    s.handle,

@@ -61,12 +61,24 @@ func (r Result) String() string {
 // writes to the zone. When it changes something, old holds the addresses
 // served before (best effort: nil if they could not be read).
 func Set(ctx context.Context, b Backend, r Record) (res Result, old []netip.Addr, err error) {
+	return SetIf(ctx, b, r, nil)
+}
+
+// SetIf is Set with a guard: when the record differs, allow is called
+// before anything is written, and an error from it stops SetIf with
+// nothing written. A nil allow allows everything.
+func SetIf(ctx context.Context, b Backend, r Record, allow func() error) (res Result, old []netip.Addr, err error) {
 	ok, err := b.Check(ctx, r)
 	if err != nil {
 		return NoChange, nil, err
 	}
 	if ok {
 		return NoChange, nil, nil
+	}
+	if allow != nil {
+		if err := allow(); err != nil {
+			return NoChange, nil, err
+		}
 	}
 	if prev, err := b.Lookup(ctx, r.Name); err == nil {
 		for _, p := range prev {

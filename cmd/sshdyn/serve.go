@@ -79,6 +79,8 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 
 		MaxUnauthenticated:          cfg.MaxUnauthenticated,
 		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
+		MaxChangesPerKey:            cfg.MaxChangesPerKey,
+		ChangeWindow:                cfg.ChangeWindow.Duration,
 		Logger:                      log.With("component", "sshd"),
 	}
 	errc := make(chan error, len(listeners))
