@@ -12,6 +12,7 @@ package authorized
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +20,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -304,6 +307,28 @@ type File struct {
 	path  string
 	zones []string
 	cur   atomic.Pointer[Map]
+
+	mu   sync.Mutex // serializes Reload; guards seen
+	seen fileStamp  // the file as it was when cur was loaded
+}
+
+// fileStamp identifies a version of a file without reading it.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+}
+
+func stamp(path string) (fileStamp, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}, err
+	}
+	st := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st, nil
 }
 
 // Open loads the authorized file at path.
@@ -317,13 +342,69 @@ func Open(path string, zones []string) (*File, error) {
 
 // Reload parses the file again and swaps the new map in. On error the
 // old map stays in use.
+//
+// A reload that finds no keys at all is refused too: an emptied file is far
+// more often a botched edit than a wish to lock every client out. (The
+// first load accepts an empty file.)
 func (f *File) Reload() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// Stamp before reading: a write during the read shows up as a change
+	// on the next check.
+	st, err := stamp(f.path)
+	if err != nil {
+		return err
+	}
 	m, err := Load(f.path, f.zones)
 	if err != nil {
 		return err
 	}
+	if m.Len() == 0 && f.cur.Load() != nil {
+		return fmt.Errorf("%s: no keys in the file; keeping the old map (%d keys)", f.path, f.cur.Load().Len())
+	}
 	f.cur.Store(m)
+	f.seen = st
 	return nil
+}
+
+// Changed reports whether the file on disk differs (size, mtime or inode)
+// from the version last loaded successfully.
+func (f *File) Changed() bool {
+	st, err := stamp(f.path)
+	if err != nil {
+		return false // a file being replaced; look again later
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return st != f.seen
+}
+
+// Watch checks the file every interval until ctx ends, and reloads it when
+// it changed; report receives each reload's result. A broken version is
+// reported once, not at every tick.
+func (f *File) Watch(ctx context.Context, interval time.Duration, report func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var failed fileStamp
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !f.Changed() {
+			continue
+		}
+		st, _ := stamp(f.path)
+		if st == failed {
+			continue
+		}
+		err := f.Reload()
+		if err != nil {
+			failed = st
+		}
+		report(err)
+	}
 }
 
 // Lookup returns key's entry in the current map.

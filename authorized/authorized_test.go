@@ -1,6 +1,7 @@
 package authorized
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"net/netip"
@@ -216,5 +217,111 @@ func TestKeyOptionErrors(t *testing.T) {
 				t.Errorf("err = %v, want keys:1: ... %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestWatchReloadsOnChange(t *testing.T) {
+	ka, a := testKey(t, 1)
+	kb, b := testKey(t, 2)
+	path := filepath.Join(t.TempDir(), "keys")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`host="a.dyn.example.com" ` + a + "\n")
+	f, err := Open(path, zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := make(chan error, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.Watch(ctx, 5*time.Millisecond, func(err error) { reports <- err })
+	next := func() error {
+		t.Helper()
+		select {
+		case err := <-reports:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("no reload after the file changed")
+			return nil
+		}
+	}
+
+	write(`host="a.dyn.example.com" ` + a + "\n" + `host="b.dyn.example.com" ` + b + "\n")
+	if err := next(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Lookup(kb); !ok {
+		t.Fatal("added key not seen after the file changed")
+	}
+	for _, broken := range []string{"", `host="a.dyn.example.com" ` + a[:50]} {
+		write(broken)
+		if err := next(); err == nil {
+			t.Fatalf("reload of %q succeeded", broken)
+		}
+		if _, ok := f.Lookup(ka); !ok || f.Map().Len() != 2 {
+			t.Fatalf("old map lost after %q", broken)
+		}
+	}
+	select {
+	case err := <-reports:
+		t.Fatalf("a broken version was reported twice: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// TestReloadIsAtomic: readers that loop while the file is rewritten only
+// ever see a whole map, the old one or the new one.
+func TestReloadIsAtomic(t *testing.T) {
+	ka, a := testKey(t, 1)
+	kb, b := testKey(t, 2)
+	path := filepath.Join(t.TempDir(), "keys")
+	version := func(v string) string {
+		return `host="a` + v + `.dyn.example.com" ` + a + "\n" + `host="b` + v + `.dyn.example.com" ` + b + "\n"
+	}
+	if err := os.WriteFile(path, []byte(version("1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path, zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan string)
+	for r := 0; r < 4; r++ {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					done <- ""
+					return
+				default:
+				}
+				m := f.Map()
+				ea, _ := m.Lookup(ka)
+				eb, _ := m.Lookup(kb)
+				if ea == nil || eb == nil || ea.Hosts[0][1:] != eb.Hosts[0][1:] {
+					done <- "half-applied map"
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 200; i++ {
+		tmp := path + ".tmp"
+		os.WriteFile(tmp, []byte(version(string(rune('1'+i%2)))), 0o600)
+		os.Rename(tmp, path)
+		if err := f.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	for r := 0; r < 4; r++ {
+		if msg := <-done; msg != "" {
+			t.Fatal(msg)
+		}
 	}
 }

@@ -20,6 +20,7 @@ type Config struct {
 	Listen         []string `toml:"listen"`          // SSH listen addresses, host:port
 	HostKey        string   `toml:"host_key"`        // ed25519 host key, created on first start
 	AuthorizedKeys string   `toml:"authorized_keys"` // key -> hosts map
+	ReloadInterval Duration `toml:"reload_interval"` // how often to look for changes to it; 0: only on SIGHUP
 	AllowPrivate   bool     `toml:"allow_private"`   // accept loopback, RFC 1918, ULA, ... peer addresses
 	LogFormat      string   `toml:"log_format"`      // "text" or "json"
 
@@ -64,6 +65,7 @@ func Default() Config {
 		HostKey:        "/var/lib/sshdyn/host_ed25519",
 		AuthorizedKeys: "/etc/sshdyn/authorized_keys",
 		LogFormat:      "text",
+		ReloadInterval: Duration{2 * time.Second},
 		LoginTimeout:   Duration{10 * time.Second},
 		SessionTimeout: Duration{60 * time.Second},
 
@@ -165,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxUnauthenticatedPerSource > c.MaxUnauthenticated {
 		return errors.New("max_unauthenticated_per_source is larger than max_unauthenticated")
+	}
+	if c.ReloadInterval.Duration < 0 {
+		return errors.New("reload_interval must be 0 (SIGHUP only) or more")
 	}
 	if c.MaxChangesPerKey < 0 || c.ChangeWindow.Duration <= 0 {
 		return errors.New("max_changes_per_key must be 0 (no limit) or more, change_window more than 0")

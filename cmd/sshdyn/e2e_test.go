@@ -86,7 +86,7 @@ func startDaemon(t *testing.T, p *dnstest.Server, keyFile string, authorizedLine
 host_key = "host_ed25519"
 authorized_keys = "authorized_keys"
 allow_private = true   # the tests connect from loopback
-
+reload_interval = "0s" # SIGHUP only, so the reload test sees its own signal
 [[zone]]
 name = %q
 primary = %q

@@ -89,6 +89,15 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
 	}
 
+	if d := cfg.ReloadInterval.Duration; d > 0 {
+		go hosts.Watch(ctx, d, func(err error) {
+			if err != nil {
+				log.Error("authorized file changed but does not load; keeping the old map", "err", err)
+			} else {
+				log.Info("reloaded", "path", hosts.Path(), "keys", hosts.Map().Len(), "why", "file changed")
+			}
+		})
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
