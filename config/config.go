@@ -30,6 +30,9 @@ type Config struct {
 	MaxUnauthenticated          int `toml:"max_unauthenticated"`            // connections not yet logged in, in total
 	MaxUnauthenticatedPerSource int `toml:"max_unauthenticated_per_source"` // the same, per source address
 
+	AuthFailPenalty Duration `toml:"auth_fail_penalty"` // added to a source's penalty per failed login; 0: off
+	AuthFailGrace   Duration `toml:"auth_fail_grace"`   // penalty tolerated before refusing the source
+
 	MaxChangesPerKey int      `toml:"max_changes_per_key"` // record changes per key per change_window; 0: no limit
 	ChangeWindow     Duration `toml:"change_window"`
 	Zones            []Zone   `toml:"zone"`
@@ -71,6 +74,9 @@ func Default() Config {
 
 		MaxUnauthenticated:          4096,
 		MaxUnauthenticatedPerSource: 128,
+
+		AuthFailPenalty: Duration{5 * time.Second},
+		AuthFailGrace:   Duration{30 * time.Second},
 
 		MaxChangesPerKey: 60,
 		ChangeWindow:     Duration{time.Hour},
@@ -167,6 +173,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxUnauthenticatedPerSource > c.MaxUnauthenticated {
 		return errors.New("max_unauthenticated_per_source is larger than max_unauthenticated")
+	}
+	if c.AuthFailPenalty.Duration < 0 || c.AuthFailGrace.Duration <= 0 {
+		return errors.New("auth_fail_penalty must be 0 (off) or more, auth_fail_grace more than 0")
 	}
 	if c.ReloadInterval.Duration < 0 {
 		return errors.New("reload_interval must be 0 (SIGHUP only) or more")

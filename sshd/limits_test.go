@@ -3,6 +3,7 @@ package sshd
 import (
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -198,5 +199,67 @@ func TestWriteLimiterWindow(t *testing.T) {
 		if err := l.allow("k", t0.Add(tc.at)); (err == nil) != tc.ok {
 			t.Errorf("step %d at +%v: err %v, want ok %v", i, tc.at, err, tc.ok)
 		}
+	}
+}
+
+func TestFailedLoginsPenalizeTheSource(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) {
+		s.AllowPrivate = true
+		s.AuthFailPenalty = 10 * time.Second
+		s.AuthFailGrace = 25 * time.Second // the third failure crosses it
+	})
+	stranger := newSigner(t)
+	login := func(key gossh.Signer, src string) error {
+		conn := dialFrom(t, src, env.addr)
+		defer conn.Close()
+		sc, chans, reqs, err := gossh.NewClientConn(conn, env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(key)}})
+		if err != nil {
+			return err
+		}
+		gossh.NewClient(sc, chans, reqs).Close()
+		return nil
+	}
+	for i := 0; i < 3; i++ {
+		if err := login(stranger, "127.0.0.7"); err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+			t.Fatalf("failed login %d: %v", i+1, err)
+		}
+	}
+	// Penalized: even the right key is turned away, before the banner.
+	waitFor(t, "the penalty", func() bool {
+		c := dialFrom(t, "127.0.0.7", env.addr)
+		defer c.Close()
+		return closedQuickly(c)
+	})
+	if err := login(a, "127.0.0.7"); err == nil {
+		t.Error("penalized source could log in")
+	}
+	// Other sources are not affected.
+	if err := login(a, "127.0.0.8"); err != nil {
+		t.Errorf("another source: %v", err)
+	}
+}
+
+func TestPenaltyDrains(t *testing.T) {
+	p := penalties{cost: 5 * time.Second, grace: 10 * time.Second, max: time.Minute}
+	t0 := time.Unix(1_000_000, 0)
+	a := netip.MustParseAddr("2001:db8::1")
+	for i := 0; i < 3; i++ {
+		p.fail(a, t0)
+	}
+	if _, r := p.refused(netip.MustParseAddr("2001:db8::2"), t0); !r {
+		t.Error("same /64 not refused after 3 failures (15s > 10s grace)")
+	}
+	if _, r := p.refused(netip.MustParseAddr("2001:db8:0:1::1"), t0); r {
+		t.Error("another /64 refused")
+	}
+	if _, r := p.refused(a, t0.Add(6*time.Second)); r {
+		t.Error("still refused after the penalty drained below the grace")
+	}
+	for i := 0; i < 100; i++ {
+		p.fail(a, t0)
+	}
+	if left, _ := p.refused(a, t0); left != time.Minute-10*time.Second {
+		t.Errorf("penalty not capped: %v left", left)
 	}
 }

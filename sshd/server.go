@@ -46,6 +46,12 @@ type Server struct {
 	// at once, before the SSH banner.
 	MaxUnauthenticated          int
 	MaxUnauthenticatedPerSource int
+	// AuthFailPenalty is added to a source's penalty for every failed
+	// login (default 5s; negative disables); while the penalty exceeds
+	// AuthFailGrace (default 30s), the source's connections are closed at
+	// once. A penalty never exceeds 10 minutes.
+	AuthFailPenalty time.Duration
+	AuthFailGrace   time.Duration
 	// MaxChangesPerKey bounds the record changes one key may make in any
 	// ChangeWindow; 0 means no limit. Unchanged records (nochg) are free.
 	MaxChangesPerKey int
@@ -58,6 +64,7 @@ type Server struct {
 	err    error
 	unauth gate
 	writes writeLimiter
+	fails  penalties
 }
 
 type ctxKey int
@@ -97,6 +104,13 @@ func (s *Server) init() {
 		s.MaxUnauthenticatedPerSource = 128
 	}
 	s.unauth = gate{max: s.MaxUnauthenticated, perSource: s.MaxUnauthenticatedPerSource}
+	if s.AuthFailPenalty == 0 {
+		s.AuthFailPenalty = 5 * time.Second
+	}
+	if s.AuthFailGrace <= 0 {
+		s.AuthFailGrace = 30 * time.Second
+	}
+	s.fails = penalties{cost: s.AuthFailPenalty, grace: s.AuthFailGrace, max: 10 * time.Minute}
 	if s.ChangeWindow <= 0 {
 		s.ChangeWindow = time.Hour
 	}
@@ -122,6 +136,13 @@ func (s *Server) init() {
 		ServerConfigCallback: s.serverConfig,
 		ConnCallback:         s.admit,
 		ConnectionFailedCallback: func(c net.Conn, err error) {
+			var authErr *gossh.ServerAuthError
+			if errors.As(err, &authErr) {
+				src, _ := peerAddr(c.RemoteAddr())
+				s.fails.fail(src, time.Now())
+				s.Logger.Info("authentication failed", "remote", c.RemoteAddr().String(), "err", err)
+				return
+			}
 			s.Logger.Info("connection failed", "remote", c.RemoteAddr().String(), "err", err)
 		},
 		PtyCallback: func(ssh.Context, ssh.Pty) bool { return false },
@@ -161,6 +182,10 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 // unauthenticated connections and starts the login deadline.
 func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 	src, _ := peerAddr(c.RemoteAddr())
+	if left, refused := s.fails.refused(src, time.Now()); refused {
+		s.Logger.Debug("connection refused: source penalized for failed logins", "remote", c.RemoteAddr().String(), "for", left.Round(time.Second))
+		return nil
+	}
 	release, ok := s.unauth.enter(src)
 	if !ok {
 		s.Logger.Debug("connection refused: too many unauthenticated connections", "remote", c.RemoteAddr().String())

@@ -69,6 +69,10 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 		listeners = append(listeners, l)
 	}
 
+	penalty := cfg.AuthFailPenalty.Duration
+	if penalty == 0 {
+		penalty = -1 // sshd: negative disables
+	}
 	srv := &sshd.Server{
 		Hosts:          hosts,
 		Zones:          update.NewZones(zones...),
@@ -79,6 +83,8 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 
 		MaxUnauthenticated:          cfg.MaxUnauthenticated,
 		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
+		AuthFailPenalty:             penalty,
+		AuthFailGrace:               cfg.AuthFailGrace.Duration,
 		MaxChangesPerKey:            cfg.MaxChangesPerKey,
 		ChangeWindow:                cfg.ChangeWindow.Duration,
 		Logger:                      log.With("component", "sshd"),
