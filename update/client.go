@@ -22,6 +22,17 @@ type Client struct {
 	Zone    string        // the zone updated, e.g. "dyn.example.com"
 	Key     Key           // TSIG key the primary accepts for updates
 	Timeout time.Duration // per exchange; DefaultTimeout if zero
+
+	// Now returns the time put in TSIG signatures; time.Now if nil.
+	// Tests set it to show what a skewed clock does.
+	Now func() time.Time
+}
+
+func (c *Client) now() int64 {
+	if c.Now != nil {
+		return c.Now().Unix()
+	}
+	return time.Now().Unix()
 }
 
 var _ Backend = (*Client)(nil)
@@ -71,7 +82,7 @@ func (c *Client) Lookup(ctx context.Context, name string) ([]Record, error) {
 		m := new(dns.Msg)
 		m.SetQuestion(dns.Fqdn(name), t)
 		m.RecursionDesired = false
-		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
+		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
 		resp, err := c.exchange(ctx, "lookup", m)
 		if err != nil {
 			return nil, err
@@ -98,7 +109,7 @@ func (c *Client) Lookup(ctx context.Context, name string) ([]Record, error) {
 func (c *Client) newUpdate() *dns.Msg {
 	m := new(dns.Msg)
 	m.SetUpdate(dns.Fqdn(c.Zone))
-	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, time.Now().Unix())
+	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
 	return m
 }
 

@@ -121,6 +121,8 @@ func TestErrorsAgainstRealPrimaries(t *testing.T) {
 			otherZone := *good
 			otherZone.Zone = "other.example.org"
 			otherZoneRec := update.Record{Name: "home.other.example.org", Addr: rec.Addr, TTL: 60}
+			skewed := *good
+			skewed.Now = func() time.Time { return time.Now().Add(-10 * time.Minute) }
 
 			cases := []struct {
 				name string
@@ -131,6 +133,7 @@ func TestErrorsAgainstRealPrimaries(t *testing.T) {
 			}{
 				{"wrong secret", &wrongSecret, rec, update.KindAuth, dns.RcodeBadSig},
 				{"unknown key", &unknownKey, rec, update.KindAuth, dns.RcodeBadKey},
+				{"clock skew", &skewed, rec, update.KindAuth, dns.RcodeBadTime},
 				// BIND answers a policy denial with REFUSED; Knot with
 				// NOTAUTH and TSIG error BADKEY.
 				{"policy refuses A", good, rec, map[string]update.Kind{"bind": update.KindRefused, "knot": update.KindAuth}[kind],
