@@ -263,3 +263,51 @@ func TestPenaltyDrains(t *testing.T) {
 		t.Errorf("penalty not capped: %v left", left)
 	}
 }
+
+func heapAfterGC() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestFloodsKeepMemoryFlat: 20,000 env requests of 1 KiB each (20 MiB if
+// they were kept) and 5,000 refused channel opens on one connection leave
+// the heap where it was.
+func TestFloodsKeepMemoryFlat(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServer(t, a, b)
+	c, err := dial(env, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before := heapAfterGC()
+	value := strings.Repeat("x", 1024)
+	for i := 0; i < 20000; i++ {
+		if err := s.Setenv("V"+itoa(i), value); err == nil {
+			t.Fatal("env request granted")
+		}
+	}
+	for i := 0; i < 5000; i++ {
+		if _, _, err := c.OpenChannel("x11", nil); err == nil {
+			t.Fatal("x11 channel opened")
+		}
+	}
+	after := heapAfterGC()
+	grew := int64(after) - int64(before)
+	t.Logf("heap %d -> %d bytes (%+d)", before, after, grew)
+	if grew > 4<<20 {
+		t.Errorf("heap grew by %d bytes during the floods", grew)
+	}
+	// The connection still serves a command.
+	if out, _, code := run(t, c, "ip"); code != 0 || out != "127.0.0.1\n" {
+		t.Errorf("ip after the floods = %q exit %d", out, code)
+	}
+}
