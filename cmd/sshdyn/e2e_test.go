@@ -7,6 +7,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +83,13 @@ var listenRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // authorized lines and TSIG key file, and runs sshdyn serve.
 func startDaemon(t *testing.T, p *dnstest.Server, keyFile string, authorizedLines ...string) *daemon {
 	t.Helper()
+	return startDaemonVia(t, p, p.Addr, keyFile, authorizedLines...)
+}
+
+// startDaemonVia is startDaemon with the primary reached at primary (a
+// proxy in front of p, say).
+func startDaemonVia(t *testing.T, p *dnstest.Server, primary, keyFile string, authorizedLines ...string) *daemon {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
 host_key = "host_ed25519"
@@ -93,7 +102,7 @@ primary = %q
 tsig_key = %q
 ttl = 60
 timeout = "2s"
-`, p.Zone, p.Addr, keyFile)
+`, p.Zone, primary, keyFile)
 	writeFile(t, filepath.Join(dir, "sshdyn.toml"), cfg)
 	writeFile(t, filepath.Join(dir, "authorized_keys"), strings.Join(authorizedLines, "\n")+"\n")
 
@@ -389,5 +398,84 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 	if err := exec.Command(binary, "frob").Run(); err == nil {
 		t.Error("unknown command exited 0")
+	}
+}
+
+// slowProxy forwards TCP to target, holding each connection's first
+// bytes for delay: a slow primary, which a real server will not play.
+// accepted receives a value for each connection.
+func slowProxy(t *testing.T, target string, delay time.Duration) (addr string, accepted <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	acc := make(chan struct{}, 100)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case acc <- struct{}{}:
+			default:
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				time.Sleep(delay)
+				go io.Copy(c, u)
+				io.Copy(u, c)
+			}()
+		}
+	}()
+	return l.Addr().String(), acc
+}
+
+// TestShutdownLetsUpdatesFinish: SIGTERM during an update (the primary
+// answers slowly) stops new connections, lets the update finish, and
+// exits 0.
+func TestShutdownLetsUpdatesFinish(t *testing.T) {
+	p := dnstest.Start(t, "knot", dnstest.Options{})
+	key := newClientKey(t, t.TempDir(), "k")
+	proxy, accepted := slowProxy(t, p.Addr, 700*time.Millisecond)
+	d := startDaemonVia(t, p, proxy, p.KeyFile, `host="slow.`+p.Zone+`" `+key.line)
+
+	result := make(chan sshResult, 1)
+	go func() { result <- d.ssh(t, key, nil, "update") }()
+	// SIGTERM once the update is talking to the primary.
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the update never reached the primary")
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := <-result
+	if r.code != 0 || r.stdout != "good slow."+p.Zone+" A 127.0.0.1\n" {
+		t.Fatalf("update during shutdown = %+v", r)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if got := p.Lookup(t, "slow."+p.Zone, dns.TypeA); len(got) != 1 || got[0] != "127.0.0.1" {
+		t.Errorf("A = %v", got)
+	}
+	if c, err := net.Dial("tcp", "127.0.0.1:"+d.port4); err == nil {
+		c.Close()
+		t.Error("still accepting connections after SIGTERM")
 	}
 }
