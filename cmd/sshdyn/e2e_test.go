@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -477,5 +478,42 @@ func TestShutdownLetsUpdatesFinish(t *testing.T) {
 	if c, err := net.Dial("tcp", "127.0.0.1:"+d.port4); err == nil {
 		c.Close()
 		t.Error("still accepting connections after SIGTERM")
+	}
+}
+
+// TestKillMidUpdate: SIGKILL at points through an update (check, then
+// replace, each slowed by a proxy) leaves the old or the new RRset, never
+// a mix; the next update repairs it.
+func TestKillMidUpdate(t *testing.T) {
+	p := dnstest.Start(t, "bind", dnstest.Options{Records: []string{"crash 60 A 127.0.0.9"}})
+	key := newClientKey(t, t.TempDir(), "k")
+	line := `host="crash.` + p.Zone + `" ` + key.line
+	host := "crash." + p.Zone
+	old := "127.0.0.9"
+	for i, delay := range []time.Duration{100, 700, 1300, 1900, 2600} {
+		src := "127.0.0." + strconv.Itoa(1+i%2)
+		proxy, _ := slowProxy(t, p.Addr, 600*time.Millisecond)
+		d := startDaemonVia(t, p, proxy, p.KeyFile, line)
+		done := make(chan sshResult, 1)
+		go func() { done <- d.ssh(t, key, []string{"-b", src}, "update") }()
+		time.Sleep(delay * time.Millisecond)
+		d.cmd.Process.Kill()
+		<-done
+		got := p.Lookup(t, host, dns.TypeA)
+		if len(got) != 1 || (got[0] != old && got[0] != src) {
+			t.Fatalf("kill after %dms: A = %v, want [%s] or [%s]", delay, got, old, src)
+		}
+		t.Logf("kill after %dms: A = %v (old %s, new %s)", delay, got, old, src)
+
+		// The next update, through a healthy daemon, repairs it.
+		d2 := startDaemon(t, p, p.KeyFile, line)
+		r := d2.ssh(t, key, []string{"-b", src}, "update")
+		if r.code != 0 || (r.stdout != "good "+host+" A "+src+"\n" && r.stdout != "nochg "+host+" A "+src+"\n") {
+			t.Fatalf("repair = %+v", r)
+		}
+		if got := p.Lookup(t, host, dns.TypeA); len(got) != 1 || got[0] != src {
+			t.Fatalf("after repair A = %v, want [%s]", got, src)
+		}
+		old = src
 	}
 }
