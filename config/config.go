@@ -33,6 +33,8 @@ type Config struct {
 	AuthFailPenalty Duration `toml:"auth_fail_penalty"` // added to a source's penalty per failed login; 0: off
 	AuthFailGrace   Duration `toml:"auth_fail_grace"`   // penalty tolerated before refusing the source
 
+	MaxDNSInFlight int `toml:"max_dns_in_flight"` // commands doing DNS work at once
+
 	MaxChangesPerKey int      `toml:"max_changes_per_key"` // record changes per key per change_window; 0: no limit
 	ChangeWindow     Duration `toml:"change_window"`
 	Zones            []Zone   `toml:"zone"`
@@ -77,6 +79,8 @@ func Default() Config {
 
 		AuthFailPenalty: Duration{5 * time.Second},
 		AuthFailGrace:   Duration{30 * time.Second},
+
+		MaxDNSInFlight: 64,
 
 		MaxChangesPerKey: 60,
 		ChangeWindow:     Duration{time.Hour},
@@ -176,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AuthFailPenalty.Duration < 0 || c.AuthFailGrace.Duration <= 0 {
 		return errors.New("auth_fail_penalty must be 0 (off) or more, auth_fail_grace more than 0")
+	}
+	if c.MaxDNSInFlight < 1 {
+		return errors.New("max_dns_in_flight must be at least 1")
 	}
 	if c.ReloadInterval.Duration < 0 {
 		return errors.New("reload_interval must be 0 (SIGHUP only) or more")

@@ -120,16 +120,28 @@ func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint,
 	e := &env{entry: entry, peer: peer, stdout: sess, stderr: sess.Stderr(), log: log, ctx: ctx}
 	var err error
 	switch cmd {
-	case "update":
-		err = s.update(e, args[1:])
+	case "update", "status":
+		select {
+		case s.dnsSem <- struct{}{}:
+		case <-ctx.Done():
+			log.Warn("no DNS slot free", "in_flight", cap(s.dnsSem))
+			err = failf(ExitTempFail, "server busy, try again later")
+		}
+		if err != nil {
+			break
+		}
+		defer func() { <-s.dnsSem }()
+		if cmd == "update" {
+			err = s.update(e, args[1:])
+		} else {
+			err = s.status(e, args[1:])
+		}
 	case "ip":
 		if len(args) > 1 {
 			err = failf(ExitUsage, "ip takes no arguments")
 		} else {
 			fmt.Fprintln(e.stdout, peer)
 		}
-	case "status":
-		err = s.status(e, args[1:])
 	case "help":
 		io.WriteString(e.stdout, Usage)
 	default:

@@ -1,16 +1,21 @@
 package sshd
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/update"
 )
 
 // dialFrom opens a TCP connection to addr from the loopback source src.
@@ -309,5 +314,176 @@ func TestFloodsKeepMemoryFlat(t *testing.T) {
 	// The connection still serves a command.
 	if out, _, code := run(t, c, "ip"); code != 0 || out != "127.0.0.1\n" {
 		t.Errorf("ip after the floods = %q exit %d", out, code)
+	}
+}
+
+// countingBackend passes calls to a real backend and records how many
+// were in progress at once.
+type countingBackend struct {
+	update.Backend
+	active, peak atomic.Int32
+}
+
+func (c *countingBackend) enter() func() {
+	n := c.active.Add(1)
+	for {
+		old := c.peak.Load()
+		if n <= old || c.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	return func() { c.active.Add(-1) }
+}
+
+func (c *countingBackend) Check(ctx context.Context, r update.Record) (bool, error) {
+	defer c.enter()()
+	return c.Backend.Check(ctx, r)
+}
+
+func (c *countingBackend) Replace(ctx context.Context, r update.Record) error {
+	defer c.enter()()
+	return c.Backend.Replace(ctx, r)
+}
+
+// realClient returns the server's zone's RFC 2136 client.
+func realClient(s *Server) *update.Client {
+	return s.Zones.All()[0].Backend.(*update.Client)
+}
+
+// TestDNSInFlightCap: two clients update at once against a slow primary;
+// with MaxDNSInFlight 1 their DNS work never overlaps, and both succeed.
+func TestDNSInFlightCap(t *testing.T) {
+	for _, limit := range []int{1, 2} {
+		t.Run(itoa(limit), func(t *testing.T) {
+			a, b := newSigner(t), newSigner(t)
+			counter := &countingBackend{}
+			env := startServerOpts(t, a, b, "", func(s *Server) {
+				s.AllowPrivate = true
+				s.MaxDNSInFlight = limit
+				c := *realClient(s)
+				c.Server = dnstest.SlowProxy(t, c.Server, 500*time.Millisecond).Addr
+				counter.Backend = &c
+				s.Zones = update.NewZones(update.Zone{Name: c.Zone, TTL: 60, Backend: counter})
+			})
+			results := make(chan string, 2)
+			for _, k := range []gossh.Signer{a, b} {
+				go func() {
+					c, err := dial(env, k)
+					if err != nil {
+						results <- err.Error()
+						return
+					}
+					defer c.Close()
+					s, _ := c.NewSession()
+					out, _ := s.Output("update")
+					results <- string(out)
+				}()
+			}
+			for i := 0; i < 2; i++ {
+				if r := <-results; !strings.HasPrefix(r, "good ") {
+					t.Errorf("update %d = %q", i, r)
+				}
+			}
+			if p := int(counter.peak.Load()); p != limit {
+				t.Errorf("%d DNS exchanges at once, want %d", p, limit)
+			}
+		})
+	}
+}
+
+// TestDNSFaultsReachTheClient: each fault a real primary produces gives
+// the client one line and the documented exit status, and changes nothing.
+func TestDNSFaultsReachTheClient(t *testing.T) {
+	cases := []struct {
+		name   string
+		modify func(*update.Client)
+		code   int
+		line   string
+	}{
+		{"BADSIG", func(c *update.Client) { c.Key.Secret = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==" }, ExitConfig, "(tsig)"},
+		{"BADKEY", func(c *update.Client) { c.Key.Name = "nobody." }, ExitConfig, "(tsig)"},
+		{"BADTIME", func(c *update.Client) { c.Now = func() time.Time { return time.Now().Add(-time.Hour) } }, ExitConfig, "(tsig)"},
+		{"NOTZONE", func(c *update.Client) { c.Zone = "other.example.org" }, ExitConfig, "(notzone)"},
+		{"refused connection", func(c *update.Client) { c.Server = "127.0.0.1:1" }, ExitTempFail, "temporary failure (DNS primary unreachable)"},
+		{"slow past the timeout", nil, ExitTempFail, "temporary failure (DNS primary timeout)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newSigner(t), newSigner(t)
+			env := startServerOpts(t, a, b, "", func(s *Server) {
+				s.AllowPrivate = true
+				c := *realClient(s)
+				if tc.modify != nil {
+					tc.modify(&c)
+				} else { // slow: a proxy holds each exchange past the timeout
+					c.Server = dnstest.SlowProxy(t, c.Server, 2*time.Second).Addr
+					c.Timeout = 300 * time.Millisecond
+				}
+				s.Zones = update.NewZones(update.Zone{Name: s.Zones.All()[0].Name, TTL: 60, Backend: &c})
+			})
+			serial := env.dns.Serial(t)
+			cl, err := dial(env, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			out, errOut, code := run(t, cl, "update")
+			if code != tc.code || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.line) {
+				t.Errorf("= %q %q exit %d; want one line containing %q, exit %d", out, errOut, code, tc.line, tc.code)
+			}
+			if env.dns.Serial(t) != serial || len(env.dns.Lookup(t, "a."+env.dns.Zone, 1)) != 0 {
+				t.Error("DNS changed")
+			}
+		})
+	}
+}
+
+func TestMaxAuthTries(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServer(t, a, b)
+	var signers []gossh.Signer
+	for i := 0; i < 10; i++ {
+		signers = append(signers, newSigner(t)) // none of them authorized
+	}
+	signers = append(signers, a) // the right key, 11th
+	_, err := gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		Auth: []gossh.AuthMethod{gossh.PublicKeys(signers...)}})
+	if err == nil {
+		t.Fatal("logged in after 10 failed keys; MaxAuthTries is 6")
+	}
+}
+
+func TestStallMidHandshakeIsDropped(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServer(t, a, b) // LoginTimeout 2s
+	conn, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "SSH-2.0-stall\r\n") // banner, then nothing: stuck in key exchange
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Fatalf("not dropped: %v", err)
+	}
+	if d := time.Since(start); d < time.Second || d > 5*time.Second {
+		t.Errorf("dropped after %v, want about the 2s login timeout", d)
+	}
+}
+
+func TestSessionTimeout(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) { s.AllowPrivate = true; s.SessionTimeout = time.Second })
+	c, err := dial(env, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle authenticated connection outlived the 1s session timeout")
 	}
 }

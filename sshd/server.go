@@ -52,6 +52,10 @@ type Server struct {
 	// once. A penalty never exceeds 10 minutes.
 	AuthFailPenalty time.Duration
 	AuthFailGrace   time.Duration
+	// MaxDNSInFlight bounds the commands doing DNS work at once (default
+	// 64); more wait for a slot until their UpdateTimeout, then fail with
+	// a temporary failure. It keeps a burst from flooding the primary.
+	MaxDNSInFlight int
 	// MaxChangesPerKey bounds the record changes one key may make in any
 	// ChangeWindow; 0 means no limit. Unchanged records (nochg) are free.
 	MaxChangesPerKey int
@@ -65,6 +69,7 @@ type Server struct {
 	unauth gate
 	writes writeLimiter
 	fails  penalties
+	dnsSem chan struct{}
 }
 
 type ctxKey int
@@ -111,6 +116,10 @@ func (s *Server) init() {
 		s.AuthFailGrace = 30 * time.Second
 	}
 	s.fails = penalties{cost: s.AuthFailPenalty, grace: s.AuthFailGrace, max: 10 * time.Minute}
+	if s.MaxDNSInFlight <= 0 {
+		s.MaxDNSInFlight = 64
+	}
+	s.dnsSem = make(chan struct{}, s.MaxDNSInFlight)
 	if s.ChangeWindow <= 0 {
 		s.ChangeWindow = time.Hour
 	}

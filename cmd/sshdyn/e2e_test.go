@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -402,57 +401,20 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
-// slowProxy forwards TCP to target, holding each connection's first
-// bytes for delay: a slow primary, which a real server will not play.
-// accepted receives a value for each connection.
-func slowProxy(t *testing.T, target string, delay time.Duration) (addr string, accepted <-chan struct{}) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	acc := make(chan struct{}, 100)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case acc <- struct{}{}:
-			default:
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				time.Sleep(delay)
-				go io.Copy(c, u)
-				io.Copy(u, c)
-			}()
-		}
-	}()
-	return l.Addr().String(), acc
-}
-
 // TestShutdownLetsUpdatesFinish: SIGTERM during an update (the primary
 // answers slowly) stops new connections, lets the update finish, and
 // exits 0.
 func TestShutdownLetsUpdatesFinish(t *testing.T) {
 	p := dnstest.Start(t, "knot", dnstest.Options{})
 	key := newClientKey(t, t.TempDir(), "k")
-	proxy, accepted := slowProxy(t, p.Addr, 700*time.Millisecond)
-	d := startDaemonVia(t, p, proxy, p.KeyFile, `host="slow.`+p.Zone+`" `+key.line)
+	proxy := dnstest.SlowProxy(t, p.Addr, 700*time.Millisecond)
+	d := startDaemonVia(t, p, proxy.Addr, p.KeyFile, `host="slow.`+p.Zone+`" `+key.line)
 
 	result := make(chan sshResult, 1)
 	go func() { result <- d.ssh(t, key, nil, "update") }()
 	// SIGTERM once the update is talking to the primary.
 	select {
-	case <-accepted:
+	case <-proxy.Accepted:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the update never reached the primary")
 	}
@@ -492,8 +454,8 @@ func TestKillMidUpdate(t *testing.T) {
 	old := "127.0.0.9"
 	for i, delay := range []time.Duration{100, 700, 1300, 1900, 2600} {
 		src := "127.0.0." + strconv.Itoa(1+i%2)
-		proxy, _ := slowProxy(t, p.Addr, 600*time.Millisecond)
-		d := startDaemonVia(t, p, proxy, p.KeyFile, line)
+		proxy := dnstest.SlowProxy(t, p.Addr, 600*time.Millisecond)
+		d := startDaemonVia(t, p, proxy.Addr, p.KeyFile, line)
 		done := make(chan sshResult, 1)
 		go func() { done <- d.ssh(t, key, []string{"-b", src}, "update") }()
 		time.Sleep(delay * time.Millisecond)

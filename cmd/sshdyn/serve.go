@@ -85,6 +85,7 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
 		AuthFailPenalty:             penalty,
 		AuthFailGrace:               cfg.AuthFailGrace.Duration,
+		MaxDNSInFlight:              cfg.MaxDNSInFlight,
 		MaxChangesPerKey:            cfg.MaxChangesPerKey,
 		ChangeWindow:                cfg.ChangeWindow.Duration,
 		Logger:                      log.With("component", "sshd"),
