@@ -96,11 +96,10 @@ func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint,
 	if !ok {
 		return report(failf(ExitNoPerm, "not permitted: this key is no longer authorized")), fingerprint, ""
 	}
-	raw := sess.RawCommand()
-	if len(raw) > maxCommandLen {
-		return report(failf(ExitUsage, "command too long")), fingerprint, ""
+	args, perr := parseCommand(sess.RawCommand())
+	if perr != nil {
+		return report(perr), fingerprint, ""
 	}
-	args := strings.Fields(raw)
 	if len(args) == 0 {
 		io.WriteString(sess.Stderr(), Usage)
 		return ExitUsage, fingerprint, ""
@@ -144,14 +143,45 @@ func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint,
 		}
 	case "help":
 		io.WriteString(e.stdout, Usage)
-	default:
-		err = failf(ExitUsage, "unknown command %q (try: update, ip, status, help)", truncate(cmd, 40))
 	}
 	var f *fail
 	if errors.As(err, &f) {
 		return report(f), fingerprint, cmd
 	}
 	return ExitOK, fingerprint, cmd
+}
+
+// commands are the ones run knows.
+var commands = map[string]bool{"update": true, "ip": true, "status": true, "help": true}
+
+// maxArgs bounds the words of a command: a key has few hosts.
+const maxArgs = 64
+
+// parseCommand splits an exec request into words and checks them: a known
+// command, at most 64 words, each printable ASCII. No words at all (a
+// shell request) is not an error; the caller prints the usage.
+func parseCommand(raw string) ([]string, *fail) {
+	if len(raw) > maxCommandLen {
+		return nil, failf(ExitUsage, "command too long")
+	}
+	args := strings.Fields(raw)
+	if len(args) == 0 {
+		return nil, nil
+	}
+	if len(args) > maxArgs {
+		return nil, failf(ExitUsage, "too many arguments")
+	}
+	for _, a := range args {
+		for i := 0; i < len(a); i++ {
+			if a[i] < 0x21 || a[i] > 0x7e {
+				return nil, failf(ExitUsage, "command has a character that is not printable ASCII")
+			}
+		}
+	}
+	if !commands[args[0]] {
+		return nil, failf(ExitUsage, "unknown command %q (try: update, ip, status, help)", truncate(args[0], 40))
+	}
+	return args, nil
 }
 
 // hosts returns the hosts a command acts on: all of the key's, or the
