@@ -487,3 +487,24 @@ func TestSessionTimeout(t *testing.T) {
 		t.Fatal("idle authenticated connection outlived the 1s session timeout")
 	}
 }
+
+func TestGateTotalLimit(t *testing.T) {
+	g := gate{max: 3, perSource: 2}
+	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
+	r1, ok1 := g.enter(a)
+	_, ok2 := g.enter(a)
+	_, ok3 := g.enter(a) // per source
+	_, ok4 := g.enter(b)
+	_, ok5 := g.enter(c) // total
+	if !ok1 || !ok2 || ok3 || !ok4 || ok5 {
+		t.Fatalf("admitted %v %v %v %v %v, want true true false true false", ok1, ok2, ok3, ok4, ok5)
+	}
+	r1()
+	r1() // release is idempotent
+	if g.count() != 2 {
+		t.Fatalf("count %d after one release, want 2", g.count())
+	}
+	if _, ok := g.enter(c); !ok {
+		t.Error("a freed slot was not reusable")
+	}
+}
