@@ -117,17 +117,7 @@ func TestParseReportsEveryBadLine(t *testing.T) {
 func TestFileReloadKeepsOldMapOnError(t *testing.T) {
 	ka, a := testKey(t, 1)
 	kb, b := testKey(t, 2)
-	path := filepath.Join(t.TempDir(), "keys")
-	write := func(s string) {
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(`host="a.dyn.example.com" ` + a + "\n")
-	f, err := Open(path, zones)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, write := openTemp(t, `host="a.dyn.example.com" `+a+"\n")
 	for _, broken := range []string{`host="b.dyn.example.com" ` + b + "\nbroken line\n", `host="b.dyn.example.com" ` + b[:30]} {
 		write(broken)
 		if err := f.Reload(); err == nil {
@@ -223,18 +213,7 @@ func TestKeyOptionErrors(t *testing.T) {
 func TestWatchReloadsOnChange(t *testing.T) {
 	ka, a := testKey(t, 1)
 	kb, b := testKey(t, 2)
-	path := filepath.Join(t.TempDir(), "keys")
-	write := func(s string) {
-		t.Helper()
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(`host="a.dyn.example.com" ` + a + "\n")
-	f, err := Open(path, zones)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, write := openTemp(t, `host="a.dyn.example.com" `+a+"\n")
 	reports := make(chan error, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -324,4 +303,23 @@ func TestReloadIsAtomic(t *testing.T) {
 			t.Fatal(msg)
 		}
 	}
+}
+
+// openTemp opens an authorized file with the given content in a temporary
+// directory; write replaces its content.
+func openTemp(t *testing.T, content string) (*File, func(string)) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keys")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(content)
+	f, err := Open(path, zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, write
 }

@@ -167,7 +167,7 @@ func TestKeyConfusionRegression(t *testing.T) {
 func TestOnlyExecIsGranted(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b)
-	c, err := gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(a)}})
+	c, err := dial(env, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestPublicUnicast(t *testing.T) {
 func TestPrivatePeerRefused(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b, false)
-	c, err := gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(a)}})
+	c, err := dial(env, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestPeerAddrUnmapsIPv4(t *testing.T) {
 func TestSessionsPerConnectionAreCapped(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b)
-	c, err := gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(a)}})
+	c, err := dial(env, a)
 	if err != nil {
 		t.Fatal(err)
 	}
