@@ -59,3 +59,11 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseCommand(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := parseCommand("update home.dyn.example.com"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
