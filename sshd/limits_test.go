@@ -283,11 +283,7 @@ func heapAfterGC() uint64 {
 func TestFloodsKeepMemoryFlat(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b)
-	c, err := dial(env, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := login(t, env, a)
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -475,10 +471,7 @@ func TestStallMidHandshakeIsDropped(t *testing.T) {
 func TestSessionTimeout(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServerOpts(t, a, b, "", func(s *Server) { s.AllowPrivate = true; s.SessionTimeout = time.Second })
-	c, err := dial(env, a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := login(t, env, a)
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
 	select {

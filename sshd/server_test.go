@@ -167,11 +167,7 @@ func TestKeyConfusionRegression(t *testing.T) {
 func TestOnlyExecIsGranted(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b)
-	c, err := dial(env, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := login(t, env, a)
 
 	s, err := c.NewSession()
 	if err != nil {
@@ -276,11 +272,7 @@ func TestPublicUnicast(t *testing.T) {
 func TestPrivatePeerRefused(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b, false)
-	c, err := dial(env, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := login(t, env, a)
 	serial := env.dns.Serial(t)
 	out, errOut, code := run(t, c, "update")
 	if code != ExitNoPerm || out != "" || errOut != "sshdyn: not permitted: 127.0.0.1 is not a public address\n" {
@@ -325,11 +317,7 @@ func TestPeerAddrUnmapsIPv4(t *testing.T) {
 func TestSessionsPerConnectionAreCapped(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b)
-	c, err := dial(env, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := login(t, env, a)
 	var open []*gossh.Session
 	for i := 0; i < MaxSessionsPerConn; i++ {
 		s, err := c.NewSession()
@@ -355,6 +343,18 @@ func TestSessionsPerConnectionAreCapped(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// login dials env with key, fails the test if that does not work, and
+// closes the client when the test ends.
+func login(t *testing.T, env *testEnv, key gossh.Signer) *gossh.Client {
+	t.Helper()
+	c, err := dial(env, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func dial(env *testEnv, key gossh.Signer) (*gossh.Client, error) {
