@@ -158,6 +158,20 @@ type sshResult struct {
 
 // ssh runs the real OpenSSH client against d. opts go before the host:
 // "-6" connects to ::1, "-b", "127.0.0.2" picks the source address.
+// waitLog waits up to 5 s for s to appear in the daemon's log: the log
+// comes through a pipe and may land after the client has exited.
+func (d *daemon) waitLog(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(d.log.String(), s) {
+		if time.Now().After(deadline) {
+			t.Errorf("no %q in the log:\n%s", s, d.log.String())
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (d *daemon) ssh(t *testing.T, key clientKey, opts []string, command ...string) sshResult {
 	t.Helper()
 	host, port := "127.0.0.1", d.port4
@@ -283,9 +297,8 @@ func TestEndToEnd(t *testing.T) {
 			if got := a(); !slices.Equal(got, []string{"127.0.0.2"}) || p.Serial(t) != serial {
 				t.Errorf("A = %v after a rejected update", got)
 			}
-			if !strings.Contains(d2.log.String(), "BADSIG") {
-				t.Errorf("log does not name BADSIG:\n%s", d2.log.String())
-			}
+			// The log goes through a pipe: it may land after ssh exits.
+			d2.waitLog(t, "BADSIG")
 
 			// Primary down: temporary failure, 75.
 			p.Stop()
