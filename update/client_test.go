@@ -136,8 +136,8 @@ func TestErrorsAgainstRealPrimaries(t *testing.T) {
 				{"clock skew", &skewed, rec, update.KindAuth, dns.RcodeBadTime},
 				// BIND answers a policy denial with REFUSED; Knot with
 				// NOTAUTH and TSIG error BADKEY.
-				{"policy refuses A", good, rec, map[string]update.Kind{"bind": update.KindRefused, "knot": update.KindAuth}[kind],
-					map[string]uint16{"bind": 0, "knot": dns.RcodeBadKey}[kind]},
+				{"policy refuses A", good, rec, map[string]update.Kind{"bind": update.KindRefused, "knot": update.KindAuth, "sshdyn": update.KindRefused}[kind],
+					map[string]uint16{"bind": 0, "knot": dns.RcodeBadKey, "sshdyn": 0}[kind]},
 				{"zone not served", &otherZone, otherZoneRec, update.KindNotZone, 0},
 			}
 			for _, tc := range cases {

@@ -1,6 +1,7 @@
-// Package dnstest starts real DNS primaries (BIND's named and Knot's knotd)
-// on loopback for tests: each in its own temporary directory, on a free
-// unprivileged port, with a TSIG key allowed to update A and AAAA records.
+// Package dnstest starts real DNS primaries (BIND's named and Knot's knotd,
+// and sshdyn's own embedded primary) on loopback for tests: each in its
+// own temporary directory, on a free unprivileged port, with a TSIG key
+// allowed to update A and AAAA records.
 //
 // A missing server binary fails the test; it is never skipped. The
 // project's test command (scripts/test.sh) installs them.
@@ -8,11 +9,13 @@ package dnstest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -28,10 +31,12 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
 )
 
-// Kinds lists the primaries tests run against.
-var Kinds = []string{"bind", "knot"}
+// Kinds lists the primaries tests run against: BIND, Knot, and sshdyn's
+// embedded primary (package zone), which runs inside the test process.
+var Kinds = []string{"bind", "knot", "sshdyn"}
 
 // Options shape the zone a Server starts with.
 type Options struct {
@@ -54,6 +59,7 @@ type Server struct {
 
 	t      testing.TB
 	cmd    *exec.Cmd
+	embed  *zone.Server
 	stderr *LogBuffer
 	done   chan struct{}
 }
@@ -68,11 +74,11 @@ func Start(t testing.TB, kind string, opts Options) *Server {
 	if len(opts.Types) == 0 {
 		opts.Types = []string{"A", "AAAA"}
 	}
-	bin := map[string]string{"bind": "named", "knot": "knotd"}[kind]
-	if bin == "" {
+	bin, ok := map[string]string{"bind": "named", "knot": "knotd", "sshdyn": ""}[kind]
+	if !ok {
 		t.Fatalf("dnstest: unknown kind %q", kind)
 	}
-	if _, err := exec.LookPath(bin); err != nil {
+	if _, err := exec.LookPath(bin); bin != "" && err != nil {
 		t.Fatalf("dnstest: %s not found: install bind9 and knot (scripts/test.sh does)", bin)
 	}
 	var lastErr error
@@ -142,6 +148,22 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 			return nil, err
 		}
 		args = []string{"knotd", "-c", conf}
+	case "sshdyn":
+		s.KeyFile = filepath.Join(dir, "tsig.key")
+		key := fmt.Sprintf("key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret)
+		if err := os.WriteFile(s.KeyFile, []byte(key), 0o600); err != nil {
+			return nil, err
+		}
+		if err := s.startEmbedded(zoneFile, opts.Types); err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() {
+			s.Stop()
+			if t.Failed() {
+				t.Logf("%s log:\n%s", kind, s.stderr.String())
+			}
+		})
+		return s, nil
 	}
 	s.stderr = &LogBuffer{}
 	s.cmd = exec.Command(args[0], args[1:]...)
@@ -180,8 +202,33 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 	return nil, fmt.Errorf("%s did not answer within 15s:\n%s", kind, s.stderr.String())
 }
 
+// startEmbedded runs sshdyn's embedded primary in this process on s.Port.
+func (s *Server) startEmbedded(zoneFile string, types []string) error {
+	var ts []uint16
+	for _, t := range types {
+		ts = append(ts, dns.StringToType[t])
+	}
+	z, err := zone.Load(zone.Config{Origin: s.Zone, File: zoneFile, UpdateKeys: []string{s.Key.Name}, UpdateTypes: ts})
+	if err != nil {
+		return err
+	}
+	s.stderr = &LogBuffer{}
+	s.embed = &zone.Server{Zones: []*zone.Zone{z}, Keys: []update.Key{s.Key}, Logger: slog.New(slog.NewTextHandler(s.stderr, nil))}
+	for _, addr := range []string{s.Addr, s.Addr6} {
+		if err := s.embed.Listen(addr); err != nil {
+			s.embed.Shutdown(context.Background())
+			return err
+		}
+	}
+	return nil
+}
+
 // Stop kills the server and waits for it to exit. It is safe to call twice.
 func (s *Server) Stop() {
+	if s.embed != nil {
+		s.embed.Shutdown(context.Background())
+		return
+	}
 	if s.cmd.Process != nil {
 		s.cmd.Process.Kill()
 	}

@@ -1,0 +1,99 @@
+package zone
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// maxCNAMEChain bounds how many CNAMEs inside the zone an answer follows.
+const maxCNAMEChain = 8
+
+// answer fills resp for the question q, whose name is in the zone:
+// records, a referral below a delegation, NODATA or NXDOMAIN with the SOA
+// in the authority section (RFC 2308).
+func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
+	name := canonical(q.Name)
+	resp.Authoritative = true
+	for i := 0; ; i++ {
+		if cut := s.cut(name); cut != "" && !(cut == name && q.Qtype == dns.TypeDS) {
+			s.referral(cut, resp)
+			return
+		}
+		n, ok := s.names[name]
+		if !ok {
+			if !s.ents[name] {
+				resp.Rcode = dns.RcodeNameError
+			}
+			resp.Ns = append(resp.Ns, s.negativeSOA())
+			return
+		}
+		if q.Qtype == dns.TypeANY {
+			for _, t := range sortedTypes(n) {
+				resp.Answer = append(resp.Answer, n[t]...)
+			}
+			return
+		}
+		if rrs := n[q.Qtype]; len(rrs) > 0 {
+			resp.Answer = append(resp.Answer, rrs...)
+			return
+		}
+		cname := n[dns.TypeCNAME]
+		if len(cname) == 0 {
+			resp.Ns = append(resp.Ns, s.negativeSOA())
+			return
+		}
+		resp.Answer = append(resp.Answer, cname[0])
+		target := canonical(cname[0].(*dns.CNAME).Target)
+		if !inZone(target, s.origin) || i >= maxCNAMEChain {
+			return // the resolver follows it from here
+		}
+		name = target
+	}
+}
+
+// cut returns the delegation point at or above name, "" if none.
+func (s *snapshot) cut(name string) string {
+	if len(s.cuts) == 0 {
+		return ""
+	}
+	for n := name; n != "" && n != s.origin; n = parent(n) {
+		if s.cuts[n] {
+			return n
+		}
+	}
+	return ""
+}
+
+// referral answers for a name at or below the delegation point cut: not
+// authoritative, the NS records in the authority section, and the
+// addresses of name servers inside the zone as glue.
+func (s *snapshot) referral(cut string, resp *dns.Msg) {
+	resp.Authoritative = false
+	ns := s.names[cut][dns.TypeNS]
+	resp.Ns = append(resp.Ns, ns...)
+	for _, rr := range ns {
+		target := canonical(rr.(*dns.NS).Ns)
+		if n, ok := s.names[target]; ok {
+			resp.Extra = append(resp.Extra, n[dns.TypeA]...)
+			resp.Extra = append(resp.Extra, n[dns.TypeAAAA]...)
+		}
+	}
+}
+
+// negativeSOA is the SOA for a negative answer, its TTL the lesser of its
+// own and its MINIMUM field (RFC 2308 3).
+func (s *snapshot) negativeSOA() dns.RR {
+	soa := dns.Copy(s.soa()).(*dns.SOA)
+	if soa.Minttl < soa.Hdr.Ttl {
+		soa.Hdr.Ttl = soa.Minttl
+	}
+	return soa
+}
+
+func (s *snapshot) soa() *dns.SOA {
+	return s.names[s.origin][dns.TypeSOA][0].(*dns.SOA)
+}
+
+func sortedTypes(n node) []uint16 { return slices.Sorted(maps.Keys(n)) }

@@ -1,0 +1,494 @@
+package zone
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// Server serves zones over UDP and TCP. Set the fields, then call Listen
+// for each address.
+type Server struct {
+	Zones  []*Zone
+	Keys   []update.Key // every TSIG key the server accepts (update and transfer keys)
+	Logger *slog.Logger
+
+	once    sync.Once
+	keys    tsigKeys
+	mu      sync.Mutex
+	servers []*dns.Server
+	notify  sync.WaitGroup
+	stop    chan struct{}
+}
+
+// udpSize is the largest UDP answer sent, whatever the client offers: big
+// enough for most answers, small enough not to fragment (DNS Flag Day 2020).
+const udpSize = 1232
+
+func (s *Server) init() {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.keys = tsigKeys{}
+	for _, k := range s.Keys {
+		s.keys[canonical(k.Name)] = k
+	}
+	s.stop = make(chan struct{})
+	for _, z := range s.Zones {
+		z := z
+		if len(z.cfg.Notify) == 0 {
+			continue
+		}
+		kick := make(chan struct{}, 1)
+		z.changed = func() {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+		s.notify.Add(1)
+		go func() {
+			defer s.notify.Done()
+			for {
+				select {
+				case <-kick:
+					s.sendNotifies(z)
+				case <-s.stop:
+					return
+				}
+			}
+		}()
+	}
+}
+
+// Listen serves DNS on addr (host:port) over UDP and TCP and returns once
+// both sockets are open. An IPv4 literal listens on IPv4 only and an IPv6
+// literal on IPv6 only, so "0.0.0.0:53" and "[::]:53" can both be used.
+func (s *Server) Listen(addr string) error {
+	s.once.Do(s.init)
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	tcp, udp := "tcp", "udp"
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Is4() {
+			tcp, udp = "tcp4", "udp4"
+		} else {
+			tcp, udp = "tcp6", "udp6"
+		}
+	}
+	lc := net.ListenConfig{Control: v6only}
+	pc, err := lc.ListenPacket(context.Background(), udp, addr)
+	if err != nil {
+		return fmt.Errorf("dns listen: %w", err)
+	}
+	// The TCP port is the UDP one: addr may have asked for port 0.
+	l, err := lc.Listen(context.Background(), tcp, pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("dns listen: %w", err)
+	}
+	for _, srv := range []*dns.Server{
+		{PacketConn: pc, UDPSize: dns.MaxMsgSize},
+		{Listener: l, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
+	} {
+		srv.Handler = s
+		srv.MsgAcceptFunc = acceptMsg
+		srv.TsigProvider = s.keys
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		errc := make(chan error, 1)
+		go func() { errc <- srv.ActivateAndServe() }()
+		select {
+		case <-started:
+		case err := <-errc:
+			return fmt.Errorf("dns serve %s: %w", addr, err)
+		}
+		s.mu.Lock()
+		s.servers = append(s.servers, srv)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Addrs returns the addresses served, UDP and TCP alike.
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, srv := range s.servers {
+		if srv.PacketConn != nil {
+			out = append(out, srv.PacketConn.LocalAddr().String())
+		}
+	}
+	return out
+}
+
+// Shutdown stops serving and waits for NOTIFYs in flight, until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.once.Do(s.init)
+	s.mu.Lock()
+	servers := s.servers
+	s.servers = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.ShutdownContext(ctx))
+	}
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	done := make(chan struct{})
+	go func() { s.notify.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+func v6only(network, _ string, c syscall.RawConn) error {
+	if !strings.HasSuffix(network, "6") {
+		return nil
+	}
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// maxUpdateRRs bounds the records of one UPDATE.
+const maxUpdateRRs = 1000
+
+// acceptMsg replaces miekg/dns's default, which answers UPDATE with
+// NOTIMP: queries and updates are let through, with bounded sections.
+func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
+	if dh.Bits&(1<<15) != 0 { // a response
+		return dns.MsgIgnore
+	}
+	switch int(dh.Bits>>11) & 0xF {
+	case dns.OpcodeQuery:
+		if dh.Qdcount != 1 || dh.Ancount > 0 || dh.Nscount > 1 || dh.Arcount > 2 {
+			return dns.MsgReject
+		}
+	case dns.OpcodeUpdate:
+		if dh.Qdcount != 1 || int(dh.Ancount)+int(dh.Nscount) > maxUpdateRRs || dh.Arcount > 2 {
+			return dns.MsgReject
+		}
+	default:
+		return dns.MsgRejectNotImplemented
+	}
+	return dns.MsgAccept
+}
+
+// ServeDNS answers one message.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	s.once.Do(s.init)
+	key := ""
+	if t := req.IsTsig(); t != nil {
+		// miekg/dns verified it; TsigStatus is nil for an unsigned message,
+		// so it is only read when there is a TSIG.
+		if err := w.TsigStatus(); err != nil {
+			s.tsigFailure(w, req, t, err)
+			return
+		}
+		key = canonical(t.Hdr.Name)
+	}
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.RecursionAvailable = false
+	q := req.Question[0]
+	z := s.find(q.Name)
+	switch {
+	case q.Qclass != dns.ClassINET && !(q.Qclass == dns.ClassANY && req.Opcode == dns.OpcodeQuery):
+		resp.Rcode = dns.RcodeRefused
+	case req.Opcode == dns.OpcodeUpdate:
+		s.update(w, req, resp, key, z)
+	case z == nil:
+		resp.Rcode = dns.RcodeRefused
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		if s.transfer(w, req, resp, key, z) {
+			return
+		}
+	default:
+		z.snapshot().answer(q, resp)
+	}
+	s.reply(w, req, resp, key)
+}
+
+// find returns the zone that holds name (the longest match), or nil.
+func (s *Server) find(name string) *Zone {
+	name = canonical(name)
+	var best *Zone
+	for _, z := range s.Zones {
+		if inZone(name, z.Origin) && (best == nil || len(z.Origin) > len(best.Origin)) {
+			best = z
+		}
+	}
+	return best
+}
+
+func (s *Server) update(w dns.ResponseWriter, req, resp *dns.Msg, key string, z *Zone) {
+	q := req.Question[0]
+	log := s.Logger.With("remote", w.RemoteAddr().String(), "zone", q.Name, "key", key)
+	switch {
+	case q.Qtype != dns.TypeSOA:
+		resp.Rcode = dns.RcodeFormatError
+	case z == nil || z.Origin != canonical(q.Name):
+		resp.Rcode = dns.RcodeNotAuth
+	case key == "":
+		// Unsigned updates are never applied.
+		log.Info("unsigned update refused")
+		resp.Rcode = dns.RcodeRefused
+	default:
+		before := z.Serial()
+		resp.Rcode = z.Update(req, key)
+		if resp.Rcode == dns.RcodeRefused {
+			log.Info("update refused by policy")
+		} else if after := z.Serial(); after != before {
+			log.Debug("update applied", "serial", after)
+		}
+	}
+	// An UPDATE answer carries only the zone section (RFC 2136 3.8).
+	resp.Answer, resp.Ns = nil, nil
+}
+
+// transfer answers AXFR and IXFR. IXFR is answered with the whole zone
+// (RFC 1995 4), or with the SOA alone when the secondary is up to date or
+// asked over UDP. It reports whether it wrote the answer itself.
+func (s *Server) transfer(w dns.ResponseWriter, req, resp *dns.Msg, key string, z *Zone) bool {
+	remote, _ := netip.ParseAddrPort(w.RemoteAddr().String())
+	log := s.Logger.With("remote", w.RemoteAddr().String(), "zone", z.Origin, "type", dns.TypeToString[req.Question[0].Qtype])
+	if !z.mayTransfer(remote.Addr().Unmap(), key) {
+		log.Info("zone transfer refused", "key", key)
+		resp.Rcode = dns.RcodeRefused
+		return false
+	}
+	snap := z.snapshot()
+	soa := snap.soa()
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+	if req.Question[0].Qtype == dns.TypeIXFR {
+		upToDate := false
+		if len(req.Ns) == 1 {
+			if theirs, ok := req.Ns[0].(*dns.SOA); ok && theirs.Serial == soa.Serial {
+				upToDate = true
+			}
+		}
+		if udp || upToDate {
+			resp.Authoritative = true
+			resp.Answer = []dns.RR{soa}
+			return false
+		}
+	} else if udp {
+		resp.Rcode = dns.RcodeFormatError // AXFR is TCP only (RFC 5936 4.2)
+		return false
+	}
+	rrs := sortedRRs(snap.origin, snap.names)
+	rrs = append(rrs, soa)
+	ch := make(chan *dns.Envelope, len(rrs)/100+1)
+	for len(rrs) > 0 {
+		n := min(100, len(rrs))
+		ch <- &dns.Envelope{RR: rrs[:n]}
+		rrs = rrs[n:]
+	}
+	close(ch)
+	if err := new(dns.Transfer).Out(w, req, ch); err != nil {
+		log.Info("zone transfer failed", "err", err)
+		return true
+	}
+	log.Info("zone transferred", "serial", soa.Serial, "key", key)
+	return true
+}
+
+func (z *Zone) mayTransfer(remote netip.Addr, key string) bool {
+	allowed := false
+	for _, p := range z.cfg.AllowTransfer {
+		if p.Contains(remote) {
+			allowed = true
+		}
+	}
+	if !allowed {
+		return false
+	}
+	return len(z.xfrKey) == 0 || z.xfrKey[key]
+}
+
+// reply sends resp, signed when the request was, and truncated over UDP
+// to what the client can take.
+func (s *Server) reply(w dns.ResponseWriter, req, resp *dns.Msg, key string) {
+	resp.Compress = true
+	size := dns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		if opt.Version() != 0 {
+			resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
+			resp.Authoritative = false
+			resp.Rcode = dns.RcodeBadVers
+		}
+		size = max(dns.MinMsgSize, min(int(opt.UDPSize()), udpSize))
+		resp.SetEdns0(udpSize, false)
+	}
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		if key != "" {
+			size -= 200 // room for the TSIG record
+		}
+		resp.Truncate(size)
+	}
+	if t := req.IsTsig(); key != "" {
+		resp.SetTsig(t.Hdr.Name, t.Algorithm, t.Fudge, time.Now().Unix())
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.Logger.Debug("dns write failed", "remote", w.RemoteAddr().String(), "err", err)
+	}
+}
+
+// tsigFailure answers a request whose TSIG did not verify: NOTAUTH with
+// the TSIG error (RFC 8945 5.2), unsigned, as there is no shared key to
+// sign with (BADKEY) or the request's MAC cannot be trusted (BADSIG).
+func (s *Server) tsigFailure(w dns.ResponseWriter, req *dns.Msg, t *dns.TSIG, err error) {
+	code := uint16(dns.RcodeBadSig)
+	switch {
+	case errors.Is(err, dns.ErrSecret), errors.Is(err, dns.ErrKeyAlg):
+		code = dns.RcodeBadKey
+	case errors.Is(err, dns.ErrTime):
+		code = dns.RcodeBadTime
+	}
+	s.Logger.Info("TSIG verification failed", "remote", w.RemoteAddr().String(), "key", t.Hdr.Name, "error", dns.RcodeToString[int(code)])
+	resp := new(dns.Msg)
+	resp.SetRcode(req, dns.RcodeNotAuth)
+	now := time.Now().Unix()
+	rr := &dns.TSIG{
+		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm:  t.Algorithm,
+		TimeSigned: uint64(now),
+		Fudge:      t.Fudge,
+		OrigId:     req.Id,
+		Error:      code,
+	}
+	if code == dns.RcodeBadTime {
+		rr.OtherLen = 6
+		rr.OtherData = fmt.Sprintf("%012x", now)
+	}
+	resp.Extra = append(resp.Extra, rr)
+	b, err := resp.Pack()
+	if err != nil {
+		return
+	}
+	w.Write(b)
+}
+
+// sendNotifies tells z's secondaries that it changed (RFC 1996), signed
+// with the zone's first transfer key if it has one. Each is tried up to
+// five times, a second apart.
+func (s *Server) sendNotifies(z *Zone) {
+	var wg sync.WaitGroup
+	for _, target := range z.cfg.Notify {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := new(dns.Msg)
+			m.SetNotify(z.Origin)
+			c := &dns.Client{Net: "udp", Timeout: time.Second}
+			var key update.Key
+			for _, k := range z.cfg.TransferKeys {
+				key = s.keys[canonical(k)]
+				break
+			}
+			if key.Name != "" {
+				c.TsigSecret = map[string]string{key.Name: key.Secret}
+			}
+			var err error
+			for try := 0; try < 5; try++ {
+				if key.Name != "" {
+					m.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())
+				}
+				var r *dns.Msg
+				r, _, err = c.Exchange(m, target)
+				if err == nil && r.Rcode == dns.RcodeSuccess {
+					return
+				}
+				if err == nil {
+					err = fmt.Errorf("answered %s", dns.RcodeToString[r.Rcode])
+				}
+				m.Extra = nil
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(time.Second):
+				}
+			}
+			s.Logger.Warn("NOTIFY not acknowledged", "zone", z.Origin, "secondary", target, "err", err)
+		}()
+	}
+	wg.Wait()
+}
+
+// tsigKeys is a dns.TsigProvider over the configured keys: names compare
+// case-insensitively and a key is only good with its own algorithm.
+type tsigKeys map[string]update.Key
+
+func (k tsigKeys) mac(msg []byte, t *dns.TSIG) ([]byte, error) {
+	key, ok := k[canonical(t.Hdr.Name)]
+	if !ok {
+		return nil, dns.ErrSecret
+	}
+	if !strings.EqualFold(dns.Fqdn(t.Algorithm), key.Algorithm) {
+		return nil, dns.ErrKeyAlg
+	}
+	secret, err := base64.StdEncoding.DecodeString(key.Secret)
+	if err != nil {
+		return nil, dns.ErrSecret
+	}
+	var h func() hash.Hash
+	switch key.Algorithm {
+	case dns.HmacSHA256:
+		h = sha256.New
+	case dns.HmacSHA384:
+		h = sha512.New384
+	case dns.HmacSHA512:
+		h = sha512.New
+	default:
+		return nil, dns.ErrKeyAlg
+	}
+	m := hmac.New(h, secret)
+	m.Write(msg)
+	return m.Sum(nil), nil
+}
+
+func (k tsigKeys) Generate(msg []byte, t *dns.TSIG) ([]byte, error) { return k.mac(msg, t) }
+
+func (k tsigKeys) Verify(msg []byte, t *dns.TSIG) error {
+	want, err := k.mac(msg, t)
+	if err != nil {
+		return err
+	}
+	got, err := hex.DecodeString(t.MAC)
+	if err != nil || !hmac.Equal(want, got) {
+		return dns.ErrSig
+	}
+	return nil
+}

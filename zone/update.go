@@ -1,0 +1,299 @@
+package zone
+
+import (
+	"maps"
+
+	"github.com/miekg/dns"
+)
+
+// Update applies the RFC 2136 UPDATE req, whose TSIG signature by key (a
+// canonical key name) has been verified, and returns the rcode to answer
+// with. The zone section has been checked by the caller.
+//
+// Processing follows RFC 2136 section 3: the key's permission, the
+// prerequisites (3.2), a prescan of the update section (3.4.1) that
+// includes the zone's policy, then the changes (3.4.2), applied to the
+// zone as one. A change raises the SOA serial and is on disk before
+// Update returns NOERROR.
+func (z *Zone) Update(req *dns.Msg, key string) int {
+	if !z.keys[canonical(key)] {
+		return dns.RcodeRefused
+	}
+	z.mu.Lock()
+	rcode := z.checkPrerequisites(req.Answer)
+	if rcode == dns.RcodeSuccess {
+		rcode = z.prescan(req.Ns)
+	}
+	if rcode != dns.RcodeSuccess {
+		z.mu.Unlock()
+		return rcode
+	}
+	changed := z.apply(req.Ns)
+	b := z.batch
+	if changed {
+		b.n++
+	}
+	z.mu.Unlock()
+	if b.n == 0 {
+		// Nothing waits to be written: what the prerequisites saw is on
+		// disk already.
+		return dns.RcodeSuccess
+	}
+	// Even when this update changed nothing, its prerequisites may have
+	// seen changes not yet written: answer once they are.
+	if err := z.commit(b); err != nil {
+		return dns.RcodeServerFailure
+	}
+	return dns.RcodeSuccess
+}
+
+// checkPrerequisites evaluates the prerequisite section against the
+// current state (RFC 2136 3.2). Called with z.mu held.
+func (z *Zone) checkPrerequisites(prereqs []dns.RR) int {
+	// "RRset exists (value dependent)" records, collected and compared
+	// as whole RRsets at the end (3.2.3).
+	temp := map[string]map[uint16][]dns.RR{}
+	for _, rr := range prereqs {
+		h := rr.Header()
+		if h.Ttl != 0 {
+			return dns.RcodeFormatError
+		}
+		name := canonical(h.Name)
+		if !inZone(name, z.Origin) {
+			return dns.RcodeNotZone
+		}
+		n := z.pending[name]
+		switch h.Class {
+		case dns.ClassANY:
+			if h.Rdlength != 0 {
+				return dns.RcodeFormatError
+			}
+			if h.Rrtype == dns.TypeANY {
+				if len(n) == 0 {
+					return dns.RcodeNameError
+				}
+			} else if len(n[h.Rrtype]) == 0 {
+				return dns.RcodeNXRrset
+			}
+		case dns.ClassNONE:
+			if h.Rdlength != 0 {
+				return dns.RcodeFormatError
+			}
+			if h.Rrtype == dns.TypeANY {
+				if len(n) > 0 {
+					return dns.RcodeYXDomain
+				}
+			} else if len(n[h.Rrtype]) > 0 {
+				return dns.RcodeYXRrset
+			}
+		case dns.ClassINET:
+			if isMeta(h.Rrtype) {
+				return dns.RcodeFormatError
+			}
+			if temp[name] == nil {
+				temp[name] = map[uint16][]dns.RR{}
+			}
+			temp[name][h.Rrtype] = append(temp[name][h.Rrtype], rr)
+		default:
+			return dns.RcodeFormatError
+		}
+	}
+	for name, types := range temp {
+		for t, want := range types {
+			if !sameRdata(want, z.pending[name][t]) {
+				return dns.RcodeNXRrset
+			}
+		}
+	}
+	return dns.RcodeSuccess
+}
+
+// sameRdata reports whether a and b hold the same set of records,
+// ignoring TTLs and duplicates.
+func sameRdata(a, b []dns.RR) bool {
+	contains := func(set []dns.RR, rr dns.RR) bool {
+		for _, x := range set {
+			if dns.IsDuplicate(x, rr) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, rr := range a {
+		if !contains(b, rr) {
+			return false
+		}
+	}
+	for _, rr := range b {
+		if !contains(a, rr) {
+			return false
+		}
+	}
+	return true
+}
+
+// prescan checks the update section before anything is changed (RFC 2136
+// 3.4.1) and applies the zone's policy: only names below the apex, only
+// the allowed types. Called with z.mu held.
+func (z *Zone) prescan(updates []dns.RR) int {
+	for _, rr := range updates {
+		h := rr.Header()
+		name := canonical(h.Name)
+		if !inZone(name, z.Origin) {
+			return dns.RcodeNotZone
+		}
+		switch h.Class {
+		case dns.ClassINET:
+			if isMeta(h.Rrtype) {
+				return dns.RcodeFormatError
+			}
+		case dns.ClassANY:
+			if h.Ttl != 0 || h.Rdlength != 0 || (isMeta(h.Rrtype) && h.Rrtype != dns.TypeANY) {
+				return dns.RcodeFormatError
+			}
+		case dns.ClassNONE:
+			if h.Ttl != 0 || isMeta(h.Rrtype) {
+				return dns.RcodeFormatError
+			}
+		default:
+			return dns.RcodeFormatError
+		}
+		if name == z.Origin {
+			return dns.RcodeRefused
+		}
+		// "Delete all RRsets from a name" deletes the types the policy
+		// allows and leaves the others (as BIND does).
+		if !(h.Class == dns.ClassANY && h.Rrtype == dns.TypeANY) && !z.types[h.Rrtype] {
+			return dns.RcodeRefused
+		}
+	}
+	return dns.RcodeSuccess
+}
+
+// apply makes the changes of a prescanned update section (RFC 2136
+// 3.4.2) and raises the SOA serial if the zone's content changed. It
+// reports whether it did. Called with z.mu held.
+func (z *Zone) apply(updates []dns.RR) bool {
+	// Work on copies of the touched nodes; pending's nodes are shared
+	// with published snapshots.
+	touched := map[string]node{}
+	get := func(name string) node {
+		if n, ok := touched[name]; ok {
+			return n
+		}
+		n := maps.Clone(z.pending[name])
+		if n == nil {
+			n = node{}
+		}
+		touched[name] = n
+		return n
+	}
+	for _, rr := range updates {
+		h := rr.Header()
+		name := canonical(h.Name)
+		n := get(name)
+		switch h.Class {
+		case dns.ClassINET:
+			// CNAME and other data never share a name: such an add is
+			// ignored (3.4.2.2).
+			if h.Rrtype == dns.TypeCNAME && hasOtherThan(n, dns.TypeCNAME) ||
+				h.Rrtype != dns.TypeCNAME && len(n[dns.TypeCNAME]) > 0 {
+				continue
+			}
+			add := dns.Copy(rr)
+			add.Header().Name = name
+			add.Header().Rdlength = 0
+			if h.Rrtype == dns.TypeCNAME {
+				n[h.Rrtype] = []dns.RR{add}
+			} else {
+				n[h.Rrtype] = addRR(n[h.Rrtype], add)
+			}
+		case dns.ClassANY:
+			if h.Rrtype == dns.TypeANY {
+				for t := range n {
+					if z.types[t] {
+						delete(n, t)
+					}
+				}
+			} else {
+				delete(n, h.Rrtype)
+			}
+		case dns.ClassNONE:
+			set := n[h.Rrtype]
+			kept := make([]dns.RR, 0, len(set))
+			for _, old := range set {
+				if !sameRecord(old, rr) {
+					kept = append(kept, old)
+				}
+			}
+			if len(kept) == 0 {
+				delete(n, h.Rrtype)
+			} else {
+				n[h.Rrtype] = kept
+			}
+		}
+	}
+	changed := false
+	for name, n := range touched {
+		if !sameNode(n, z.pending[name]) {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		return false
+	}
+	// pending is the writer's own map (commit writes a clone): change it
+	// in place, one node at a time.
+	for name, n := range touched {
+		if len(n) == 0 {
+			delete(z.pending, name)
+		} else {
+			z.pending[name] = n
+		}
+	}
+	apex := maps.Clone(z.pending[z.Origin])
+	soa := dns.Copy(apex[dns.TypeSOA][0]).(*dns.SOA)
+	soa.Serial++
+	if soa.Serial == 0 {
+		soa.Serial = 1
+	}
+	apex[dns.TypeSOA] = []dns.RR{soa}
+	z.pending[z.Origin] = apex
+	return true
+}
+
+// sameRecord is dns.IsDuplicate for a "delete an RR from an RRset"
+// record, whose class is NONE.
+func sameRecord(zoneRR, del dns.RR) bool {
+	c := dns.Copy(del)
+	c.Header().Class = dns.ClassINET
+	return dns.IsDuplicate(zoneRR, c)
+}
+
+func hasOtherThan(n node, t uint16) bool {
+	for typ := range n {
+		if typ != t {
+			return true
+		}
+	}
+	return false
+}
+
+// sameNode reports whether a and b hold the same records with the same
+// TTLs.
+func sameNode(a, b node) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for t, as := range a {
+		bs := b[t]
+		if len(as) != len(bs) || !sameRdata(as, bs) {
+			return false
+		}
+		if len(as) > 0 && as[0].Header().Ttl != bs[0].Header().Ttl {
+			return false
+		}
+	}
+	return true
+}

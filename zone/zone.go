@@ -1,0 +1,386 @@
+// Package zone is sshdyn's embedded authoritative primary. It serves zones
+// loaded from standard zone files over UDP and TCP, applies TSIG-signed
+// RFC 2136 updates atomically and durably (the zone file is rewritten and
+// fsynced before an update is acknowledged), and hands the zone to real
+// secondaries with AXFR and NOTIFY.
+//
+// sshdyn's updater talks to it over RFC 2136 exactly as to BIND or Knot.
+package zone
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// Config describes one zone served by the embedded primary.
+type Config struct {
+	Origin string // the zone's name, e.g. "dyn.example.com"
+	File   string // zone file: read at start, rewritten on every change
+
+	// UpdateKeys are the names of the TSIG keys allowed to update the
+	// zone; UpdateTypes the RR types they may change (default A and
+	// AAAA). Updates are only ever allowed below the apex.
+	UpdateKeys  []string
+	UpdateTypes []uint16
+
+	// AllowTransfer lists the networks that may transfer the zone (AXFR,
+	// IXFR); none may by default. When TransferKeys is not empty, a
+	// transfer must also be signed with one of those keys.
+	AllowTransfer []netip.Prefix
+	TransferKeys  []string
+	// Notify lists secondaries (host:port) told of every change.
+	Notify []string
+}
+
+// node holds the RRsets of one owner name, by type. A node is never
+// modified once it is in a map that readers or the writer may share:
+// changes build a new node.
+type node map[uint16][]dns.RR
+
+// snapshot is a published, immutable state of the zone: what is on disk
+// and what queries see.
+type snapshot struct {
+	origin string
+	names  map[string]node
+	ents   map[string]bool // empty non-terminals: names with descendants but no records
+	cuts   map[string]bool // names below the apex that hold NS records (delegations)
+	serial uint32
+}
+
+// Zone is one zone of the embedded primary.
+type Zone struct {
+	Origin string // canonical: lower case, fully qualified
+	cfg    Config
+	types  map[uint16]bool
+	keys   map[string]bool // update keys, canonical names
+	xfrKey map[string]bool
+
+	cur atomic.Pointer[snapshot] // on disk, served
+
+	mu        sync.Mutex      // guards pending, persisted and batch
+	pending   map[string]node // the latest state, written or not; the writer's own map
+	persisted map[string]node
+	batch     *batch
+
+	flushMu sync.Mutex // one zone-file write at a time
+
+	// changed is called, without locks held, after a change is on disk.
+	changed func()
+}
+
+// batch is the set of updates applied to pending since the last write;
+// one write makes them all durable (group commit). done and err are set
+// under flushMu.
+type batch struct {
+	n    int
+	done bool
+	err  error
+}
+
+// Load reads cfg.File and returns the zone, ready to serve.
+func Load(cfg Config) (*Zone, error) {
+	origin := canonical(cfg.Origin)
+	if _, ok := dns.IsDomainName(origin); !ok || origin == "." {
+		return nil, fmt.Errorf("zone %q: not a domain name", cfg.Origin)
+	}
+	f, err := os.Open(cfg.File)
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: %w", strings.TrimSuffix(origin, "."), err)
+	}
+	defer f.Close()
+	names, err := parse(f, origin, cfg.File)
+	if err != nil {
+		return nil, err
+	}
+	z := &Zone{
+		Origin:    origin,
+		cfg:       cfg,
+		types:     map[uint16]bool{},
+		keys:      map[string]bool{},
+		xfrKey:    map[string]bool{},
+		pending:   maps.Clone(names),
+		persisted: names,
+		batch:     &batch{},
+	}
+	if len(cfg.UpdateTypes) == 0 {
+		cfg.UpdateTypes = []uint16{dns.TypeA, dns.TypeAAAA}
+	}
+	for _, t := range cfg.UpdateTypes {
+		if t == dns.TypeSOA || t == dns.TypeNS || isMeta(t) {
+			return nil, fmt.Errorf("zone %s: updates of %s records cannot be allowed", strings.TrimSuffix(origin, "."), dns.TypeToString[t])
+		}
+		z.types[t] = true
+	}
+	for _, k := range cfg.UpdateKeys {
+		z.keys[canonical(k)] = true
+	}
+	for _, k := range cfg.TransferKeys {
+		z.xfrKey[canonical(k)] = true
+	}
+	z.cur.Store(newSnapshot(origin, names))
+	return z, nil
+}
+
+// Serial returns the SOA serial served now.
+func (z *Zone) Serial() uint32 { return z.cur.Load().serial }
+
+func (z *Zone) snapshot() *snapshot { return z.cur.Load() }
+
+// parse reads a zone file for origin and checks what the server relies
+// on: one SOA and at least one NS at the apex, class IN, every name in
+// the zone, CNAME alone at its name. Wildcards and DNAME are refused: the
+// server does not synthesize answers from them.
+func parse(r io.Reader, origin, file string) (map[string]node, error) {
+	zp := dns.NewZoneParser(r, origin, file)
+	zp.SetIncludeAllowed(false)
+	names := map[string]node{}
+	bad := func(name, format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %s", file, strings.TrimSuffix(name, "."), fmt.Sprintf(format, args...))
+	}
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		h := rr.Header()
+		h.Name = canonical(h.Name)
+		switch {
+		case h.Class != dns.ClassINET:
+			return nil, bad(h.Name, "class %s: only IN is served", dns.ClassToString[h.Class])
+		case !inZone(h.Name, origin):
+			return nil, bad(h.Name, "not in zone %s", strings.TrimSuffix(origin, "."))
+		case strings.HasPrefix(h.Name, "*.") || h.Name == "*":
+			return nil, bad(h.Name, "wildcards are not supported")
+		case h.Rrtype == dns.TypeDNAME:
+			return nil, bad(h.Name, "DNAME is not supported")
+		case h.Rrtype == dns.TypeSOA && h.Name != origin:
+			return nil, bad(h.Name, "SOA below the apex")
+		case isMeta(h.Rrtype):
+			return nil, bad(h.Name, "type %s cannot be in a zone", dns.TypeToString[h.Rrtype])
+		}
+		n := names[h.Name]
+		if n == nil {
+			n = node{}
+			names[h.Name] = n
+		}
+		if h.Rrtype == dns.TypeSOA && len(n[dns.TypeSOA]) > 0 {
+			return nil, bad(h.Name, "more than one SOA")
+		}
+		n[h.Rrtype] = addRR(n[h.Rrtype], rr)
+	}
+	if err := zp.Err(); err != nil {
+		return nil, err
+	}
+	apex := names[origin]
+	if len(apex[dns.TypeSOA]) != 1 {
+		return nil, fmt.Errorf("%s: no SOA record at the apex %s", file, origin)
+	}
+	if len(apex[dns.TypeNS]) == 0 {
+		return nil, fmt.Errorf("%s: no NS record at the apex %s", file, origin)
+	}
+	for name, n := range names {
+		if len(n[dns.TypeCNAME]) > 0 && len(n) > 1 {
+			return nil, bad(name, "CNAME and other data")
+		}
+		if len(n[dns.TypeCNAME]) > 1 {
+			return nil, bad(name, "more than one CNAME")
+		}
+	}
+	return names, nil
+}
+
+// addRR adds rr to an RRset, or replaces the duplicate of it, and gives
+// the whole RRset rr's TTL (RFC 2181 5.2). It returns a new slice.
+func addRR(set []dns.RR, rr dns.RR) []dns.RR {
+	out := make([]dns.RR, 0, len(set)+1)
+	ttl := rr.Header().Ttl
+	for _, old := range set {
+		if dns.IsDuplicate(old, rr) {
+			continue
+		}
+		if old.Header().Ttl != ttl {
+			old = dns.Copy(old)
+			old.Header().Ttl = ttl
+		}
+		out = append(out, old)
+	}
+	return append(out, rr)
+}
+
+func newSnapshot(origin string, names map[string]node) *snapshot {
+	s := &snapshot{origin: origin, names: names, ents: map[string]bool{}, cuts: map[string]bool{}}
+	s.serial = names[origin][dns.TypeSOA][0].(*dns.SOA).Serial
+	for name, n := range names {
+		if name != origin && len(n[dns.TypeNS]) > 0 {
+			s.cuts[name] = true
+		}
+		for p := parent(name); p != "" && p != origin && inZone(p, origin); p = parent(p) {
+			if _, ok := names[p]; !ok {
+				s.ents[p] = true
+			}
+		}
+	}
+	return s
+}
+
+// commit makes the updates of b durable: the first caller writes the
+// zone file with every update applied so far, later callers find their
+// batch already written. It returns the write's error.
+func (z *Zone) commit(b *batch) error {
+	z.flushMu.Lock()
+	defer z.flushMu.Unlock()
+	if b.done {
+		return b.err
+	}
+	z.mu.Lock()
+	names := maps.Clone(z.pending)
+	cur := z.batch
+	z.batch = &batch{}
+	z.mu.Unlock()
+
+	err := writeZone(z.cfg.File, z.Origin, names)
+	z.mu.Lock()
+	if err != nil {
+		// Nothing of cur is on disk, and the updates applied since (in
+		// z.batch) were checked against cur's state: fail them all.
+		z.pending = maps.Clone(z.persisted)
+		z.batch.done, z.batch.err = true, err
+		z.batch = &batch{}
+	} else {
+		z.persisted = names
+		z.cur.Store(newSnapshot(z.Origin, names))
+	}
+	z.mu.Unlock()
+	cur.done, cur.err = true, err
+	if err == nil && z.changed != nil {
+		z.changed()
+	}
+	return err
+}
+
+// writeZone writes names as a zone file next to path, fsyncs it, renames
+// it over path and fsyncs the directory: a crash leaves the old file or
+// the new one, never a part.
+func writeZone(path, origin string, names map[string]node) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if fi, err := os.Stat(path); err == nil {
+		if err := f.Chmod(fi.Mode().Perm()); err != nil {
+			return err
+		}
+	} else if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	fmt.Fprintf(w, "; zone %s, written by sshdyn; edits are overwritten on the next update\n", origin)
+	for _, rr := range sortedRRs(origin, names) {
+		w.WriteString(rr.String())
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// sortedRRs lists every record: the SOA first (RFC 5936 wants it first
+// in a transfer), then the apex, then the other names in canonical order.
+func sortedRRs(origin string, names map[string]node) []dns.RR {
+	keys := slices.Collect(maps.Keys(names))
+	slices.SortFunc(keys, func(a, b string) int {
+		if a == origin {
+			return -1
+		}
+		if b == origin {
+			return 1
+		}
+		return compareNames(a, b)
+	})
+	var out []dns.RR
+	for _, name := range keys {
+		n := names[name]
+		if name == origin {
+			out = append(out, n[dns.TypeSOA]...)
+		}
+		for _, t := range sortedTypes(n) {
+			if name == origin && t == dns.TypeSOA {
+				continue
+			}
+			out = append(out, n[t]...)
+		}
+	}
+	return out
+}
+
+// compareNames orders names by their labels from the right (RFC 4034 6.1,
+// without the byte-level detail), so a zone file reads as a tree.
+func compareNames(a, b string) int {
+	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
+	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
+		if c := strings.Compare(la[i], lb[j]); c != 0 {
+			return c
+		}
+	}
+	return len(la) - len(lb)
+}
+
+// canonical lower-cases a name and makes it fully qualified.
+func canonical(name string) string { return strings.ToLower(dns.Fqdn(name)) }
+
+// inZone reports whether canonical name is origin or below it.
+func inZone(name, origin string) bool {
+	return name == origin || strings.HasSuffix(name, "."+origin)
+}
+
+// parent returns name without its first label, "" for the root.
+func parent(name string) string {
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return ""
+	}
+	return name[i:]
+}
+
+// isMeta reports whether t is a query or meta type (RFC 6895 3.1) that
+// cannot be stored in a zone.
+func isMeta(t uint16) bool {
+	switch t {
+	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeMAILA, dns.TypeMAILB,
+		dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeNone:
+		return true
+	}
+	return false
+}
