@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -37,7 +39,12 @@ type Config struct {
 
 	MaxChangesPerKey int      `toml:"max_changes_per_key"` // record changes per key per change_window; 0: no limit
 	ChangeWindow     Duration `toml:"change_window"`
-	Zones            []Zone   `toml:"zone"`
+
+	// DNSListen is where the embedded primary answers (UDP and TCP), for
+	// the zones that have a file.
+	DNSListen []string `toml:"dns_listen"`
+
+	Zones []Zone `toml:"zone"`
 }
 
 // Zone is one zone and how to reach its primary.
@@ -47,6 +54,50 @@ type Zone struct {
 	TSIGKey string   `toml:"tsig_key"` // key file: BIND key statement or hmac-sha256:name:secret
 	TTL     uint32   `toml:"ttl"`
 	Timeout Duration `toml:"timeout"` // per DNS exchange
+
+	// File makes sshdyn the zone's primary (the embedded one): the zone
+	// is served from this zone file, and rewritten there on every change.
+	// The fields below apply to such a zone only.
+	File          string   `toml:"file"`
+	UpdateTypes   []string `toml:"update_types"`   // RR types tsig_key may change; default A, AAAA
+	AllowTransfer []string `toml:"allow_transfer"` // addresses or networks that may AXFR; default none
+	TransferKey   string   `toml:"transfer_key"`   // TSIG key transfers must be signed with; optional
+	Notify        []string `toml:"notify"`         // secondaries told of changes, host[:port]
+}
+
+// Embedded reports whether sshdyn itself serves the zone.
+func (z Zone) Embedded() bool { return z.File != "" }
+
+// TransferPrefixes returns AllowTransfer as networks; Validate has
+// checked them.
+func (z Zone) TransferPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range z.AllowTransfer {
+		p, _ := parsePrefix(s)
+		out = append(out, p)
+	}
+	return out
+}
+
+// Types returns UpdateTypes as RR type numbers; Validate has checked them.
+func (z Zone) Types() []uint16 {
+	var out []uint16
+	for _, t := range z.UpdateTypes {
+		out = append(out, dns.StringToType[strings.ToUpper(t)])
+	}
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Duration is a time.Duration written as "30s" or "2m" in the file.
@@ -114,7 +165,10 @@ func Load(path string) (*Config, error) {
 	c.HostKey = abs(c.HostKey)
 	c.AuthorizedKeys = abs(c.AuthorizedKeys)
 	for i := range c.Zones {
-		c.Zones[i].TSIGKey = abs(c.Zones[i].TSIGKey)
+		z := &c.Zones[i]
+		z.TSIGKey = abs(z.TSIGKey)
+		z.File = abs(z.File)
+		z.TransferKey = abs(z.TransferKey)
 	}
 	return c, nil
 }
@@ -193,6 +247,11 @@ func (c *Config) Validate() error {
 	if len(c.Zones) == 0 {
 		return errors.New("no [[zone]]: at least one zone is needed")
 	}
+	for _, l := range c.DNSListen {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return fmt.Errorf("dns_listen %q: want host:port, e.g. \"0.0.0.0:53\" or \"[::]:53\"", l)
+		}
+	}
 	seen := map[string]bool{}
 	for i := range c.Zones {
 		z := &c.Zones[i]
@@ -204,8 +263,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("zone %s: listed twice", z.Name)
 		}
 		seen[z.Name] = true
+		if err := c.validateEmbedded(z); err != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, err)
+		}
 		if z.Primary == "" {
-			return fmt.Errorf("zone %s: primary is needed", z.Name)
+			return fmt.Errorf("zone %s: primary is needed (or file, to serve the zone here)", z.Name)
 		}
 		if _, _, err := net.SplitHostPort(z.Primary); err != nil {
 			z.Primary = net.JoinHostPort(strings.Trim(z.Primary, "[]"), "53")
@@ -227,6 +289,59 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateEmbedded checks the fields of a zone sshdyn serves itself and
+// points its updates at the embedded primary when primary is not given.
+func (c *Config) validateEmbedded(z *Zone) error {
+	if !z.Embedded() {
+		if len(z.UpdateTypes) > 0 || len(z.AllowTransfer) > 0 || z.TransferKey != "" || len(z.Notify) > 0 {
+			return errors.New("update_types, allow_transfer, transfer_key and notify are for a zone served here: set file too")
+		}
+		return nil
+	}
+	if len(c.DNSListen) == 0 {
+		return errors.New("file is set, so sshdyn serves the zone: dns_listen is needed, e.g. [\"0.0.0.0:53\", \"[::]:53\"]")
+	}
+	if z.Primary == "" {
+		z.Primary = loopbackOf(c.DNSListen[0])
+		if _, port, _ := net.SplitHostPort(z.Primary); port == "0" {
+			return errors.New("dns_listen's first address has port 0: give a port, or set primary")
+		}
+	}
+	if len(z.UpdateTypes) == 0 {
+		z.UpdateTypes = []string{"A", "AAAA"}
+	}
+	for _, t := range z.UpdateTypes {
+		typ, ok := dns.StringToType[strings.ToUpper(t)]
+		if !ok || typ == dns.TypeSOA || typ == dns.TypeNS || typ == dns.TypeANY {
+			return fmt.Errorf("update_types: %q is not a record type updates may change", t)
+		}
+	}
+	for _, a := range z.AllowTransfer {
+		if _, err := parsePrefix(a); err != nil {
+			return fmt.Errorf("allow_transfer: %q is not an address or network (e.g. \"192.0.2.53\", \"2001:db8::/64\")", a)
+		}
+	}
+	for i, n := range z.Notify {
+		if _, _, err := net.SplitHostPort(n); err != nil {
+			z.Notify[i] = net.JoinHostPort(strings.Trim(n, "[]"), "53")
+		}
+	}
+	return nil
+}
+
+// loopbackOf turns a listen address into one to connect to: a wildcard
+// host becomes the loopback address of its family.
+func loopbackOf(listen string) string {
+	host, port, _ := net.SplitHostPort(listen)
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // ZoneNames returns the configured zones' names.

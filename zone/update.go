@@ -33,8 +33,9 @@ func (z *Zone) Update(req *dns.Msg, key string) int {
 	if changed {
 		b.n++
 	}
+	unwritten := b.n
 	z.mu.Unlock()
-	if b.n == 0 {
+	if unwritten == 0 {
 		// Nothing waits to be written: what the prerequisites saw is on
 		// disk already.
 		return dns.RcodeSuccess

@@ -18,6 +18,7 @@ import (
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/sshd"
 	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
 )
 
 // serve runs the daemon until ctx is cancelled (SIGTERM, SIGINT); SIGHUP
@@ -32,6 +33,18 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 		h = slog.NewJSONHandler(logOut, nil)
 	}
 	log := slog.New(h)
+
+	dnsSrv, err := startDNS(cfg, log.With("component", "dns"))
+	if err != nil {
+		return err
+	}
+	if dnsSrv != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			dnsSrv.Shutdown(sctx)
+		}()
+	}
 
 	var zones []update.Zone
 	for _, z := range cfg.Zones {
@@ -131,4 +144,64 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 			return nil
 		}
 	}
+}
+
+// startDNS starts the embedded primary for the zones that have a file,
+// on every dns_listen address; nil if there are none.
+func startDNS(cfg *config.Config, log *slog.Logger) (*zone.Server, error) {
+	srv := &zone.Server{Logger: log}
+	keys := map[string]update.Key{}
+	loadKey := func(zoneName, path string) (string, error) {
+		k, err := update.LoadKey(path)
+		if err != nil {
+			return "", fmt.Errorf("zone %s: %w", zoneName, err)
+		}
+		if old, ok := keys[k.Name]; ok && old != k {
+			return "", fmt.Errorf("zone %s: TSIG key %s in %s differs from another key of the same name", zoneName, k.Name, path)
+		}
+		keys[k.Name] = k
+		return k.Name, nil
+	}
+	for _, zc := range cfg.Zones {
+		if !zc.Embedded() {
+			continue
+		}
+		upd, err := loadKey(zc.Name, zc.TSIGKey)
+		if err != nil {
+			return nil, err
+		}
+		var xfr []string
+		if zc.TransferKey != "" {
+			name, err := loadKey(zc.Name, zc.TransferKey)
+			if err != nil {
+				return nil, err
+			}
+			xfr = []string{name}
+		}
+		z, err := zone.Load(zone.Config{
+			Origin: zc.Name, File: zc.File,
+			UpdateKeys: []string{upd}, UpdateTypes: zc.Types(),
+			AllowTransfer: zc.TransferPrefixes(), TransferKeys: xfr, Notify: zc.Notify,
+		})
+		if err != nil {
+			return nil, err
+		}
+		srv.Zones = append(srv.Zones, z)
+	}
+	if len(srv.Zones) == 0 {
+		return nil, nil
+	}
+	for _, k := range keys {
+		srv.Keys = append(srv.Keys, k)
+	}
+	for _, addr := range cfg.DNSListen {
+		if err := srv.Listen(addr); err != nil {
+			srv.Shutdown(context.Background())
+			return nil, err
+		}
+	}
+	for _, a := range srv.Addrs() {
+		log.Info("dns listening", "addr", a, "zones", len(srv.Zones))
+	}
+	return srv, nil
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,11 @@ type Options struct {
 	Records []string // zone-file lines relative to the origin, e.g. "home 300 A 192.0.2.1"
 	// Types lists the RR types the key may update; default A and AAAA.
 	Types []string
+
+	// For the embedded primary only: who may transfer the zone (with
+	// XfrKey, made when this is set), and the secondaries to NOTIFY.
+	AllowTransfer []netip.Prefix
+	Notify        []string
 }
 
 // Server is a running primary.
@@ -54,12 +60,14 @@ type Server struct {
 	Addr6   string // [::1]:port
 	Zone    string // no trailing dot
 	Key     update.Key
-	KeyFile string // the key in the server's own format (BIND's key statement or keymgr's one line)
+	KeyFile string     // the key in the server's own format (BIND's key statement or keymgr's one line)
+	XfrKey  update.Key // the embedded primary's transfer key, with Options.AllowTransfer
 	Dir     string
 
 	t      testing.TB
 	cmd    *exec.Cmd
 	embed  *zone.Server
+	token  string // served as TXT at _token.<zone>
 	stderr *LogBuffer
 	done   chan struct{}
 }
@@ -99,12 +107,10 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
 	s := &Server{
 		Kind:  kind,
 		Port:  port,
@@ -114,7 +120,7 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		Key: update.Key{
 			Name:      "sshdyn-test.",
 			Algorithm: dns.HmacSHA256,
-			Secret:    base64.StdEncoding.EncodeToString(secret),
+			Secret:    randomSecret(),
 		},
 		Dir: dir,
 		t:   t,
@@ -154,7 +160,8 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		if err := os.WriteFile(s.KeyFile, []byte(key), 0o600); err != nil {
 			return nil, err
 		}
-		if err := s.startEmbedded(zoneFile, opts.Types); err != nil {
+		s.token = token
+		if err := s.startEmbedded(zoneFile, opts); err != nil {
 			return nil, err
 		}
 		t.Cleanup(func() {
@@ -165,12 +172,23 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		})
 		return s, nil
 	}
+	s.token = token
+	if err := s.launch(args); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch runs the server's process and waits until this instance, and
+// not some other server on the port, answers with s.token.
+func (s *Server) launch(args []string) error {
+	t, kind, port := s.t, s.Kind, s.Port
 	s.stderr = &LogBuffer{}
 	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Stdout = s.stderr
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	s.done = make(chan struct{})
 	go func() { s.cmd.Wait(); close(s.done) }()
@@ -180,40 +198,45 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 			t.Logf("%s log:\n%s", kind, s.stderr.String())
 		}
 	})
-	// Ready when this instance, and not some other server on the port,
-	// answers with our token.
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
-			return nil, fmt.Errorf("%s exited during start-up:\n%s", kind, s.stderr.String())
+			return fmt.Errorf("%s exited during start-up:\n%s", kind, s.stderr.String())
 		default:
 		}
 		if got, err := s.query("_token."+s.Zone, dns.TypeTXT); err == nil && len(got) == 1 {
-			if got[0] == token {
-				return s, nil
+			if got[0] == s.token {
+				return nil
 			}
 			s.Stop()
-			return nil, fmt.Errorf("port %d answered by another server", port)
+			return fmt.Errorf("port %d answered by another server", port)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.Stop()
-	return nil, fmt.Errorf("%s did not answer within 15s:\n%s", kind, s.stderr.String())
+	return fmt.Errorf("%s did not answer within 15s:\n%s", kind, s.stderr.String())
 }
 
 // startEmbedded runs sshdyn's embedded primary in this process on s.Port.
-func (s *Server) startEmbedded(zoneFile string, types []string) error {
-	var ts []uint16
-	for _, t := range types {
-		ts = append(ts, dns.StringToType[t])
+func (s *Server) startEmbedded(zoneFile string, opts Options) error {
+	cfg := zone.Config{Origin: s.Zone, File: zoneFile, UpdateKeys: []string{s.Key.Name},
+		AllowTransfer: opts.AllowTransfer, Notify: opts.Notify}
+	for _, t := range opts.Types {
+		cfg.UpdateTypes = append(cfg.UpdateTypes, dns.StringToType[t])
 	}
-	z, err := zone.Load(zone.Config{Origin: s.Zone, File: zoneFile, UpdateKeys: []string{s.Key.Name}, UpdateTypes: ts})
+	keys := []update.Key{s.Key}
+	if len(opts.AllowTransfer) > 0 {
+		s.XfrKey = update.Key{Name: "xfr-test.", Algorithm: dns.HmacSHA256, Secret: randomSecret()}
+		cfg.TransferKeys = []string{s.XfrKey.Name}
+		keys = append(keys, s.XfrKey)
+	}
+	z, err := zone.Load(cfg)
 	if err != nil {
 		return err
 	}
 	s.stderr = &LogBuffer{}
-	s.embed = &zone.Server{Zones: []*zone.Zone{z}, Keys: []update.Key{s.Key}, Logger: slog.New(slog.NewTextHandler(s.stderr, nil))}
+	s.embed = &zone.Server{Zones: []*zone.Zone{z}, Keys: keys, Logger: slog.New(slog.NewTextHandler(s.stderr, nil))}
 	for _, addr := range []string{s.Addr, s.Addr6} {
 		if err := s.embed.Listen(addr); err != nil {
 			s.embed.Shutdown(context.Background())
@@ -387,10 +410,10 @@ zone:
 `, dir, port, strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret, s.Zone, strings.Join(types, ", "))
 }
 
-// freePort picks a port in 10000-32000 (below Linux's ephemeral range)
+// FreePort picks a port in 10000-32000 (below Linux's ephemeral range)
 // that is free for TCP and UDP on 127.0.0.1 and ::1 right now. The caller
 // proves it got the port with a per-instance token, and retries if not.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	for i := 0; i < 50; i++ {
 		n, _ := rand.Int(rand.Reader, big.NewInt(22000))
 		port := 10000 + int(n.Int64())
@@ -416,6 +439,12 @@ func portFree(port int) bool {
 		p.Close()
 	}
 	return true
+}
+
+func randomSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func randomToken() string {
