@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dig:bind9-dnsutils \
-	knotd:knot keymgr:knot knsupdate:knot-dnsutils ssh:openssh-client
+scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dig:bind9-dnsutils nsupdate:bind9-dnsutils \
+	knotd:knot keymgr:knot knsupdate:knot-dnsutils kdig:knot-dnsutils ssh:openssh-client
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is needed (https://go.dev/doc/install; /usr/local/go/bin on PATH)" >&2; exit 1; }
 
 echo "== gofmt"
@@ -20,7 +20,7 @@ go test -race -count=1 -timeout 15m ./...
 # A count, not a duration: a duration -fuzztime can fail with "context
 # deadline exceeded" and no crasher in Go 1.26 (golang/go#75804).
 echo "== fuzz (200000 inputs each)"
-for target in ./authorized:FuzzParse ./config:FuzzParse ./update:FuzzParseKey ./sshd:FuzzParseCommand; do
+for target in ./authorized:FuzzParse ./config:FuzzParse ./update:FuzzParseKey ./sshd:FuzzParseCommand ./zone:FuzzParse ./zone:FuzzUpdate; do
 	if ! out=$(go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 200000x "${target%%:*}" 2>&1); then
 		printf '%s\n' "$out" >&2
 		exit 1

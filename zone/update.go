@@ -6,7 +6,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Update applies the RFC 2136 UPDATE req, whose TSIG signature by key (a
+// Update applies the RFC 2136 UPDATE req (as unpacked from the wire: the
+// RDLENGTH fields are checked), whose TSIG signature by key (a
 // canonical key name) has been verified, and returns the rcode to answer
 // with. The zone section has been checked by the caller.
 //
@@ -145,7 +146,7 @@ func (z *Zone) prescan(updates []dns.RR) int {
 		}
 		switch h.Class {
 		case dns.ClassINET:
-			if isMeta(h.Rrtype) {
+			if isMeta(h.Rrtype) || !storable(rr) {
 				return dns.RcodeFormatError
 			}
 		case dns.ClassANY:
@@ -262,6 +263,17 @@ func (z *Zone) apply(updates []dns.RR) bool {
 	apex[dns.TypeSOA] = []dns.RR{soa}
 	z.pending[z.Origin] = apex
 	return true
+}
+
+// storable reports whether rr can be written to the zone file and read
+// back as the same record: an added record with empty or malformed RDATA
+// (an A record of no bytes, say) is a format error, not a broken file.
+func storable(rr dns.RR) bool {
+	if rr.Header().Rdlength == 0 {
+		return false
+	}
+	back, err := dns.NewRR(rr.String())
+	return err == nil && back != nil && dns.IsDuplicate(back, rr)
 }
 
 // sameRecord is dns.IsDuplicate for a "delete an RR from an RRset"

@@ -105,7 +105,13 @@ timeout = "2s"
 `, p.Zone, primary, keyFile)
 	writeFile(t, filepath.Join(dir, "sshdyn.toml"), cfg)
 	writeFile(t, filepath.Join(dir, "authorized_keys"), strings.Join(authorizedLines, "\n")+"\n")
+	return runDaemon(t, dir)
+}
 
+// runDaemon runs "sshdyn serve" with dir/sshdyn.toml, whose listen must
+// be one IPv4 and one IPv6 address, and waits until it listens.
+func runDaemon(t *testing.T, dir string) *daemon {
+	t.Helper()
 	d := &daemon{dir: dir, log: &dnstest.LogBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(binary, "serve", "--config", filepath.Join(dir, "sshdyn.toml"))
 	d.cmd.Stderr = d.log
@@ -156,8 +162,6 @@ type sshResult struct {
 	code           int
 }
 
-// ssh runs the real OpenSSH client against d. opts go before the host:
-// "-6" connects to ::1, "-b", "127.0.0.2" picks the source address.
 // waitLog waits up to 5 s for s to appear in the daemon's log: the log
 // comes through a pipe and may land after the client has exited.
 func (d *daemon) waitLog(t *testing.T, s string) {
@@ -172,6 +176,8 @@ func (d *daemon) waitLog(t *testing.T, s string) {
 	}
 }
 
+// ssh runs the real OpenSSH client against d. opts go before the host:
+// "-6" connects to ::1, "-b", "127.0.0.2" picks the source address.
 func (d *daemon) ssh(t *testing.T, key clientKey, opts []string, command ...string) sshResult {
 	t.Helper()
 	host, port := "127.0.0.1", d.port4

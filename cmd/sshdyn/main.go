@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -18,7 +19,10 @@ import (
 var version = "dev"
 
 const usage = `usage:
-  sshdyn serve --config FILE   run the SSH server
+  sshdyn serve --config FILE   run the server
+  sshdyn demo [--dir DIR] [--ssh-port N] [--dns-port N]
+                               run a complete demo on loopback: SSH, and the
+                               zone dyn.example.com served by sshdyn itself
   sshdyn version               print the version
   sshdyn help                  print this text
 `
@@ -46,7 +50,27 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		if err := serve(ctx, *cfg, stderr); err != nil {
+		if err := serve(ctx, *cfg, stderr, nil); err != nil {
+			fmt.Fprintf(stderr, "sshdyn: %v\n", err)
+			return 1
+		}
+		return 0
+	case "demo":
+		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dir := fs.String("dir", filepath.Join(os.TempDir(), "sshdyn-demo"), "`directory` for the demo's files (made anew)")
+		sshPort := fs.Int("ssh-port", 2222, "SSH `port` on 127.0.0.1 and ::1")
+		dnsPort := fs.Int("dns-port", 5353, "DNS `port` on 127.0.0.1 and ::1")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "sshdyn demo: unexpected argument %q\n", fs.Arg(0))
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := demo(ctx, *dir, *sshPort, *dnsPort, stdout, stderr); err != nil {
 			fmt.Fprintf(stderr, "sshdyn: %v\n", err)
 			return 1
 		}

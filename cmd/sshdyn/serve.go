@@ -22,8 +22,9 @@ import (
 )
 
 // serve runs the daemon until ctx is cancelled (SIGTERM, SIGINT); SIGHUP
-// reloads the authorized file.
-func serve(ctx context.Context, path string, logOut io.Writer) error {
+// reloads the authorized file. ready, if not nil, is called once every
+// listener is open.
+func serve(ctx context.Context, path string, logOut io.Writer, ready func()) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
@@ -109,6 +110,9 @@ func serve(ctx context.Context, path string, logOut io.Writer) error {
 		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
 	}
 
+	if ready != nil {
+		ready()
+	}
 	if d := cfg.ReloadInterval.Duration; d > 0 {
 		go hosts.Watch(ctx, d, func(err error) {
 			if err != nil {

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/sshd"
+)
+
+// demoMarker marks a directory made by "sshdyn demo", which a later demo
+// may clear; any other existing directory is left alone.
+const demoMarker = ".sshdyn-demo"
+
+// demoZone is the zone the demo serves.
+const demoZone = "dyn.example.com"
+
+// demo writes a complete single-machine set-up in dir (the embedded
+// primary for dyn.example.com, a TSIG key, a client key with its
+// authorized line, a host key pinned in a known_hosts file), prints the
+// commands to try, and serves until ctx ends.
+func demo(ctx context.Context, dir string, sshPort, dnsPort int, stdout, logOut io.Writer) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := prepareDemoDir(dir); err != nil {
+		return err
+	}
+	write := func(name, text string, mode os.FileMode) error {
+		return os.WriteFile(filepath.Join(dir, name), []byte(text), mode)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	if err := write("tsig.key", fmt.Sprintf("key \"sshdyn\" {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", base64.StdEncoding.EncodeToString(secret)), 0o600); err != nil {
+		return err
+	}
+	zoneText := fmt.Sprintf(`$ORIGIN %s.
+$TTL 300
+@	SOA	ns hostmaster 1 3600 600 86400 60
+@	NS	ns
+ns	A	127.0.0.1
+`, demoZone)
+	if err := write(demoZone+".zone", zoneText, 0o644); err != nil {
+		return err
+	}
+	clientPub, err := writeClientKey(filepath.Join(dir, "client_ed25519"))
+	if err != nil {
+		return err
+	}
+	if err := write("authorized_keys", fmt.Sprintf("host=\"home.%s\" %s\n", demoZone, clientPub), 0o644); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`# Written by "sshdyn demo": SSH and the embedded primary on loopback.
+listen = ["127.0.0.1:%[1]d", "[::1]:%[1]d"]
+host_key = "host_ed25519"
+authorized_keys = "authorized_keys"
+allow_private = true   # the demo's clients connect from loopback
+dns_listen = ["127.0.0.1:%[2]d", "[::1]:%[2]d"]
+
+[[zone]]
+name = %[3]q
+file = "%[3]s.zone"
+tsig_key = "tsig.key"
+ttl = 60
+`, sshPort, dnsPort, demoZone)
+	if err := write("sshdyn.toml", cfg, 0o644); err != nil {
+		return err
+	}
+	signer, _, err := sshd.LoadOrCreateHostKey(filepath.Join(dir, "host_ed25519"))
+	if err != nil {
+		return err
+	}
+	hk := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
+	if err := write("known_hosts", fmt.Sprintf("[127.0.0.1]:%d %s\n[::1]:%d %s\n", sshPort, hk, sshPort, hk), 0o644); err != nil {
+		return err
+	}
+
+	// An ssh_config of its own: the commands work from any directory,
+	// whatever the user's ~/.ssh holds, and never ask a question.
+	sshConfig := fmt.Sprintf(`Host sshdyn-demo sshdyn-demo6
+	Port %d
+	User demo
+	IdentityFile %s
+	IdentitiesOnly yes
+	UserKnownHostsFile %s
+	GlobalKnownHostsFile /dev/null
+	StrictHostKeyChecking yes
+	BatchMode yes
+	RequestTTY no
+Host sshdyn-demo
+	HostName 127.0.0.1
+Host sshdyn-demo6
+	HostName ::1
+`, sshPort, filepath.Join(dir, "client_ed25519"), filepath.Join(dir, "known_hosts"))
+	if err := write("ssh_config", sshConfig, 0o644); err != nil {
+		return err
+	}
+	ssh := "ssh -F " + filepath.Join(dir, "ssh_config")
+	dig := fmt.Sprintf("dig +short -p %d @127.0.0.1 home.%s", dnsPort, demoZone)
+	ready := func() {
+		fmt.Fprintf(stdout, `
+sshdyn is running: SSH on 127.0.0.1:%[1]d and [::1]:%[1]d, the zone %[2]s on
+127.0.0.1:%[3]d and [::1]:%[3]d (files in %[4]s). In another terminal:
+
+  %[5]s A
+  %[6]s sshdyn-demo update
+  %[5]s A
+  %[6]s -b 127.0.0.2 sshdyn-demo update     # from another address
+  %[5]s A
+  %[6]s sshdyn-demo6 update                 # over IPv6: sets AAAA
+  %[5]s AAAA
+  %[6]s sshdyn-demo status
+
+Ctrl-C stops it.
+`, sshPort, demoZone, dnsPort, dir, dig, ssh)
+	}
+	return serve(ctx, filepath.Join(dir, "sshdyn.toml"), logOut, ready)
+}
+
+// prepareDemoDir makes dir empty: it creates it, or clears an earlier
+// demo's. It refuses any other directory that is not empty.
+func prepareDemoDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return err
+	case len(entries) == 0:
+	default:
+		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
+			return fmt.Errorf("demo: %s exists and was not made by sshdyn demo; give another --dir", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, demoMarker), nil, 0o600)
+}
+
+// writeClientKey writes a new ed25519 key in OpenSSH's format (mode 0600)
+// and returns its public half as an authorized_keys line.
+func writeClientKey(path string) (string, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	block, err := gossh.MarshalPrivateKey(priv, "sshdyn-demo")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", err
+	}
+	sp, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(sp))) + " sshdyn-demo"
+	return line, os.WriteFile(path+".pub", []byte(line+"\n"), 0o644)
+}

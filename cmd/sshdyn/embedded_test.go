@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
+)
+
+// TestDemo is the README's first command as a new user meets it: "sshdyn
+// demo" prints commands, and run exactly as printed — from another
+// directory, with an empty home — they change the record dig shows.
+func TestDemo(t *testing.T) {
+	sshPort, err := dnstest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsPort, err := dnstest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "demo")
+	cmd := exec.Command(binary, "demo", "--dir", dir, "--ssh-port", strconv.Itoa(sshPort), "--dns-port", strconv.Itoa(dnsPort))
+	logs := &dnstest.LogBuffer{}
+	cmd.Stderr = logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("demo log:\n%s", logs.String())
+		}
+	})
+	var commands []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "  ssh ") || strings.HasPrefix(line, "  dig ") {
+			cmd, _, _ := strings.Cut(strings.TrimSpace(line), "#")
+			commands = append(commands, strings.TrimSpace(cmd))
+		}
+		if strings.HasPrefix(line, "Ctrl-C") {
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if len(commands) != 8 {
+		t.Fatalf("demo printed %d commands, want 8: %q", len(commands), commands)
+	}
+	home, elsewhere := t.TempDir(), t.TempDir()
+	var outputs []string
+	for _, c := range commands {
+		sh := exec.Command("sh", "-c", c)
+		sh.Dir = elsewhere
+		sh.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+		out, err := sh.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, out)
+		}
+		outputs = append(outputs, strings.TrimSpace(string(out)))
+	}
+	host := "home.dyn.example.com"
+	want := []string{
+		"", "good " + host + " A 127.0.0.1",
+		"127.0.0.1", "good " + host + " A 127.0.0.2",
+		"127.0.0.2", "good " + host + " AAAA ::1",
+		"::1", host + " A 127.0.0.2 60\n" + host + " AAAA ::1 60",
+	}
+	if !slices.Equal(outputs, want) {
+		t.Errorf("outputs of the printed commands:\n%q\nwant:\n%q", outputs, want)
+	}
+}
+
+// TestEmbeddedCrash kills "sshdyn serve" with SIGKILL at random moments
+// while clients update its embedded zone, and restarts it each time: no
+// acknowledged update is lost, the zone file always loads, and the
+// restarted server serves what the file holds.
+func TestEmbeddedCrash(t *testing.T) {
+	dir := t.TempDir()
+	dnsPort, err := dnstest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const zoneName = "dyn.example.com"
+	keyText := "key \"crash\" {\n\talgorithm hmac-sha256;\n\tsecret \"" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==" + "\";\n};\n"
+	writeFile(t, filepath.Join(dir, "tsig.key"), keyText)
+	zoneFile := filepath.Join(dir, zoneName+".zone")
+	writeFile(t, zoneFile, "$ORIGIN "+zoneName+".\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
+	writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
+host_key = "host_ed25519"
+authorized_keys = "authorized_keys"
+dns_listen = ["127.0.0.1:%d"]
+[[zone]]
+name = %q
+file = %q
+tsig_key = "tsig.key"
+`, dnsPort, zoneName, zoneFile))
+	key, err := update.LoadKey(filepath.Join(dir, "tsig.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(dnsPort)
+	client := &update.Client{Server: addr, Zone: zoneName, Key: key, Timeout: time.Second}
+
+	// Writer w points h<w> at 10.w.x.y, counting up; acked[w] is the last
+	// count the server acknowledged, sent[w] the one in flight.
+	const writers = 4
+	acked := make([]int, writers)
+	sent := make([]int, writers)
+	addrOf := func(w, n int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(w), byte(n >> 8), byte(n)}) }
+	countOf := func(a string) int {
+		ip := netip.MustParseAddr(a).As4()
+		return int(ip[2])<<8 | int(ip[3])
+	}
+	rounds, kills := 10, 0
+	for round := 0; round < rounds; round++ {
+		d := runDaemon(t, dir)
+		// What the restarted server serves is what the last round left.
+		for w := 0; w < writers; w++ {
+			got := queryA(t, addr, fmt.Sprintf("h%d.%s", w, zoneName))
+			if acked[w] == 0 && len(got) == 0 {
+				continue
+			}
+			if len(got) != 1 {
+				t.Fatalf("round %d: h%d A = %v, want one record", round, w, got)
+			}
+			n := countOf(got[0])
+			if n != acked[w] && n != sent[w] {
+				t.Fatalf("round %d: h%d served as %d; acknowledged %d, in flight %d", round, w, n, acked[w], sent[w])
+			}
+			acked[w], sent[w] = n, n
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					mu.Lock()
+					n := acked[w] + 1
+					sent[w] = n
+					mu.Unlock()
+					err := client.Replace(ctx, update.Record{Name: fmt.Sprintf("h%d.%s", w, zoneName), Addr: addrOf(w, n), TTL: 60})
+					if err != nil {
+						return // killed
+					}
+					mu.Lock()
+					acked[w] = n
+					mu.Unlock()
+				}
+			}()
+		}
+		time.Sleep(time.Duration(50+rand.IntN(400)) * time.Millisecond)
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		d.done <- <-d.done // wait, and leave the result for the cleanup
+		kills++
+		cancel()
+		wg.Wait()
+
+		// The file alone must load, and hold every acknowledged change.
+		if _, err := zone.Load(zone.Config{Origin: zoneName, File: zoneFile}); err != nil {
+			b, _ := os.ReadFile(zoneFile)
+			t.Fatalf("round %d: zone file does not load after SIGKILL: %v\n%s", round, err, b)
+		}
+		onDisk := readA(t, zoneFile, zoneName, writers)
+		for w := 0; w < writers; w++ {
+			if acked[w] == 0 {
+				continue
+			}
+			if onDisk[w] != acked[w] && onDisk[w] != sent[w] {
+				t.Fatalf("round %d: h%d on disk %d; acknowledged %d, in flight %d", round, w, onDisk[w], acked[w], sent[w])
+			}
+		}
+	}
+	total := 0
+	for _, n := range acked {
+		total += n
+	}
+	if total < writers*rounds {
+		t.Errorf("only %d updates acknowledged in %d rounds: the test did not exercise the server", total, rounds)
+	}
+	t.Logf("%d SIGKILLs, %d acknowledged updates, none lost", kills, total)
+}
+
+// queryA asks the server at addr for name's A records.
+func queryA(t *testing.T, addr, name string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("query %s: %v", name, err)
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return out
+}
+
+// readA returns, for each writer w, the count in h<w>'s A record in the
+// zone file (0 if it has none).
+func readA(t *testing.T, file, origin string, writers int) []int {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := make([]int, writers)
+	zp := dns.NewZoneParser(f, origin, file)
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		a, isA := rr.(*dns.A)
+		var w int
+		if !isA || !strings.HasPrefix(a.Hdr.Name, "h") {
+			continue
+		}
+		if _, err := fmt.Sscanf(a.Hdr.Name, "h%d.", &w); err != nil || w >= writers {
+			continue
+		}
+		ip := a.A.To4()
+		out[w] = int(ip[2])<<8 | int(ip[3])
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
