@@ -33,6 +33,37 @@ func TestParse(t *testing.T) {
 	}
 }
 
+const embedded = `dns_listen = ["0.0.0.0:5353", "[::]:5353"]
+[[zone]]
+name = "dyn.example.com"
+file = "dyn.example.com.zone"
+tsig_key = "tsig.key"
+`
+
+func TestParseEmbedded(t *testing.T) {
+	c, err := Parse([]byte(embedded+"allow_transfer = [\"192.0.2.53\", \"2001:db8::/64\"]\nnotify = [\"192.0.2.53\", \"[2001:db8::53]:5300\"]\nupdate_types = [\"a\", \"TXT\"]\n"), "f.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := c.Zones[0]
+	if !z.Embedded() || z.Primary != "127.0.0.1:5353" {
+		t.Errorf("zone %+v: want embedded, its updates sent to 127.0.0.1:5353", z)
+	}
+	if p := z.TransferPrefixes(); len(p) != 2 || p[0].String() != "192.0.2.53/32" || p[1].String() != "2001:db8::/64" {
+		t.Errorf("allow_transfer = %v", p)
+	}
+	if len(z.Notify) != 2 || z.Notify[0] != "192.0.2.53:53" || z.Notify[1] != "[2001:db8::53]:5300" {
+		t.Errorf("notify = %v", z.Notify)
+	}
+	if ts := z.Types(); len(ts) != 2 || ts[0] != 1 || ts[1] != 16 {
+		t.Errorf("update types = %v, want A (1) and TXT (16)", ts)
+	}
+	d, _ := Parse([]byte(embedded), "f.toml")
+	if ts := d.Zones[0].Types(); len(ts) != 2 || ts[0] != 1 || ts[1] != 28 {
+		t.Errorf("default update types = %v, want A and AAAA", ts)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"unknown key", "listen = [\":22\"]\nlisten_adress = 1\n", "f.toml:2: unknown key \"listen_adress\""},
@@ -46,6 +77,13 @@ func TestParseErrors(t *testing.T) {
 		{"login too long", "login_timeout = \"2m\"\n" + good[1:], "at most 30s"},
 		{"per source over total", "max_unauthenticated = 10\nmax_unauthenticated_per_source = 20\n" + good[1:], "larger than"},
 		{"bad log format", "log_format = \"xml\"\n" + good[1:], "log_format"},
+		{"file without dns_listen", embedded[strings.Index(embedded, "[[zone]]"):], "dns_listen is needed"},
+		{"bad dns_listen", "dns_listen = [\"53\"]\n" + good[1:], "dns_listen"},
+		{"dns_listen port 0", strings.Replace(embedded, ":5353", ":0", 1), "port 0"},
+		{"bad update type", embedded + "update_types = [\"SOA\"]\n", "update_types: \"SOA\""},
+		{"bad allow_transfer", embedded + "allow_transfer = [\"ns2\"]\n", "allow_transfer: \"ns2\""},
+		{"notify without file", good + "notify = [\"192.0.2.53\"]\n", "set file too"},
+		{"neither primary nor file", "[[zone]]\nname = \"d.example\"\ntsig_key = \"k\"\n", "primary is needed (or file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

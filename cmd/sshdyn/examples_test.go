@@ -10,6 +10,7 @@ import (
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
 )
 
 const examples = "../../examples"
@@ -54,6 +55,26 @@ func TestExamples(t *testing.T) {
 		t.Errorf("keymgr output: %+v, %v", k, err)
 	}
 	checkSnippet(t, "knot.conf", "/etc/knot/sshdyn.key.conf", knotKey, func(p string) { run("knotc", "-c", p, "conf-check") })
+
+	// The secondaries of the embedded primary, likewise.
+	bindXfr := filepath.Join(dir, "transfer.key")
+	writeFile(t, bindXfr, run("tsig-keygen", "-a", "hmac-sha256", "transfer"))
+	checkSnippet(t, "named-secondary.conf", "/etc/bind/transfer.key", bindXfr, func(p string) { run("named-checkconf", p) })
+	knotXfr := filepath.Join(dir, "transfer.key.conf")
+	writeFile(t, knotXfr, run("keymgr", "-t", "transfer", "hmac-sha256"))
+	checkSnippet(t, "knot-secondary.conf", "/etc/knot/transfer.key.conf", knotXfr, func(p string) { run("knotc", "-c", p, "conf-check") })
+
+	// All-in-one: the config loads and the example zone file serves.
+	aio, err := config.Load(filepath.Join(examples, "sshdyn-all-in-one.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z := aio.Zones[0]; !z.Embedded() || z.Primary != "127.0.0.1:53" || len(z.TransferPrefixes()) != 2 || z.Notify[0] != "198.51.100.53:53" {
+		t.Errorf("all-in-one zone = %+v", z)
+	}
+	if _, err := zone.Load(zone.Config{Origin: "dyn.example.com", File: filepath.Join(examples, "dyn.example.com.zone")}); err != nil {
+		t.Errorf("examples/dyn.example.com.zone: %v", err)
+	}
 
 	cron, err := os.ReadFile(filepath.Join(examples, "crontab"))
 	if err != nil || !strings.Contains(string(cron), " update") {
