@@ -203,3 +203,37 @@ func tsigErrorString(code uint16) string {
 	}
 	return fmt.Sprintf("%d", code)
 }
+
+// Verify proves, writing nothing, that the primary answers, accepts the
+// TSIG key and lets it change records of type t in the zone: it sends a
+// TSIG-signed SOA query for the zone, then an UPDATE whose prerequisite is
+// that name is not in use and whose only change deletes name's RRset of
+// type t. Pick a name that does not exist: the prerequisite holds, the
+// primary checks its update policy for the delete, and the delete has
+// nothing to remove. A primary that does not check its policy before
+// prerequisites (none known) would answer YXDOMAIN for a name in use.
+func (c *Client) Verify(ctx context.Context, name string, t uint16) error {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(c.Zone), dns.TypeSOA)
+	m.RecursionDesired = false
+	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
+	resp, err := c.exchange(ctx, "query", m)
+	if err != nil {
+		return err
+	}
+	if resp.Rcode != dns.RcodeSuccess {
+		return c.rcodeError("query", resp)
+	}
+	u := c.newUpdate()
+	fqdn := dns.Fqdn(name)
+	u.NameNotUsed([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: fqdn}}})
+	u.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: fqdn, Rrtype: t}}})
+	resp, err = c.exchange(ctx, "verify", u)
+	if err != nil {
+		return err
+	}
+	if resp.Rcode != dns.RcodeSuccess {
+		return c.rcodeError("verify", resp)
+	}
+	return nil
+}

@@ -90,6 +90,13 @@ func startDaemon(t *testing.T, p *dnstest.Server, keyFile string, authorizedLine
 // proxy in front of p, say).
 func startDaemonVia(t *testing.T, p *dnstest.Server, primary, keyFile string, authorizedLines ...string) *daemon {
 	t.Helper()
+	return runDaemon(t, writeConfig(t, p, primary, keyFile, authorizedLines...))
+}
+
+// writeConfig writes sshdyn.toml and authorized_keys for zone p.Zone on
+// primary into a new directory and returns it.
+func writeConfig(t *testing.T, p *dnstest.Server, primary, keyFile string, authorizedLines ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
 host_key = "host_ed25519"
@@ -105,7 +112,7 @@ timeout = "2s"
 `, p.Zone, primary, keyFile)
 	writeFile(t, filepath.Join(dir, "sshdyn.toml"), cfg)
 	writeFile(t, filepath.Join(dir, "authorized_keys"), strings.Join(authorizedLines, "\n")+"\n")
-	return runDaemon(t, dir)
+	return dir
 }
 
 // runDaemon runs "sshdyn serve" with dir/sshdyn.toml, whose listen must

@@ -20,6 +20,11 @@ var version = "dev"
 
 const usage = `usage:
   sshdyn serve --config FILE   run the server
+  sshdyn check --config FILE [--dns]
+                               check the configuration, the authorized file
+                               and the key files; with --dns, prove that each
+                               zone's primary accepts the key and lets it
+                               change A and AAAA records (writes nothing)
   sshdyn demo [--dir DIR] [--ssh-port N] [--dns-port N]
                                run a complete demo on loopback: SSH, and the
                                zone dyn.example.com served by sshdyn itself
@@ -55,6 +60,19 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "check":
+		fs := flag.NewFlagSet("check", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfg := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
+		probe := fs.Bool("dns", false, "also ask each zone's primary")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "sshdyn check: unexpected argument %q\n", fs.Arg(0))
+			return 2
+		}
+		return check(context.Background(), *cfg, *probe, stdout, stderr)
 	case "demo":
 		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 		fs.SetOutput(stderr)

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+)
+
+// runCheck runs "sshdyn check" on dir's config.
+func runCheck(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = realMain(append([]string{"check", "--config", filepath.Join(dir, "sshdyn.toml")}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestCheck: "sshdyn check --dns" against each real primary passes a good
+// set-up without writing, and names a wrong secret and a too-narrow
+// update policy in words an operator can act on.
+func TestCheck(t *testing.T) {
+	key := newClientKey(t, t.TempDir(), "k")
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			p := dnstest.Start(t, kind, dnstest.Options{})
+			line := `host="home.` + p.Zone + `" ` + key.line
+
+			t.Run("good", func(t *testing.T) {
+				serial := p.Serial(t)
+				code, out, errs := runCheck(t, writeConfig(t, p, p.Addr, p.KeyFile, line), "--dns")
+				if code != 0 || !strings.Contains(out, "accepts TSIG key sshdyn-test. and lets it change A and AAAA records") {
+					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+				}
+				if s := p.Serial(t); s != serial {
+					t.Errorf("check --dns moved the serial %d -> %d", serial, s)
+				}
+			})
+			t.Run("wrong secret", func(t *testing.T) {
+				bad := filepath.Join(t.TempDir(), "bad.key")
+				writeFile(t, bad, "hmac-sha256:sshdyn-test:d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==\n")
+				code, out, errs := runCheck(t, writeConfig(t, p, p.Addr, bad, line), "--dns")
+				if code != 1 || !strings.Contains(errs, "the secret differs from the server's") {
+					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+				}
+			})
+			t.Run("policy too narrow", func(t *testing.T) {
+				narrow := dnstest.Start(t, kind, dnstest.Options{Types: []string{"AAAA"}})
+				serial := narrow.Serial(t)
+				code, out, errs := runCheck(t, writeConfig(t, narrow, narrow.Addr, narrow.KeyFile, line), "--dns")
+				want := "accepts TSIG key sshdyn-test., but its update policy does not let it change A records in " + narrow.Zone
+				if code != 1 || !strings.Contains(errs, want) {
+					t.Fatalf("exit %d, want stderr with %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errs)
+				}
+				if s := narrow.Serial(t); s != serial {
+					t.Errorf("check --dns moved the serial %d -> %d", serial, s)
+				}
+			})
+			t.Run("primary down", func(t *testing.T) {
+				down := dnstest.Start(t, kind, dnstest.Options{})
+				dir := writeConfig(t, down, down.Addr, down.KeyFile, line)
+				down.Stop()
+				code, out, errs := runCheck(t, dir, "--dns")
+				if code != 1 || !strings.Contains(errs, "primary unreachable: is it running and listening on TCP?") {
+					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+				}
+			})
+		})
+	}
+}
+
+// TestCheckFiles: without --dns, check needs no primary and reports each
+// bad file with its name and line.
+func TestCheckFiles(t *testing.T) {
+	p := &dnstest.Server{Zone: "dyn.example.com"}
+	keyFile := filepath.Join(t.TempDir(), "tsig.key")
+	writeFile(t, keyFile, "hmac-sha256:sshdyn:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n")
+	key := newClientKey(t, t.TempDir(), "k")
+
+	code, out, errs := runCheck(t, writeConfig(t, p, "127.0.0.1:1", keyFile, `host="home.dyn.example.com" `+key.line))
+	if code != 0 || !strings.Contains(out, "1 key(s)") || !strings.Contains(out, "serve creates it on first start") {
+		t.Fatalf("good files: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	code, _, errs = runCheck(t, writeConfig(t, p, "127.0.0.1:1", keyFile, `host="home.example.org" `+key.line))
+	if code != 1 || !strings.Contains(errs, "authorized_keys:1:") {
+		t.Fatalf("bad authorized line: exit %d, stderr:\n%s", code, errs)
+	}
+	code, _, errs = runCheck(t, writeConfig(t, p, "127.0.0.1:1", filepath.Join(t.TempDir(), "missing.key"), `host="home.dyn.example.com" `+key.line))
+	if code != 1 || !strings.Contains(errs, "missing.key: no such file") {
+		t.Fatalf("missing key file: exit %d, stderr:\n%s", code, errs)
+	}
+	dir := writeConfig(t, p, "127.0.0.1:1", keyFile, `host="home.dyn.example.com" `+key.line)
+	writeFile(t, filepath.Join(dir, "sshdyn.toml"), "listen = [\"127.0.0.1:0\"]\nlisten_adress = 1\n")
+	code, _, errs = runCheck(t, dir)
+	if code != 1 || !strings.Contains(errs, "sshdyn.toml:2: unknown key \"listen_adress\"") {
+		t.Fatalf("bad config: exit %d, stderr:\n%s", code, errs)
+	}
+}
