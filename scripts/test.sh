@@ -8,7 +8,8 @@ export PATH="$PATH:/usr/local/go/bin"
 
 scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dig:bind9-dnsutils nsupdate:bind9-dnsutils \
 	knotd:knot keymgr:knot knsupdate:knot-dnsutils kdig:knot-dnsutils ssh:openssh-client \
-	dbclient:dropbear-bin dropbearconvert:dropbear-bin plink:putty-tools puttygen:putty-tools
+	dbclient:dropbear-bin dropbearconvert:dropbear-bin plink:putty-tools puttygen:putty-tools \
+	systemd-analyze:systemd
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is needed (https://go.dev/doc/install; /usr/local/go/bin on PATH)" >&2; exit 1; }
 
 echo "== gofmt"

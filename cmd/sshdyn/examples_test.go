@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/xml"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,8 +79,47 @@ func TestExamples(t *testing.T) {
 	}
 
 	cron, err := os.ReadFile(filepath.Join(examples, "crontab"))
-	if err != nil || !strings.Contains(string(cron), " update") {
-		t.Errorf("examples/crontab: %v", err)
+	if err != nil || !strings.Contains(string(cron), "ssh -4 ") || !strings.Contains(string(cron), "ssh -6 ") {
+		t.Errorf("examples/crontab: %v, or not both families", err)
+	}
+
+	// systemd units: systemd-analyze verify, with the ExecStart binary
+	// pointing at the one built for the tests.
+	var units []string
+	for _, name := range []string{"sshdyn.service", "sshdyn-update.service", "sshdyn-update.timer"} {
+		b, err := os.ReadFile(filepath.Join(examples, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		writeFile(t, p, strings.ReplaceAll(string(b), "/usr/local/bin/sshdyn", binary))
+		units = append(units, p)
+	}
+	if out := run("systemd-analyze", append([]string{"verify", "--man=no"}, units...)...); strings.TrimSpace(out) != "" {
+		t.Errorf("systemd-analyze verify:\n%s", out)
+	}
+	// Shell scripts parse; the launchd plist is well-formed XML.
+	for _, name := range []string{"openwrt-hotplug", "networkmanager-dispatcher"} {
+		run("sh", "-n", filepath.Join(examples, name))
+		if fi, err := os.Stat(filepath.Join(examples, name)); err != nil || fi.Mode()&0o111 == 0 {
+			t.Errorf("examples/%s is not executable", name)
+		}
+	}
+	plist, err := os.Open(filepath.Join(examples, "com.example.sshdyn.plist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plist.Close()
+	dec := xml.NewDecoder(plist)
+	for {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("examples/com.example.sshdyn.plist: %v", err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(examples, "windows-task.txt")); err != nil || !strings.Contains(string(b), "schtasks /Create") {
+		t.Errorf("examples/windows-task.txt: %v", err)
 	}
 }
 
