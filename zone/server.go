@@ -15,11 +15,11 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/sshdyn/sshdyn/internal/sockopt"
 	"github.com/sshdyn/sshdyn/update"
 )
 
@@ -95,7 +95,7 @@ func (s *Server) Listen(addr string) error {
 			tcp, udp = "tcp6", "udp6"
 		}
 	}
-	lc := net.ListenConfig{Control: v6only}
+	lc := net.ListenConfig{Control: sockopt.V6Only}
 	pc, err := lc.ListenPacket(context.Background(), udp, addr)
 	if err != nil {
 		return fmt.Errorf("dns listen: %w", err)
@@ -166,20 +166,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, ctx.Err())
 	}
 	return errors.Join(errs...)
-}
-
-func v6only(network, _ string, c syscall.RawConn) error {
-	if !strings.HasSuffix(network, "6") {
-		return nil
-	}
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 1)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 // maxUpdateRRs bounds the records of one UPDATE.

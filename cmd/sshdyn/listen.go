@@ -4,7 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"syscall"
+
+	"github.com/sshdyn/sshdyn/internal/sockopt"
 )
 
 // listen opens a TCP listener. An IPv6 literal ("[::]:2222", "[2001:db8::1]:22")
@@ -24,15 +25,6 @@ func listen(ctx context.Context, addr string) (net.Listener, error) {
 		// dual-stack socket, which takes the IPv6 port as well.
 		return (&net.ListenConfig{}).Listen(ctx, "tcp4", addr)
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 1)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: sockopt.V6Only}
 	return lc.Listen(ctx, "tcp6", addr)
 }
