@@ -354,20 +354,7 @@ func zoneText(zone, token string, records []string) string {
 }
 
 func bindConf(dir string, port int, s *Server, zoneFile string, types []string) string {
-	return fmt.Sprintf(`options {
-	directory %[1]q;
-	pid-file "%[1]s/named.pid";
-	session-keyfile "%[1]s/session.key";
-	managed-keys-directory %[1]q;
-	dump-file "%[1]s/named_dump.db";
-	statistics-file "%[1]s/named.stats";
-	memstatistics-file "%[1]s/named.memstats";
-	listen-on port %[2]d { 127.0.0.1; };
-	listen-on-v6 port %[2]d { ::1; };
-	recursion no;
-	dnssec-validation no;
-	notify no;
-	allow-transfer { none; };
+	return bindOptions(dir, port) + fmt.Sprintf(`	allow-transfer { none; };
 };
 controls { };
 include "%[3]s";
@@ -380,22 +367,7 @@ zone %[4]q {
 }
 
 func knotConf(dir string, port int, s *Server, types []string) string {
-	return fmt.Sprintf(`server:
-    rundir: %[1]q
-    pidfile: "%[1]s/knot.pid"
-    listen: [ 127.0.0.1@%[2]d, ::1@%[2]d ]
-control:
-    listen: "%[1]s/knot.sock"
-log:
-  - target: stderr
-    any: info
-database:
-    storage: %[1]q
-key:
-  - id: %[3]s
-    algorithm: hmac-sha256
-    secret: %[4]s
-acl:
+	return knotHead(dir, port, strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret) + fmt.Sprintf(`acl:
   - id: update
     key: %[3]s
     action: update
@@ -469,4 +441,44 @@ func (s *LogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// bindOptions is the start of a named.conf for an instance in dir on port:
+// everything in dir, loopback only, no recursion; the block is left open.
+func bindOptions(dir string, port int) string {
+	return fmt.Sprintf(`options {
+	directory %[1]q;
+	pid-file "%[1]s/named.pid";
+	session-keyfile "%[1]s/session.key";
+	managed-keys-directory %[1]q;
+	dump-file "%[1]s/named_dump.db";
+	statistics-file "%[1]s/named.stats";
+	memstatistics-file "%[1]s/named.memstats";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 port %[2]d { ::1; };
+	recursion no;
+	dnssec-validation no;
+	notify no;
+`, dir, port)
+}
+
+// knotHead is the start of a knot.conf for an instance in dir on port,
+// with the TSIG key keyName.
+func knotHead(dir string, port int, keyName, secret string) string {
+	return fmt.Sprintf(`server:
+    rundir: %[1]q
+    pidfile: "%[1]s/knot.pid"
+    listen: [ 127.0.0.1@%[2]d, ::1@%[2]d ]
+control:
+    listen: "%[1]s/knot.sock"
+log:
+  - target: stderr
+    any: info
+database:
+    storage: %[1]q
+key:
+  - id: %[3]s
+    algorithm: hmac-sha256
+    secret: %[4]s
+`, dir, port, keyName, secret)
 }

@@ -43,21 +43,7 @@ func StartSecondary(t testing.TB, kind string, port int, primary *Server) *Serve
 	switch kind {
 	case "bind":
 		conf := filepath.Join(dir, "named.conf")
-		text := fmt.Sprintf(`options {
-	directory %[1]q;
-	pid-file "%[1]s/named.pid";
-	session-keyfile "%[1]s/session.key";
-	managed-keys-directory %[1]q;
-	dump-file "%[1]s/named_dump.db";
-	statistics-file "%[1]s/named.stats";
-	memstatistics-file "%[1]s/named.memstats";
-	listen-on port %[2]d { 127.0.0.1; };
-	listen-on-v6 port %[2]d { ::1; };
-	recursion no;
-	dnssec-validation no;
-	notify no;
-};
-controls { };
+		text := bindOptions(dir, port) + "};\n" + fmt.Sprintf(`controls { };
 key %[3]q { algorithm hmac-sha256; secret %[4]q; };
 zone %[5]q {
 	type secondary;
@@ -71,22 +57,7 @@ zone %[5]q {
 		args = []string{"named", "-g", "-c", conf}
 	case "knot":
 		conf := filepath.Join(dir, "knot.conf")
-		text := fmt.Sprintf(`server:
-    rundir: %[1]q
-    pidfile: "%[1]s/knot.pid"
-    listen: [ 127.0.0.1@%[2]d, ::1@%[2]d ]
-control:
-    listen: "%[1]s/knot.sock"
-log:
-  - target: stderr
-    any: info
-database:
-    storage: %[1]q
-key:
-  - id: %[3]s
-    algorithm: hmac-sha256
-    secret: %[4]s
-remote:
+		text := knotHead(dir, port, keyName, key.Secret) + fmt.Sprintf(`remote:
   - id: primary
     address: 127.0.0.1@%[6]d
     key: %[3]s
