@@ -26,6 +26,10 @@ type Config struct {
 	AllowPrivate   bool     `toml:"allow_private"`   // accept loopback, RFC 1918, ULA, ... peer addresses
 	LogFormat      string   `toml:"log_format"`      // "text" or "json"
 
+	// MetricsListen, host:port, serves Prometheus metrics at /metrics
+	// over plain HTTP; empty (the default) serves none.
+	MetricsListen string `toml:"metrics_listen"`
+
 	LoginTimeout   Duration `toml:"login_timeout"`   // handshake plus authentication
 	SessionTimeout Duration `toml:"session_timeout"` // a whole connection
 
@@ -219,6 +223,11 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log_format %q: want \"text\" or \"json\"", c.LogFormat)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("metrics_listen %q: want host:port, e.g. \"127.0.0.1:9417\"", c.MetricsListen)
+		}
 	}
 	if c.LoginTimeout.Duration <= 0 || c.LoginTimeout.Duration > 30*time.Second {
 		return fmt.Errorf("login_timeout %v: want more than 0 and at most 30s", c.LoginTimeout)

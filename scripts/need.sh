@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Usage: need.sh COMMAND:PACKAGE...
 # Installs (apt-get, Debian) the package of each command that is missing,
-# with policy-rc.d keeping the package scripts from starting daemons.
+# with policy-rc.d keeping the package scripts from starting daemons. A
+# COMMAND that starts with / is a file the package installs.
 set -euo pipefail
 pkgs=()
 for pair in "$@"; do
-	command -v "${pair%%:*}" >/dev/null 2>&1 || pkgs+=("${pair#*:}")
+	what=${pair%%:*}
+	case $what in
+	/*) [ -e "$what" ] || pkgs+=("${pair#*:}") ;;
+	*) command -v "$what" >/dev/null 2>&1 || pkgs+=("${pair#*:}") ;;
+	esac
 done
 [ ${#pkgs[@]} -eq 0 ] && exit 0
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

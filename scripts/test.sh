@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dig:bind9-dnsutils nsupdate:bind9-dnsutils \
-	knotd:knot keymgr:knot knsupdate:knot-dnsutils kdig:knot-dnsutils ssh:openssh-client \
+	knotd:knot keymgr:knot knsupdate:knot-dnsutils kdig:knot-dnsutils \
+	pdns_server:pdns-server pdnsutil:pdns-server sqlite3:sqlite3 \
+	/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql:pdns-backend-sqlite3 \
+	ssh:openssh-client \
 	dbclient:dropbear-bin dropbearconvert:dropbear-bin plink:putty-tools puttygen:putty-tools \
 	systemd-analyze:systemd
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is needed (https://go.dev/doc/install; /usr/local/go/bin on PATH)" >&2; exit 1; }

@@ -2,6 +2,7 @@ package sshd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,8 +35,10 @@ const (
 const Usage = `usage: ssh [-4|-6] [-p PORT] SERVER COMMAND
 
 commands:
-  update [HOST...]  point this key's hosts (or the named ones) at the
-                    address you connect from: IPv4 sets A, IPv6 sets AAAA
+  update [--json] [HOST...]
+                    point this key's hosts (or the named ones) at the
+                    address you connect from: IPv4 sets A, IPv6 sets AAAA;
+                    --json prints one JSON object instead of lines
   ip                print the address the server sees
   status            print the A and AAAA records of this key's hosts
   help              print this text
@@ -71,6 +74,7 @@ func (s *Server) handle(sess ssh.Session) {
 	remote := sess.RemoteAddr().String()
 	log := s.Logger.With("remote", remote)
 	code, fp, cmd := s.run(sess, log)
+	s.Observer.Session(cmd, code)
 	log.Info("session", "key", fp, "command", cmd, "exit", code, "duration", time.Since(start).Round(time.Millisecond))
 	sess.Exit(code)
 }
@@ -124,6 +128,7 @@ func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint,
 		case s.dnsSem <- struct{}{}:
 		case <-ctx.Done():
 			log.Warn("no DNS slot free", "in_flight", cap(s.dnsSem))
+			s.Observer.Limited("dns_slots")
 			err = failf(ExitTempFail, "server busy, try again later")
 		}
 		if err != nil {
@@ -200,7 +205,61 @@ func hosts(e *env, named []string) ([]string, error) {
 	return out, nil
 }
 
-func (s *Server) update(e *env, named []string) error {
+// Report is what "update --json" prints: one JSON object on stdout, also
+// when the update fails. Exit is the command's exit status; Error is the
+// line printed on stderr for a failure that concerns no single host.
+type Report struct {
+	Address string       `json:"address"`
+	Type    string       `json:"type"` // "A" or "AAAA"
+	Hosts   []HostReport `json:"hosts"`
+	Exit    int          `json:"exit"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// HostReport is one host's outcome in a Report. Result is "good",
+// "nochg" or "error"; Previous lists the addresses replaced by a good
+// update (when they could be read); Kind sorts a failure: "rate_limited"
+// or the DNS failure's kind ("tsig", "refused", "ignored", "unreachable",
+// "timeout", ...); Temporary says whether retrying later may succeed.
+type HostReport struct {
+	Host      string   `json:"host"`
+	Result    string   `json:"result"`
+	Previous  []string `json:"previous,omitempty"`
+	Kind      string   `json:"kind,omitempty"`
+	Temporary bool     `json:"temporary,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+func (s *Server) update(e *env, args []string) error {
+	asJSON := len(args) > 0 && args[0] == "--json"
+	if asJSON {
+		args = args[1:]
+	}
+	typ := "A"
+	if !e.peer.Is4() {
+		typ = "AAAA"
+	}
+	rep := Report{Address: e.peer.String(), Type: typ, Hosts: []HostReport{}}
+	err := s.updateHosts(e, args, &rep, !asJSON)
+	if asJSON {
+		var f *fail
+		if errors.As(err, &f) {
+			rep.Exit, rep.Error = f.code, f.msg
+		}
+		b, _ := json.Marshal(rep)
+		e.stdout.Write(append(b, '\n'))
+	}
+	return err
+}
+
+// updateHosts points the hosts named (or all of the key's) at the peer
+// address, fills rep, and prints a line per host on stdout if text is set.
+func (s *Server) updateHosts(e *env, named []string, rep *Report, text bool) error {
+	for _, h := range named {
+		if strings.HasPrefix(h, "-") {
+			return failf(ExitUsage, "unknown option %q (update takes --json, then host names)", truncate(h, 40))
+		}
+	}
 	targets, err := hosts(e, named)
 	if err != nil {
 		return err
@@ -208,10 +267,7 @@ func (s *Server) update(e *env, named []string) error {
 	if !s.AllowPrivate && !e.entry.AllowPrivate && !PublicUnicast(e.peer) {
 		return failf(ExitNoPerm, "not permitted: %s is not a public address", e.peer)
 	}
-	typ := "A"
-	if !e.peer.Is4() {
-		typ = "AAAA"
-	}
+	typ := rep.Type
 	var worst *fail
 	for _, host := range targets {
 		zone, ok := s.Zones.Find(host)
@@ -222,21 +278,37 @@ func (s *Server) update(e *env, named []string) error {
 		if ttl == 0 {
 			ttl = zone.TTL
 		}
-		allow := func() error { return s.writes.allow(string(e.entry.Key.Marshal()), time.Now()) }
+		allow := func() error {
+			err := s.writes.allow(string(e.entry.Key.Marshal()), time.Now())
+			if err != nil {
+				s.Observer.Limited("changes")
+			}
+			return err
+		}
 		res, old, err := update.SetIf(e.ctx, zone.Backend, update.Record{Name: host, Addr: e.peer, TTL: ttl}, allow)
+		result := updateResult(res, err)
+		s.Observer.Update(zone.Name, typ, result)
 		if err != nil {
 			f := dnsFailure(host, err)
 			e.log.Error("dns update failed", "host", host, "type", typ, "addr", e.peer.String(), "err", err)
 			fmt.Fprintf(e.stderr, "sshdyn: %s\n", f.msg)
+			rep.Hosts = append(rep.Hosts, HostReport{Host: host, Result: "error", Kind: result, Temporary: f.code == ExitTempFail, Error: f.msg})
 			if worst == nil || f.code == ExitConfig {
 				worst = f
 			}
 			continue
 		}
+		hr := HostReport{Host: host, Result: res.String()}
 		if res == update.Changed {
 			e.log.Info("dns change", "host", host, "type", typ, "old", addrList(old), "new", e.peer.String(), "ttl", ttl)
+			for _, a := range old {
+				hr.Previous = append(hr.Previous, a.String())
+			}
 		}
-		fmt.Fprintf(e.stdout, "%s %s %s %s\n", res, host, typ, e.peer)
+		rep.Hosts = append(rep.Hosts, hr)
+		if text {
+			fmt.Fprintf(e.stdout, "%s %s %s %s\n", res, host, typ, e.peer)
+		}
 	}
 	if worst != nil {
 		return &fail{code: worst.code} // lines already printed
@@ -267,6 +339,23 @@ func (s *Server) status(e *env, named []string) error {
 		}
 	}
 	return nil
+}
+
+// updateResult names an update's outcome for the Observer.
+func updateResult(res update.Result, err error) string {
+	var ue *update.Error
+	var wl *errWriteLimit
+	switch {
+	case err == nil:
+		return res.String()
+	case errors.As(err, &ue):
+		return ue.Kind.String()
+	case errors.As(err, &wl):
+		return "rate_limited"
+	case errors.Is(err, context.DeadlineExceeded):
+		return update.KindTimeout.String()
+	}
+	return update.KindOther.String()
 }
 
 // dnsFailure turns a DNS error into the client's line and exit status.

@@ -62,6 +62,9 @@ type Server struct {
 	ChangeWindow     time.Duration
 
 	Logger *slog.Logger
+	// Observer, if set, is told about connections, failed logins,
+	// commands, updates and refusals, for metrics.
+	Observer Observer
 
 	once   sync.Once
 	srv    *ssh.Server
@@ -92,6 +95,9 @@ func (s *Server) init() {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Observer == nil {
+		s.Observer = nopObserver{}
 	}
 	if s.LoginTimeout <= 0 {
 		s.LoginTimeout = 10 * time.Second
@@ -149,6 +155,7 @@ func (s *Server) init() {
 			if errors.As(err, &authErr) {
 				src, _ := peerAddr(c.RemoteAddr())
 				s.fails.fail(src, time.Now())
+				s.Observer.AuthFailure()
 				s.Logger.Info("authentication failed", "remote", c.RemoteAddr().String(), "err", err)
 				return
 			}
@@ -190,14 +197,17 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 // admit runs first on every new connection: it applies the limits on
 // unauthenticated connections and starts the login deadline.
 func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
+	s.Observer.Connection()
 	src, _ := peerAddr(c.RemoteAddr())
 	if left, refused := s.fails.refused(src, time.Now()); refused {
 		s.Logger.Debug("connection refused: source penalized for failed logins", "remote", c.RemoteAddr().String(), "for", left.Round(time.Second))
+		s.Observer.Limited("penalty")
 		return nil
 	}
 	release, ok := s.unauth.enter(src)
 	if !ok {
 		s.Logger.Debug("connection refused: too many unauthenticated connections", "remote", c.RemoteAddr().String())
+		s.Observer.Limited("unauthenticated")
 		return nil // gliderlabs closes it
 	}
 	t := time.AfterFunc(s.LoginTimeout, func() { c.Close() })

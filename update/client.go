@@ -26,6 +26,11 @@ type Client struct {
 	// Now returns the time put in TSIG signatures; time.Now if nil.
 	// Tests set it to show what a skewed clock does.
 	Now func() time.Time
+
+	// Observe, if set, is called after every exchange with the primary
+	// with the operation ("check", "replace", "lookup", ...), the round
+	// trip and its error (an *Error, or nil for a verified reply).
+	Observe func(op string, took time.Duration, err error)
 }
 
 func (c *Client) now() int64 {
@@ -58,7 +63,13 @@ func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
 }
 
 // Replace deletes r's RRset and adds r in one UPDATE message, which the
-// primary applies atomically.
+// primary applies atomically, then confirms with Check that the RRset is
+// now {r.Addr}.
+//
+// The confirmation is there because NOERROR does not always mean applied:
+// PowerDNS skips each record its lua-dnsupdate-policy-script refuses and
+// still answers NOERROR. Such an update is a KindIgnored error. So is one
+// that another writer of the same name overtook between the two messages.
 func (c *Client) Replace(ctx context.Context, r Record) error {
 	m := c.newUpdate()
 	name := dns.Fqdn(r.Name)
@@ -70,6 +81,29 @@ func (c *Client) Replace(ctx context.Context, r Record) error {
 	}
 	if resp.Rcode != dns.RcodeSuccess {
 		return c.rcodeError("replace", resp)
+	}
+	ok, err := c.Check(ctx, r)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &Error{Op: "replace", Server: c.Server, Zone: c.Zone, Kind: KindIgnored, Rcode: dns.RcodeSuccess,
+			Err: fmt.Errorf("NOERROR, but %s %s is not %s afterwards", r.Name, dns.TypeToString[r.Type()], r.Addr)}
+	}
+	return nil
+}
+
+// Remove deletes name's RRset of type t, in one signed UPDATE. Deleting
+// an RRset that does not exist succeeds and changes nothing.
+func (c *Client) Remove(ctx context.Context, name string, t uint16) error {
+	m := c.newUpdate()
+	m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: t}}})
+	resp, err := c.exchange(ctx, "remove", m)
+	if err != nil {
+		return err
+	}
+	if resp.Rcode != dns.RcodeSuccess {
+		return c.rcodeError("remove", resp)
 	}
 	return nil
 }
@@ -138,6 +172,17 @@ func (c *Client) exchange(ctx context.Context, op string, m *dns.Msg) (*dns.Msg,
 		Timeout:    timeout,
 		TsigSecret: map[string]string{c.Key.Name: c.Key.Secret},
 	}
+	start := time.Now()
+	resp, err := c.verified(ctx, dc, op, m)
+	if c.Observe != nil {
+		c.Observe(op, time.Since(start), err)
+	}
+	return resp, err
+}
+
+// verified sends m and returns the reply if it is signed and its
+// signature verifies; otherwise an *Error says what went wrong.
+func (c *Client) verified(ctx context.Context, dc *dns.Client, op string, m *dns.Msg) (*dns.Msg, error) {
 	resp, _, err := dc.ExchangeContext(ctx, m, c.Server)
 	e := &Error{Op: op, Server: c.Server, Zone: c.Zone, Rcode: -1}
 	if resp != nil {
@@ -236,4 +281,26 @@ func (c *Client) Verify(ctx context.Context, name string, t uint16) error {
 		return c.rcodeError("verify", resp)
 	}
 	return nil
+}
+
+// Serves reports whether the primary answers an unsigned SOA query for the
+// zone authoritatively. The answer is not authenticated: it is for telling
+// a wrong key from a wrong zone when a signed query failed, never for
+// deciding what to write.
+func (c *Client) Serves(ctx context.Context) (bool, error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(c.Zone), dns.TypeSOA)
+	m.RecursionDesired = false
+	dc := &dns.Client{Net: "tcp", Timeout: timeout}
+	resp, _, err := dc.ExchangeContext(ctx, m, c.Server)
+	if err != nil {
+		return false, err
+	}
+	return resp.Rcode == dns.RcodeSuccess && resp.Authoritative && len(resp.Answer) > 0, nil
 }

@@ -21,6 +21,7 @@ const (
 	KindRefused                 // REFUSED: the update policy does not grant this
 	KindNotZone                 // NOTZONE/NOTAUTH: the primary is not authoritative for the zone
 	KindServFail                // SERVFAIL: the primary failed to apply it
+	KindIgnored                 // NOERROR, but the change is not there: a policy that skips silently (PowerDNS)
 )
 
 func (k Kind) String() string {
@@ -37,6 +38,8 @@ func (k Kind) String() string {
 		return "notzone"
 	case KindServFail:
 		return "servfail"
+	case KindIgnored:
+		return "ignored"
 	}
 	return "other"
 }
@@ -50,7 +53,7 @@ func (k Kind) Temporary() bool {
 // Error is a failed exchange with a zone's primary. Its Error text is for
 // logs and operators; Hint says what to fix.
 type Error struct {
-	Op        string // "check", "replace" or "lookup"
+	Op        string // "check", "replace", "lookup", "remove", "query" or "verify"
 	Server    string
 	Zone      string
 	Kind      Kind
@@ -82,7 +85,7 @@ func (e *Error) Hint() string {
 			return "TSIG time rejected (BADTIME): this machine's clock and the primary's differ by more than 5 minutes"
 		}
 		if e.Rcode == dns.RcodeRefused {
-			return "primary refused the request without signing its answer: it did not accept the TSIG key (check name and secret; PowerDNS answers a wrong key this way) or this client's address"
+			return "primary refused the request without signing its answer: it did not accept the TSIG key (check its name and secret, and that both clocks are right; PowerDNS answers a wrong key this way) or this client's address"
 		}
 		return "reply failed TSIG verification: a forged, unsigned or corrupted answer"
 	case KindRefused:
@@ -91,6 +94,8 @@ func (e *Error) Hint() string {
 		return "primary is not authoritative for this zone (NOTAUTH/NOTZONE): check the zone name and the primary's address"
 	case KindServFail:
 		return "primary failed to apply the update (SERVFAIL): see its log"
+	case KindIgnored:
+		return "primary answered NOERROR but did not apply the change: its update policy skipped it (PowerDNS does this when its lua-dnsupdate-policy-script refuses a record) and must allow this key A/AAAA updates, unless another writer changed the name at the same moment"
 	}
 	return "unexpected answer from the primary"
 }

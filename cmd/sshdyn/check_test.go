@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 )
@@ -28,22 +31,57 @@ func TestCheck(t *testing.T) {
 			p := dnstest.Start(t, kind, dnstest.Options{})
 			line := `host="home.` + p.Zone + `" ` + key.line
 
+			// PowerDNS's policy can only be seen by writing: check --dns
+			// adds and removes a record at a _sshdyn-check name there,
+			// and nowhere else.
+			writes := kind == "pdns"
+			// leftIntact checks what check --dns left behind: the serial
+			// where it was, or, where it had to write, no probe record.
+			leftIntact := func(t *testing.T, s *dnstest.Server, serial uint32, out string) {
+				t.Helper()
+				if !writes {
+					if got := s.Serial(t); got != serial {
+						t.Errorf("check --dns moved the serial %d -> %d", serial, got)
+					}
+					return
+				}
+				probe := regexp.MustCompile(`_sshdyn-check-[0-9a-f]+\.` + regexp.QuoteMeta(s.Zone)).FindString(out)
+				if probe == "" {
+					t.Fatalf("no probe name in the output:\n%s", out)
+				}
+				if got := s.Lookup(t, probe, dns.TypeA); len(got) != 0 {
+					t.Errorf("%s A = %v left behind", probe, got)
+				}
+				if got := s.Lookup(t, probe, dns.TypeAAAA); len(got) != 0 {
+					t.Errorf("%s AAAA = %v left behind", probe, got)
+				}
+			}
+
 			t.Run("good", func(t *testing.T) {
 				serial := p.Serial(t)
 				code, out, errs := runCheck(t, writeConfig(t, p, p.Addr, p.KeyFile, line), "--dns")
 				if code != 0 || !strings.Contains(out, "accepts TSIG key sshdyn-test. and lets it change A and AAAA records") {
 					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 				}
-				if s := p.Serial(t); s != serial {
-					t.Errorf("check --dns moved the serial %d -> %d", serial, s)
+				if how := "(checked without writing)"; writes {
+					if strings.Contains(out, how) {
+						t.Errorf("claims %s against %s:\n%s", how, kind, out)
+					}
+				} else if !strings.Contains(out, how) {
+					t.Errorf("no %q:\n%s", how, out)
 				}
+				leftIntact(t, p, serial, out)
 			})
 			t.Run("wrong secret", func(t *testing.T) {
 				bad := filepath.Join(t.TempDir(), "bad.key")
 				writeFile(t, bad, "hmac-sha256:sshdyn-test:d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==\n")
 				code, out, errs := runCheck(t, writeConfig(t, p, p.Addr, bad, line), "--dns")
-				if code != 1 || !strings.Contains(errs, "the secret differs from the server's") {
-					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+				want := "the secret differs from the server's"
+				if kind == "pdns" { // an unsigned NOTAUTH says no more
+					want = "it did not accept the key. Check its name, algorithm and secret"
+				}
+				if code != 1 || !strings.Contains(errs, want) {
+					t.Fatalf("exit %d, want stderr with %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errs)
 				}
 			})
 			t.Run("policy too narrow", func(t *testing.T) {
@@ -54,9 +92,7 @@ func TestCheck(t *testing.T) {
 				if code != 1 || !strings.Contains(errs, want) {
 					t.Fatalf("exit %d, want stderr with %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errs)
 				}
-				if s := narrow.Serial(t); s != serial {
-					t.Errorf("check --dns moved the serial %d -> %d", serial, s)
-				}
+				leftIntact(t, narrow, serial, out)
 			})
 			t.Run("primary down", func(t *testing.T) {
 				down := dnstest.Start(t, kind, dnstest.Options{})

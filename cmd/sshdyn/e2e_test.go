@@ -271,7 +271,7 @@ func TestEndToEnd(t *testing.T) {
 			expect(d.ssh(t, home, []string{"-b", "127.0.0.3"}, "ip"), 0, "127.0.0.3\n", "")
 			expect(d.ssh(t, home, nil, "status"), 0, homeHost+" A 127.0.0.2 60\n"+homeHost+" AAAA ::1 60\n", "")
 			r := d.ssh(t, home, nil, "help")
-			if r.code != 0 || !strings.Contains(r.stdout, "update [HOST...]") {
+			if r.code != 0 || !strings.Contains(r.stdout, "update [--json] [HOST...]") {
 				t.Errorf("help = %+v", r)
 			}
 			// No command: a shell request.
@@ -311,7 +311,27 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("A = %v after a rejected update", got)
 			}
 			// The log goes through a pipe: it may land after ssh exits.
-			d2.waitLog(t, "BADSIG")
+			// PowerDNS answers an unsigned REFUSED, not BADSIG.
+			if kind == "pdns" {
+				d2.waitLog(t, "REFUSED reply is not signed with TSIG")
+			} else {
+				d2.waitLog(t, "BADSIG")
+			}
+
+			// An update policy that does not grant A: exit 78, nothing
+			// written. PowerDNS answers NOERROR and skips the record; the
+			// confirmation after the replace catches it.
+			narrow := dnstest.Start(t, kind, dnstest.Options{Types: []string{"AAAA"}})
+			d3 := startDaemon(t, narrow, narrow.KeyFile, `host="home.`+narrow.Zone+`" `+home.line)
+			serial = narrow.Serial(t)
+			want := map[string]string{"bind": "(refused)", "knot": "(tsig)", "pdns": "(ignored)", "sshdyn": "(refused)"}[kind]
+			expect(d3.ssh(t, home, nil, "update"), 78, "", "DNS primary rejected the update "+want)
+			if got := narrow.Lookup(t, homeHost, dns.TypeA); len(got) != 0 || narrow.Serial(t) != serial {
+				t.Errorf("A = %v after an update the policy refused", got)
+			}
+			if kind == "pdns" {
+				d3.waitLog(t, "did not apply the change")
+			}
 
 			// Primary down: temporary failure, 75.
 			p.Stop()

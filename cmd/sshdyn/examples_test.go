@@ -11,6 +11,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
 )
@@ -29,6 +30,9 @@ func TestExamples(t *testing.T) {
 	}
 	if m.Len() != 2 {
 		t.Errorf("examples/authorized_keys has %d keys, want 2", m.Len())
+	}
+	if cfg.MetricsListen != "127.0.0.1:9417" {
+		t.Errorf("examples/sshdyn.toml: metrics_listen = %q", cfg.MetricsListen)
 	}
 
 	dir := t.TempDir()
@@ -65,6 +69,29 @@ func TestExamples(t *testing.T) {
 	knotXfr := filepath.Join(dir, "transfer.key.conf")
 	writeFile(t, knotXfr, run("keymgr", "-t", "transfer", "hmac-sha256"))
 	checkSnippet(t, "knot-secondary.conf", "/etc/knot/transfer.key.conf", knotXfr, func(p string) { run("knotc", "-c", p, "conf-check") })
+
+	// PowerDNS: the snippet passes pdns_server's own check, and the
+	// policy script is the one the PowerDNS end-to-end tests run under.
+	pdnsDir := filepath.Join(dir, "pdns")
+	if err := os.Mkdir(pdnsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(pdnsDir, "policy.lua")
+	checkSnippet(t, "pdns.conf", "/etc/powerdns/sshdyn-dnsupdate-policy.lua", policy, func(p string) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(pdnsDir, "pdns.conf"), "launch=gsqlite3\ngsqlite3-database="+filepath.Join(pdnsDir, "db")+"\n"+string(b))
+		run("pdns_server", "--config-dir="+pdnsDir, "--config=check")
+	})
+	lua, err := os.ReadFile(filepath.Join(examples, "pdns-dnsupdate-policy.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := dnstest.PowerDNSPolicy("sshdyn", []string{"dyn.example.com"}, []string{"127.0.0.1/32", "::1/128"}, []string{"A", "AAAA"}); string(lua) != want {
+		t.Errorf("examples/pdns-dnsupdate-policy.lua differs from dnstest.PowerDNSPolicy, which the tests run:\n%s", want)
+	}
 
 	// All-in-one: the config loads and the example zone file serves.
 	aio, err := config.Load(filepath.Join(examples, "sshdyn-all-in-one.toml"))

@@ -24,7 +24,9 @@ const usage = `usage:
                                check the configuration, the authorized file
                                and the key files; with --dns, prove that each
                                zone's primary accepts the key and lets it
-                               change A and AAAA records (writes nothing)
+                               change A and AAAA records (writes nothing,
+                               unless the primary hides what its policy
+                               refuses, as PowerDNS does)
   sshdyn demo [--dir DIR] [--ssh-port N] [--dns-port N]
                                run a complete demo on loopback: SSH, and the
                                zone dyn.example.com served by sshdyn itself

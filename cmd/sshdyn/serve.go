@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/sshd"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
@@ -47,15 +49,29 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		}()
 	}
 
+	var observer sshd.Observer
+	var m *metrics.Metrics
+	if cfg.MetricsListen != "" {
+		m = metrics.New(version)
+		observer = m
+		stop, err := serveMetrics(ctx, cfg.MetricsListen, m, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
 	var zones []update.Zone
 	for _, z := range cfg.Zones {
 		key, err := update.LoadKey(z.TSIGKey)
 		if err != nil {
 			return fmt.Errorf("zone %s: %w", z.Name, err)
 		}
-		zones = append(zones, update.Zone{Name: z.Name, TTL: z.TTL, Backend: &update.Client{
-			Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration,
-		}})
+		c := &update.Client{Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration}
+		if m != nil {
+			c.Observe = m.DNS(z.Name)
+		}
+		zones = append(zones, update.Zone{Name: z.Name, TTL: z.TTL, Backend: c})
 	}
 	hosts, err := authorized.Open(cfg.AuthorizedKeys, cfg.ZoneNames())
 	if err != nil {
@@ -103,6 +119,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		MaxChangesPerKey:            cfg.MaxChangesPerKey,
 		ChangeWindow:                cfg.ChangeWindow.Duration,
 		Logger:                      log.With("component", "sshd"),
+		Observer:                    observer,
 	}
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
@@ -148,6 +165,32 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 			return nil
 		}
 	}
+}
+
+// serveMetrics serves m at http://addr/metrics until stop is called.
+func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	l, err := listen(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go hs.Serve(l)
+	log.Info("metrics listening", "addr", l.Addr().String(), "path", "/metrics")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}, nil
 }
 
 // startDNS starts the embedded primary for the zones that have a file,

@@ -1,7 +1,7 @@
-// Package dnstest starts real DNS primaries (BIND's named and Knot's knotd,
-// and sshdyn's own embedded primary) on loopback for tests: each in its
-// own temporary directory, on a free unprivileged port, with a TSIG key
-// allowed to update A and AAAA records.
+// Package dnstest starts real DNS primaries (BIND's named, Knot's knotd,
+// PowerDNS's pdns_server, and sshdyn's own embedded primary) on loopback
+// for tests: each in its own temporary directory, on a free unprivileged
+// port, with a TSIG key allowed to update A and AAAA records.
 //
 // A missing server binary fails the test; it is never skipped. The
 // project's test command (scripts/test.sh) installs them.
@@ -35,9 +35,10 @@ import (
 	"github.com/sshdyn/sshdyn/zone"
 )
 
-// Kinds lists the primaries tests run against: BIND, Knot, and sshdyn's
-// embedded primary (package zone), which runs inside the test process.
-var Kinds = []string{"bind", "knot", "sshdyn"}
+// Kinds lists the primaries tests run against: BIND, Knot, PowerDNS
+// (gsqlite3 backend), and sshdyn's embedded primary (package zone), which
+// runs inside the test process.
+var Kinds = []string{"bind", "knot", "pdns", "sshdyn"}
 
 // Options shape the zone a Server starts with.
 type Options struct {
@@ -82,12 +83,14 @@ func Start(t testing.TB, kind string, opts Options) *Server {
 	if len(opts.Types) == 0 {
 		opts.Types = []string{"A", "AAAA"}
 	}
-	bin, ok := map[string]string{"bind": "named", "knot": "knotd", "sshdyn": ""}[kind]
+	bins, ok := map[string][]string{"bind": {"named"}, "knot": {"knotd"}, "pdns": {"pdns_server", "pdnsutil", "sqlite3"}, "sshdyn": nil}[kind]
 	if !ok {
 		t.Fatalf("dnstest: unknown kind %q", kind)
 	}
-	if _, err := exec.LookPath(bin); bin != "" && err != nil {
-		t.Fatalf("dnstest: %s not found: install bind9 and knot (scripts/test.sh does)", bin)
+	for _, bin := range bins {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("dnstest: %s not found: install bind9, knot, pdns-server, pdns-backend-sqlite3 and sqlite3 (scripts/test.sh does)", bin)
+		}
 	}
 	var lastErr error
 	for attempt := 0; attempt < 6; attempt++ {
@@ -154,6 +157,11 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 			return nil, err
 		}
 		args = []string{"knotd", "-c", conf}
+	case "pdns":
+		if err := s.setupPowerDNS(zoneFile, opts.Types); err != nil {
+			return nil, err
+		}
+		args = []string{"pdns_server", "--config-dir=" + dir}
 	case "sshdyn":
 		s.KeyFile = filepath.Join(dir, "tsig.key")
 		key := fmt.Sprintf("key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret)

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/sshd"
+)
+
+// TestUpdateJSON: "update --json" prints one JSON object on stdout for
+// good, nochg and failed updates, with the same exit status as without.
+func TestUpdateJSON(t *testing.T) {
+	p := dnstest.Start(t, "knot", dnstest.Options{})
+	keys := t.TempDir()
+	home := newClientKey(t, keys, "home")
+	host := "home." + p.Zone
+	d := startDaemon(t, p, p.KeyFile, `host="`+host+`",host="nas.`+p.Zone+`" `+home.line)
+
+	run := func(opts []string, args ...string) (sshd.Report, sshResult) {
+		t.Helper()
+		r := d.ssh(t, home, opts, append([]string{"update", "--json"}, args...)...)
+		var rep sshd.Report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || strings.Count(r.stdout, "\n") != 1 {
+			t.Fatalf("stdout is not one JSON object (%v): %q, stderr %q", err, r.stdout, r.stderr)
+		}
+		if rep.Exit != r.code {
+			t.Errorf("JSON exit %d, ssh exit %d", rep.Exit, r.code)
+		}
+		return rep, r
+	}
+
+	rep, r := run(nil)
+	if r.code != 0 || rep.Address != "127.0.0.1" || rep.Type != "A" || len(rep.Hosts) != 2 ||
+		rep.Hosts[0].Host != host || rep.Hosts[0].Result != "good" || rep.Hosts[0].Previous != nil || rep.Hosts[0].Kind != "" {
+		t.Errorf("first update: %+v, stderr %q", rep, r.stderr)
+	}
+	rep, _ = run([]string{"-b", "127.0.0.2"}, host)
+	if len(rep.Hosts) != 1 || rep.Hosts[0].Result != "good" || !slices.Equal(rep.Hosts[0].Previous, []string{"127.0.0.1"}) {
+		t.Errorf("second update: %+v", rep)
+	}
+	rep, _ = run([]string{"-b", "127.0.0.2"}, host)
+	if len(rep.Hosts) != 1 || rep.Hosts[0].Result != "nochg" || rep.Hosts[0].Previous != nil {
+		t.Errorf("repeat: %+v", rep)
+	}
+	rep, r = run([]string{"-6"}, host)
+	if rep.Type != "AAAA" || rep.Address != "::1" || rep.Hosts[0].Result != "good" {
+		t.Errorf("IPv6: %+v", rep)
+	}
+
+	// Refused before any DNS work: the error is in the object and on stderr.
+	rep, r = run(nil, "other.example.org")
+	if r.code != 77 || rep.Error == "" || !strings.Contains(r.stderr, rep.Error) || len(rep.Hosts) != 0 {
+		t.Errorf("another key's host: %+v, %+v", rep, r)
+	}
+	rep, r = run(nil, "--verbose")
+	if r.code != 64 || !strings.Contains(rep.Error, `unknown option "--verbose"`) {
+		t.Errorf("unknown option: %+v, %+v", rep, r)
+	}
+
+	// A DNS failure: per host, with its kind; a temporary one says so.
+	p.Stop()
+	rep, r = run([]string{"-b", "127.0.0.3"}, host)
+	if r.code != 75 || len(rep.Hosts) != 1 || rep.Hosts[0].Result != "error" || rep.Hosts[0].Kind != "unreachable" || !rep.Hosts[0].Temporary {
+		t.Errorf("primary down: %+v, %+v", rep, r)
+	}
+	if !strings.Contains(r.stderr, rep.Hosts[0].Error) {
+		t.Errorf("stderr %q lacks the host's error %q", r.stderr, rep.Hosts[0].Error)
+	}
+}
+
+var metricsRE = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
+
+// TestMetrics: with metrics_listen set, /metrics counts connections,
+// failed logins, updates by result, DNS round trips and refusals.
+func TestMetrics(t *testing.T) {
+	p := dnstest.Start(t, "bind", dnstest.Options{})
+	keys := t.TempDir()
+	home := newClientKey(t, keys, "home")
+	stranger := newClientKey(t, keys, "stranger")
+	host := "home." + p.Zone
+	dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="`+host+`" `+home.line)
+	cfgPath := filepath.Join(dir, "sshdyn.toml")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two changes per hour for this key, so the third change is limited.
+	writeFile(t, cfgPath, "metrics_listen = \"127.0.0.1:0\"\nmax_changes_per_key = 2\n"+string(b))
+	d := runDaemon(t, dir)
+	m := metricsRE.FindStringSubmatch(d.log.String())
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", d.log.String())
+	}
+	url := "http://" + m[1] + "/metrics"
+
+	want := func(r sshResult, code int) {
+		t.Helper()
+		if r.code != code {
+			t.Fatalf("exit %d, want %d: %+v", r.code, code, r)
+		}
+	}
+	want(d.ssh(t, home, nil, "update"), 0)                           // good
+	want(d.ssh(t, home, nil, "update"), 0)                           // nochg
+	want(d.ssh(t, home, []string{"-b", "127.0.0.2"}, "update"), 0)   // good
+	want(d.ssh(t, home, []string{"-b", "127.0.0.3"}, "update"), 75)  // over max_changes_per_key
+	want(d.ssh(t, home, nil, "ip"), 0)                               //
+	want(d.ssh(t, stranger, []string{"-b", "127.0.0.9"}, "ip"), 255) // not authorized
+
+	// The auth failure is counted when the connection ends, after ssh
+	// exits: poll.
+	var fams map[string]*dto.MetricFamily
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fams = scrape(t, url)
+		if counter(fams, "sshdyn_auth_failures_total", nil) >= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	check := func(name string, labels map[string]string, want float64) {
+		t.Helper()
+		if got := counter(fams, name, labels); got != want {
+			t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+		}
+	}
+	check("sshdyn_connections_total", nil, 6)
+	check("sshdyn_auth_failures_total", nil, 1)
+	check("sshdyn_updates_total", map[string]string{"zone": p.Zone, "type": "A", "result": "good"}, 2)
+	check("sshdyn_updates_total", map[string]string{"zone": p.Zone, "type": "A", "result": "nochg"}, 1)
+	check("sshdyn_updates_total", map[string]string{"zone": p.Zone, "type": "A", "result": "rate_limited"}, 1)
+	check("sshdyn_rate_limited_total", map[string]string{"limit": "changes"}, 1)
+	check("sshdyn_rate_limited_total", map[string]string{"limit": "penalty"}, 0)
+	check("sshdyn_sessions_total", map[string]string{"command": "update", "exit": "0"}, 3)
+	check("sshdyn_sessions_total", map[string]string{"command": "update", "exit": "75"}, 1)
+	check("sshdyn_sessions_total", map[string]string{"command": "ip", "exit": "0"}, 1)
+	// Each of the four updates checks first; each of the two changes
+	// then looks up A and AAAA, replaces, and confirms with a check. The
+	// rate-limited one stops after its check.
+	rtt := func(op string) uint64 {
+		h := histogram(fams, "sshdyn_dns_request_duration_seconds", map[string]string{"zone": p.Zone, "op": op, "outcome": "ok"})
+		if h == nil {
+			return 0
+		}
+		if h.GetSampleCount() > 0 && (h.GetSampleSum() <= 0 || h.GetSampleSum() > 10) {
+			t.Errorf("%s round trips sum to %v s", op, h.GetSampleSum())
+		}
+		return h.GetSampleCount()
+	}
+	if c, l, r := rtt("check"), rtt("lookup"), rtt("replace"); c != 6 || l != 4 || r != 2 {
+		t.Errorf("round trips: check %d, lookup %d, replace %d; want 6, 4 (A and AAAA each), 2", c, l, r)
+	}
+	if g := fams["sshdyn_build_info"]; g == nil || len(g.Metric) != 1 || g.Metric[0].GetGauge().GetValue() != 1 {
+		t.Errorf("sshdyn_build_info = %v", g)
+	}
+	if fams["go_goroutines"] == nil || fams["process_resident_memory_bytes"] == nil {
+		t.Errorf("no Go runtime or process metrics")
+	}
+
+	// Only GET /metrics is served.
+	resp, err := http.Post(url, "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /metrics: %s", resp.Status)
+	}
+	resp, err = http.Get("http://" + m[1] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /: %s", resp.Status)
+	}
+}
+
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing %s: %v", url, err)
+	}
+	return fams
+}
+
+// find returns the metric of family name whose labels include labels.
+func find(fams map[string]*dto.MetricFamily, name string, labels map[string]string) *dto.Metric {
+	f := fams[name]
+	if f == nil {
+		return nil
+	}
+next:
+	for _, m := range f.Metric {
+		for k, v := range labels {
+			found := false
+			for _, lp := range m.Label {
+				if lp.GetName() == k && lp.GetValue() == v {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		return m
+	}
+	return nil
+}
+
+func counter(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	if m := find(fams, name, labels); m != nil {
+		return m.GetCounter().GetValue()
+	}
+	return -1
+}
+
+func histogram(fams map[string]*dto.MetricFamily, name string, labels map[string]string) *dto.Histogram {
+	if m := find(fams, name, labels); m != nil {
+		return m.GetHistogram()
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+-- lua-dnsupdate-policy-script for sshdyn: the TSIG key sshdyn. may change
+-- only these record types, only below the apex of these zones, only from
+-- these networks. With a policy script PowerDNS checks neither
+-- allow-dnsupdate-from nor TSIG-ALLOW-DNSUPDATE: this script is the policy.
+local key = newDN("sshdyn.")
+local zones = { ["dyn.example.com."] = true }
+local types = { [pdns.A] = true, [pdns.AAAA] = true }
+local from = newNMG()
+from:addMask("127.0.0.1/32")
+from:addMask("::1/128")
+
+function updatepolicy(input)
+  return input:getTsigName():toString() == key:toString()
+    and zones[input:getZoneName():toString()] == true
+    and input:getQName():countLabels() > input:getZoneName():countLabels()
+    and types[input:getQType()] == true
+    and from:match(input:getRemote())
+end

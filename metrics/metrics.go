@@ -1,0 +1,140 @@
+// Package metrics exports sshdyn's counters for Prometheus: connections,
+// failed logins, updates by result, the DNS round-trip time and the
+// requests refused by a limit. It implements sshd.Observer and hooks into
+// update.Client; neither of those packages imports Prometheus.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is one registry of sshdyn's metrics. Its methods are safe for
+// concurrent use.
+type Metrics struct {
+	reg         *prometheus.Registry
+	connections prometheus.Counter
+	authFails   prometheus.Counter
+	limited     *prometheus.CounterVec
+	sessions    *prometheus.CounterVec
+	updates     *prometheus.CounterVec
+	dnsRTT      *prometheus.HistogramVec
+}
+
+// Results of an update besides the update.Kind names of DNS failures
+// (sshd names them).
+const (
+	ResultGood        = "good"
+	ResultNoChange    = "nochg"
+	ResultRateLimited = "rate_limited" // the key's change limit
+)
+
+// Limits that refuse a request, the "limit" label of
+// sshdyn_rate_limited_total.
+const (
+	LimitPenalty         = "penalty"         // the source failed to log in too often
+	LimitUnauthenticated = "unauthenticated" // too many connections not logged in yet
+	LimitDNSSlots        = "dns_slots"       // every DNS slot busy until the command's timeout
+	LimitChanges         = "changes"         // the key changed its records too often
+)
+
+// New returns a registry with sshdyn's metrics, the Go runtime's and the
+// process's, and sshdyn_build_info with version.
+func New(version string) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.connections = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sshdyn_connections_total",
+		Help: "TCP connections accepted by the SSH front, before any limit.",
+	})
+	m.authFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sshdyn_auth_failures_total",
+		Help: "SSH connections that ended without a successful login.",
+	})
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sshdyn_rate_limited_total",
+		Help: "Requests refused by a limit: penalty, unauthenticated, dns_slots, changes.",
+	}, []string{"limit"})
+	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sshdyn_sessions_total",
+		Help: "Commands run, by command and exit status.",
+	}, []string{"command", "exit"})
+	m.updates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sshdyn_updates_total",
+		Help: "Host updates by zone, record type and result: good, nochg, rate_limited, or the kind of DNS failure (tsig, refused, ignored, notzone, servfail, unreachable, timeout, other).",
+	}, []string{"zone", "type", "result"})
+	m.dnsRTT = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "sshdyn_dns_request_duration_seconds",
+		Help: "Round trip of one signed DNS message to a zone's primary, by zone, operation (check, replace, lookup, remove) and outcome (ok or error).",
+		// 250 µs to 4 s: loopback to a primary across the world.
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
+	}, []string{"zone", "op", "outcome"})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "sshdyn_build_info",
+		Help:        "Always 1; the version label says which sshdyn runs.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	build.Set(1)
+	m.reg.MustRegister(m.connections, m.authFails, m.limited, m.sessions, m.updates, m.dnsRTT, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Start the labelled series at zero so that rate() sees the first one.
+	for _, l := range []string{LimitPenalty, LimitUnauthenticated, LimitDNSSlots, LimitChanges} {
+		m.limited.WithLabelValues(l)
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 10 * time.Second})
+}
+
+// Registry returns the registry, for tests and for more collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Connection counts an accepted connection.
+func (m *Metrics) Connection() { m.connections.Inc() }
+
+// AuthFailure counts a connection that did not log in.
+func (m *Metrics) AuthFailure() { m.authFails.Inc() }
+
+// Limited counts a request a limit refused.
+func (m *Metrics) Limited(limit string) { m.limited.WithLabelValues(limit).Inc() }
+
+// Session counts a finished command.
+func (m *Metrics) Session(command string, exit int) {
+	if command == "" {
+		command = "none"
+	}
+	m.sessions.WithLabelValues(command, exitLabel(exit)).Inc()
+}
+
+// Update counts one host's update: result is ResultGood, ResultNoChange,
+// ResultRateLimited or the name of the update.Kind of its DNS failure.
+func (m *Metrics) Update(zone, typ, result string) {
+	m.updates.WithLabelValues(zone, typ, result).Inc()
+}
+
+// DNS returns the hook for update.Client.Observe of zone's client.
+func (m *Metrics) DNS(zone string) func(op string, took time.Duration, err error) {
+	return func(op string, took time.Duration, err error) {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		m.dnsRTT.WithLabelValues(zone, op, outcome).Observe(took.Seconds())
+	}
+}
+
+// exitLabel keeps the exit label to the statuses sshdyn uses.
+func exitLabel(code int) string {
+	switch code {
+	case 0, 64, 75, 77, 78:
+		return strconv.Itoa(code)
+	}
+	return "other"
+}
