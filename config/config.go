@@ -33,7 +33,7 @@ type Config struct {
 	LoginTimeout   Duration `toml:"login_timeout"`   // handshake plus authentication
 	SessionTimeout Duration `toml:"session_timeout"` // a whole connection
 
-	MaxUnauthenticated          int `toml:"max_unauthenticated"`            // connections not yet logged in, in total
+	MaxUnauthenticated          int `toml:"max_unauthenticated"`            // connections not yet logged in, in total; more wait to be accepted
 	MaxUnauthenticatedPerSource int `toml:"max_unauthenticated_per_source"` // the same, per source address
 
 	AuthFailPenalty Duration `toml:"auth_fail_penalty"` // added to a source's penalty per failed login; 0: off

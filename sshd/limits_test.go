@@ -2,6 +2,7 @@ package sshd
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -481,23 +482,83 @@ func TestSessionTimeout(t *testing.T) {
 	}
 }
 
-func TestGateTotalLimit(t *testing.T) {
-	g := gate{max: 3, perSource: 2}
-	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
+// TestGateTotalLimitQueues: over max_unauthenticated a new connection is
+// not refused; it waits, unanswered, in the listen queue, and gets the
+// banner as soon as a slot frees. A source over its own limit is still
+// refused at once.
+func TestGateTotalLimitQueues(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) {
+		s.AllowPrivate = true
+		s.MaxUnauthenticated = 3
+		s.MaxUnauthenticatedPerSource = 2
+		s.LoginTimeout = 20 * time.Second
+	})
+	held := []net.Conn{dialFrom(t, "127.0.0.1", env.addr), dialFrom(t, "127.0.0.1", env.addr)}
+	waitFor(t, "2 unauthenticated connections", func() bool { return env.srv.Unauthenticated() == 2 })
+	if extra := dialFrom(t, "127.0.0.1", env.addr); !closedQuickly(extra) {
+		t.Error("a 3rd connection from a source with a limit of 2 was not refused")
+	}
+	held = append(held, dialFrom(t, "127.0.0.2", env.addr))
+	waitFor(t, "3 unauthenticated connections", func() bool { return env.srv.Unauthenticated() == 3 })
+
+	queued := dialFrom(t, "127.0.0.3", env.addr) // the kernel completes the TCP handshake
+	defer queued.Close()
+	queued.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var ne net.Error
+	if n, err := queued.Read(make([]byte, 8)); n != 0 || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("over the total limit: read %d bytes, %v; want no answer yet", n, err)
+	}
+	held[0].Close()
+	queued.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if banner, err := io.ReadAll(io.LimitReader(queued, 8)); err != nil || string(banner) != "SSH-2.0-" {
+		t.Fatalf("after a slot freed: %q, %v; want the banner", banner, err)
+	}
+	for _, h := range held[1:] {
+		h.Close()
+	}
+	waitFor(t, "the gate to hold only the queued connection", func() bool { return env.srv.Unauthenticated() == 1 })
+}
+
+func TestGateSlots(t *testing.T) {
+	g := newGate(3, 2)
+	a := netip.MustParseAddr("192.0.2.1")
+	done := make(chan struct{})
+	for i := 0; i < 3; i++ {
+		if !g.acquire(done) {
+			t.Fatal("acquire failed with free slots")
+		}
+	}
 	r1, ok1 := g.enter(a)
 	_, ok2 := g.enter(a)
 	_, ok3 := g.enter(a) // per source
-	_, ok4 := g.enter(b)
-	_, ok5 := g.enter(c) // total
-	if !ok1 || !ok2 || ok3 || !ok4 || ok5 {
-		t.Fatalf("admitted %v %v %v %v %v, want true true false true false", ok1, ok2, ok3, ok4, ok5)
+	if !ok1 || !ok2 || ok3 {
+		t.Fatalf("admitted %v %v %v, want true true false", ok1, ok2, ok3)
+	}
+	g.drop() // the refused one gives its slot back
+	if g.count() != 2 || len(g.slots) != 2 {
+		t.Fatalf("count %d, slots %d; want 2, 2", g.count(), len(g.slots))
 	}
 	r1()
 	r1() // release is idempotent
-	if g.count() != 2 {
-		t.Fatalf("count %d after one release, want 2", g.count())
+	if g.count() != 1 || len(g.slots) != 1 {
+		t.Fatalf("after one release: count %d, slots %d; want 1, 1", g.count(), len(g.slots))
 	}
-	if _, ok := g.enter(c); !ok {
-		t.Error("a freed slot was not reusable")
+	if _, ok := g.enter(a); !ok {
+		t.Error("a freed per-source slot was not reusable")
+	}
+	// Full: acquire waits until done is closed.
+	g.acquire(done)
+	g.acquire(done)
+	got := make(chan bool)
+	go func() { got <- g.acquire(done) }()
+	select {
+	case <-got:
+		t.Fatal("acquire did not wait on a full gate")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(done)
+	if <-got {
+		t.Error("acquire succeeded after done")
 	}
 }

@@ -41,9 +41,10 @@ type Server struct {
 	// UpdateTimeout bounds the DNS work of one command (default 30s).
 	UpdateTimeout time.Duration
 	// MaxUnauthenticated bounds connections that have not authenticated
-	// yet (default 4096); MaxUnauthenticatedPerSource bounds them per
-	// source address (default 128). Connections over a limit are closed
-	// at once, before the SSH banner.
+	// yet (default 4096): over it, new connections wait in the kernel's
+	// listen queue until one logs in or goes. MaxUnauthenticatedPerSource
+	// bounds them per source address (default 128): over it, connections
+	// are closed at once, before the SSH banner.
 	MaxUnauthenticated          int
 	MaxUnauthenticatedPerSource int
 	// AuthFailPenalty is added to a source's penalty for every failed
@@ -69,7 +70,7 @@ type Server struct {
 	once   sync.Once
 	srv    *ssh.Server
 	err    error
-	unauth gate
+	unauth *gate
 	writes writeLimiter
 	fails  penalties
 	dnsSem chan struct{}
@@ -114,7 +115,7 @@ func (s *Server) init() {
 	if s.MaxUnauthenticatedPerSource <= 0 {
 		s.MaxUnauthenticatedPerSource = 128
 	}
-	s.unauth = gate{max: s.MaxUnauthenticated, perSource: s.MaxUnauthenticatedPerSource}
+	s.unauth = newGate(s.MaxUnauthenticated, s.MaxUnauthenticatedPerSource)
 	if s.AuthFailPenalty == 0 {
 		s.AuthFailPenalty = 5 * time.Second
 	}
@@ -197,17 +198,21 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 // admit runs first on every new connection: it applies the limits on
 // unauthenticated connections and starts the login deadline.
 func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
+	// The gated listener took a slot for c; enter keeps it, drop gives
+	// it back.
 	s.Observer.Connection()
 	src, _ := peerAddr(c.RemoteAddr())
 	if left, refused := s.fails.refused(src, time.Now()); refused {
 		s.Logger.Debug("connection refused: source penalized for failed logins", "remote", c.RemoteAddr().String(), "for", left.Round(time.Second))
 		s.Observer.Limited("penalty")
+		s.unauth.drop()
 		return nil
 	}
 	release, ok := s.unauth.enter(src)
 	if !ok {
-		s.Logger.Debug("connection refused: too many unauthenticated connections", "remote", c.RemoteAddr().String())
+		s.Logger.Debug("connection refused: too many unauthenticated connections from its source", "remote", c.RemoteAddr().String())
 		s.Observer.Limited("unauthenticated")
+		s.unauth.drop()
 		return nil // gliderlabs closes it
 	}
 	t := time.AfterFunc(s.LoginTimeout, func() { c.Close() })
@@ -235,7 +240,7 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.err != nil {
 		return s.err
 	}
-	return s.srv.Serve(l)
+	return s.srv.Serve(&gatedListener{Listener: l, gate: s.unauth, done: make(chan struct{})})
 }
 
 // Shutdown stops accepting connections and waits for open ones to end

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -27,6 +28,10 @@ type Client struct {
 	// Tests set it to show what a skewed clock does.
 	Now func() time.Time
 
+	// Pool, if set, keeps connections to the primary open between
+	// exchanges; without it every exchange dials a new one.
+	Pool *Pool
+
 	// Observe, if set, is called after every exchange with the primary
 	// with the operation ("check", "replace", "lookup", ...), the round
 	// trip and its error (an *Error, or nil for a verified reply).
@@ -40,7 +45,10 @@ func (c *Client) now() int64 {
 	return time.Now().Unix()
 }
 
-var _ Backend = (*Client)(nil)
+var (
+	_ Backend      = (*Client)(nil)
+	_ TypeLookuper = (*Client)(nil)
+)
 
 // Check sends an update whose only content is the prerequisite "RRset
 // exists (value dependent)" for r. NOERROR means r's RRset is exactly
@@ -108,32 +116,44 @@ func (c *Client) Remove(ctx context.Context, name string, t uint16) error {
 	return nil
 }
 
-// Lookup asks the primary, with a signed query, which A and AAAA records
+// Lookup asks the primary, with signed queries, which A and AAAA records
 // it serves for name.
 func (c *Client) Lookup(ctx context.Context, name string) ([]Record, error) {
 	var out []Record
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(name), t)
-		m.RecursionDesired = false
-		m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
-		resp, err := c.exchange(ctx, "lookup", m)
+		recs, err := c.LookupType(ctx, name, t)
 		if err != nil {
 			return nil, err
 		}
-		if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
-			return nil, c.rcodeError("lookup", resp)
-		}
-		for _, rr := range resp.Answer {
-			switch rr := rr.(type) {
-			case *dns.A:
-				if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
-					out = append(out, Record{Name: name, Addr: a, TTL: rr.Hdr.Ttl})
-				}
-			case *dns.AAAA:
-				if a, ok := netip.AddrFromSlice(rr.AAAA); ok {
-					out = append(out, Record{Name: name, Addr: a, TTL: rr.Hdr.Ttl})
-				}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// LookupType asks the primary, with a signed query, which records of type
+// t (A or AAAA) it serves for name.
+func (c *Client) LookupType(ctx context.Context, name string, t uint16) ([]Record, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), t)
+	m.RecursionDesired = false
+	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
+	resp, err := c.exchange(ctx, "lookup", m)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+		return nil, c.rcodeError("lookup", resp)
+	}
+	var out []Record
+	for _, rr := range resp.Answer {
+		switch rr := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(rr.A.To4()); ok && t == dns.TypeA {
+				out = append(out, Record{Name: name, Addr: a, TTL: rr.Hdr.Ttl})
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(rr.AAAA); ok && t == dns.TypeAAAA {
+				out = append(out, Record{Name: name, Addr: a, TTL: rr.Hdr.Ttl})
 			}
 		}
 	}
@@ -173,17 +193,54 @@ func (c *Client) exchange(ctx context.Context, op string, m *dns.Msg) (*dns.Msg,
 		TsigSecret: map[string]string{c.Key.Name: c.Key.Secret},
 	}
 	start := time.Now()
-	resp, err := c.verified(ctx, dc, op, m)
+	resp, err := c.roundTrip(ctx, dc, m)
+	resp, err = c.verified(op, resp, err)
 	if c.Observe != nil {
 		c.Observe(op, time.Since(start), err)
 	}
 	return resp, err
 }
 
-// verified sends m and returns the reply if it is signed and its
-// signature verifies; otherwise an *Error says what went wrong.
-func (c *Client) verified(ctx context.Context, dc *dns.Client, op string, m *dns.Msg) (*dns.Msg, error) {
-	resp, _, err := dc.ExchangeContext(ctx, m, c.Server)
+// roundTrip sends m over a pooled connection, or a new one, and reads
+// the reply. A pooled connection the primary has closed meanwhile fails
+// at once (EOF, reset); then m goes once more over a new connection.
+// Every message sshdyn sends may be sent twice: checks and queries change
+// nothing, and a replace sets the same RRset again.
+func (c *Client) roundTrip(ctx context.Context, dc *dns.Client, m *dns.Msg) (*dns.Msg, error) {
+	nc := c.Pool.get()
+	reused := nc != nil
+	for {
+		if nc == nil {
+			co, err := dc.DialContext(ctx, c.Server)
+			if err != nil {
+				return nil, err
+			}
+			nc = co.Conn
+		}
+		// Signing takes the TSIG record out of the message it is given:
+		// keep m whole while a retry may follow.
+		msg := m
+		if reused {
+			msg = m.Copy()
+		}
+		// A new dns.Conn each time: it holds the TSIG request MAC.
+		resp, _, err := dc.ExchangeWithConnContext(ctx, msg, &dns.Conn{Conn: nc})
+		if err == nil {
+			c.Pool.put(nc)
+			return resp, nil
+		}
+		nc.Close() // after any error the stream may be out of step
+		var ne net.Error
+		if !reused || resp != nil || ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
+			return resp, err
+		}
+		nc, reused = nil, false
+	}
+}
+
+// verified returns the reply if it is signed and its signature
+// verifies; otherwise an *Error says what went wrong.
+func (c *Client) verified(op string, resp *dns.Msg, err error) (*dns.Msg, error) {
 	e := &Error{Op: op, Server: c.Server, Zone: c.Zone, Rcode: -1}
 	if resp != nil {
 		e.Rcode = resp.Rcode

@@ -277,3 +277,46 @@ func TestBlackholeTimesOut(t *testing.T) {
 		t.Fatalf("err = %v, want a temporary timeout", err)
 	}
 }
+
+// TestPoolReusesConnections: with a Pool, a client's exchanges share one
+// TCP connection; when the primary closes it while idle, the next
+// exchange goes over a new one and nothing fails.
+func TestPoolReusesConnections(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{})
+			proxy := dnstest.SlowProxy(t, s.Addr, 0)
+			c := newClient(t, s)
+			c.Server = proxy.Addr
+			c.Pool = update.NewPool()
+			defer c.Pool.Close()
+			host := "pooled." + s.Zone
+			set := func(addr string, want update.Result) {
+				t.Helper()
+				res, _, err := update.Set(context.Background(), c, update.Record{Name: host, Addr: netip.MustParseAddr(addr), TTL: 60})
+				if err != nil || res != want {
+					t.Fatalf("Set %s = %v, %v; want %v", addr, res, err, want)
+				}
+			}
+			set("192.0.2.1", update.Changed)
+			set("192.0.2.1", update.NoChange)
+			set("192.0.2.2", update.Changed)
+			if n := proxy.Total(); n != 1 {
+				t.Errorf("%d connections for 3 sequential updates, want 1", n)
+			}
+			if c.Pool.Idle() != 1 {
+				t.Errorf("%d idle connections, want 1", c.Pool.Idle())
+			}
+			proxy.CloseConns() // the primary drops the idle connection
+			time.Sleep(50 * time.Millisecond)
+			set("192.0.2.3", update.Changed)
+			if n := proxy.Total(); n != 2 {
+				t.Errorf("%d connections after the primary closed one, want 2", n)
+			}
+			if got := s.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{"192.0.2.3"}) {
+				t.Errorf("A = %v", got)
+			}
+		})
+	}
+}

@@ -41,6 +41,12 @@ type Backend interface {
 	Lookup(ctx context.Context, name string) ([]Record, error)
 }
 
+// TypeLookuper is a Backend that can read one record type alone. SetIf
+// uses it to read the addresses it replaces with one query, not two.
+type TypeLookuper interface {
+	LookupType(ctx context.Context, name string, t uint16) ([]Record, error)
+}
+
 // Result says what Set did.
 type Result int
 
@@ -80,7 +86,13 @@ func SetIf(ctx context.Context, b Backend, r Record, allow func() error) (res Re
 			return NoChange, nil, err
 		}
 	}
-	if prev, err := b.Lookup(ctx, r.Name); err == nil {
+	var prev []Record
+	if tl, ok := b.(TypeLookuper); ok {
+		prev, err = tl.LookupType(ctx, r.Name, r.Type())
+	} else {
+		prev, err = b.Lookup(ctx, r.Name)
+	}
+	if err == nil {
 		for _, p := range prev {
 			if p.Type() == r.Type() {
 				old = append(old, p.Addr)

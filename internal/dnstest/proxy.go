@@ -3,6 +3,7 @@ package dnstest
 import (
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,11 +11,15 @@ import (
 
 // Proxy forwards TCP to a real primary, holding each connection's first
 // bytes for a delay: a slow primary, which a real server will not play.
+// CloseConns plays a primary that closes idle connections.
 type Proxy struct {
 	Addr     string
 	Accepted <-chan struct{} // a value per accepted connection (buffered, lossy)
 
-	active, peak atomic.Int32
+	active, peak, total atomic.Int32
+
+	mu    sync.Mutex
+	conns map[net.Conn]bool
 }
 
 // SlowProxy starts a Proxy to target; it stops when the test ends.
@@ -26,7 +31,7 @@ func SlowProxy(t testing.TB, target string, delay time.Duration) *Proxy {
 	}
 	t.Cleanup(func() { l.Close() })
 	acc := make(chan struct{}, 100)
-	p := &Proxy{Addr: l.Addr().String(), Accepted: acc}
+	p := &Proxy{Addr: l.Addr().String(), Accepted: acc, conns: map[net.Conn]bool{}}
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -44,7 +49,16 @@ func SlowProxy(t testing.TB, target string, delay time.Duration) *Proxy {
 }
 
 func (p *Proxy) forward(c net.Conn, target string, delay time.Duration) {
-	defer c.Close()
+	p.mu.Lock()
+	p.conns[c] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+		c.Close()
+	}()
+	p.total.Add(1)
 	n := p.active.Add(1)
 	defer p.active.Add(-1)
 	for {
@@ -65,3 +79,16 @@ func (p *Proxy) forward(c net.Conn, target string, delay time.Duration) {
 
 // Peak returns the most connections that were open through the proxy at once.
 func (p *Proxy) Peak() int { return int(p.peak.Load()) }
+
+// Total returns the number of connections accepted so far.
+func (p *Proxy) Total() int { return int(p.total.Load()) }
+
+// CloseConns closes every client connection open now, as a primary does
+// with idle ones.
+func (p *Proxy) CloseConns() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}

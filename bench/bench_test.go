@@ -1,0 +1,585 @@
+// Package bench is sshdyn's benchmark suite: one run measures sshdyn
+// against the same real BIND and Knot side by side with the setup it
+// replaces (OpenSSH sshd running nsupdate or knsupdate as a forced
+// command) and with the floors (a bare SSH server, a bare signed-update
+// loop), plus memory and a cron burst. Run it with scripts/bench.sh; the
+// method and the numbers are in BENCHMARKS.md.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/internal/load"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+const (
+	concurrency = 16
+	keysN       = 64              // keys in the throughput runs; one host each
+	runFor      = 8 * time.Second // each throughput measurement
+	warmFor     = 1 * time.Second // before each, not counted
+	benchUser   = "sshdyn-bench"  // runs OpenSSH's forced command
+	burstN      = 10000           // the cron burst
+	burstRate   = 5000            // connections started per second: 10,000 in 2 s
+	heldN       = 1000            // concurrent sessions for the memory figure
+	stalledN    = 5000            // stalled connections for the memory figure
+	kex         = "curve25519-sha256"
+)
+
+// BenchmarkComparison runs everything once (b.N is ignored) and prints a
+// report on stdout.
+func BenchmarkComparison(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Fatal("the benchmark needs root: it starts a second OpenSSH sshd and a user for its forced command")
+	}
+	for _, bin := range []string{"named", "knotd", "nsupdate", "knsupdate", "/usr/sbin/sshd"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			b.Fatalf("%s not found: run scripts/bench.sh, which installs it", bin)
+		}
+	}
+	bins := buildBinaries(b)
+	rep := &report{}
+	rep.printf("machine: %d CPUs (%s), %s, Go %s; clients: x/crypto/ssh, %s, %d concurrent, %d keys; each figure: %s after %s warm-up\n",
+		runtime.NumCPU(), cpuModel(), kernel(), strings.TrimPrefix(runtime.Version(), "go"), kex, concurrency, keysN, runFor, warmFor)
+
+	keys := load.NewKeys(keysN)
+	// Every key has its own source address, so each host keeps its
+	// address (nochg); with change, it alternates with the next key's.
+	sources := load.Loopback(netip.MustParseAddr("127.10.0.0"), keysN)
+	nochg, change := keys.Clients(sources, false), keys.Clients(sources, true)
+
+	primaries := map[string]*dnstest.Server{}
+	for _, kind := range []string{"bind", "knot"} {
+		primaries[kind] = dnstest.Start(b, kind, dnstest.Options{})
+	}
+
+	// The floor: a bare SSH server, the same keys, no DNS.
+	floorDir := b.TempDir()
+	writeAuthorized(b, filepath.Join(floorDir, "authorized_keys"), keys, "dyn.example.com", "")
+	floorAddr := startFloor(b, bins, floorDir)
+	floor := rep.measure(b, "floor: bare SSH server (handshake, login, exit 0)", floorAddr, nochg)
+
+	type row struct{ nochg, change float64 }
+	sshdyn := map[string]row{}
+	openssh := map[string]row{}
+	for _, kind := range []string{"bind", "knot"} {
+		p := primaries[kind]
+		d := startSSHDyn(b, bins, p, keys, 0)
+		sshdyn[kind] = row{
+			nochg:  rep.measure(b, "sshdyn, nochg path, "+kind, d.addr, nochg),
+			change: rep.measure(b, "sshdyn, change path, "+kind, d.addr, change),
+		}
+		bare := rep.bareDNS(b, kind, p)
+		rep.printf("  DNS work alone is %.1f× the floor on nochg, %.1f× on change\n", bare.nochg/floor, bare.change/floor)
+		o := startOpenSSH(b, kind, p, keys)
+		openssh[kind] = row{
+			nochg:  rep.measure(b, "OpenSSH sshd + forced "+map[string]string{"bind": "nsupdate", "knot": "knsupdate"}[kind]+", nochg path, "+kind, o, nochg),
+			change: rep.measure(b, "OpenSSH sshd + forced "+map[string]string{"bind": "nsupdate", "knot": "knsupdate"}[kind]+", change path, "+kind, o, change),
+		}
+	}
+
+	rep.printf("\nratios (targets: nochg ≥ 0.85 × floor, change ≥ 0.7 × floor, nochg ≥ 15 × OpenSSH):\n")
+	for _, kind := range []string{"bind", "knot"} {
+		s, o := sshdyn[kind], openssh[kind]
+		rep.printf("  %-4s  sshdyn ÷ floor: nochg %.2f, change %.2f;  sshdyn ÷ OpenSSH+%s: nochg %.1f, change %.1f;  floor ÷ OpenSSH: %.1f\n",
+			kind, s.nochg/floor, s.change/floor, map[string]string{"bind": "nsupdate", "knot": "knsupdate"}[kind], s.nochg/o.nochg, s.change/o.change, floor/o.nochg)
+		b.ReportMetric(s.nochg/floor, kind+"-nochg/floor")
+		b.ReportMetric(s.change/floor, kind+"-change/floor")
+		b.ReportMetric(s.nochg/o.nochg, kind+"-nochg/openssh")
+	}
+
+	rep.memory(b, bins, primaries["knot"], keys)
+	for _, kind := range []string{"knot", "bind"} {
+		rep.burst(b, bins, primaries[kind], kind)
+	}
+	fmt.Print(rep.String())
+}
+
+// report collects the printed report; it goes to stdout at the end so
+// that it is not interleaved with the primaries' logs.
+type report struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (r *report) printf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(&r.b, format, args...)
+	fmt.Fprintf(os.Stderr, format, args...) // progress
+}
+
+func (r *report) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.b.String()
+}
+
+// measure warms up, then runs the closed-loop load for runFor and returns
+// sessions per second. Any failure fails the benchmark.
+func (r *report) measure(b *testing.B, name, addr string, clients []load.Client) float64 {
+	b.Helper()
+	// Warm up: one connection per client (so that every host holds the
+	// path's address before the clock starts), then warmFor more.
+	cfg := load.Config{Addr: addr, User: benchUser, Command: "update", Clients: clients, KeyExchanges: []string{kex},
+		Concurrency: concurrency, Count: len(clients), Timeout: 30 * time.Second}
+	if _, err := load.Run(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	cfg.Count, cfg.Duration = 0, warmFor
+	if _, err := load.Run(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	cfg.Duration = runFor
+	res, err := load.Run(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.printf("%-58s %7.1f/s  p50 %-8s p99 %-8s %s\n", name, res.Throughput(), res.Percentile(50).Round(100*time.Microsecond),
+		res.Percentile(99).Round(100*time.Microsecond), outcome(res))
+	if res.Failures() > 0 {
+		b.Errorf("%s: %d failures: %s", name, res.Failures(), res)
+	}
+	return res.Throughput()
+}
+
+func outcome(res *load.Result) string {
+	var parts []string
+	for k, v := range res.Outputs {
+		if k == "" {
+			k = "(no output)"
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	for k, v := range res.Errors {
+		parts = append(parts, fmt.Sprintf("FAILED %s=%d (first: %s)", k, v, res.Examples[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// bareDNS measures the DNS work sshdyn does per update, without SSH:
+// concurrency workers, each its own host, doing update.Set in a loop with
+// an unchanged address (nochg: one check) and with alternating addresses
+// (change: check, lookup, replace, confirming check).
+func (r *report) bareDNS(b *testing.B, kind string, p *dnstest.Server) (out struct{ nochg, change float64 }) {
+	b.Helper()
+	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: update.NewPool()}
+	defer c.Pool.Close()
+	for _, changing := range []bool{false, true} {
+		var mu sync.Mutex
+		n := 0
+		ctx, cancel := context.WithTimeout(context.Background(), runFor)
+		var wg sync.WaitGroup
+		var failed error
+		start := time.Now()
+		for w := 0; w < concurrency; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				host := fmt.Sprintf("bare%d.%s", w, p.Zone)
+				addrs := []netip.Addr{netip.AddrFrom4([4]byte{192, 0, 2, byte(w)}), netip.AddrFrom4([4]byte{198, 51, 100, byte(w)})}
+				for i := 0; ctx.Err() == nil; i++ {
+					a := addrs[0]
+					if changing {
+						a = addrs[i%2]
+					}
+					_, _, err := update.Set(context.Background(), c, update.Record{Name: host, Addr: a, TTL: 60})
+					mu.Lock()
+					if err != nil && failed == nil {
+						failed = err
+					}
+					if err == nil && i > 0 { // the first write of a host is set-up
+						n++
+					}
+					mu.Unlock()
+				}
+			}(w)
+		}
+		wg.Wait()
+		cancel()
+		if failed != nil {
+			b.Fatalf("bare DNS loop against %s: %v", kind, failed)
+		}
+		rate := float64(n) / time.Since(start).Seconds()
+		path := "nochg"
+		if changing {
+			path, out.change = "change", rate
+		} else {
+			out.nochg = rate
+		}
+		r.printf("%-58s %7.1f/s\n", "bare signed-update loop (no SSH), "+path+" path, "+kind, rate)
+	}
+	return out
+}
+
+type binaries struct{ sshdyn, load string }
+
+func buildBinaries(b *testing.B) binaries {
+	dir := b.TempDir()
+	bins := binaries{sshdyn: filepath.Join(dir, "sshdyn"), load: filepath.Join(dir, "sshdyn-load")}
+	for bin, pkg := range map[string]string{bins.sshdyn: "../cmd/sshdyn", bins.load: "../cmd/sshdyn-load"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			b.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return bins
+}
+
+func writeAuthorized(b *testing.B, path string, keys *load.Keys, zone, prefix string) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := keys.Authorized(f, zone, prefix); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// process is a started server process whose output is scanned for a line.
+type process struct {
+	cmd  *exec.Cmd
+	log  *dnstest.LogBuffer
+	done chan struct{}
+}
+
+// startProcess runs cmd, waits until its output matches re, and returns
+// the first submatch of re. It kills the process when the benchmark ends.
+func startProcess(b *testing.B, cmd *exec.Cmd, re *regexp.Regexp) (*process, string) {
+	b.Helper()
+	p := &process{cmd: cmd, log: &dnstest.LogBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	b.Cleanup(func() { cmd.Process.Kill(); <-p.done })
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(p.log.String()); m != nil {
+			return p, m[1]
+		}
+		select {
+		case <-p.done:
+			b.Fatalf("%s exited:\n%s", cmd.Path, p.log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	b.Fatalf("%s did not start:\n%s", cmd.Path, p.log.String())
+	return nil, ""
+}
+
+func startFloor(b *testing.B, bins binaries, dir string) string {
+	_, addr := startProcess(b, exec.Command(bins.load, "floor", "-listen", "127.0.0.1:0",
+		"-authorized", filepath.Join(dir, "authorized_keys"), "-host-key", filepath.Join(dir, "hk")),
+		regexp.MustCompile(`floor listening on (\S+)`))
+	return addr
+}
+
+type sshdynProc struct {
+	*process
+	addr    string
+	metrics string
+}
+
+// startSSHDyn runs sshdyn serve for keys' hosts against primary p, with
+// the limits opened up for a benchmark on loopback. maxUnauth 0 keeps the
+// default.
+func startSSHDyn(b *testing.B, bins binaries, p *dnstest.Server, keys *load.Keys, maxUnauth int) *sshdynProc {
+	b.Helper()
+	dir := b.TempDir()
+	writeAuthorized(b, filepath.Join(dir, "authorized_keys"), keys, p.Zone, "")
+	limits := ""
+	if maxUnauth > 0 {
+		limits = fmt.Sprintf("max_unauthenticated = %d\n", maxUnauth)
+	}
+	cfg := fmt.Sprintf(`listen = ["127.0.0.1:0"]
+host_key = "%[1]s/host_ed25519"
+authorized_keys = "%[1]s/authorized_keys"
+allow_private = true      # the clients are on loopback
+max_changes_per_key = 0   # the change path changes every time
+login_timeout = "30s"     # stalled connections stay for the memory figure
+metrics_listen = "127.0.0.1:0"
+%[2]s
+[[zone]]
+name = %[3]q
+primary = %[4]q
+tsig_key = %[5]q
+ttl = 60
+`, dir, limits, p.Zone, p.Addr, p.KeyFile)
+	if err := os.WriteFile(filepath.Join(dir, "sshdyn.toml"), []byte(cfg), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	proc, addr := startProcess(b, exec.Command(bins.sshdyn, "serve", "--config", filepath.Join(dir, "sshdyn.toml")),
+		regexp.MustCompile(`msg=listening addr=(\S+)`))
+	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(proc.log.String())
+	if m == nil {
+		b.Fatalf("no metrics address:\n%s", proc.log.String())
+	}
+	return &sshdynProc{process: proc, addr: addr, metrics: "http://" + m[1] + "/metrics"}
+}
+
+// rss returns the process's resident memory in bytes.
+func (p *process) rss(b *testing.B) int64 {
+	b.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// gauge reads one unlabelled gauge from sshdyn's metrics.
+func (p *sshdynProc) gauge(b *testing.B, name string) float64 {
+	b.Helper()
+	resp, err := http.Get(p.metrics)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		b.Fatalf("no %s in the metrics", name)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// memory measures sshdyn's RSS and goroutines idle, with heldN sessions
+// in progress, and with stalledN connections that never send a byte.
+func (r *report) memory(b *testing.B, bins binaries, p *dnstest.Server, keys *load.Keys) {
+	b.Helper()
+	d := startSSHDyn(b, bins, p, keys, 2*stalledN)
+	clients := keys.Clients(load.Loopback(netip.MustParseAddr("127.11.0.0"), keysN), false)
+	// One update per key first, so that the figures include a warm server.
+	if _, err := load.Run(context.Background(), load.Config{Addr: d.addr, Command: "update", Clients: clients, Concurrency: concurrency, Count: keysN}); err != nil {
+		b.Fatal(err)
+	}
+	settle := func() { runtime.GC(); time.Sleep(500 * time.Millisecond) }
+	settle()
+	idleRSS, idleG := d.rss(b), d.gauge(b, "go_goroutines")
+	r.printf("\nmemory (sshdyn against knot): idle %.1f MiB RSS, %.0f goroutines\n", mib(idleRSS), idleG)
+
+	held, err := load.HoldSessions(context.Background(), d.addr, clients, heldN)
+	if err != nil {
+		b.Fatal(err)
+	}
+	settle()
+	rss, g := d.rss(b), d.gauge(b, "go_goroutines")
+	r.printf("  %d sessions in progress: %.1f MiB RSS (%.1f KiB each), %.0f goroutines (%.1f each)\n",
+		heldN, mib(rss), float64(rss-idleRSS)/1024/heldN, g, (g-idleG)/heldN)
+	held.Close()
+
+	// A fresh server for the stalled connections: memory freed by the
+	// sessions above is not all returned to the system at once.
+	d = startSSHDyn(b, bins, p, keys, 2*stalledN)
+	settle()
+	base, baseG := d.rss(b), d.gauge(b, "go_goroutines")
+	// Spread over sources: at most 128 unauthenticated per source.
+	stalled, err := load.Stall(context.Background(), d.addr, load.Loopback(netip.MustParseAddr("127.12.0.0"), stalledN/100+1), stalledN)
+	if err != nil {
+		b.Fatal(err)
+	}
+	settle()
+	rss, g = d.rss(b), d.gauge(b, "go_goroutines")
+	r.printf("  %d stalled connections (fresh server, %.1f MiB before): %.1f MiB RSS (%.1f KiB each; target ≤ 64), %.0f goroutines (%.1f each)\n",
+		stalledN, mib(base), mib(rss), float64(rss-base)/1024/stalledN, g, (g-baseG)/stalledN)
+	stalled.Close()
+}
+
+// burst starts burstN updates from burstN keys at burstRate per second
+// against a fresh sshdyn, and reports how long they took to drain and
+// how many failed.
+func (r *report) burst(b *testing.B, bins binaries, p *dnstest.Server, kind string) {
+	b.Helper()
+	keys := load.NewKeys(burstN)
+	d := startSSHDyn(b, bins, p, keys, 0)
+	// Each host connects from its own address in 127.13/16 (a fleet):
+	// the first burst writes every record, a second changes nothing.
+	clients := keys.Clients(load.Loopback(netip.MustParseAddr("127.13.0.0"), burstN), false)
+	for _, path := range []string{"change", "nochg"} {
+		res, err := load.Run(context.Background(), load.Config{Addr: d.addr, Command: "update", Clients: clients,
+			KeyExchanges: []string{kex}, Rate: burstRate, Count: burstN, Timeout: 2 * time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.printf("burst of %d updates in %.0f s (%s path, %s): drained in %.1f s, p50 %s, p99 %s, %d failed %s\n",
+			burstN, float64(burstN)/burstRate, path, kind, res.Elapsed.Seconds(), res.Percentile(50).Round(time.Millisecond),
+			res.Percentile(99).Round(time.Millisecond), res.Failures(), outcome(res))
+		if res.Failures() > 0 {
+			b.Errorf("burst against %s: %d failures", kind, res.Failures())
+		}
+	}
+	// Spot-check that the burst really wrote.
+	if got := p.Lookup(b, load.Host(burstN-1, p.Zone), dns.TypeA); len(got) != 1 {
+		b.Errorf("after the burst %s A = %v", load.Host(burstN-1, p.Zone), got)
+	}
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// startOpenSSH runs a second OpenSSH sshd on a free loopback port whose
+// authorized_keys gives each key a forced command that does what sshdyn
+// does with nsupdate (BIND) or knsupdate (Knot): a prerequisite-only
+// check, then delete-and-add if the record differs. The command runs as
+// benchUser, whose shell is /bin/sh (dash): no .bashrc.
+func startOpenSSH(b *testing.B, kind string, p *dnstest.Server, keys *load.Keys) string {
+	b.Helper()
+	ensureUser(b)
+	dir, err := os.MkdirTemp("", "sshdyn-bench-sshd-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host_key")).CombinedOutput(); err != nil {
+		b.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	key := filepath.Join(dir, "tsig.key")
+	tool := ""
+	switch kind {
+	case "bind":
+		b2, err := os.ReadFile(p.KeyFile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(key, b2, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		tool = "nsupdate -k " + key
+	case "knot":
+		tool = fmt.Sprintf("knsupdate -y hmac-sha256:%s:%s", strings.TrimSuffix(p.Key.Name, "."), p.Key.Secret)
+	}
+	script := filepath.Join(dir, "update.sh")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(`#!/bin/sh
+# Forced command: sshdyn's check-then-replace with %[1]s. $1 is the host.
+set -- "$1" $SSH_CONNECTION
+host=$1 ip=$2 type=A
+case $ip in *:*) type=AAAA ;; esac
+if printf 'server 127.0.0.1 %[2]d\nzone %[3]s.\nprereq yxrrset %%s. %%s %%s\nsend\n' "$host" "$type" "$ip" | %[1]s >/dev/null 2>&1; then
+	echo "nochg $host $type $ip"
+	exit 0
+fi
+printf 'server 127.0.0.1 %[2]d\nzone %[3]s.\nupdate delete %%s. %%s\nupdate add %%s. 60 %%s %%s\nsend\n' "$host" "$type" "$host" "$type" "$ip" | %[1]s >/dev/null || exit 75
+echo "good $host $type $ip"
+`, tool, p.Port, p.Zone)), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	writeAuthorized(b, filepath.Join(dir, "authorized_keys"), keys, p.Zone, `command="`+script+` %[1]s",restrict`)
+	if err := os.Chmod(filepath.Join(dir, "authorized_keys"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	port, err := dnstest.FreePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	conf := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %[2]s/host_key
+PidFile %[2]s/sshd.pid
+AuthorizedKeysFile %[2]s/authorized_keys
+AllowUsers %[3]s
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+MaxStartups 1000:30:2000
+LogLevel ERROR
+`, port, dir, benchUser)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
+	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", conf)
+	out := &dnstest.LogBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	b.Cleanup(func() { cmd.Process.Kill(); <-done })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	// Ready when one update goes through.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := load.Run(context.Background(), load.Config{Addr: addr, User: benchUser, Command: "update", Clients: keys.Clients(nil, false)[:1], Concurrency: 1, Count: 1})
+		if err == nil && res.Failures() == 0 {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("OpenSSH sshd with %s did not work: %v %v\n%s", tool, err, res, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ensureUser creates benchUser (shell /bin/sh, no password, not locked)
+// if it does not exist.
+func ensureUser(b *testing.B) {
+	b.Helper()
+	if _, err := user.Lookup(benchUser); err == nil {
+		return
+	}
+	for _, args := range [][]string{
+		{"useradd", "--system", "--shell", "/bin/sh", "--home-dir", "/nonexistent", "--no-create-home", benchUser},
+		{"usermod", "-p", "*", benchUser}, // "!" would count as locked for sshd
+	} {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	if m := regexp.MustCompile(`(?m)^model name\s*:\s*(.+)$`).FindSubmatch(b); m != nil {
+		return string(m[1])
+	}
+	return "unknown CPU"
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return "Linux " + strings.TrimSpace(string(b))
+}
