@@ -196,7 +196,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for ctx.Err() == nil {
+				for !over(ctx) {
 					next.Lock()
 					i := n
 					n++
@@ -236,7 +236,7 @@ func (r *run) one(ctx context.Context, i int) {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if kind != "" && ctx.Err() != nil {
+	if kind != "" && over(ctx) {
 		return // the run's end cut it short
 	}
 	r.res.Done++
@@ -252,14 +252,27 @@ func (r *run) one(ctx context.Context, i int) {
 	r.res.Outputs[word]++
 }
 
+// over reports whether ctx has ended or its deadline has passed. A timer
+// cancels ctx a little after its deadline; a context made from it in that
+// gap is already cancelled, so ctx.Err alone would count a connection the
+// run's end cut short as a failure.
+func over(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 // session returns stdout on exit status 0, or the kind of failure and
 // its error.
 func (r *run) session(ctx context.Context, signer ssh.Signer, src netip.Addr) (string, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
+	start := time.Now()
 	conn, err := dialer(src).DialContext(ctx, "tcp", r.cfg.Addr)
 	if err != nil {
-		return "", "dial", err
+		return "", "dial", fmt.Errorf("%w (after %s)", err, time.Since(start).Round(time.Millisecond))
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
