@@ -187,7 +187,7 @@ func outcome(res *load.Result) string {
 // (change: check, lookup, replace, confirming check).
 func (r *report) bareDNS(b *testing.B, kind string, p *dnstest.Server) (out struct{ nochg, change float64 }) {
 	b.Helper()
-	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: update.NewPool()}
+	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: update.NewPool(), Batch: update.NewBatch()}
 	defer c.Pool.Close()
 	for _, changing := range []bool{false, true} {
 		var mu sync.Mutex

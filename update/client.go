@@ -31,6 +31,8 @@ type Client struct {
 	// Pool, if set, keeps connections to the primary open between
 	// exchanges; without it every exchange dials a new one.
 	Pool *Pool
+	// Batch, if set, sends concurrent Replace calls together.
+	Batch *Batch
 
 	// Observe, if set, is called after every exchange with the primary
 	// with the operation ("check", "replace", "lookup", ...), the round
@@ -79,6 +81,14 @@ func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
 // still answers NOERROR. Such an update is a KindIgnored error. So is one
 // that another writer of the same name overtook between the two messages.
 func (c *Client) Replace(ctx context.Context, r Record) error {
+	if c.Batch != nil {
+		return c.Batch.replace(ctx, c, r)
+	}
+	return c.replaceOne(ctx, r)
+}
+
+// replaceOne is Replace for r alone.
+func (c *Client) replaceOne(ctx context.Context, r Record) error {
 	m := c.newUpdate()
 	name := dns.Fqdn(r.Name)
 	m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: r.Type()}}})
@@ -90,6 +100,12 @@ func (c *Client) Replace(ctx context.Context, r Record) error {
 	if resp.Rcode != dns.RcodeSuccess {
 		return c.rcodeError("replace", resp)
 	}
+	return c.confirm(ctx, r)
+}
+
+// confirm checks, after a replace the primary answered NOERROR, that r's
+// RRset is now {r.Addr}.
+func (c *Client) confirm(ctx context.Context, r Record) error {
 	ok, err := c.Check(ctx, r)
 	if err != nil {
 		return err

@@ -3,9 +3,12 @@ package update_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,6 +320,102 @@ func TestPoolReusesConnections(t *testing.T) {
 			if got := s.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{"192.0.2.3"}) {
 				t.Errorf("A = %v", got)
 			}
+		})
+	}
+}
+
+// TestBatch: concurrent replaces through a Batch go out in fewer UPDATE
+// messages than there are records, each caller gets its own result, and
+// a batch the policy refuses in part is resent record by record, so the
+// allowed records are written and only the others fail.
+func TestBatch(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{Types: []string{"AAAA"}})
+			c := newClient(t, s)
+			c.Pool, c.Batch = update.NewPool(), update.NewBatch()
+			defer c.Pool.Close()
+			var replaces atomic.Int32
+			c.Observe = func(op string, _ time.Duration, _ error) {
+				if op == "replace" {
+					replaces.Add(1)
+				}
+			}
+			const n = 48
+			// Even i: AAAA, which the policy allows; odd i: A, which it
+			// does not. Hosts 0 and 2 are the same name: two changes of
+			// one RRset in flight at once.
+			rec := func(i int) update.Record {
+				host := fmt.Sprintf("b%d.%s", i, s.Zone)
+				if i == 2 {
+					host = "b0." + s.Zone
+				}
+				if i%2 == 0 {
+					return update.Record{Name: host, Addr: netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", i+1)), TTL: 60}
+				}
+				return update.Record{Name: host, Addr: netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", i)), TTL: 60}
+			}
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					<-start
+					errs[i] = c.Replace(context.Background(), rec(i))
+				}(i)
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				var ue *update.Error
+				switch {
+				case i%2 == 0 && err != nil:
+					t.Errorf("%v: %v", rec(i), err)
+				case i%2 == 1 && (!errors.As(err, &ue) || ue.Kind.Temporary()):
+					t.Errorf("%v: %v, want a policy error", rec(i), err)
+				}
+			}
+			for i := 4; i < n; i += 2 {
+				if got := s.Lookup(t, rec(i).Name, dns.TypeAAAA); !slices.Equal(got, []string{rec(i).Addr.String()}) {
+					t.Errorf("%s AAAA = %v, want %s", rec(i).Name, got, rec(i).Addr)
+				}
+			}
+			if got := s.Lookup(t, "b0."+s.Zone, dns.TypeAAAA); len(got) != 1 || (got[0] != rec(0).Addr.String() && got[0] != rec(2).Addr.String()) {
+				t.Errorf("b0 AAAA = %v, want one of the two values written", got)
+			}
+			for i := 1; i < n; i += 2 {
+				if got := s.Lookup(t, rec(i).Name, dns.TypeA); len(got) != 0 {
+					t.Errorf("%s A = %v after a refused change", rec(i).Name, got)
+				}
+			}
+			t.Logf("%d records, %d replace messages", n, replaces.Load())
+
+			// Allowed changes only: fewer messages than records.
+			replaces.Store(0)
+			start = make(chan struct{})
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					<-start
+					errs[i] = c.Replace(context.Background(), update.Record{Name: fmt.Sprintf("c%d.%s", i, s.Zone),
+						Addr: netip.MustParseAddr(fmt.Sprintf("2001:db8::1:%x", i)), TTL: 60})
+				}(i)
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("c%d: %v", i, err)
+				}
+			}
+			if got := replaces.Load(); got >= n {
+				t.Errorf("%d replace messages for %d concurrent records: not batched", got, n)
+			}
+			t.Logf("%d concurrent records, %d replace messages", n, replaces.Load())
 		})
 	}
 }

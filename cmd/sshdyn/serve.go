@@ -67,7 +67,8 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		if err != nil {
 			return fmt.Errorf("zone %s: %w", z.Name, err)
 		}
-		c := &update.Client{Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration, Pool: update.NewPool()}
+		c := &update.Client{Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration,
+			Pool: update.NewPool(), Batch: update.NewBatch()}
 		defer c.Pool.Close()
 		if m != nil {
 			c.Observe = m.DNS(z.Name)
