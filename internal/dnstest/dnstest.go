@@ -47,6 +47,10 @@ type Options struct {
 	// Types lists the RR types the key may update; default A and AAAA.
 	Types []string
 
+	// KnotZone adds settings to Knot's zone section, e.g.
+	// "zonefile-sync: 60" (Knot only).
+	KnotZone []string
+
 	// For the embedded primary only: who may transfer the zone (with
 	// XfrKey, made when this is set), and the secondaries to NOTIFY.
 	AllowTransfer []netip.Prefix
@@ -153,7 +157,7 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 			return nil, err
 		}
 		conf := filepath.Join(dir, "knot.conf")
-		if err := os.WriteFile(conf, []byte(knotConf(dir, port, s, opts.Types)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(knotConf(dir, port, s, opts.Types, opts.KnotZone)), 0o644); err != nil {
 			return nil, err
 		}
 		args = []string{"knotd", "-c", conf}
@@ -374,7 +378,11 @@ zone %[4]q {
 `, dir, port, s.KeyFile, s.Zone, zoneFile, strings.TrimSuffix(s.Key.Name, "."), strings.Join(types, " "))
 }
 
-func knotConf(dir string, port int, s *Server, types []string) string {
+func knotConf(dir string, port int, s *Server, types, zoneSettings []string) string {
+	extra := ""
+	for _, l := range zoneSettings {
+		extra += "    " + l + "\n"
+	}
 	return knotHead(dir, port, strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret) + fmt.Sprintf(`acl:
   - id: update
     key: %[3]s
@@ -387,7 +395,7 @@ template:
 zone:
   - domain: %[5]s
     acl: update
-`, dir, port, strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret, s.Zone, strings.Join(types, ", "))
+`, dir, port, strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret, s.Zone, strings.Join(types, ", ")) + extra
 }
 
 // FreePort picks a port in 10000-32000 (below Linux's ephemeral range)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -297,16 +296,16 @@ func (r *run) session(ctx context.Context, signer ssh.Signer, src netip.Addr) (s
 		return "", "session", err
 	}
 	defer sess.Close()
-	var stdout bytes.Buffer
+	var stdout, stderr bytes.Buffer
 	sess.Stdout = &stdout
-	sess.Stderr = io.Discard
+	sess.Stderr = &stderr
 	err = sess.Run(r.cfg.Command)
 	var ee *ssh.ExitError
 	switch {
 	case err == nil:
 		return stdout.String(), "", nil
 	case errors.As(err, &ee):
-		return "", fmt.Sprintf("exit %d", ee.ExitStatus()), err
+		return "", fmt.Sprintf("exit %d", ee.ExitStatus()), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	case ctx.Err() != nil:
 		return "", "timeout", err
 	}
