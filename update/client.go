@@ -40,6 +40,14 @@ type Client struct {
 	Observe func(op string, took time.Duration, err error)
 }
 
+// timeout is the bound on one exchange.
+func (c *Client) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
 func (c *Client) now() int64 {
 	if c.Now != nil {
 		return c.Now().Unix()
@@ -197,10 +205,7 @@ func newRR(name string, a netip.Addr, ttl uint32) dns.RR {
 }
 
 func (c *Client) exchange(ctx context.Context, op string, m *dns.Msg) (*dns.Msg, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := c.timeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	dc := &dns.Client{
@@ -361,10 +366,7 @@ func (c *Client) Verify(ctx context.Context, name string, t uint16) error {
 // a wrong key from a wrong zone when a signed query failed, never for
 // deciding what to write.
 func (c *Client) Serves(ctx context.Context) (bool, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := c.timeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	m := new(dns.Msg)

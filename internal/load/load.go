@@ -16,10 +16,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/internal/sockopt"
 )
 
 // Client is one simulated host: its key, and the source addresses it
@@ -312,27 +313,13 @@ func (r *run) session(ctx context.Context, signer ssh.Signer, src netip.Addr) (s
 	return "", "session", err
 }
 
-// dialer connects from src, if valid. It sets IP_BIND_ADDRESS_NO_PORT, so
-// that the kernel picks the source port at connect time, per destination:
-// thousands of connections a second from one address would otherwise run
-// out of ports that TIME_WAIT still holds.
+// dialer connects from src, if valid, with the source port picked per
+// destination (sockopt.BindAddressNoPort).
 func dialer(src netip.Addr) *net.Dialer {
 	d := &net.Dialer{}
 	if src.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		}
+		d.Control = sockopt.BindAddressNoPort
 	}
 	return d
 }
-
-// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT (since 4.2).
-const ipBindAddressNoPort = 24

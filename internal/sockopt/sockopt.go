@@ -1,4 +1,5 @@
-// Package sockopt holds socket options sshdyn's listeners share.
+// Package sockopt holds the socket options sshdyn's listeners and its
+// load generator set, as net.ListenConfig and net.Dialer Control functions.
 package sockopt
 
 import (
@@ -13,9 +14,25 @@ func V6Only(network, _ string, c syscall.RawConn) error {
 	if !strings.HasSuffix(network, "6") {
 		return nil
 	}
+	return setInt(c, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY)
+}
+
+// BindAddressNoPort is a net.Dialer Control function for a dialer with a
+// LocalAddr: it sets Linux's IP_BIND_ADDRESS_NO_PORT (since 4.2), so that
+// the kernel picks the source port at connect time, per destination.
+// Thousands of connections a second from one address would otherwise run
+// out of ports that TIME_WAIT still holds.
+func BindAddressNoPort(_, _ string, c syscall.RawConn) error {
+	return setInt(c, syscall.IPPROTO_IP, ipBindAddressNoPort)
+}
+
+const ipBindAddressNoPort = 24 // IP_BIND_ADDRESS_NO_PORT, linux/in.h
+
+// setInt sets an integer socket option to 1.
+func setInt(c syscall.RawConn, level, opt int) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, 1)
+		serr = syscall.SetsockoptInt(int(fd), level, opt, 1)
 	})
 	if err != nil {
 		return err
