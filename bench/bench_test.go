@@ -9,6 +9,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,6 +46,11 @@ const (
 	kex         = "curve25519-sha256"
 )
 
+var (
+	profileDir = flag.String("profile", "", "write a CPU profile of sshdyn during each of its figures into `dir`")
+	quick      = flag.Bool("quick", false, "measure only sshdyn and the floor: no OpenSSH, memory or burst")
+)
+
 // BenchmarkComparison runs everything once (b.N is ignored) and prints a
 // report on stdout.
 func BenchmarkComparison(b *testing.B) {
@@ -75,7 +81,8 @@ func BenchmarkComparison(b *testing.B) {
 	// The floor: a bare SSH server, the same keys, no DNS.
 	floorDir := b.TempDir()
 	writeAuthorized(b, filepath.Join(floorDir, "authorized_keys"), keys, "dyn.example.com", "")
-	floorAddr := startFloor(b, bins, floorDir)
+	floorAddr, floorPid := startFloor(b, bins, floorDir)
+	floor := proc{"floor", floorPid}
 
 	// The machine's speed drifts over minutes (other tenants, clocks):
 	// each sshdyn figure is compared with the floor measured right before
@@ -87,22 +94,38 @@ func BenchmarkComparison(b *testing.B) {
 	for _, kind := range []string{"bind", "knot"} {
 		p := primaries[kind]
 		d := startSSHDyn(b, bins, p, keys, "")
-		before := rep.measure(b, "floor: bare SSH server (handshake, login, exit 0)", floorAddr, nochg)
-		nc := rep.measure(b, "sshdyn, nochg path, "+kind, d.addr, nochg)
-		ch := rep.measure(b, "sshdyn, change path, "+kind, d.addr, change)
-		after := rep.measure(b, "floor again", floorAddr, nochg)
+		server, dns := proc{"sshdyn", d.cmd.Process.Pid}, proc{kind, p.Pid()}
+		before := rep.measure(b, "floor: bare SSH server (handshake, login, exit 0)", floorAddr, nochg, floor)
+		rep.watch = d.watchers(rep, kind+"-nochg")
+		nc := rep.measure(b, "sshdyn, nochg path, "+kind, d.addr, nochg, server, dns)
+		rep.watch = d.watchers(rep, kind+"-change")
+		ch := rep.measure(b, "sshdyn, change path, "+kind, d.addr, change, server, dns)
+		rep.watch = nil
+		after := rep.measure(b, "floor again", floorAddr, nochg, floor)
 		sshdyn[kind] = row{floor: (before + after) / 2, nochg: nc, change: ch}
-		rep.measureAt(b, "sshdyn, change path, "+kind+", 64 concurrent", d.addr, change, 64)
+		if *quick {
+			continue
+		}
+		rep.measureAt(b, "sshdyn, change path, "+kind+", 64 concurrent", d.addr, change, 64, server, dns)
 		bare := rep.bareDNS(b, kind, p)
 		floor := sshdyn[kind].floor
 		rep.printf("  DNS work alone is %.1f× the floor on nochg, %.1f× on change\n", bare.nochg/floor, bare.change/floor)
-		o := startOpenSSH(b, kind, p, keys)
+		o, pid := startOpenSSH(b, kind, p, keys)
+		sshd := proc{"sshd", pid}
 		openssh[kind] = row{
-			nochg:  rep.measure(b, "OpenSSH sshd + forced "+tool[kind]+", nochg path, "+kind, o, nochg),
-			change: rep.measure(b, "OpenSSH sshd + forced "+tool[kind]+", change path, "+kind, o, change),
+			nochg:  rep.measure(b, "OpenSSH sshd + forced "+tool[kind]+", nochg path, "+kind, o, nochg, sshd, dns),
+			change: rep.measure(b, "OpenSSH sshd + forced "+tool[kind]+", change path, "+kind, o, change, sshd, dns),
 		}
 	}
 
+	if *quick {
+		for _, kind := range []string{"bind", "knot"} {
+			s := sshdyn[kind]
+			rep.printf("  %-4s  sshdyn ÷ floor: nochg %.2f, change %.2f\n", kind, s.nochg/s.floor, s.change/s.floor)
+		}
+		fmt.Print(rep.String())
+		return
+	}
 	rep.printf("\nratios (targets: nochg ≥ 0.85 × floor, change ≥ 0.7 × floor, nochg ≥ 15 × OpenSSH):\n")
 	for _, kind := range []string{"bind", "knot"} {
 		s, o := sshdyn[kind], openssh[kind]
@@ -128,7 +151,12 @@ func BenchmarkComparison(b *testing.B) {
 type report struct {
 	mu sync.Mutex
 	b  strings.Builder
+	// watch are called when a timed run starts; each returns a function
+	// that is called with the run's result when it ends.
+	watch []watcher
 }
+
+type watcher func(b *testing.B) (end func(res *load.Result))
 
 func (r *report) printf(format string, args ...any) {
 	r.mu.Lock()
@@ -145,14 +173,19 @@ func (r *report) String() string {
 
 // measure warms up, then runs the closed-loop load for runFor and returns
 // sessions per second. Any failure fails the benchmark.
-func (r *report) measure(b *testing.B, name, addr string, clients []load.Client) float64 {
+//
+// It also prints the CPU time each of procs used per session, and the
+// load generator's own: with every process on the same two cores, the
+// throughput is about 2 CPU-seconds divided by their sum.
+func (r *report) measure(b *testing.B, name, addr string, clients []load.Client, procs ...proc) float64 {
 	b.Helper()
-	return r.measureAt(b, name, addr, clients, concurrency)
+	return r.measureAt(b, name, addr, clients, concurrency, procs...)
 }
 
 // measureAt is measure with n concurrent clients.
-func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Client, n int) float64 {
+func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Client, n int, procs ...proc) float64 {
 	b.Helper()
+	procs = append(procs, proc{"clients", os.Getpid()})
 	// Warm up: one connection per client (so that every host holds the
 	// path's address before the clock starts), then warmFor more.
 	cfg := load.Config{Addr: addr, User: benchUser, Command: "update", Clients: clients, KeyExchanges: []string{kex},
@@ -165,12 +198,28 @@ func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Clien
 		b.Fatal(err)
 	}
 	cfg.Duration = runFor
+	var ends []func(*load.Result)
+	for _, w := range r.watch {
+		ends = append(ends, w(b))
+	}
+	before := cpuTimes(b, procs)
 	res, err := load.Run(context.Background(), cfg)
+	after := cpuTimes(b, procs)
 	if err != nil {
 		b.Fatal(err)
 	}
 	r.printf("%-58s %7.1f/s  p50 %-8s p99 %-8s %s\n", name, res.Throughput(), res.Percentile(50).Round(100*time.Microsecond),
 		res.Percentile(99).Round(100*time.Microsecond), outcome(res))
+	for _, end := range ends {
+		end(res)
+	}
+	if n := len(res.Latencies); n > 0 {
+		var parts []string
+		for i, p := range procs {
+			parts = append(parts, fmt.Sprintf("%s %.3f", p.name, float64(after[i]-before[i])/float64(time.Millisecond)/float64(n)))
+		}
+		r.printf("  CPU ms per session: %s\n", strings.Join(parts, ", "))
+	}
 	if res.Failures() > 0 {
 		b.Errorf("%s: %d failures: %s", name, res.Failures(), res)
 	}
@@ -194,7 +243,7 @@ func outcome(res *load.Result) string {
 // bareDNS measures the DNS work sshdyn does per update, without SSH:
 // concurrency workers, each its own host, doing update.Set in a loop with
 // an unchanged address (nochg: one check) and with alternating addresses
-// (change: check, lookup, replace, confirming check).
+// (change: check, lookup, replace, confirming query).
 func (r *report) bareDNS(b *testing.B, kind string, p *dnstest.Server) (out struct{ nochg, change float64 }) {
 	b.Helper()
 	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: update.NewPool(), Batch: update.NewBatch()}
@@ -318,17 +367,131 @@ func startProcess(b *testing.B, cmd *exec.Cmd, re *regexp.Regexp) (*process, str
 	return nil, ""
 }
 
-func startFloor(b *testing.B, bins binaries, dir string) string {
-	_, addr := startProcess(b, exec.Command(bins.load, "floor", "-listen", "127.0.0.1:0",
+func startFloor(b *testing.B, bins binaries, dir string) (addr string, pid int) {
+	p, addr := startProcess(b, exec.Command(bins.load, "floor", "-listen", "127.0.0.1:0",
 		"-authorized", filepath.Join(dir, "authorized_keys"), "-host-key", filepath.Join(dir, "hk")),
 		regexp.MustCompile(`floor listening on (\S+)`))
-	return addr
+	return addr, p.cmd.Process.Pid
+}
+
+// proc is a process whose CPU time a measurement reports.
+type proc struct {
+	name string
+	pid  int
+}
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat's times: 100 on
+// every Linux architecture Go runs on.
+const clockTick = 10 * time.Millisecond
+
+// cpuTimes returns the CPU time, user and system, that each process and
+// its reaped children (OpenSSH's per-connection processes, nsupdate) have
+// used so far.
+func cpuTimes(b *testing.B, procs []proc) []time.Duration {
+	b.Helper()
+	out := make([]time.Duration, len(procs))
+	for i, p := range procs {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The command name, in parentheses, may hold spaces: the fields
+		// counted from the last ")" are 3 (state) onwards.
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+		if len(f) < 15 {
+			b.Fatalf("/proc/%d/stat: %d fields", p.pid, len(f))
+		}
+		for _, field := range f[11:15] { // utime, stime, cutime, cstime
+			n, err := strconv.ParseInt(field, 10, 64)
+			if err != nil {
+				b.Fatalf("/proc/%d/stat: %v", p.pid, err)
+			}
+			out[i] += time.Duration(n) * clockTick
+		}
+	}
+	return out
 }
 
 type sshdynProc struct {
 	*process
 	addr    string
 	metrics string
+}
+
+// watchers returns what to watch in sshdyn during a measurement: its
+// round trips to the primary (from its metrics) and, with -profile, a
+// CPU profile written to name.pprof.
+func (p *sshdynProc) watchers(r *report, name string) []watcher {
+	w := []watcher{func(b *testing.B) func(*load.Result) {
+		before := p.roundTrips(b)
+		return func(res *load.Result) {
+			after := p.roundTrips(b)
+			n := float64(len(res.Latencies))
+			var parts []string
+			for _, op := range []string{"check", "lookup", "replace", "confirm"} {
+				a, z := after[op], before[op]
+				if count := a.count - z.count; count > 0 {
+					parts = append(parts, fmt.Sprintf("%s %.2f (mean %.2f ms)", op, count/n, (a.sum-z.sum)/count*1000))
+				}
+			}
+			r.printf("  DNS round trips per session: %s\n", strings.Join(parts, ", "))
+		}
+	}}
+	if *profileDir != "" {
+		w = append(w, func(b *testing.B) func(*load.Result) {
+			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(p.metrics, "/metrics"), int(runFor.Seconds()))
+			done := make(chan error, 1)
+			go func() { done <- fetch(url, filepath.Join(*profileDir, name+".pprof")) }()
+			return func(*load.Result) {
+				if err := <-done; err != nil {
+					b.Errorf("profile %s: %v", name, err)
+				}
+			}
+		})
+	}
+	return w
+}
+
+type histogram struct{ sum, count float64 }
+
+var roundTripRE = regexp.MustCompile(`(?m)^sshdyn_dns_request_duration_seconds_(sum|count)\{[^}]*op="(\w+)"[^}]*outcome="ok"[^}]*\} (\S+)$`)
+
+// roundTrips returns sshdyn's successful round trips to the primary so
+// far, by operation.
+func (p *sshdynProc) roundTrips(b *testing.B) map[string]histogram {
+	b.Helper()
+	out := map[string]histogram{}
+	for _, m := range roundTripRE.FindAllSubmatch(p.scrape(b), -1) {
+		v, _ := strconv.ParseFloat(string(m[3]), 64)
+		h := out[string(m[2])]
+		if string(m[1]) == "sum" {
+			h.sum += v
+		} else {
+			h.count += v
+		}
+		out[string(m[2])] = h
+	}
+	return out
+}
+
+func fetch(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // startSSHDyn runs sshdyn serve for keys' hosts against primary p, with
@@ -345,13 +508,14 @@ allow_private = true      # the clients are on loopback
 max_changes_per_key = 0   # the change path changes every time
 login_timeout = "30s"     # stalled connections stay for the memory figure
 metrics_listen = "127.0.0.1:0"
+metrics_pprof = %[6]t
 %[2]s
 [[zone]]
 name = %[3]q
 primary = %[4]q
 tsig_key = %[5]q
 ttl = 60
-`, dir, limits, p.Zone, p.Addr, p.KeyFile)
+`, dir, limits, p.Zone, p.Addr, p.KeyFile, *profileDir != "")
 	if err := os.WriteFile(filepath.Join(dir, "sshdyn.toml"), []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -386,16 +550,25 @@ func (p *process) rss(b *testing.B) int64 {
 	return 0
 }
 
-// gauge reads one unlabelled gauge from sshdyn's metrics.
-func (p *sshdynProc) gauge(b *testing.B, name string) float64 {
+// scrape returns sshdyn's metrics page.
+func (p *sshdynProc) scrape(b *testing.B) []byte {
 	b.Helper()
 	resp, err := http.Get(p.metrics)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// gauge reads one unlabelled gauge from sshdyn's metrics.
+func (p *sshdynProc) gauge(b *testing.B, name string) float64 {
+	b.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(p.scrape(b))
 	if m == nil {
 		b.Fatalf("no %s in the metrics", name)
 	}
@@ -492,7 +665,7 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 // does with nsupdate (BIND) or knsupdate (Knot): a prerequisite-only
 // check, then delete-and-add if the record differs. The command runs as
 // benchUser, whose shell is /bin/sh (dash): no .bashrc.
-func startOpenSSH(b *testing.B, kind string, p *dnstest.Server, keys *load.Keys) string {
+func startOpenSSH(b *testing.B, kind string, p *dnstest.Server, keys *load.Keys) (addr string, pid int) {
 	b.Helper()
 	ensureUser(b)
 	dir, err := os.MkdirTemp("", "sshdyn-bench-sshd-")
@@ -573,13 +746,13 @@ LogLevel ERROR
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	b.Cleanup(func() { cmd.Process.Kill(); <-done })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	// Ready when one update goes through.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		res, err := load.Run(context.Background(), load.Config{Addr: addr, User: benchUser, Command: "update", Clients: keys.Clients(nil, false)[:1], Concurrency: 1, Count: 1})
 		if err == nil && res.Failures() == 0 {
-			return addr
+			return addr, cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("OpenSSH sshd with %s did not work: %v %v\n%s", tool, err, res, out.String())

@@ -29,6 +29,9 @@ type Config struct {
 	// MetricsListen, host:port, serves Prometheus metrics at /metrics
 	// over plain HTTP; empty (the default) serves none.
 	MetricsListen string `toml:"metrics_listen"`
+	// MetricsPprof also serves Go's profiler at /debug/pprof/ on the
+	// metrics listener: for measuring, never on an untrusted network.
+	MetricsPprof bool `toml:"metrics_pprof"`
 
 	LoginTimeout   Duration `toml:"login_timeout"`   // handshake plus authentication
 	SessionTimeout Duration `toml:"session_timeout"` // a whole connection
@@ -228,6 +231,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			return fmt.Errorf("metrics_listen %q: want host:port, e.g. \"127.0.0.1:9417\"", c.MetricsListen)
 		}
+	}
+	if c.MetricsPprof && c.MetricsListen == "" {
+		return errors.New("metrics_pprof: needs metrics_listen, the listener it is served on")
 	}
 	if c.LoginTimeout.Duration <= 0 || c.LoginTimeout.Duration > 30*time.Second {
 		return fmt.Errorf("login_timeout %v: want more than 0 and at most 30s", c.LoginTimeout)

@@ -78,6 +78,7 @@ func TestParseErrors(t *testing.T) {
 		{"per source over total", "max_unauthenticated = 10\nmax_unauthenticated_per_source = 20\n" + good[1:], "larger than"},
 		{"bad log format", "log_format = \"xml\"\n" + good[1:], "log_format"},
 		{"bad metrics address", "metrics_listen = \"9417\"\n" + good[1:], "metrics_listen \"9417\": want host:port"},
+		{"pprof without metrics", "metrics_pprof = true\n" + good[1:], "metrics_pprof: needs metrics_listen"},
 		{"file without dns_listen", embedded[strings.Index(embedded, "[[zone]]"):], "dns_listen is needed"},
 		{"bad dns_listen", "dns_listen = [\"53\"]\n" + good[1:], "dns_listen"},
 		{"dns_listen port 0", strings.Replace(embedded, ":5353", ":0", 1), "port 0"},

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -35,10 +35,15 @@ type Client struct {
 	Batch *Batch
 
 	// Observe, if set, is called after every exchange with the primary
-	// with the operation ("check", "replace", "lookup", ...), the round
-	// trip and its error (an *Error, or nil for a verified reply).
+	// with the operation ("check", "replace", "confirm", "lookup", ...),
+	// the round trip and its error (an *Error, or nil for a verified
+	// reply).
 	Observe func(op string, took time.Duration, err error)
 }
+
+// replacing lets one Replace at a time change an RRset on a primary, in
+// this process, whichever Client it goes through.
+var replacing keyedMutex
 
 // timeout is the bound on one exchange.
 func (c *Client) timeout() time.Duration {
@@ -81,46 +86,97 @@ func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
 }
 
 // Replace deletes r's RRset and adds r in one UPDATE message, which the
-// primary applies atomically, then confirms with Check that the RRset is
-// now {r.Addr}.
+// primary applies atomically, then confirms that the RRset is now
+// {r.Addr} (see replaceAll).
 //
 // The confirmation is there because NOERROR does not always mean applied:
 // PowerDNS skips each record its lua-dnsupdate-policy-script refuses and
 // still answers NOERROR. Such an update is a KindIgnored error. So is one
-// that another writer of the same name overtook between the two messages.
+// that another writer of the same name overtook between the two messages;
+// concurrent Replace calls for one RRset on one primary take turns in
+// this process, so they do not overtake each other.
 func (c *Client) Replace(ctx context.Context, r Record) error {
+	unlock := replacing.lock(rrsetKey{c.Server, CanonicalHost(r.Name), r.Type()})
+	defer unlock()
 	if c.Batch != nil {
 		return c.Batch.replace(ctx, c, r)
 	}
 	return c.replaceOne(ctx, r)
 }
 
-// replaceOne is Replace for r alone.
+// replaceOne replaces r's RRset and confirms it.
 func (c *Client) replaceOne(ctx context.Context, r Record) error {
-	m := c.newUpdate()
-	name := dns.Fqdn(r.Name)
-	m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: r.Type()}}})
-	m.Insert([]dns.RR{newRR(r.Name, r.Addr, r.TTL)})
-	resp, err := c.exchange(ctx, "replace", m)
-	if err != nil {
-		return err
-	}
-	if resp.Rcode != dns.RcodeSuccess {
-		return c.rcodeError("replace", resp)
-	}
-	return c.confirm(ctx, r)
+	return c.replaceAll(ctx, []Record{r})[0]
 }
 
-// confirm checks, after a replace the primary answered NOERROR, that r's
-// RRset is now {r.Addr}.
+// replaceAll replaces the RRsets of recs (one record each, no two of one
+// RRset) in one UPDATE and confirms them, and returns each one's result.
+//
+// The confirmation goes out right behind the replace, on the same
+// connection, without waiting for its answer: a prerequisite-only UPDATE
+// that all of recs are there. A primary queues both on the zone's update
+// path together (Knot applies and commits them as one), so it costs no
+// second wait. If it holds, every RRset is right, whichever message the
+// primary took first. If it does not (a policy skipped a record, another
+// writer came between, or the primary took the check first), each record
+// is confirmed again with its own signed query, which is the answer. A
+// refused UPDATE is sent again one record at a time, so that each record
+// gets its own answer.
+func (c *Client) replaceAll(ctx context.Context, recs []Record) []error {
+	errs := make([]error, len(recs))
+	m, u := c.newUpdate(), c.newUpdate()
+	for _, r := range recs {
+		m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(r.Name), Rrtype: r.Type()}}})
+		m.Insert([]dns.RR{newRR(r.Name, r.Addr, r.TTL)})
+		u.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
+	}
+	rs := c.exchangeAll(ctx, []string{"replace", "confirm"}, []*dns.Msg{m, u})
+	resp, err := rs[0].msg, rs[0].err
+	var ue *Error
+	switch {
+	case err != nil && (len(recs) == 1 || errors.As(err, &ue) && ue.Kind.Temporary()):
+		for i := range errs { // unreachable or slow: it is so for all
+			errs[i] = err
+		}
+		return errs
+	case err == nil && resp.Rcode != dns.RcodeSuccess && len(recs) == 1:
+		errs[0] = c.rcodeError("replace", resp)
+		return errs
+	case err != nil || resp.Rcode != dns.RcodeSuccess:
+		// Refused, perhaps for one record only: each on its own.
+		var wg sync.WaitGroup
+		for i, r := range recs {
+			wg.Go(func() { errs[i] = c.replaceOne(ctx, r) })
+		}
+		wg.Wait()
+		return errs
+	}
+	if rs[1].err == nil && rs[1].msg.Rcode == dns.RcodeSuccess {
+		return errs // all confirmed
+	}
+	var wg sync.WaitGroup
+	for i, r := range recs {
+		wg.Go(func() { errs[i] = c.confirm(ctx, r) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// confirm checks, with a signed query, that r's RRset is exactly
+// {r.Addr} (TTLs are not compared), after a replace the primary answered
+// NOERROR.
 func (c *Client) confirm(ctx context.Context, r Record) error {
-	ok, err := c.Check(ctx, r)
+	recs, err := c.lookupType(ctx, "confirm", r.Name, r.Type())
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if len(recs) != 1 || recs[0].Addr != r.Addr.Unmap() {
+		var got []string
+		for _, rec := range recs {
+			got = append(got, rec.Addr.String())
+		}
 		return &Error{Op: "replace", Server: c.Server, Zone: c.Zone, Kind: KindIgnored, Rcode: dns.RcodeSuccess,
-			Err: fmt.Errorf("NOERROR, but %s %s is not %s afterwards", r.Name, dns.TypeToString[r.Type()], r.Addr)}
+			Err: fmt.Errorf("NOERROR, but %s %s is %v afterwards, not %s", r.Name, dns.TypeToString[r.Type()], got, r.Addr)}
 	}
 	return nil
 }
@@ -157,16 +213,21 @@ func (c *Client) Lookup(ctx context.Context, name string) ([]Record, error) {
 // LookupType asks the primary, with a signed query, which records of type
 // t (A or AAAA) it serves for name.
 func (c *Client) LookupType(ctx context.Context, name string, t uint16) ([]Record, error) {
+	return c.lookupType(ctx, "lookup", name, t)
+}
+
+// lookupType is LookupType, observed as op.
+func (c *Client) lookupType(ctx context.Context, op, name string, t uint16) ([]Record, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), t)
 	m.RecursionDesired = false
 	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
-	resp, err := c.exchange(ctx, "lookup", m)
+	resp, err := c.exchange(ctx, op, m)
 	if err != nil {
 		return nil, err
 	}
 	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
-		return nil, c.rcodeError("lookup", resp)
+		return nil, c.rcodeError(op, resp)
 	}
 	var out []Record
 	for _, rr := range resp.Answer {
@@ -202,61 +263,6 @@ func newRR(name string, a netip.Addr, ttl uint32) dns.RR {
 	}
 	hdr.Rrtype = dns.TypeAAAA
 	return &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
-}
-
-func (c *Client) exchange(ctx context.Context, op string, m *dns.Msg) (*dns.Msg, error) {
-	timeout := c.timeout()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	dc := &dns.Client{
-		Net:        "tcp",
-		Timeout:    timeout,
-		TsigSecret: map[string]string{c.Key.Name: c.Key.Secret},
-	}
-	start := time.Now()
-	resp, err := c.roundTrip(ctx, dc, m)
-	resp, err = c.verified(op, resp, err)
-	if c.Observe != nil {
-		c.Observe(op, time.Since(start), err)
-	}
-	return resp, err
-}
-
-// roundTrip sends m over a pooled connection, or a new one, and reads
-// the reply. A pooled connection the primary has closed meanwhile fails
-// at once (EOF, reset); then m goes once more over a new connection.
-// Every message sshdyn sends may be sent twice: checks and queries change
-// nothing, and a replace sets the same RRset again.
-func (c *Client) roundTrip(ctx context.Context, dc *dns.Client, m *dns.Msg) (*dns.Msg, error) {
-	nc := c.Pool.get()
-	reused := nc != nil
-	for {
-		if nc == nil {
-			co, err := dc.DialContext(ctx, c.Server)
-			if err != nil {
-				return nil, err
-			}
-			nc = co.Conn
-		}
-		// Signing takes the TSIG record out of the message it is given:
-		// keep m whole while a retry may follow.
-		msg := m
-		if reused {
-			msg = m.Copy()
-		}
-		// A new dns.Conn each time: it holds the TSIG request MAC.
-		resp, _, err := dc.ExchangeWithConnContext(ctx, msg, &dns.Conn{Conn: nc})
-		if err == nil {
-			c.Pool.put(nc)
-			return resp, nil
-		}
-		nc.Close() // after any error the stream may be out of step
-		var ne net.Error
-		if !reused || resp != nil || ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
-			return resp, err
-		}
-		nc, reused = nil, false
-	}
 }
 
 // verified returns the reply if it is signed and its signature

@@ -419,3 +419,97 @@ func TestBatch(t *testing.T) {
 		})
 	}
 }
+
+// pipelinePrimary reads the two messages of a replace and its confirming
+// check, sent back to back, and answers both NOERROR, signed, in reverse
+// order: what a primary may do with pipelined messages (RFC 7766), and
+// none of the real ones here does for two updates. With swapMACs, each
+// reply is signed as if it answered the other message.
+func pipelinePrimary(t *testing.T, secret string, swapMACs bool) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				co := &dns.Conn{Conn: nc}
+				var reqs []*dns.Msg
+				for len(reqs) < 2 {
+					p, err := co.ReadMsgHeader(nil)
+					if err != nil {
+						return
+					}
+					m := new(dns.Msg)
+					if err := m.Unpack(p); err != nil {
+						t.Error(err)
+						return
+					}
+					// After Unpack: verifying rewrites p without its TSIG.
+					if err := dns.TsigVerify(p, secret, "", false); err != nil {
+						t.Errorf("request TSIG: %v", err)
+						return
+					}
+					reqs = append(reqs, m)
+				}
+				for i := 1; i >= 0; i-- {
+					mac := reqs[i].IsTsig().MAC
+					if swapMACs {
+						mac = reqs[1-i].IsTsig().MAC
+					}
+					r := new(dns.Msg)
+					r.SetRcode(reqs[i], dns.RcodeSuccess)
+					r.SetTsig(reqs[i].IsTsig().Hdr.Name, dns.HmacSHA256, 300, time.Now().Unix())
+					wire, _, err := dns.TsigGenerate(r, secret, mac, false)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if _, err := co.Write(wire); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestPipelinedRepliesOutOfOrder: the replace and its confirming check go
+// out together; replies in the other order are matched to their messages
+// by ID and verified against their own request's MAC, and a reply signed
+// for the other message fails TSIG verification.
+func TestPipelinedRepliesOutOfOrder(t *testing.T) {
+	const secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
+	key := update.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: secret}
+	r := update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1"), TTL: 60}
+
+	var ops []string
+	c := &update.Client{Server: pipelinePrimary(t, secret, false), Zone: "dyn.example.com", Key: key, Timeout: 2 * time.Second,
+		Observe: func(op string, _ time.Duration, err error) {
+			if err != nil {
+				t.Errorf("%s: %v", op, err)
+			}
+			ops = append(ops, op)
+		}}
+	if err := c.Replace(context.Background(), r); err != nil {
+		t.Fatalf("Replace with replies out of order: %v", err)
+	}
+	if !slices.Equal(ops, []string{"replace", "confirm"}) {
+		t.Errorf("exchanges %v, want replace and confirm together", ops)
+	}
+
+	c = &update.Client{Server: pipelinePrimary(t, secret, true), Zone: "dyn.example.com", Key: key, Timeout: 2 * time.Second}
+	err := c.Replace(context.Background(), r)
+	var ue *update.Error
+	if !errors.As(err, &ue) || ue.Kind != update.KindAuth {
+		t.Fatalf("Replace with replies signed for the other message: %v, want a TSIG error", err)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -91,19 +92,9 @@ func TestMetrics(t *testing.T) {
 	stranger := newClientKey(t, keys, "stranger")
 	host := "home." + p.Zone
 	dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="`+host+`" `+home.line)
-	cfgPath := filepath.Join(dir, "sshdyn.toml")
-	b, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Two changes per hour for this key, so the third change is limited.
-	writeFile(t, cfgPath, "metrics_listen = \"127.0.0.1:0\"\nmax_changes_per_key = 2\n"+string(b))
-	d := runDaemon(t, dir)
-	m := metricsRE.FindStringSubmatch(d.log.String())
-	if m == nil {
-		t.Fatalf("no metrics address in the log:\n%s", d.log.String())
-	}
-	url := "http://" + m[1] + "/metrics"
+	d, base := runWithMetrics(t, dir, "max_changes_per_key = 2\n")
+	url := base + "/metrics"
 
 	want := func(r sshResult, code int) {
 		t.Helper()
@@ -147,7 +138,7 @@ func TestMetrics(t *testing.T) {
 	check("sshdyn_sessions_total", map[string]string{"command": "ip", "exit": "0"}, 1)
 	// Each of the four updates checks first; each of the two changes
 	// then looks up the old A records, replaces, and confirms with a
-	// check. The rate-limited one stops after its check.
+	// query. The rate-limited one stops after its check.
 	rtt := func(op string) uint64 {
 		h := histogram(fams, "sshdyn_dns_request_duration_seconds", map[string]string{"zone": p.Zone, "op": op, "outcome": "ok"})
 		if h == nil {
@@ -158,8 +149,8 @@ func TestMetrics(t *testing.T) {
 		}
 		return h.GetSampleCount()
 	}
-	if c, l, r := rtt("check"), rtt("lookup"), rtt("replace"); c != 6 || l != 2 || r != 2 {
-		t.Errorf("round trips: check %d, lookup %d, replace %d; want 6, 2, 2", c, l, r)
+	if c, l, r, cf := rtt("check"), rtt("lookup"), rtt("replace"), rtt("confirm"); c != 4 || l != 2 || r != 2 || cf != 2 {
+		t.Errorf("round trips: check %d, lookup %d, replace %d, confirm %d; want 4, 2, 2, 2", c, l, r, cf)
 	}
 	if g := fams["sshdyn_build_info"]; g == nil || len(g.Metric) != 1 || g.Metric[0].GetGauge().GetValue() != 1 {
 		t.Errorf("sshdyn_build_info = %v", g)
@@ -177,7 +168,7 @@ func TestMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /metrics: %s", resp.Status)
 	}
-	resp, err = http.Get("http://" + m[1] + "/")
+	resp, err = http.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +176,51 @@ func TestMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /: %s", resp.Status)
 	}
+	// The profiler is off unless metrics_pprof is set.
+	resp, err = http.Get(base + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/goroutine without metrics_pprof: %s", resp.Status)
+	}
+}
+
+// TestMetricsPprof: metrics_pprof serves Go's profiler beside /metrics.
+func TestMetricsPprof(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	d, base := runWithMetrics(t, writeConfig(t, p, p.Addr, p.KeyFile, ""), "metrics_pprof = true\n")
+	if !strings.Contains(d.log.String(), "profiler served") {
+		t.Errorf("no warning that the profiler is served:\n%s", d.log.String())
+	}
+	resp, err := http.Get(base + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
+		t.Errorf("GET /debug/pprof/goroutine: %s\n%.300s", resp.Status, body)
+	}
+}
+
+// runWithMetrics runs the daemon of dir with metrics_listen and the extra
+// top-level settings, and returns it and the metrics' base URL.
+func runWithMetrics(t *testing.T, dir, settings string) (*daemon, string) {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "sshdyn.toml")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfgPath, "metrics_listen = \"127.0.0.1:0\"\n"+settings+string(b))
+	d := runDaemon(t, dir)
+	m := metricsRE.FindStringSubmatch(d.log.String())
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", d.log.String())
+	}
+	return d, "http://" + m[1]
 }
 
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -54,7 +55,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 	if cfg.MetricsListen != "" {
 		m = metrics.New(version)
 		observer = m
-		stop, err := serveMetrics(ctx, cfg.MetricsListen, m, log)
+		stop, err := serveMetrics(ctx, cfg.MetricsListen, cfg.MetricsPprof, m, log)
 		if err != nil {
 			return err
 		}
@@ -170,18 +171,29 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 }
 
 // serveMetrics serves m at http://addr/metrics until stop is called.
-func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+func serveMetrics(ctx context.Context, addr string, profiler bool, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
 	l, err := listen(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics_listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	if profiler {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		log.Warn("profiler served: keep metrics_listen off untrusted networks", "path", "/debug/pprof/")
+	}
+	writeTimeout := 15 * time.Second
+	if profiler {
+		writeTimeout = 5 * time.Minute // a CPU profile takes ?seconds=N to write
+	}
 	hs := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

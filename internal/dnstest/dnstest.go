@@ -258,6 +258,15 @@ func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 	return nil
 }
 
+// Pid returns the server's process ID; 0 for the embedded primary, which
+// runs in the test's own process.
+func (s *Server) Pid() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Stop kills the server and waits for it to exit. It is safe to call twice.
 func (s *Server) Stop() {
 	if s.embed != nil {
