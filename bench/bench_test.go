@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,8 @@ const (
 	concurrency = 16
 	keysN       = 128             // keys in the throughput runs; one host each
 	runFor      = 8 * time.Second // each throughput measurement
+	rounds      = 3               // sshdyn and the floor take turns this many times
+	roundFor    = 3 * time.Second // each measurement of a round
 	warmFor     = 1 * time.Second // before each, not counted
 	benchUser   = "sshdyn-bench"  // runs OpenSSH's forced command
 	burstN      = 10000           // the cron burst
@@ -64,8 +67,8 @@ func BenchmarkComparison(b *testing.B) {
 	}
 	bins := buildBinaries(b)
 	rep := &report{}
-	rep.printf("machine: %d CPUs (%s), %s, Go %s; clients: x/crypto/ssh, %s, %d concurrent, %d keys; each figure: %s after %s warm-up\n",
-		runtime.NumCPU(), cpuModel(), kernel(), strings.TrimPrefix(runtime.Version(), "go"), kex, concurrency, keysN, runFor, warmFor)
+	rep.printf("machine: %d CPUs (%s), %s, Go %s; clients: x/crypto/ssh, %s, %d concurrent, %d keys; each figure: %s after %s warm-up (%d rounds of %s for sshdyn and the floor)\n",
+		runtime.NumCPU(), cpuModel(), kernel(), strings.TrimPrefix(runtime.Version(), "go"), kex, concurrency, keysN, runFor, warmFor, rounds, roundFor)
 
 	keys := load.NewKeys(keysN)
 	// Every key has its own source address, so each host keeps its
@@ -75,7 +78,7 @@ func BenchmarkComparison(b *testing.B) {
 
 	primaries := map[string]*dnstest.Server{}
 	for _, kind := range []string{"bind", "knot"} {
-		primaries[kind] = dnstest.Start(b, kind, dnstest.Options{})
+		primaries[kind] = dnstest.Start(b, kind, dnstest.Options{LogToFile: true})
 	}
 
 	// The floor: a bare SSH server, the same keys, no DNS.
@@ -84,32 +87,44 @@ func BenchmarkComparison(b *testing.B) {
 	floorAddr, floorPid := startFloor(b, bins, floorDir)
 	floor := proc{"floor", floorPid}
 
-	// The machine's speed drifts over minutes (other tenants, clocks):
-	// each sshdyn figure is compared with the floor measured right before
-	// and right after it, averaged.
+	// The machine's speed drifts over minutes (other tenants, clocks), so
+	// sshdyn and the floor take turns: floor, nochg, change, floor, ...
+	// Each round's sshdyn figures are compared with the floor right
+	// before and right after them, averaged; the ratios reported are the
+	// medians of the rounds'.
 	type row struct{ floor, nochg, change float64 }
-	sshdyn := map[string]row{}
+	sshdyn := map[string]row{} // median rates
+	ratios := map[string]row{} // median ratios to the floor
 	openssh := map[string]row{}
 	tool := map[string]string{"bind": "nsupdate", "knot": "knsupdate"}
 	for _, kind := range []string{"bind", "knot"} {
 		p := primaries[kind]
 		d := startSSHDyn(b, bins, p, keys, "")
 		server, dns := proc{"sshdyn", d.cmd.Process.Pid}, proc{kind, p.Pid()}
-		before := rep.measure(b, "floor: bare SSH server (handshake, login, exit 0)", floorAddr, nochg, floor)
-		rep.watch = d.watchers(rep, kind+"-nochg")
-		nc := rep.measure(b, "sshdyn, nochg path, "+kind, d.addr, nochg, server, dns)
-		rep.watch = d.watchers(rep, kind+"-change")
-		ch := rep.measure(b, "sshdyn, change path, "+kind, d.addr, change, server, dns)
-		rep.watch = nil
-		after := rep.measure(b, "floor again", floorAddr, nochg, floor)
-		sshdyn[kind] = row{floor: (before + after) / 2, nochg: nc, change: ch}
+		floors := []float64{rep.measureAt(b, "floor: bare SSH server (handshake, login, exit 0)", floorAddr, nochg, concurrency, roundFor, floor)}
+		var nc, ch, ncRatio, chRatio []float64
+		for i := range rounds {
+			tag := fmt.Sprintf(" [round %d]", i+1)
+			rep.watch = d.watchers(rep, fmt.Sprintf("%s-nochg-%d", kind, i+1))
+			nc = append(nc, rep.measureAt(b, "sshdyn, nochg path, "+kind+tag, d.addr, nochg, concurrency, roundFor, server, dns))
+			rep.watch = d.watchers(rep, fmt.Sprintf("%s-change-%d", kind, i+1))
+			ch = append(ch, rep.measureAt(b, "sshdyn, change path, "+kind+tag, d.addr, change, concurrency, roundFor, server, dns))
+			rep.watch = nil
+			floors = append(floors, rep.measureAt(b, "floor"+tag, floorAddr, nochg, concurrency, roundFor, floor))
+			f := (floors[i] + floors[i+1]) / 2
+			ncRatio, chRatio = append(ncRatio, nc[i]/f), append(chRatio, ch[i]/f)
+		}
+		sshdyn[kind] = row{floor: median(floors), nochg: median(nc), change: median(ch)}
+		ratios[kind] = row{nochg: median(ncRatio), change: median(chRatio)}
+		rep.printf("  %s, median of %d rounds: floor %.1f/s, nochg %.1f/s, change %.1f/s; sshdyn ÷ floor: nochg %.2f (rounds %s), change %.2f (rounds %s)\n",
+			kind, rounds, median(floors), median(nc), median(ch), median(ncRatio), list(ncRatio), median(chRatio), list(chRatio))
 		if *quick {
 			continue
 		}
-		rep.measureAt(b, "sshdyn, change path, "+kind+", 64 concurrent", d.addr, change, 64, server, dns)
+		rep.measureAt(b, "sshdyn, change path, "+kind+", 64 concurrent", d.addr, change, 64, runFor, server, dns)
 		bare := rep.bareDNS(b, kind, p)
-		floor := sshdyn[kind].floor
-		rep.printf("  DNS work alone is %.1f× the floor on nochg, %.1f× on change\n", bare.nochg/floor, bare.change/floor)
+		fr := sshdyn[kind].floor
+		rep.printf("  DNS work alone is %.1f× the floor on nochg, %.1f× on change\n", bare.nochg/fr, bare.change/fr)
 		o, pid := startOpenSSH(b, kind, p, keys)
 		sshd := proc{"sshd", pid}
 		openssh[kind] = row{
@@ -120,19 +135,19 @@ func BenchmarkComparison(b *testing.B) {
 
 	if *quick {
 		for _, kind := range []string{"bind", "knot"} {
-			s := sshdyn[kind]
-			rep.printf("  %-4s  sshdyn ÷ floor: nochg %.2f, change %.2f\n", kind, s.nochg/s.floor, s.change/s.floor)
+			s := ratios[kind]
+			rep.printf("  %-4s  sshdyn ÷ floor: nochg %.2f, change %.2f\n", kind, s.nochg, s.change)
 		}
 		fmt.Print(rep.String())
 		return
 	}
 	rep.printf("\nratios (targets: nochg ≥ 0.85 × floor, change ≥ 0.7 × floor, nochg ≥ 15 × OpenSSH):\n")
 	for _, kind := range []string{"bind", "knot"} {
-		s, o := sshdyn[kind], openssh[kind]
+		s, r, o := sshdyn[kind], ratios[kind], openssh[kind]
 		rep.printf("  %-4s  sshdyn ÷ floor: nochg %.2f, change %.2f;  sshdyn ÷ OpenSSH+%s: nochg %.1f, change %.1f;  floor ÷ OpenSSH: %.1f\n",
-			kind, s.nochg/s.floor, s.change/s.floor, tool[kind], s.nochg/o.nochg, s.change/o.change, s.floor/o.nochg)
-		b.ReportMetric(s.nochg/s.floor, kind+"-nochg/floor")
-		b.ReportMetric(s.change/s.floor, kind+"-change/floor")
+			kind, r.nochg, r.change, tool[kind], s.nochg/o.nochg, s.change/o.change, s.floor/o.nochg)
+		b.ReportMetric(r.nochg, kind+"-nochg/floor")
+		b.ReportMetric(r.change, kind+"-change/floor")
 		b.ReportMetric(s.nochg/o.nochg, kind+"-nochg/openssh")
 	}
 
@@ -179,11 +194,11 @@ func (r *report) String() string {
 // throughput is about 2 CPU-seconds divided by their sum.
 func (r *report) measure(b *testing.B, name, addr string, clients []load.Client, procs ...proc) float64 {
 	b.Helper()
-	return r.measureAt(b, name, addr, clients, concurrency, procs...)
+	return r.measureAt(b, name, addr, clients, concurrency, runFor, procs...)
 }
 
-// measureAt is measure with n concurrent clients.
-func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Client, n int, procs ...proc) float64 {
+// measureAt is measure with n concurrent clients, measured for d.
+func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Client, n int, d time.Duration, procs ...proc) float64 {
 	b.Helper()
 	procs = append(procs, proc{"clients", os.Getpid()})
 	// Warm up: one connection per client (so that every host holds the
@@ -197,7 +212,7 @@ func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Clien
 	if _, err := load.Run(context.Background(), cfg); err != nil {
 		b.Fatal(err)
 	}
-	cfg.Duration = runFor
+	cfg.Duration = d
 	var ends []func(*load.Result)
 	for _, w := range r.watch {
 		ends = append(ends, w(b))
@@ -439,7 +454,7 @@ func (p *sshdynProc) watchers(r *report, name string) []watcher {
 	}}
 	if *profileDir != "" {
 		w = append(w, func(b *testing.B) func(*load.Result) {
-			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(p.metrics, "/metrics"), int(runFor.Seconds()))
+			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(p.metrics, "/metrics"), int(roundFor.Seconds()))
 			done := make(chan error, 1)
 			go func() { done <- fetch(url, filepath.Join(*profileDir, name+".pprof")) }()
 			return func(*load.Result) {
@@ -627,7 +642,7 @@ func (r *report) memory(b *testing.B, bins binaries, p *dnstest.Server, keys *lo
 // changeOnly, changes nothing (nochg path). limits are more settings.
 func (r *report) burst(b *testing.B, bins binaries, kind, limits string, base netip.Addr, changeOnly bool) {
 	b.Helper()
-	p := dnstest.Start(b, kind, dnstest.Options{}) // a fresh zone for each burst
+	p := dnstest.Start(b, kind, dnstest.Options{LogToFile: true}) // a fresh zone for each burst
 	defer p.Stop()
 	keys := load.NewKeys(burstN)
 	d := startSSHDyn(b, bins, p, keys, limits)
@@ -789,4 +804,24 @@ func cpuModel() string {
 func kernel() string {
 	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return "Linux " + strings.TrimSpace(string(b))
+}
+
+// median returns the median of xs (the mean of the middle two for an
+// even count).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// list formats ratios for the report: "0.86 0.88 0.84".
+func list(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, " ")
 }

@@ -51,32 +51,27 @@ func (c *Client) exchangeAll(ctx context.Context, ops []string, msgs []*dns.Msg)
 // new connection. Every message sshdyn sends may be sent twice: checks
 // and queries change nothing, and a replace sets the same RRset again.
 func (c *Client) roundTrip(ctx context.Context, msgs []*dns.Msg) []reply {
-	nc := c.Pool.get()
-	reused := nc != nil
+	nc, reused, err := c.Pool.conn(ctx, c.Server, false)
 	for {
-		if nc == nil {
-			var d net.Dialer
-			var err error
-			if nc, err = d.DialContext(ctx, "tcp", c.Server); err != nil {
-				return failAll(len(msgs), err)
-			}
+		if err != nil {
+			return failAll(len(msgs), err)
 		}
-		out, read, err := c.send(ctx, nc, msgs)
-		if err == nil {
+		out, read, serr := c.send(ctx, nc, msgs)
+		if serr == nil {
 			c.Pool.put(nc)
 			return out
 		}
 		nc.Close() // after any error the stream may be out of step
 		var ne net.Error
-		if !reused || read > 0 || ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
+		if !reused || read > 0 || ctx.Err() != nil || errors.As(serr, &ne) && ne.Timeout() {
 			for i := range out {
 				if out[i].msg == nil && out[i].err == nil {
-					out[i].err = err
+					out[i].err = serr
 				}
 			}
 			return out
 		}
-		nc, reused = nil, false
+		nc, reused, err = c.Pool.conn(ctx, c.Server, true)
 	}
 }
 

@@ -47,6 +47,12 @@ type Options struct {
 	// Types lists the RR types the key may update; default A and AAAA.
 	Types []string
 
+	// LogToFile sends the server's output to output.log in its directory,
+	// not into the test process. Benchmarks set it: a busy primary logs
+	// every UPDATE, and a pipe the loaded test process reads slowly
+	// stalls the primary's writes.
+	LogToFile bool
+
 	// KnotZone adds settings to Knot's zone section, e.g.
 	// "zonefile-sync: 60" (Knot only).
 	KnotZone []string
@@ -74,6 +80,7 @@ type Server struct {
 	embed  *zone.Server
 	token  string // served as TXT at _token.<zone>
 	stderr *LogBuffer
+	logOut string // the output file, with Options.LogToFile
 	done   chan struct{}
 }
 
@@ -132,6 +139,9 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		Dir: dir,
 		t:   t,
 	}
+	if opts.LogToFile && kind != "sshdyn" {
+		s.logOut = filepath.Join(dir, "output.log")
+	}
 	token := randomToken()
 	zoneFile := filepath.Join(dir, s.Zone+".zone")
 	if err := os.WriteFile(zoneFile, []byte(zoneText(s.Zone, token, opts.Records)), 0o644); err != nil {
@@ -179,7 +189,7 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		t.Cleanup(func() {
 			s.Stop()
 			if t.Failed() {
-				t.Logf("%s log:\n%s", kind, s.stderr.String())
+				t.Logf("%s log:\n%s", kind, s.output())
 			}
 		})
 		return s, nil
@@ -199,6 +209,14 @@ func (s *Server) launch(args []string) error {
 	s.cmd = exec.Command(args[0], args[1:]...)
 	s.cmd.Stdout = s.stderr
 	s.cmd.Stderr = s.stderr
+	if s.logOut != "" {
+		f, err := os.Create(s.logOut)
+		if err != nil {
+			return err
+		}
+		defer f.Close() // the child has its own descriptor
+		s.cmd.Stdout, s.cmd.Stderr = f, f
+	}
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
@@ -207,14 +225,14 @@ func (s *Server) launch(args []string) error {
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
-			t.Logf("%s log:\n%s", kind, s.stderr.String())
+			t.Logf("%s log:\n%s", kind, s.output())
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
-			return fmt.Errorf("%s exited during start-up:\n%s", kind, s.stderr.String())
+			return fmt.Errorf("%s exited during start-up:\n%s", kind, s.output())
 		default:
 		}
 		if got, err := s.query("_token."+s.Zone, dns.TypeTXT); err == nil && len(got) == 1 {
@@ -227,7 +245,19 @@ func (s *Server) launch(args []string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.Stop()
-	return fmt.Errorf("%s did not answer within 15s:\n%s", kind, s.stderr.String())
+	return fmt.Errorf("%s did not answer within 15s:\n%s", kind, s.output())
+}
+
+// output returns what the server has written to stdout and stderr.
+func (s *Server) output() string {
+	if s.logOut == "" {
+		return s.stderr.String()
+	}
+	b, err := os.ReadFile(s.logOut)
+	if err != nil {
+		return fmt.Sprintf("(reading %s: %v)", s.logOut, err)
+	}
+	return string(b)
 }
 
 // startEmbedded runs sshdyn's embedded primary in this process on s.Port.
