@@ -49,8 +49,8 @@ type Options struct {
 
 	// LogToFile sends the server's output to output.log in its directory,
 	// not into the test process. Benchmarks set it: a busy primary logs
-	// every UPDATE, and a pipe the loaded test process reads slowly
-	// stalls the primary's writes.
+	// every UPDATE; reading that takes CPU from the load, and a pipe the
+	// loaded test process reads slowly can block the primary's writes.
 	LogToFile bool
 
 	// KnotZone adds settings to Knot's zone section, e.g.
