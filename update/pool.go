@@ -18,7 +18,8 @@ type Pool struct {
 	// under the primaries' own idle limits (BIND 30 s, Knot 10 s).
 	MaxIdle     int
 	IdleTimeout time.Duration
-	// MaxDialing bounds the connections being opened at once; an
+	// MaxDialing bounds the connections being opened at once (0 means
+	// 1); an
 	// exchange over it waits for an idle connection or a free dial.
 	// Primaries listen with short accept queues (Knot and BIND: 10): a
 	// burst of connects beyond one loses SYNs, and each lost SYN costs
