@@ -19,8 +19,8 @@ type Pool struct {
 	MaxIdle     int
 	IdleTimeout time.Duration
 	// MaxDialing bounds the connections being opened at once (0 means
-	// 1); an
-	// exchange over it waits for an idle connection or a free dial.
+	// 1); an exchange over it waits for an idle connection or a free
+	// dial.
 	// Primaries listen with short accept queues (Knot and BIND: 10): a
 	// burst of connects beyond one loses SYNs, and each lost SYN costs
 	// its exchange the kernel's one-second retransmission.
