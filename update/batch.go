@@ -26,15 +26,15 @@ type Batch struct {
 func NewBatch() *Batch { return &Batch{Max: 64} }
 
 type pending struct {
-	r    Record
+	ch   change
 	done chan error // the result; buffered
 	lead chan bool  // told to send the next batch; buffered
 }
 
-// replace queues r and returns its result. The first caller, or the one
+// replace queues ch and returns its result. The first caller, or the one
 // handed the turn, sends a batch; the others wait for it.
-func (b *Batch) replace(ctx context.Context, c *Client, r Record) error {
-	p := &pending{r: r, done: make(chan error, 1), lead: make(chan bool, 1)}
+func (b *Batch) replace(ctx context.Context, c *Client, ch change) error {
+	p := &pending{ch: ch, done: make(chan error, 1), lead: make(chan bool, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
 	if b.flying {
@@ -80,11 +80,11 @@ func (b *Batch) take() []*pending {
 // sendBatch replaces and confirms every record of batch (replaceAll) and
 // tells each pending its result.
 func (c *Client) sendBatch(ctx context.Context, batch []*pending) {
-	recs := make([]Record, len(batch))
+	chs := make([]change, len(batch))
 	for i, p := range batch {
-		recs[i] = p.r
+		chs[i] = p.ch
 	}
-	for i, err := range c.replaceAll(ctx, recs) {
+	for i, err := range c.replaceAll(ctx, chs) {
 		batch[i].done <- err
 	}
 }

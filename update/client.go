@@ -33,6 +33,10 @@ type Client struct {
 	Pool *Pool
 	// Batch, if set, sends concurrent Replace calls together.
 	Batch *Batch
+	// Seen, if set, remembers the address each RRset last held, so that
+	// Swap can change it with a compare-and-set instead of reading it
+	// first; without it, Swap never swaps.
+	Seen *LastSeen
 
 	// Observe, if set, is called after every exchange with the primary
 	// with the operation ("check", "replace", "confirm", "lookup", ...),
@@ -63,7 +67,17 @@ func (c *Client) now() int64 {
 var (
 	_ Backend      = (*Client)(nil)
 	_ TypeLookuper = (*Client)(nil)
+	_ Swapper      = (*Client)(nil)
 )
+
+// errGuard is a guarded replace that found its RRset no longer what was
+// last seen; nothing was written.
+var errGuard = errors.New("RRset changed since it was last seen")
+
+// key names r's RRset on c's primary.
+func (c *Client) key(r Record) rrsetKey {
+	return rrsetKey{c.Server, CanonicalHost(r.Name), r.Type()}
+}
 
 // Check sends an update whose only content is the prerequisite "RRset
 // exists (value dependent)" for r. NOERROR means r's RRset is exactly
@@ -78,6 +92,7 @@ func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
 	}
 	switch resp.Rcode {
 	case dns.RcodeSuccess:
+		c.Seen.put(c.key(r), r.Addr.Unmap())
 		return true, nil
 	case dns.RcodeNXRrset:
 		return false, nil
@@ -96,21 +111,69 @@ func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
 // concurrent Replace calls for one RRset on one primary take turns in
 // this process, so they do not overtake each other.
 func (c *Client) Replace(ctx context.Context, r Record) error {
-	unlock := replacing.lock(rrsetKey{c.Server, CanonicalHost(r.Name), r.Type()})
+	key := c.key(r)
+	unlock := replacing.lock(key)
 	defer unlock()
-	if c.Batch != nil {
-		return c.Batch.replace(ctx, c, r)
+	return c.replaceSeen(ctx, key, r, netip.Addr{})
+}
+
+// Swap replaces r's RRset, as Replace does, if it is still exactly the
+// address Seen last saw there; that address is old. If Seen has none for
+// it, or the primary finds the RRset changed (the prerequisite "RRset
+// exists, value dependent" fails), nothing is written and swapped is
+// false.
+func (c *Client) Swap(ctx context.Context, r Record) (old []netip.Addr, swapped bool, err error) {
+	key := c.key(r)
+	unlock := replacing.lock(key)
+	defer unlock()
+	seen, ok := c.Seen.get(key)
+	if !ok {
+		return nil, false, nil
 	}
-	return c.replaceOne(ctx, r)
+	switch err := c.replaceSeen(ctx, key, r, seen); {
+	case errors.Is(err, errGuard):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	return []netip.Addr{seen}, true, nil
 }
 
-// replaceOne replaces r's RRset and confirms it.
-func (c *Client) replaceOne(ctx context.Context, r Record) error {
-	return c.replaceAll(ctx, []Record{r})[0]
+// replaceSeen replaces r's RRset and confirms it, guarded by the address
+// last seen there if that is valid, and remembers the outcome in Seen.
+// The caller holds key's lock.
+func (c *Client) replaceSeen(ctx context.Context, key rrsetKey, r Record, guard netip.Addr) error {
+	var err error
+	if c.Batch != nil {
+		err = c.Batch.replace(ctx, c, change{r, guard})
+	} else {
+		err = c.replaceOne(ctx, change{r, guard})
+	}
+	if err != nil {
+		c.Seen.forget(key)
+		return err
+	}
+	c.Seen.put(key, r.Addr.Unmap())
+	return nil
 }
 
-// replaceAll replaces the RRsets of recs (one record each, no two of one
-// RRset) in one UPDATE and confirms them, and returns each one's result.
+// change is one RRset to replace: with r, and only if it is exactly
+// {guard} when guard is valid.
+type change struct {
+	r     Record
+	guard netip.Addr
+}
+
+// replaceOne replaces one RRset and confirms it.
+func (c *Client) replaceOne(ctx context.Context, ch change) error {
+	return c.replaceAll(ctx, []change{ch})[0]
+}
+
+// replaceAll replaces the RRsets of chs (no two of one RRset) in one
+// UPDATE and confirms them, and returns each one's result. The guards are
+// the UPDATE's prerequisites: if one fails, the primary writes nothing,
+// each change is sent again on its own, and the one whose guard failed
+// gets an error that wraps errGuard.
 //
 // The confirmation goes out right behind the replace, on the same
 // connection, without waiting for its answer: a prerequisite-only UPDATE
@@ -122,10 +185,14 @@ func (c *Client) replaceOne(ctx context.Context, r Record) error {
 // is confirmed again with its own signed query, which is the answer. A
 // refused UPDATE is sent again one record at a time, so that each record
 // gets its own answer.
-func (c *Client) replaceAll(ctx context.Context, recs []Record) []error {
-	errs := make([]error, len(recs))
+func (c *Client) replaceAll(ctx context.Context, chs []change) []error {
+	errs := make([]error, len(chs))
 	m, u := c.newUpdate(), c.newUpdate()
-	for _, r := range recs {
+	for _, ch := range chs {
+		r := ch.r
+		if ch.guard.IsValid() {
+			m.Used([]dns.RR{newRR(r.Name, ch.guard, 0)})
+		}
 		m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(r.Name), Rrtype: r.Type()}}})
 		m.Insert([]dns.RR{newRR(r.Name, r.Addr, r.TTL)})
 		u.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
@@ -134,19 +201,23 @@ func (c *Client) replaceAll(ctx context.Context, recs []Record) []error {
 	resp, err := rs[0].msg, rs[0].err
 	var ue *Error
 	switch {
-	case err != nil && (len(recs) == 1 || errors.As(err, &ue) && ue.Kind.Temporary()):
+	case err != nil && (len(chs) == 1 || errors.As(err, &ue) && ue.Kind.Temporary()):
 		for i := range errs { // unreachable or slow: it is so for all
 			errs[i] = err
 		}
 		return errs
-	case err == nil && resp.Rcode != dns.RcodeSuccess && len(recs) == 1:
+	case err == nil && resp.Rcode != dns.RcodeSuccess && len(chs) == 1:
 		errs[0] = c.rcodeError("replace", resp)
+		if resp.Rcode == dns.RcodeNXRrset && chs[0].guard.IsValid() {
+			errs[0] = fmt.Errorf("%w: %w", errGuard, errs[0])
+		}
 		return errs
 	case err != nil || resp.Rcode != dns.RcodeSuccess:
-		// Refused, perhaps for one record only: each on its own.
+		// Refused, or a guard failed, perhaps for one record only: each
+		// on its own.
 		var wg sync.WaitGroup
-		for i, r := range recs {
-			wg.Go(func() { errs[i] = c.replaceOne(ctx, r) })
+		for i, ch := range chs {
+			wg.Go(func() { errs[i] = c.replaceOne(ctx, ch) })
 		}
 		wg.Wait()
 		return errs
@@ -155,8 +226,8 @@ func (c *Client) replaceAll(ctx context.Context, recs []Record) []error {
 		return errs // all confirmed
 	}
 	var wg sync.WaitGroup
-	for i, r := range recs {
-		wg.Go(func() { errs[i] = c.confirm(ctx, r) })
+	for i, ch := range chs {
+		wg.Go(func() { errs[i] = c.confirm(ctx, ch.r) })
 	}
 	wg.Wait()
 	return errs

@@ -513,3 +513,124 @@ func TestPipelinedRepliesOutOfOrder(t *testing.T) {
 		t.Fatalf("Replace with replies signed for the other message: %v, want a TSIG error", err)
 	}
 }
+
+func TestSwapAgainstRealPrimaries(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{Records: []string{"home 300 A 192.0.2.1"}})
+			var mu sync.Mutex
+			var ops []string
+			c := newClient(t, s)
+			c.Seen = &update.LastSeen{}
+			c.Observe = func(op string, _ time.Duration, _ error) {
+				mu.Lock()
+				defer mu.Unlock()
+				ops = append(ops, op)
+			}
+			other := newClient(t, s) // another writer, with no memory
+			ctx := context.Background()
+			host := "home." + s.Zone
+			set := func(addr string, wantOld string, wantOps ...string) {
+				t.Helper()
+				mu.Lock()
+				ops = nil
+				mu.Unlock()
+				res, old, err := update.Set(ctx, c, update.Record{Name: host, Addr: netip.MustParseAddr(addr), TTL: 60})
+				if err != nil || res != update.Changed || len(old) != 1 || old[0].String() != wantOld {
+					t.Fatalf("Set %s = %v, %v, %v; want good, old [%s]", addr, res, old, err, wantOld)
+				}
+				if got := s.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{addr}) {
+					t.Fatalf("A after Set %s = %v", addr, got)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if !slices.Equal(ops, wantOps) {
+					t.Errorf("Set %s sent %v, want %v", addr, ops, wantOps)
+				}
+			}
+
+			// Nothing seen yet: the addresses replaced are read first.
+			set("198.51.100.1", "192.0.2.1", "check", "lookup", "replace", "confirm")
+			// Seen: a compare-and-set, no read.
+			set("198.51.100.2", "198.51.100.1", "check", "replace", "confirm")
+			if c.Seen.Len() != 1 {
+				t.Errorf("LastSeen holds %d RRsets, want 1", c.Seen.Len())
+			}
+
+			// Another writer changes it: the guard fails and writes
+			// nothing, then the addresses are read and replaced.
+			if err := other.Replace(ctx, update.Record{Name: host, Addr: netip.MustParseAddr("203.0.113.3"), TTL: 60}); err != nil {
+				t.Fatal(err)
+			}
+			serial := s.Serial(t)
+			set("198.51.100.4", "203.0.113.3", "check", "replace", "confirm", "lookup", "replace", "confirm")
+			if got := s.Serial(t); got != serial+1 {
+				t.Errorf("serial after a failed guard and a replace = %d, want %d (one write)", got, serial+1)
+			}
+
+			// A check that holds is seen too.
+			if _, err := c.Check(ctx, update.Record{Name: host, Addr: netip.MustParseAddr("198.51.100.4")}); err != nil {
+				t.Fatal(err)
+			}
+			set("198.51.100.5", "198.51.100.4", "check", "replace", "confirm")
+		})
+	}
+}
+
+// Concurrent guarded replaces, some of whose guards fail: a batch with a
+// failed guard writes nothing, then each of its changes goes on its own.
+func TestSwapBatchWithStaleGuards(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{})
+			c := newClient(t, s)
+			c.Seen, c.Batch, c.Pool = &update.LastSeen{}, update.NewBatch(), update.NewPool()
+			defer c.Pool.Close()
+			other := newClient(t, s)
+			ctx := context.Background()
+			const n = 24
+			host := func(i int) string { return fmt.Sprintf("h%d.%s", i, s.Zone) }
+			addr := func(round, i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 51, 100 + byte(round), byte(i)}) }
+			stale := func(i int) bool { return i%4 == 1 }
+			for i := range n {
+				if _, _, err := update.Set(ctx, c, update.Record{Name: host(i), Addr: addr(0, i), TTL: 60}); err != nil {
+					t.Fatal(err)
+				}
+				if stale(i) { // changed behind c's back
+					if err := other.Replace(ctx, update.Record{Name: host(i), Addr: addr(2, i), TTL: 60}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			olds := make([][]netip.Addr, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					res, old, err := update.Set(ctx, c, update.Record{Name: host(i), Addr: addr(1, i), TTL: 60})
+					if err != nil || res != update.Changed {
+						t.Errorf("Set %s = %v, %v", host(i), res, err)
+					}
+					olds[i] = old
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i := range n {
+				want := addr(0, i)
+				if stale(i) {
+					want = addr(2, i)
+				}
+				if !slices.Equal(olds[i], []netip.Addr{want}) {
+					t.Errorf("%s: old = %v, want [%v]", host(i), olds[i], want)
+				}
+				if got := s.Lookup(t, host(i), dns.TypeA); !slices.Equal(got, []string{addr(1, i).String()}) {
+					t.Errorf("%s: A = %v, want %v", host(i), got, addr(1, i))
+				}
+			}
+		})
+	}
+}

@@ -47,6 +47,15 @@ type TypeLookuper interface {
 	LookupType(ctx context.Context, name string, t uint16) ([]Record, error)
 }
 
+// Swapper is a Backend that can replace an RRset only while it still
+// holds what the backend last saw there: a compare-and-set, which tells
+// exactly what it replaced without reading the RRset first. Swap reports
+// swapped false, having written nothing, when the backend has seen
+// nothing for r's RRset or the RRset has changed since.
+type Swapper interface {
+	Swap(ctx context.Context, r Record) (old []netip.Addr, swapped bool, err error)
+}
+
 // Result says what Set did.
 type Result int
 
@@ -65,7 +74,8 @@ func (r Result) String() string {
 // Set makes r's RRset exactly {r.Addr}: it checks first and replaces only
 // when the check says the RRset differs, so an unchanged address never
 // writes to the zone. When it changes something, old holds the addresses
-// served before (best effort: nil if they could not be read).
+// served before: exact when a Swapper swapped them, otherwise read just
+// before the replace (best effort: nil if they could not be read).
 func Set(ctx context.Context, b Backend, r Record) (res Result, old []netip.Addr, err error) {
 	return SetIf(ctx, b, r, nil)
 }
@@ -84,6 +94,15 @@ func SetIf(ctx context.Context, b Backend, r Record, allow func() error) (res Re
 	if allow != nil {
 		if err := allow(); err != nil {
 			return NoChange, nil, err
+		}
+	}
+	if sw, ok := b.(Swapper); ok {
+		old, swapped, err := sw.Swap(ctx, r)
+		if err != nil {
+			return NoChange, nil, err
+		}
+		if swapped {
+			return Changed, old, nil
 		}
 	}
 	var prev []Record

@@ -69,7 +69,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 			return fmt.Errorf("zone %s: %w", z.Name, err)
 		}
 		c := &update.Client{Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration,
-			Pool: update.NewPool(), Batch: update.NewBatch()}
+			Pool: update.NewPool(), Batch: update.NewBatch(), Seen: &update.LastSeen{}}
 		defer c.Pool.Close()
 		if m != nil {
 			c.Observe = m.DNS(z.Name)
