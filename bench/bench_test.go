@@ -286,10 +286,11 @@ func outcome(res *load.Result) string {
 // bareDNS measures the DNS work sshdyn does per update, without SSH:
 // concurrency workers, each its own host, doing update.Set in a loop with
 // an unchanged address (nochg: one check) and with alternating addresses
-// (change: check, lookup, replace, confirming query).
+// (change: check, then a compare-and-set replace and its confirming
+// check), with sshdyn's own client settings.
 func (r *report) bareDNS(b *testing.B, kind string, p *dnstest.Server) (out struct{ nochg, change float64 }) {
 	b.Helper()
-	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: update.NewPool(), Batch: update.NewBatch()}
+	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: update.NewPool(), Batch: update.NewBatch(), Seen: &update.LastSeen{}}
 	defer c.Pool.Close()
 	for _, changing := range []bool{false, true} {
 		var mu sync.Mutex
