@@ -117,17 +117,23 @@ func (c *Client) Replace(ctx context.Context, r Record) error {
 	return c.replaceSeen(ctx, key, r, netip.Addr{})
 }
 
+// LastSaw returns the address Seen last saw r's RRset hold, if any.
+func (c *Client) LastSaw(r Record) (netip.Addr, bool) {
+	return c.Seen.get(c.key(r))
+}
+
 // Swap replaces r's RRset, as Replace does, if it is still exactly the
-// address Seen last saw there; that address is old. If Seen has none for
-// it, or the primary finds the RRset changed (the prerequisite "RRset
-// exists, value dependent" fails), nothing is written and swapped is
+// address Seen last saw there and that is not r.Addr; that address is
+// old. If Seen has none for it or last saw r.Addr, nothing is sent; if
+// the primary finds the RRset changed (the prerequisite "RRset exists,
+// value dependent" fails), nothing is written. Either way swapped is
 // false.
 func (c *Client) Swap(ctx context.Context, r Record) (old []netip.Addr, swapped bool, err error) {
 	key := c.key(r)
 	unlock := replacing.lock(key)
 	defer unlock()
 	seen, ok := c.Seen.get(key)
-	if !ok {
+	if !ok || seen == r.Addr.Unmap() {
 		return nil, false, nil
 	}
 	switch err := c.replaceSeen(ctx, key, r, seen); {

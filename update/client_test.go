@@ -550,21 +550,24 @@ func TestSwapAgainstRealPrimaries(t *testing.T) {
 				}
 			}
 
-			// Nothing seen yet: the addresses replaced are read first.
+			// Nothing seen yet: check, then the addresses replaced are
+			// read first.
 			set("198.51.100.1", "192.0.2.1", "check", "lookup", "replace", "confirm")
-			// Seen: a compare-and-set, no read.
-			set("198.51.100.2", "198.51.100.1", "check", "replace", "confirm")
+			// Seen holding another address: one compare-and-set, whose
+			// guard is the check; no read.
+			set("198.51.100.2", "198.51.100.1", "replace", "confirm")
 			if c.Seen.Len() != 1 {
 				t.Errorf("LastSeen holds %d RRsets, want 1", c.Seen.Len())
 			}
 
 			// Another writer changes it: the guard fails and writes
-			// nothing, then the addresses are read and replaced.
+			// nothing, then the check fails and the addresses are read
+			// and replaced.
 			if err := other.Replace(ctx, update.Record{Name: host, Addr: netip.MustParseAddr("203.0.113.3"), TTL: 60}); err != nil {
 				t.Fatal(err)
 			}
 			serial := s.Serial(t)
-			set("198.51.100.4", "203.0.113.3", "check", "replace", "confirm", "lookup", "replace", "confirm")
+			set("198.51.100.4", "203.0.113.3", "replace", "confirm", "check", "lookup", "replace", "confirm")
 			if got := s.Serial(t); got != serial+1 {
 				t.Errorf("serial after a failed guard and a replace = %d, want %d (one write)", got, serial+1)
 			}
@@ -573,7 +576,91 @@ func TestSwapAgainstRealPrimaries(t *testing.T) {
 			if _, err := c.Check(ctx, update.Record{Name: host, Addr: netip.MustParseAddr("198.51.100.4")}); err != nil {
 				t.Fatal(err)
 			}
-			set("198.51.100.5", "198.51.100.4", "check", "replace", "confirm")
+			set("198.51.100.5", "198.51.100.4", "replace", "confirm")
+
+			// Another writer already made it right: the guard fails, the
+			// check holds, nothing is written.
+			if err := other.Replace(ctx, update.Record{Name: host, Addr: netip.MustParseAddr("198.51.100.6"), TTL: 60}); err != nil {
+				t.Fatal(err)
+			}
+			serial = s.Serial(t)
+			nochg := func(wantOps ...string) {
+				t.Helper()
+				mu.Lock()
+				ops = nil
+				mu.Unlock()
+				res, old, err := update.Set(ctx, c, update.Record{Name: host, Addr: netip.MustParseAddr("198.51.100.6"), TTL: 60})
+				if err != nil || res != update.NoChange || old != nil {
+					t.Fatalf("Set of the address already there = %v, %v, %v; want nochg", res, old, err)
+				}
+				if got := s.Serial(t); got != serial {
+					t.Errorf("serial after a nochg = %d, want %d (nothing written)", got, serial)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if !slices.Equal(ops, wantOps) {
+					t.Errorf("nochg sent %v, want %v", ops, wantOps)
+				}
+			}
+			nochg("replace", "confirm", "check")
+			// Now seen as it is: the check alone.
+			nochg("check")
+		})
+	}
+}
+
+// SetIf asks its permission once, before anything is written, also when
+// it starts with a compare-and-set; a refusal stops a change, not a
+// nochg.
+func TestSetIfPermission(t *testing.T) {
+	s := dnstest.Start(t, "sshdyn", dnstest.Options{Records: []string{"home 300 A 192.0.2.1"}})
+	c, other := newClient(t, s), newClient(t, s)
+	c.Seen = &update.LastSeen{}
+	ctx := context.Background()
+	host := "home." + s.Zone
+	rec := func(a string) update.Record { return update.Record{Name: host, Addr: netip.MustParseAddr(a), TTL: 60} }
+	if ok, err := c.Check(ctx, rec("192.0.2.1")); !ok || err != nil { // seen: 192.0.2.1
+		t.Fatalf("Check = %v, %v", ok, err)
+	}
+	no := errors.New("over the limit")
+	for _, tc := range []struct {
+		name    string
+		already bool  // another writer set the new address first
+		deny    error // what allow returns
+		want    update.Result
+		wantErr error
+	}{
+		{"refused change", false, no, update.NoChange, no},
+		{"refused, but already right", true, no, update.NoChange, nil},
+		{"allowed change", false, nil, update.Changed, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.Lookup(t, host, dns.TypeA)
+			next := "198.51.100.7"
+			if tc.already {
+				next = "198.51.100.8"
+				if err := other.Replace(ctx, rec(next)); err != nil {
+					t.Fatal(err)
+				}
+				before = []string{next}
+			}
+			serial := s.Serial(t)
+			asked := 0
+			res, _, err := update.SetIf(ctx, c, rec(next), func() error { asked++; return tc.deny })
+			if res != tc.want || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("SetIf = %v, %v; want %v, %v", res, err, tc.want, tc.wantErr)
+			}
+			if asked != 1 {
+				t.Errorf("allow called %d times, want once", asked)
+			}
+			got, wrote := s.Lookup(t, host, dns.TypeA), s.Serial(t) != serial
+			if tc.want == update.Changed {
+				if !slices.Equal(got, []string{next}) || !wrote {
+					t.Errorf("after an allowed change: A = %v, serial moved %v", got, wrote)
+				}
+			} else if !slices.Equal(got, before) || wrote {
+				t.Errorf("A = %v (was %v), serial moved %v: want nothing written", got, before, wrote)
+			}
 		})
 	}
 }

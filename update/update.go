@@ -1,6 +1,7 @@
 // Package update keeps a host's address record right on a DNS primary:
-// it checks first and writes only when the record differs. The RFC 2136
-// client (Client) is one Backend; others can sit behind the same interface.
+// it writes only when the record differs, checking first unless it can
+// guard the write on what it last saw there. The RFC 2136 client (Client)
+// is one Backend; others can sit behind the same interface.
 package update
 
 import (
@@ -49,10 +50,16 @@ type TypeLookuper interface {
 
 // Swapper is a Backend that can replace an RRset only while it still
 // holds what the backend last saw there: a compare-and-set, which tells
-// exactly what it replaced without reading the RRset first. Swap reports
-// swapped false, having written nothing, when the backend has seen
-// nothing for r's RRset or the RRset has changed since.
+// exactly what it replaced without reading the RRset first.
+//
+// LastSaw returns the one address the backend last saw r's RRset hold, if
+// it remembers one. Swap replaces the RRset with r if it is still exactly
+// that address and that address is not r.Addr; otherwise it writes
+// nothing and reports swapped false: when the backend has seen nothing
+// for the RRset, when it last saw r.Addr there, or when the RRset has
+// changed since.
 type Swapper interface {
+	LastSaw(r Record) (netip.Addr, bool)
 	Swap(ctx context.Context, r Record) (old []netip.Addr, swapped bool, err error)
 }
 
@@ -71,19 +78,46 @@ func (r Result) String() string {
 	return "nochg"
 }
 
-// Set makes r's RRset exactly {r.Addr}: it checks first and replaces only
-// when the check says the RRset differs, so an unchanged address never
-// writes to the zone. When it changes something, old holds the addresses
-// served before: exact when a Swapper swapped them, otherwise read just
-// before the replace (best effort: nil if they could not be read).
+// Set makes r's RRset exactly {r.Addr}, and writes nothing when it
+// already is. When it changes something, old holds the addresses served
+// before: exact when a Swapper swapped them, otherwise read just before
+// the replace (best effort: nil if they could not be read).
+//
+// Usually Set checks first (Backend.Check) and replaces only when the
+// check says the RRset differs. When b is a Swapper that last saw the
+// RRset hold another address, the check and the replace are one guarded
+// message instead: it writes only if the RRset is still exactly that
+// other address, so it writes nothing when the RRset is already right,
+// and only if that guard fails does Set go on to check.
 func Set(ctx context.Context, b Backend, r Record) (res Result, old []netip.Addr, err error) {
 	return SetIf(ctx, b, r, nil)
 }
 
-// SetIf is Set with a guard: when the record differs, allow is called
-// before anything is written, and an error from it stops SetIf with
-// nothing written. A nil allow allows everything.
+// SetIf is Set with a permission: before anything is written, allow is
+// called (at most once), and an error from it stops SetIf with nothing
+// written, unless a check then finds the RRset already right. A nil allow
+// allows everything.
 func SetIf(ctx context.Context, b Backend, r Record, allow func() error) (res Result, old []netip.Addr, err error) {
+	var asked bool
+	var denied error
+	permit := func() error {
+		if allow != nil && !asked {
+			asked, denied = true, allow()
+		}
+		return denied
+	}
+	sw, _ := b.(Swapper)
+	if sw != nil {
+		if seen, ok := sw.LastSaw(r); ok && seen != r.Addr.Unmap() && permit() == nil {
+			old, swapped, err := sw.Swap(ctx, r)
+			if err != nil {
+				return NoChange, nil, err
+			}
+			if swapped {
+				return Changed, old, nil
+			}
+		}
+	}
 	ok, err := b.Check(ctx, r)
 	if err != nil {
 		return NoChange, nil, err
@@ -91,12 +125,10 @@ func SetIf(ctx context.Context, b Backend, r Record, allow func() error) (res Re
 	if ok {
 		return NoChange, nil, nil
 	}
-	if allow != nil {
-		if err := allow(); err != nil {
-			return NoChange, nil, err
-		}
+	if err := permit(); err != nil {
+		return NoChange, nil, err
 	}
-	if sw, ok := b.(Swapper); ok {
+	if sw != nil {
 		old, swapped, err := sw.Swap(ctx, r)
 		if err != nil {
 			return NoChange, nil, err
