@@ -38,8 +38,8 @@ const (
 	concurrency = 16
 	keysN       = 128                     // keys in the throughput runs; one host each
 	runFor      = 8 * time.Second         // each throughput measurement
-	rounds      = 3                       // sshdyn and the floor take turns this many times
-	roundFor    = 3 * time.Second         // each measurement of a round
+	rounds      = 5                       // sshdyn and the floor take turns this many times
+	roundFor    = 2 * time.Second         // each measurement of a round
 	warmFor     = 1 * time.Second         // before each, not counted
 	settleFor   = 1100 * time.Millisecond // after setting each host's address, before the warm-up
 	benchUser   = "sshdyn-bench"          // runs OpenSSH's forced command
@@ -55,6 +55,7 @@ var (
 	quick      = flag.Bool("quick", false, "measure only sshdyn and the floor: no OpenSSH, memory or burst")
 	logDir     = flag.String("logs", "", "keep the logs of sshdyn, the floor and the primaries in `dir`")
 	primaryFl  = flag.String("primary", "bind,knot", "the primaries to measure against, `list`ed with commas")
+	burstsOnly = flag.Bool("bursts", false, "run only the 10,000-update bursts")
 )
 
 // kinds returns the primaries named by -primary, in the order given.
@@ -85,6 +86,12 @@ func BenchmarkComparison(b *testing.B) {
 	rep := &report{}
 	rep.printf("machine: %d CPUs (%s), %s, Go %s; clients: x/crypto/ssh, %s, %d concurrent, %d keys; each figure: %s after %s warm-up (%d rounds of %s for sshdyn and the floor)\n",
 		runtime.NumCPU(), cpuModel(), kernel(), strings.TrimPrefix(runtime.Version(), "go"), kex, concurrency, keysN, runFor, warmFor, rounds, roundFor)
+
+	if *burstsOnly {
+		rep.bursts(b, bins, ks)
+		fmt.Print(rep.String())
+		return
+	}
 
 	keys := load.NewKeys(keysN)
 	// Every key has its own source address, so each host keeps its
@@ -176,13 +183,18 @@ func BenchmarkComparison(b *testing.B) {
 	}
 
 	rep.memory(b, bins, primaries[ks[len(ks)-1]], keys) // Knot, unless -primary says otherwise
+	rep.bursts(b, bins, ks)
+	fmt.Print(rep.String())
+}
+
+// bursts runs the cron bursts against each primary, Knot first.
+func (r *report) bursts(b *testing.B, bins binaries, ks []string) {
 	for _, kind := range slices.Backward(ks) {
-		rep.burst(b, bins, kind, "", netip.MustParseAddr("127.13.0.0"), false)
+		r.burst(b, bins, kind, "", netip.MustParseAddr("127.13.0.0"), false)
 		// Fewer handshakes at once leave the CPU to the sessions already
 		// in: the same burst, with the rest waiting in the listen queue.
-		rep.burst(b, bins, kind, "max_unauthenticated = 256", netip.MustParseAddr("127.14.0.0"), true)
+		r.burst(b, bins, kind, "max_unauthenticated = 256", netip.MustParseAddr("127.14.0.0"), true)
 	}
-	fmt.Print(rep.String())
 }
 
 // report collects the printed report; it goes to stdout at the end so
