@@ -488,7 +488,7 @@ func (p *sshdynProc) watchers(r *report, name string) []watcher {
 			after := p.roundTrips(b)
 			n := float64(len(res.Latencies))
 			var parts []string
-			for _, op := range []string{"check", "lookup", "replace", "confirm"} {
+			for _, op := range []string{"check", "lookup", "replace", "confirm", "connect"} {
 				a, z := after[op], before[op]
 				if count := a.count - z.count; count > 0 {
 					parts = append(parts, fmt.Sprintf("%s %.2f (mean %.2f ms, %.0f over %v)", op, count/n, (a.sum-z.sum)/count*1000,
@@ -720,14 +720,16 @@ func (r *report) burst(b *testing.B, bins binaries, kind, limits string, base ne
 		limits = "defaults"
 	}
 	for _, path := range paths {
+		before := d.roundTrips(b)
 		res, err := load.Run(context.Background(), load.Config{Addr: d.addr, Command: "update", Clients: clients,
 			KeyExchanges: []string{kex}, Rate: burstRate, Count: burstN, Timeout: 2 * time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}
-		r.printf("burst of %d updates in %.0f s (%s path, %s, %s): drained in %.1f s, p50 %s, p99 %s, %d failed %s\n",
+		after := d.roundTrips(b)
+		r.printf("burst of %d updates in %.0f s (%s path, %s, %s): drained in %.1f s, p50 %s, p99 %s, %d failed %s; %.0f connections opened to the primary\n",
 			burstN, float64(burstN)/burstRate, path, kind, limits, res.Elapsed.Seconds(), res.Percentile(50).Round(time.Millisecond),
-			res.Percentile(99).Round(time.Millisecond), res.Failures(), outcome(res))
+			res.Percentile(99).Round(time.Millisecond), res.Failures(), outcome(res), after["connect"].count-before["connect"].count)
 		if res.Failures() > 0 {
 			b.Errorf("burst against %s: %d failures", kind, res.Failures())
 		}

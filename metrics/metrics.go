@@ -69,7 +69,7 @@ func New(version string) *Metrics {
 	}, []string{"zone", "type", "result"})
 	m.dnsRTT = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "sshdyn_dns_request_duration_seconds",
-		Help: "Round trip of one signed DNS message to a zone's primary, by zone, operation (check, replace, confirm, lookup, remove) and outcome (ok or error).",
+		Help: "Round trip of one signed DNS message to a zone's primary, by zone, operation (check, replace, confirm, lookup, remove) and outcome (ok or error); operation connect is the opening of a new TCP connection to it.",
 		// 250 µs to 4 s: loopback to a primary across the world.
 		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
 	}, []string{"zone", "op", "outcome"})

@@ -294,6 +294,12 @@ func TestPoolReusesConnections(t *testing.T) {
 			c.Server = proxy.Addr
 			c.Pool = update.NewPool()
 			defer c.Pool.Close()
+			var connects atomic.Int32
+			c.Observe = func(op string, _ time.Duration, err error) {
+				if op == "connect" && err == nil {
+					connects.Add(1)
+				}
+			}
 			host := "pooled." + s.Zone
 			set := func(addr string, want update.Result) {
 				t.Helper()
@@ -305,8 +311,8 @@ func TestPoolReusesConnections(t *testing.T) {
 			set("192.0.2.1", update.Changed)
 			set("192.0.2.1", update.NoChange)
 			set("192.0.2.2", update.Changed)
-			if n := proxy.Total(); n != 1 {
-				t.Errorf("%d connections for 3 sequential updates, want 1", n)
+			if n := proxy.Total(); n != 1 || connects.Load() != 1 {
+				t.Errorf("%d connections (%d observed) for 3 sequential updates, want 1", n, connects.Load())
 			}
 			if c.Pool.Idle() != 1 {
 				t.Errorf("%d idle connections, want 1", c.Pool.Idle())
@@ -314,8 +320,8 @@ func TestPoolReusesConnections(t *testing.T) {
 			proxy.CloseConns() // the primary drops the idle connection
 			time.Sleep(50 * time.Millisecond)
 			set("192.0.2.3", update.Changed)
-			if n := proxy.Total(); n != 2 {
-				t.Errorf("%d connections after the primary closed one, want 2", n)
+			if n := proxy.Total(); n != 2 || connects.Load() != 2 {
+				t.Errorf("%d connections (%d observed) after the primary closed one, want 2", n, connects.Load())
 			}
 			if got := s.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{"192.0.2.3"}) {
 				t.Errorf("A = %v", got)
@@ -502,8 +508,8 @@ func TestPipelinedRepliesOutOfOrder(t *testing.T) {
 	if err := c.Replace(context.Background(), r); err != nil {
 		t.Fatalf("Replace with replies out of order: %v", err)
 	}
-	if !slices.Equal(ops, []string{"replace", "confirm"}) {
-		t.Errorf("exchanges %v, want replace and confirm together", ops)
+	if !slices.Equal(ops, []string{"connect", "replace", "confirm"}) {
+		t.Errorf("exchanges %v, want replace and confirm together on one connection", ops)
 	}
 
 	c = &update.Client{Server: pipelinePrimary(t, secret, true), Zone: "dyn.example.com", Key: key, Timeout: 2 * time.Second}
@@ -524,6 +530,9 @@ func TestSwapAgainstRealPrimaries(t *testing.T) {
 			c := newClient(t, s)
 			c.Seen = &update.LastSeen{}
 			c.Observe = func(op string, _ time.Duration, _ error) {
+				if op == "connect" { // no Pool: one per message
+					return
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				ops = append(ops, op)

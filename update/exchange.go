@@ -51,7 +51,7 @@ func (c *Client) exchangeAll(ctx context.Context, ops []string, msgs []*dns.Msg)
 // new connection. Every message sshdyn sends may be sent twice: checks
 // and queries change nothing, and a replace sets the same RRset again.
 func (c *Client) roundTrip(ctx context.Context, msgs []*dns.Msg) []reply {
-	nc, reused, err := c.Pool.conn(ctx, c.Server, false)
+	nc, reused, err := c.conn(ctx, false)
 	for {
 		if err != nil {
 			return failAll(len(msgs), err)
@@ -71,8 +71,25 @@ func (c *Client) roundTrip(ctx context.Context, msgs []*dns.Msg) []reply {
 			}
 			return out
 		}
-		nc, reused, err = c.Pool.conn(ctx, c.Server, true)
+		nc, reused, err = c.conn(ctx, true)
 	}
+}
+
+// conn takes a connection from the pool, or opens one. Opening one is
+// observed as the operation "connect": how long it took to get (waiting
+// for a free dial included), or why it failed. Many of them mean the pool
+// keeps too few connections idle for the load.
+func (c *Client) conn(ctx context.Context, fresh bool) (nc net.Conn, reused bool, err error) {
+	start := time.Now()
+	nc, reused, err = c.Pool.conn(ctx, c.Server, fresh)
+	if !reused && c.Observe != nil {
+		var oerr error
+		if err != nil {
+			oerr = &Error{Op: "connect", Server: c.Server, Zone: c.Zone, Rcode: -1, Kind: classifyNetError(err), Err: err}
+		}
+		c.Observe("connect", time.Since(start), oerr)
+	}
+	return nc, reused, err
 }
 
 func failAll(n int, err error) []reply {

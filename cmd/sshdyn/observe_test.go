@@ -154,6 +154,11 @@ func TestMetrics(t *testing.T) {
 	if c, l, r, cf := rtt("check"), rtt("lookup"), rtt("replace"), rtt("confirm"); c != 3 || l != 1 || r != 2 || cf != 2 {
 		t.Errorf("round trips: check %d, lookup %d, replace %d, confirm %d; want 3, 1, 2, 2", c, l, r, cf)
 	}
+	// One connection to the primary, kept open between the sessions (a
+	// second only if the 4 s idle limit passed between two of them).
+	if n := rtt("connect"); n < 1 || n > 2 {
+		t.Errorf("connections opened to the primary: %d, want 1 (or 2)", n)
+	}
 	if g := fams["sshdyn_build_info"]; g == nil || len(g.Metric) != 1 || g.Metric[0].GetGauge().GetValue() != 1 {
 		t.Errorf("sshdyn_build_info = %v", g)
 	}

@@ -68,8 +68,14 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		if err != nil {
 			return fmt.Errorf("zone %s: %w", z.Name, err)
 		}
+		// As many idle connections as commands may be doing DNS work at
+		// once: with fewer, a burst closes and reopens connections by the
+		// thousand, and a busy primary's short accept queue drops the
+		// SYNs of some (the kernel retries after 1 s, 3 s, 7 s).
+		pool := update.NewPool()
+		pool.MaxIdle = max(pool.MaxIdle, cfg.MaxDNSInFlight)
 		c := &update.Client{Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration,
-			Pool: update.NewPool(), Batch: update.NewBatch(), Seen: &update.LastSeen{}}
+			Pool: pool, Batch: update.NewBatch(), Seen: &update.LastSeen{}}
 		defer c.Pool.Close()
 		if m != nil {
 			c.Observe = m.DNS(z.Name)
