@@ -2,7 +2,7 @@
 # Runs sshdyn's benchmark suite (BENCHMARKS.md) on a Debian 12 machine, as
 # root: installs BIND, Knot, their update tools and a second OpenSSH sshd,
 # then measures sshdyn beside OpenSSH + nsupdate/knsupdate and the floors,
-# and prints the report. Takes about 5 minutes (-quick: 90 s); everything is on loopback.
+# and prints the report. Takes about 5 minutes (-quick: 2); everything is on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin"
