@@ -106,8 +106,7 @@ func SetIf(ctx context.Context, b Backend, r Record, allow func() error) (res Re
 		}
 		return denied
 	}
-	sw, _ := b.(Swapper)
-	if sw != nil {
+	if sw, ok := b.(Swapper); ok {
 		if seen, ok := sw.LastSaw(r); ok && seen != r.Addr.Unmap() && permit() == nil {
 			old, swapped, err := sw.Swap(ctx, r)
 			if err != nil {
@@ -128,15 +127,8 @@ func SetIf(ctx context.Context, b Backend, r Record, allow func() error) (res Re
 	if err := permit(); err != nil {
 		return NoChange, nil, err
 	}
-	if sw != nil {
-		old, swapped, err := sw.Swap(ctx, r)
-		if err != nil {
-			return NoChange, nil, err
-		}
-		if swapped {
-			return Changed, old, nil
-		}
-	}
+	// No compare-and-set here: one was tried above if the backend had
+	// seen another address, and a failed one forgets what it saw.
 	var prev []Record
 	if tl, ok := b.(TypeLookuper); ok {
 		prev, err = tl.LookupType(ctx, r.Name, r.Type())
