@@ -81,6 +81,14 @@ func BenchmarkComparison(b *testing.B) {
 			b.Fatalf("%s not found: run scripts/bench.sh, which installs it", bin)
 		}
 	}
+	for _, dir := range []string{*profileDir, *logDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
 	ks := kinds(b)
 	bins := buildBinaries(b)
 	rep := &report{}

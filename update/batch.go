@@ -2,89 +2,128 @@ package update
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 )
 
-// Batch sends concurrent Replace calls of one Client as one UPDATE
-// message, confirmed by one more (Client.replaceAll): a primary commits
-// (and journals) each message once, so under load many changes cost
-// little more than one. There is no waiting: a Replace that finds no
-// batch in flight is sent at once, alone; those that arrive meanwhile go
-// together in the next message, once the batch in flight is confirmed.
-// The zero value is not ready: use NewBatch.
+// Batch sends concurrent calls of one Client as few UPDATE messages:
+// replaces together (Client.replaceAll), and checks that are expected to
+// hold together (Client.checkAll). A primary handles (and, for a replace,
+// commits and journals) each message once, so under load many changes or
+// checks cost little more than one. There is no waiting: a call that
+// finds no message of its kind in flight is sent at once, alone; those
+// that arrive meanwhile go together in the next message, once the one in
+// flight is answered. The zero value is not ready: use NewBatch.
 type Batch struct {
 	// Max bounds the records in one message.
 	Max int
 
-	mu     sync.Mutex
-	queue  []*pending
-	flying bool // a leader is sending
+	replaces lane[change]
+	checks   lane[Record]
 }
 
 // NewBatch returns a Batch of at most 64 records per message.
 func NewBatch() *Batch { return &Batch{Max: 64} }
 
-type pending struct {
-	ch   change
-	done chan error // the result; buffered
-	lead chan bool  // told to send the next batch; buffered
+// replace queues ch and returns its result.
+func (b *Batch) replace(ctx context.Context, c *Client, ch change) error {
+	return b.replaces.do(ctx, b.Max, ch, func(ch change) rrsetKey { return c.key(ch.r) }, c.replaceAll)
 }
 
-// replace queues ch and returns its result. The first caller, or the one
-// handed the turn, sends a batch; the others wait for it.
-func (b *Batch) replace(ctx context.Context, c *Client, ch change) error {
-	p := &pending{ch: ch, done: make(chan error, 1), lead: make(chan bool, 1)}
-	b.mu.Lock()
-	b.queue = append(b.queue, p)
-	if b.flying {
-		b.mu.Unlock()
+// check queues a check of r and returns its result: nil if r's RRset is
+// exactly {r.Addr}, errDiffers if it is not, or another error.
+func (b *Batch) check(ctx context.Context, c *Client, r Record) error {
+	return b.checks.do(ctx, b.Max, r, c.key, c.checkAll)
+}
+
+// lane is one kind of message of a Batch: at most one in flight, and the
+// calls that arrive meanwhile queued for the next.
+type lane[T any] struct {
+	mu     sync.Mutex
+	queue  []*pending[T]
+	flying bool // a leader is sending
+}
+
+type pending[T any] struct {
+	v    T
+	done chan error // the result; buffered
+	lead chan bool  // told to send the next message; buffered
+}
+
+// do queues v and returns its result. The first caller, or the one handed
+// the turn, sends a message of up to max queued values, at most one per
+// RRset (key), with send; the others wait for it.
+func (l *lane[T]) do(ctx context.Context, max int, v T, key func(T) rrsetKey, send func(context.Context, []T) []error) error {
+	p := &pending[T]{v: v, done: make(chan error, 1), lead: make(chan bool, 1)}
+	l.mu.Lock()
+	l.queue = append(l.queue, p)
+	if l.flying {
+		l.mu.Unlock()
 		// Not on ctx: a waiter may be handed the turn, and must take it.
-		// The batches ahead are bounded by the client's timeout.
+		// The messages ahead are bounded by the client's timeout.
 		select {
 		case err := <-p.done:
 			return err
 		case <-p.lead:
 		}
-		b.mu.Lock()
+		l.mu.Lock()
 	}
-	b.flying = true
+	l.flying = true
 	for {
-		batch := b.take()
-		b.mu.Unlock()
-		c.sendBatch(context.WithoutCancel(ctx), batch)
-		b.mu.Lock()
-		switch {
-		case len(b.queue) == 0:
-			b.flying = false
-		case slices.Contains(b.queue, p):
-			continue // p itself did not fit: send the next batch too
-		default:
-			b.queue[0].lead <- true // it sends the next batch
+		batch := l.take(max, key)
+		l.mu.Unlock()
+		vs := make([]T, len(batch))
+		for i, q := range batch {
+			vs[i] = q.v
 		}
-		b.mu.Unlock()
+		for i, err := range send(context.WithoutCancel(ctx), vs) {
+			batch[i].done <- err
+		}
+		l.mu.Lock()
+		switch {
+		case len(l.queue) == 0:
+			l.flying = false
+		case slices.Contains(l.queue, p):
+			continue // p itself did not go: send the next message too
+		default:
+			l.queue[0].lead <- true // it sends the next message
+		}
+		l.mu.Unlock()
 		return <-p.done
 	}
 }
 
-// take removes up to Max pending records from the queue. It never holds
-// two of one RRset: Client.Replace lets one change of an RRset in at a
-// time.
-func (b *Batch) take() []*pending {
-	n := min(len(b.queue), b.Max)
-	batch := b.queue[:n:n]
-	b.queue = append([]*pending(nil), b.queue[n:]...)
+// take removes up to max pending values from the queue, in order, no two
+// of one RRset: a second one waits for the next message. (Replaces never
+// have two: Client.Replace lets one change of an RRset in at a time. Two
+// checks of one RRset in one message would be one prerequisite that the
+// RRset is both addresses.)
+func (l *lane[T]) take(max int, key func(T) rrsetKey) []*pending[T] {
+	var batch, rest []*pending[T]
+	var keys map[rrsetKey]bool
+	if len(l.queue) > 1 {
+		keys = make(map[rrsetKey]bool, len(l.queue))
+	}
+	for _, q := range l.queue {
+		if len(batch) == max {
+			rest = append(rest, q)
+			continue
+		}
+		if keys != nil {
+			k := key(q.v)
+			if keys[k] {
+				rest = append(rest, q)
+				continue
+			}
+			keys[k] = true
+		}
+		batch = append(batch, q)
+	}
+	l.queue = rest
 	return batch
 }
 
-// sendBatch replaces and confirms every record of batch (replaceAll) and
-// tells each pending its result.
-func (c *Client) sendBatch(ctx context.Context, batch []*pending) {
-	chs := make([]change, len(batch))
-	for i, p := range batch {
-		chs[i] = p.ch
-	}
-	for i, err := range c.replaceAll(ctx, chs) {
-		batch[i].done <- err
-	}
-}
+// errDiffers is a check that found its RRset not exactly the address
+// checked.
+var errDiffers = errors.New("RRset differs")

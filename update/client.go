@@ -83,21 +83,68 @@ func (c *Client) key(r Record) rrsetKey {
 // exists (value dependent)" for r. NOERROR means r's RRset is exactly
 // {r.Addr}: the primary applies the (empty) update and writes nothing.
 // NXRRSET means it differs.
+//
+// With a Batch, a check that Seen expects to hold (it last saw r.Addr
+// there: the nochg path) shares one message with the other such checks
+// in flight at the same time, one prerequisite each; see checkAll. Other
+// checks go alone, so one that fails costs no one else a second message.
 func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
-	m := c.newUpdate()
-	m.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
-	resp, err := c.exchange(ctx, "check", m)
-	if err != nil {
-		return false, err
+	key := c.key(r)
+	seen, ok := c.Seen.get(key)
+	expected := ok && seen == r.Addr.Unmap()
+	var err error
+	if expected && c.Batch != nil {
+		err = c.Batch.check(ctx, c, r)
+	} else {
+		err = c.checkAll(ctx, []Record{r})[0]
 	}
-	switch resp.Rcode {
-	case dns.RcodeSuccess:
-		c.Seen.put(c.key(r), r.Addr.Unmap())
+	switch {
+	case err == nil:
 		return true, nil
-	case dns.RcodeNXRrset:
+	case errors.Is(err, errDiffers):
+		if expected {
+			c.Seen.forget(key) // another writer changed it
+		}
 		return false, nil
 	}
-	return false, c.rcodeError("check", resp)
+	return false, err
+}
+
+// checkAll checks every record of recs (no two of one RRset) with one
+// prerequisite-only UPDATE, and returns each one's result: nil if its
+// RRset is exactly its address, errDiffers if not, or an error. The
+// prerequisites hold together or not at all, so if the primary answers
+// NXRRSET (or refuses) for more than one, each is checked again on its
+// own.
+func (c *Client) checkAll(ctx context.Context, recs []Record) []error {
+	errs := make([]error, len(recs))
+	m := c.newUpdate()
+	for _, r := range recs {
+		m.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
+	}
+	resp, err := c.exchange(ctx, "check", m)
+	var ue *Error
+	switch {
+	case err != nil && (len(recs) == 1 || errors.As(err, &ue) && ue.Kind.Temporary()):
+		for i := range errs { // unreachable or slow: it is so for all
+			errs[i] = err
+		}
+	case err == nil && resp.Rcode == dns.RcodeSuccess:
+		for _, r := range recs {
+			c.Seen.put(c.key(r), r.Addr.Unmap())
+		}
+	case len(recs) > 1:
+		var wg sync.WaitGroup
+		for i, r := range recs {
+			wg.Go(func() { errs[i] = c.checkAll(ctx, []Record{r})[0] })
+		}
+		wg.Wait()
+	case resp.Rcode == dns.RcodeNXRrset:
+		errs[0] = errDiffers
+	default:
+		errs[0] = c.rcodeError("check", resp)
+	}
+	return errs
 }
 
 // Replace deletes r's RRset and adds r in one UPDATE message, which the

@@ -27,6 +27,16 @@ func newClient(t *testing.T, s *dnstest.Server) *update.Client {
 	return &update.Client{Server: s.Addr, Zone: s.Zone, Key: key, Timeout: 3 * time.Second}
 }
 
+// servingClient returns a client set up as sshdyn serve sets up its own:
+// pooled connections, batching, and a memory of what it saw.
+func servingClient(t *testing.T, s *dnstest.Server) *update.Client {
+	t.Helper()
+	c := newClient(t, s)
+	c.Seen, c.Batch, c.Pool = &update.LastSeen{}, update.NewBatch(), update.NewPool()
+	t.Cleanup(c.Pool.Close)
+	return c
+}
+
 func TestSetAgainstRealPrimaries(t *testing.T) {
 	for _, kind := range dnstest.Kinds {
 		t.Run(kind, func(t *testing.T) {
@@ -681,9 +691,7 @@ func TestSwapBatchWithStaleGuards(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			s := dnstest.Start(t, kind, dnstest.Options{})
-			c := newClient(t, s)
-			c.Seen, c.Batch, c.Pool = &update.LastSeen{}, update.NewBatch(), update.NewPool()
-			defer c.Pool.Close()
+			c := servingClient(t, s)
 			other := newClient(t, s)
 			ctx := context.Background()
 			const n = 24
@@ -726,6 +734,118 @@ func TestSwapBatchWithStaleGuards(t *testing.T) {
 				if got := s.Lookup(t, host(i), dns.TypeA); !slices.Equal(got, []string{addr(1, i).String()}) {
 					t.Errorf("%s: A = %v, want %v", host(i), got, addr(1, i))
 				}
+			}
+		})
+	}
+}
+
+// TestSharedChecks: concurrent checks that the client expects to hold (it
+// last saw each record hold the address checked) go out in fewer
+// messages than checks, and each caller gets its own answer. A shared
+// message whose prerequisites do not all hold (records changed behind
+// the client's back, one given a second address) writes nothing, and
+// its checks are asked again one by one.
+func TestSharedChecks(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{})
+			c := servingClient(t, s)
+			var checks atomic.Int32
+			c.Observe = func(op string, _ time.Duration, _ error) {
+				if op == "check" {
+					checks.Add(1)
+				}
+			}
+			ctx := context.Background()
+			const n = 32
+			rec := func(i int) update.Record {
+				return update.Record{Name: fmt.Sprintf("s%d.%s", i, s.Zone), Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), TTL: 60}
+			}
+			for i := range n {
+				if _, _, err := update.Set(ctx, c, rec(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// run checks every record at once, and record 0 twice.
+			run := func() []bool {
+				held := make([]bool, n+1)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for i := range n + 1 {
+					wg.Go(func() {
+						<-start
+						ok, err := c.Check(ctx, rec(i%n))
+						if err != nil {
+							t.Errorf("Check %v: %v", rec(i%n), err)
+						}
+						held[i] = ok
+					})
+				}
+				close(start)
+				wg.Wait()
+				return held
+			}
+
+			serial := s.Serial(t)
+			checks.Store(0)
+			for i, ok := range run() {
+				if !ok {
+					t.Errorf("Check %v = false, want true", rec(i%n))
+				}
+			}
+			if got := checks.Load(); got >= n+1 {
+				t.Errorf("%d check messages for %d concurrent checks: not shared", got, n+1)
+			}
+			t.Logf("%d concurrent checks, %d check messages", n+1, checks.Load())
+			if got := s.Serial(t); got != serial {
+				t.Errorf("serial moved from %d to %d: checks wrote", serial, got)
+			}
+
+			// Behind c's back: every fourth record gets another address,
+			// record 2 a second one.
+			other := newClient(t, s)
+			changed := func(i int) bool { return i%4 == 1 || i == 2 }
+			for i := 1; i < n; i += 4 {
+				r := rec(i)
+				r.Addr = netip.AddrFrom4([4]byte{203, 0, 113, byte(i)})
+				if err := other.Replace(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			add := c.Key // a signed UPDATE that adds a second A to record 2
+			m := new(dns.Msg)
+			m.SetUpdate(dns.Fqdn(s.Zone))
+			rr, _ := dns.NewRR(rec(2).Name + " 60 IN A 203.0.113.222")
+			m.Insert([]dns.RR{rr})
+			m.SetTsig(add.Name, add.Algorithm, 300, time.Now().Unix())
+			dc := &dns.Client{Net: "tcp", TsigSecret: map[string]string{add.Name: add.Secret}}
+			if resp, _, err := dc.Exchange(m, s.Addr); err != nil || resp.Rcode != dns.RcodeSuccess {
+				t.Fatalf("adding a second A to %s: %v %v", rec(2).Name, resp, err)
+			}
+			if got := s.Lookup(t, rec(2).Name, dns.TypeA); len(got) != 2 {
+				t.Fatalf("%s A = %v, want two addresses", rec(2).Name, got)
+			}
+
+			serial = s.Serial(t)
+			for i, ok := range run() {
+				if want := !changed(i % n); ok != want {
+					t.Errorf("Check %v = %v, want %v", rec(i%n), ok, want)
+				}
+			}
+			if got := s.Serial(t); got != serial {
+				t.Errorf("serial moved from %d to %d: checks wrote", serial, got)
+			}
+			// The changed records are no longer expected to hold: their
+			// next checks go alone, and say the same.
+			checks.Store(0)
+			for i := range n {
+				if ok, err := c.Check(ctx, rec(i)); err != nil || ok != !changed(i) {
+					t.Errorf("Check %v again = %v, %v; want %v", rec(i), ok, err, !changed(i))
+				}
+			}
+			if got := checks.Load(); got != n {
+				t.Errorf("%d check messages for %d checks one at a time, want %d", got, n, n)
 			}
 		})
 	}
