@@ -53,8 +53,31 @@ type env struct {
 	peer   netip.Addr
 	stdout io.Writer
 	stderr io.Writer
-	log    *slog.Logger
+	log    *sessionLog
 	ctx    context.Context
+}
+
+// sessionLog is a session's logger, with its remote address and, once
+// known, its key. slog's With formats its attributes at once, and most
+// sessions log only their closing line, which handle writes whole; so
+// the logger with those attributes is built only when something else is
+// logged.
+type sessionLog struct {
+	base  *slog.Logger
+	attrs []any
+	built *slog.Logger
+}
+
+func (l *sessionLog) with(args ...any) {
+	l.attrs = append(l.attrs, args...)
+	l.built = nil
+}
+
+func (l *sessionLog) get() *slog.Logger {
+	if l.built == nil {
+		l.built = l.base.With(l.attrs...)
+	}
+	return l.built
 }
 
 // fail is a command's failure: one line for the client, its exit status.
@@ -72,14 +95,13 @@ func failf(code int, format string, args ...any) *fail {
 func (s *Server) handle(sess ssh.Session) {
 	start := time.Now()
 	remote := sess.RemoteAddr().String()
-	log := s.Logger.With("remote", remote)
-	code, fp, cmd := s.run(sess, log)
+	code, fp, cmd := s.run(sess, &sessionLog{base: s.Logger, attrs: []any{"remote", remote}})
 	s.Observer.Session(cmd, code)
-	log.Info("session", "key", fp, "command", cmd, "exit", code, "duration", time.Since(start).Round(time.Millisecond))
+	s.Logger.Info("session", "remote", remote, "key", fp, "command", cmd, "exit", code, "duration", time.Since(start).Round(time.Millisecond))
 	sess.Exit(code)
 }
 
-func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint, cmd string) {
+func (s *Server) run(sess ssh.Session, log *sessionLog) (code int, fingerprint, cmd string) {
 	report := func(f *fail) int {
 		if f.msg != "" { // empty: the command printed its own lines
 			fmt.Fprintf(sess.Stderr(), "sshdyn: %s\n", f.msg)
@@ -89,11 +111,11 @@ func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint,
 	key := sess.PublicKey()
 	verified, _ := sess.Context().Value(verifiedKeyCtx).(gossh.PublicKey)
 	if key == nil || verified == nil || !ssh.KeysEqual(key, verified) {
-		log.Error("session key differs from the verified key; refusing")
+		log.get().Error("session key differs from the verified key; refusing")
 		return report(failf(ExitNoPerm, "not permitted")), "", ""
 	}
 	fingerprint = gossh.FingerprintSHA256(key)
-	log = log.With("key", fingerprint)
+	log.with("key", fingerprint)
 	// Look the key up in the current map: it may have been removed since
 	// the client authenticated.
 	entry, ok := s.Hosts.Lookup(key)
@@ -115,7 +137,7 @@ func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint,
 	}
 	// Checked at authentication too; again here against the current map.
 	if err := entry.Permits(peer, time.Now()); err != nil {
-		log.Info("key refused", "reason", err)
+		log.get().Info("key refused", "reason", err)
 		return report(failf(ExitNoPerm, "not permitted: %v", err)), fingerprint, cmd
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.Context()), s.UpdateTimeout)
@@ -127,7 +149,7 @@ func (s *Server) run(sess ssh.Session, log *slog.Logger) (code int, fingerprint,
 		select {
 		case s.dnsSem <- struct{}{}:
 		case <-ctx.Done():
-			log.Warn("no DNS slot free", "in_flight", cap(s.dnsSem))
+			log.get().Warn("no DNS slot free", "in_flight", cap(s.dnsSem))
 			s.Observer.Limited("dns_slots")
 			err = failf(ExitTempFail, "server busy, try again later")
 		}
@@ -290,7 +312,7 @@ func (s *Server) updateHosts(e *env, named []string, rep *Report, text bool) err
 		s.Observer.Update(zone.Name, typ, result)
 		if err != nil {
 			f := dnsFailure(host, err)
-			e.log.Error("dns update failed", "host", host, "type", typ, "addr", e.peer.String(), "err", err)
+			e.log.get().Error("dns update failed", "host", host, "type", typ, "addr", e.peer.String(), "err", err)
 			fmt.Fprintf(e.stderr, "sshdyn: %s\n", f.msg)
 			rep.Hosts = append(rep.Hosts, HostReport{Host: host, Result: "error", Kind: result, Temporary: f.code == ExitTempFail, Error: f.msg})
 			if worst == nil || f.code == ExitConfig {
@@ -300,7 +322,7 @@ func (s *Server) updateHosts(e *env, named []string, rep *Report, text bool) err
 		}
 		hr := HostReport{Host: host, Result: res.String()}
 		if res == update.Changed {
-			e.log.Info("dns change", "host", host, "type", typ, "old", addrList(old), "new", e.peer.String(), "ttl", ttl)
+			e.log.get().Info("dns change", "host", host, "type", typ, "old", addrList(old), "new", e.peer.String(), "ttl", ttl)
 			for _, a := range old {
 				hr.Previous = append(hr.Previous, a.String())
 			}
@@ -328,7 +350,7 @@ func (s *Server) status(e *env, named []string) error {
 		}
 		recs, err := zone.Backend.Lookup(e.ctx, host)
 		if err != nil {
-			e.log.Error("dns lookup failed", "host", host, "err", err)
+			e.log.get().Error("dns lookup failed", "host", host, "err", err)
 			return dnsFailure(host, err)
 		}
 		if len(recs) == 0 {

@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -413,4 +415,64 @@ func TestKeyOptions(t *testing.T) {
 			t.Errorf("key without allow-private: exit %d, want %d", code, ExitNoPerm)
 		}
 	})
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSessionLog: every line a session logs names its remote address
+// and key: the closing "session" line, and the lines logged on the way
+// (a change, a refusal).
+func TestSessionLog(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	var buf lockedBuffer
+	env := startServerOpts(t, a, b, "", func(s *Server) {
+		s.AllowPrivate = true
+		s.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	})
+	c := login(t, env, a)
+	fp := gossh.FingerprintSHA256(a.PublicKey())
+	for i := range 2 {
+		if _, errOut, code := run(t, c, "update"); code != 0 {
+			t.Fatalf("update %d: exit %d, %q", i, code, errOut)
+		}
+	}
+	if _, _, code := run(t, c, "update b."+env.dns.Zone); code != ExitNoPerm {
+		t.Fatalf("update of another key's host: exit %d, want %d", code, ExitNoPerm)
+	}
+	remote := c.LocalAddr().String()
+	want := []string{
+		`msg="dns change" remote=` + remote + ` key=` + fp + ` host=a.` + env.dns.Zone + ` type=A old=none new=127.0.0.1 ttl=60`,
+		`msg=session remote=` + remote + ` key=` + fp + ` command=update exit=0 duration=`,
+		`msg=session remote=` + remote + ` key=` + fp + ` command=update exit=77 duration=`,
+	}
+	var lines []string
+	for l := range strings.Lines(buf.String()) {
+		if strings.Contains(l, "remote="+remote) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 4 {
+		t.Fatalf("%d lines for the connection, want 4 (a change, 3 sessions):\n%s", len(lines), buf.String())
+	}
+	for i, w := range []string{want[0], want[1], want[1], want[2]} {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d = %q, want it to contain %q", i, lines[i], w)
+		}
+	}
 }
