@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -417,30 +416,12 @@ func TestKeyOptions(t *testing.T) {
 	})
 }
 
-// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSessionLog: every line a session logs names its remote address
 // and key: the closing "session" line, and the lines logged on the way
 // (a change, a refusal).
 func TestSessionLog(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
-	var buf lockedBuffer
+	var buf dnstest.LogBuffer
 	env := startServerOpts(t, a, b, "", func(s *Server) {
 		s.AllowPrivate = true
 		s.Logger = slog.New(slog.NewTextHandler(&buf, nil))

@@ -134,11 +134,7 @@ func (c *Client) checkAll(ctx context.Context, recs []Record) []error {
 			c.Seen.put(c.key(r), r.Addr.Unmap())
 		}
 	case len(recs) > 1:
-		var wg sync.WaitGroup
-		for i, r := range recs {
-			wg.Go(func() { errs[i] = c.checkAll(ctx, []Record{r})[0] })
-		}
-		wg.Wait()
+		return eachAlone(len(recs), func(i int) error { return c.checkAll(ctx, recs[i:i+1])[0] })
 	case resp.Rcode == dns.RcodeNXRrset:
 		errs[0] = errDiffers
 	default:
@@ -268,19 +264,22 @@ func (c *Client) replaceAll(ctx context.Context, chs []change) []error {
 	case err != nil || resp.Rcode != dns.RcodeSuccess:
 		// Refused, or a guard failed, perhaps for one record only: each
 		// on its own.
-		var wg sync.WaitGroup
-		for i, ch := range chs {
-			wg.Go(func() { errs[i] = c.replaceOne(ctx, ch) })
-		}
-		wg.Wait()
-		return errs
+		return eachAlone(len(chs), func(i int) error { return c.replaceOne(ctx, chs[i]) })
 	}
 	if rs[1].err == nil && rs[1].msg.Rcode == dns.RcodeSuccess {
 		return errs // all confirmed
 	}
+	return eachAlone(len(chs), func(i int) error { return c.confirm(ctx, chs[i].r) })
+}
+
+// eachAlone calls one(i) for every i < n, all at once, and returns their
+// results: how a message for several records that failed as a whole is
+// retried record by record.
+func eachAlone(n int, one func(i int) error) []error {
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, ch := range chs {
-		wg.Go(func() { errs[i] = c.confirm(ctx, ch.r) })
+	for i := range n {
+		wg.Go(func() { errs[i] = one(i) })
 	}
 	wg.Wait()
 	return errs
