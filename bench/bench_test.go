@@ -56,6 +56,7 @@ var (
 	logDir     = flag.String("logs", "", "keep the logs of sshdyn, the floor and the primaries in `dir`")
 	primaryFl  = flag.String("primary", "bind,knot", "the primaries to measure against, `list`ed with commas")
 	burstsOnly = flag.Bool("bursts", false, "run only the 10,000-update bursts")
+	baseline   = flag.String("baseline", "", "also measure the sshdyn `binary` given (an earlier build) in each round, beside this one, and print this build ÷ that one")
 )
 
 // kinds returns the primaries named by -primary, in the order given.
@@ -140,15 +141,43 @@ func BenchmarkComparison(b *testing.B) {
 		p := primaries[kind]
 		d := startSSHDyn(b, bins, p, keys, "")
 		server, dns := proc{"sshdyn", d.cmd.Process.Pid}, proc{kind, p.Pid()}
+		var base *sshdynProc
+		if *baseline != "" {
+			base = startSSHDyn(b, binaries{sshdyn: *baseline}, p, keys, "")
+		}
 		floors := []float64{rep.measureAt(b, "floor: bare SSH server (handshake, login, exit 0)", floorAddr, nochg, concurrency, roundFor, floor)}
 		var nc, ch, ncRatio, chRatio []float64
+		vsBase := map[string][]float64{} // this build ÷ baseline, by path
 		for i := range rounds {
 			tag := fmt.Sprintf(" [round %d]", i+1)
-			rep.watch = d.watchers(rep, fmt.Sprintf("%s-nochg-%d", kind, i+1))
-			nc = append(nc, rep.measureAt(b, "sshdyn, nochg path, "+kind+tag, d.addr, nochg, concurrency, roundFor, server, dns))
-			rep.watch = d.watchers(rep, fmt.Sprintf("%s-change-%d", kind, i+1))
-			ch = append(ch, rep.measureAt(b, "sshdyn, change path, "+kind+tag, d.addr, change, concurrency, roundFor, server, dns))
-			rep.watch = nil
+			// measure runs one of this build's figures and, with
+			// -baseline, the baseline's beside it, first or second in
+			// turn, so neither always follows the other.
+			measure := func(path string, clients []load.Client) float64 {
+				this := func() float64 {
+					rep.watch = d.watchers(rep, fmt.Sprintf("%s-%s-%d", kind, path, i+1))
+					defer func() { rep.watch = nil }()
+					return rep.measureAt(b, "sshdyn, "+path+" path, "+kind+tag, d.addr, clients, concurrency, roundFor, server, dns)
+				}
+				if base == nil {
+					return this()
+				}
+				that := func() float64 {
+					return rep.measureAt(b, "baseline, "+path+" path, "+kind+tag, base.addr, clients, concurrency, roundFor, proc{"baseline", base.cmd.Process.Pid}, dns)
+				}
+				var x, y float64
+				if i%2 == 0 {
+					x = this()
+					y = that()
+				} else {
+					y = that()
+					x = this()
+				}
+				vsBase[path] = append(vsBase[path], x/y)
+				return x
+			}
+			nc = append(nc, measure("nochg", nochg))
+			ch = append(ch, measure("change", change))
 			floors = append(floors, rep.measureAt(b, "floor"+tag, floorAddr, nochg, concurrency, roundFor, floor))
 			f := (floors[i] + floors[i+1]) / 2
 			ncRatio, chRatio = append(ncRatio, nc[i]/f), append(chRatio, ch[i]/f)
@@ -157,6 +186,10 @@ func BenchmarkComparison(b *testing.B) {
 		ratios[kind] = row{nochg: median(ncRatio), change: median(chRatio)}
 		rep.printf("  %s, median of %d rounds: floor %.1f/s, nochg %.1f/s, change %.1f/s; sshdyn ÷ floor: nochg %.2f (rounds %s), change %.2f (rounds %s)\n",
 			kind, rounds, median(floors), median(nc), median(ch), median(ncRatio), list(ncRatio), median(chRatio), list(chRatio))
+		if base != nil {
+			rep.printf("  %s, this build ÷ baseline: nochg %.3f (rounds %s), change %.3f (rounds %s)\n",
+				kind, median(vsBase["nochg"]), list(vsBase["nochg"]), median(vsBase["change"]), list(vsBase["change"]))
+		}
 		if *quick {
 			continue
 		}
