@@ -298,9 +298,9 @@ func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Clien
 	for _, w := range r.watch {
 		ends = append(ends, w(b))
 	}
-	before := cpuTimes(b, procs)
+	before, machineBefore := cpuTimes(b, procs), machineCPU(b)
 	res, err := load.Run(context.Background(), cfg)
-	after := cpuTimes(b, procs)
+	after, machineAfter := cpuTimes(b, procs), machineCPU(b)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -311,10 +311,18 @@ func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Clien
 	}
 	if n := len(res.Latencies); n > 0 {
 		var parts []string
+		var ours time.Duration
 		for i, p := range procs {
 			parts = append(parts, fmt.Sprintf("%s %.3f", p.name, float64(after[i]-before[i])/float64(time.Millisecond)/float64(n)))
+			ours += after[i] - before[i]
 		}
-		r.printf("  CPU ms per session: %s\n", strings.Join(parts, ", "))
+		// How much of the machine the figure had: with the VM's CPUs
+		// taken by its host (or by something else here), a closed loop
+		// on CPU runs slower with no change in CPU per session.
+		m := machineAfter.sub(machineBefore)
+		all := float64(m.busy + m.idle + m.steal)
+		r.printf("  CPU ms per session: %s; of %d CPUs: busy %.0f %% (these processes %.0f %%), idle %.0f %%, steal %.0f %%\n",
+			strings.Join(parts, ", "), runtime.NumCPU(), 100*float64(m.busy)/all, 100*float64(ours)/all, 100*float64(m.idle)/all, 100*float64(m.steal)/all)
 	}
 	if res.Failures() > 0 {
 		b.Errorf("%s: %d failures: %s", name, res.Failures(), res)
@@ -511,6 +519,39 @@ func cpuTimes(b *testing.B, procs []proc) []time.Duration {
 		}
 	}
 	return out
+}
+
+// cpuStat is the machine's CPU time (all CPUs) from /proc/stat.
+type cpuStat struct{ busy, idle, steal time.Duration }
+
+func (a cpuStat) sub(b cpuStat) cpuStat {
+	return cpuStat{a.busy - b.busy, a.idle - b.idle, a.steal - b.steal}
+}
+
+// machineCPU returns the machine's CPU time so far: busy (user, nice,
+// system, irq, softirq), idle (idle, iowait), and steal (taken by the
+// hypervisor, where it says so).
+func machineCPU(b *testing.B) cpuStat {
+	b.Helper()
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		b.Fatalf("/proc/stat: %q", line)
+	}
+	var v [8]time.Duration
+	for i := range v {
+		n, err := strconv.ParseInt(f[i+1], 10, 64)
+		if err != nil {
+			b.Fatalf("/proc/stat: %v", err)
+		}
+		v[i] = time.Duration(n) * clockTick
+	}
+	// user nice system idle iowait irq softirq steal
+	return cpuStat{busy: v[0] + v[1] + v[2] + v[5] + v[6], idle: v[3] + v[4], steal: v[7]}
 }
 
 type sshdynProc struct {
