@@ -496,7 +496,7 @@ const clockTick = 10 * time.Millisecond
 // cpuTimes returns the CPU time, user and system, that each process and
 // its reaped children (OpenSSH's per-connection processes, nsupdate) have
 // used so far.
-func cpuTimes(b *testing.B, procs []proc) []time.Duration {
+func cpuTimes(b testing.TB, procs []proc) []time.Duration {
 	b.Helper()
 	out := make([]time.Duration, len(procs))
 	for i, p := range procs {
@@ -531,7 +531,7 @@ func (a cpuStat) sub(b cpuStat) cpuStat {
 // machineCPU returns the machine's CPU time so far: busy (user, nice,
 // system, irq, softirq), idle (idle, iowait), and steal (taken by the
 // hypervisor, where it says so).
-func machineCPU(b *testing.B) cpuStat {
+func machineCPU(b testing.TB) cpuStat {
 	b.Helper()
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
