@@ -56,6 +56,7 @@ var (
 	logDir     = flag.String("logs", "", "keep the logs of sshdyn, the floor and the primaries in `dir`")
 	primaryFl  = flag.String("primary", "bind,knot", "the primaries to measure against, `list`ed with commas")
 	burstsOnly = flag.Bool("bursts", false, "run only the 10,000-update bursts")
+	frontOnly  = flag.Bool("front", false, "with -quick: sshdyn's nochg figures run \"ip\" instead of \"update\": the SSH front alone, with no DNS work")
 	baseline   = flag.String("baseline", "", "also measure the sshdyn `binary` given (an earlier build) in each round, beside this one, and print this build ÷ that one")
 )
 
@@ -89,6 +90,13 @@ func BenchmarkComparison(b *testing.B) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			b.Fatal(err)
 		}
+	}
+	nochgLabel := "nochg"
+	if *frontOnly {
+		if !*quick {
+			b.Fatal("-front goes with -quick: its nochg figures are not the nochg path")
+		}
+		nochgLabel = "ip (no DNS)"
 	}
 	ks := kinds(b)
 	bins := buildBinaries(b)
@@ -154,16 +162,20 @@ func BenchmarkComparison(b *testing.B) {
 			// -baseline, the baseline's beside it, first or second in
 			// turn, so neither always follows the other.
 			measure := func(path string, clients []load.Client) float64 {
+				label := path + " path, " + kind + tag
+				if rep.command != "" {
+					label = "\"" + rep.command + "\" instead of update, " + kind + tag
+				}
 				this := func() float64 {
 					rep.watch = d.watchers(rep, fmt.Sprintf("%s-%s-%d", kind, path, i+1))
 					defer func() { rep.watch = nil }()
-					return rep.measureAt(b, "sshdyn, "+path+" path, "+kind+tag, d.addr, clients, concurrency, roundFor, server, dns)
+					return rep.measureAt(b, "sshdyn, "+label, d.addr, clients, concurrency, roundFor, server, dns)
 				}
 				if base == nil {
 					return this()
 				}
 				that := func() float64 {
-					return rep.measureAt(b, "baseline, "+path+" path, "+kind+tag, base.addr, clients, concurrency, roundFor, proc{"baseline", base.cmd.Process.Pid}, dns)
+					return rep.measureAt(b, "baseline, "+label, base.addr, clients, concurrency, roundFor, proc{"baseline", base.cmd.Process.Pid}, dns)
 				}
 				var x, y float64
 				if i%2 == 0 {
@@ -176,7 +188,11 @@ func BenchmarkComparison(b *testing.B) {
 				vsBase[path] = append(vsBase[path], x/y)
 				return x
 			}
+			if *frontOnly {
+				rep.command = "ip"
+			}
 			nc = append(nc, measure("nochg", nochg))
+			rep.command = ""
 			ch = append(ch, measure("change", change))
 			floors = append(floors, rep.measureAt(b, "floor"+tag, floorAddr, nochg, concurrency, roundFor, floor))
 			f := (floors[i] + floors[i+1]) / 2
@@ -184,11 +200,11 @@ func BenchmarkComparison(b *testing.B) {
 		}
 		sshdyn[kind] = row{floor: median(floors), nochg: median(nc), change: median(ch)}
 		ratios[kind] = row{nochg: median(ncRatio), change: median(chRatio)}
-		rep.printf("  %s, median of %d rounds: floor %.1f/s, nochg %.1f/s, change %.1f/s; sshdyn ÷ floor: nochg %.2f (rounds %s), change %.2f (rounds %s)\n",
-			kind, rounds, median(floors), median(nc), median(ch), median(ncRatio), list(ncRatio), median(chRatio), list(chRatio))
+		rep.printf("  %s, median of %d rounds: floor %.1f/s, %s %.1f/s, change %.1f/s; sshdyn ÷ floor: %s %.2f (rounds %s), change %.2f (rounds %s)\n",
+			kind, rounds, median(floors), nochgLabel, median(nc), median(ch), nochgLabel, median(ncRatio), list(ncRatio), median(chRatio), list(chRatio))
 		if base != nil {
-			rep.printf("  %s, this build ÷ baseline: nochg %.3f (rounds %s), change %.3f (rounds %s)\n",
-				kind, median(vsBase["nochg"]), list(vsBase["nochg"]), median(vsBase["change"]), list(vsBase["change"]))
+			rep.printf("  %s, this build ÷ baseline: %s %.3f (rounds %s), change %.3f (rounds %s)\n",
+				kind, nochgLabel, median(vsBase["nochg"]), list(vsBase["nochg"]), median(vsBase["change"]), list(vsBase["change"]))
 		}
 		if *quick {
 			continue
@@ -208,7 +224,7 @@ func BenchmarkComparison(b *testing.B) {
 	if *quick {
 		for _, kind := range ks {
 			s := ratios[kind]
-			rep.printf("  %-4s  sshdyn ÷ floor: nochg %.2f, change %.2f\n", kind, s.nochg, s.change)
+			rep.printf("  %-4s  sshdyn ÷ floor: %s %.2f, change %.2f\n", kind, nochgLabel, s.nochg, s.change)
 		}
 		fmt.Print(rep.String())
 		return
@@ -246,6 +262,8 @@ type report struct {
 	// watch are called when a timed run starts; each returns a function
 	// that is called with the run's result when it ends.
 	watch []watcher
+	// command is what the clients run; "" is update.
+	command string
 }
 
 type watcher func(b *testing.B) (end func(res *load.Result))
@@ -280,7 +298,11 @@ func (r *report) measureAt(b *testing.B, name, addr string, clients []load.Clien
 	procs = append(procs, proc{"clients", os.Getpid()})
 	// Warm up: one connection per client (so that every host holds the
 	// path's address before the clock starts), then warmFor more.
-	cfg := load.Config{Addr: addr, User: benchUser, Command: "update", Clients: clients, KeyExchanges: []string{kex},
+	command := r.command
+	if command == "" {
+		command = "update"
+	}
+	cfg := load.Config{Addr: addr, User: benchUser, Command: command, Clients: clients, KeyExchanges: []string{kex},
 		Concurrency: n, Count: len(clients), Timeout: 30 * time.Second}
 	if _, err := load.Run(context.Background(), cfg); err != nil {
 		b.Fatal(err)
