@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/dnsname"
 )
 
 // Entry is one key's line: the key and what it may update.
@@ -55,13 +58,7 @@ func (e *Entry) Permits(addr netip.Addr, now time.Time) error {
 
 // Owns reports whether host (any case, trailing dot or not) is one of e's.
 func (e *Entry) Owns(host string) bool {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	for _, h := range e.Hosts {
-		if h == host {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(e.Hosts, dnsname.Canonical(host))
 }
 
 // Map is a parsed authorized file. It is never modified after Parse.
@@ -262,43 +259,14 @@ func unquote(v string) (string, error) {
 // checkHost validates an RFC 1123 host name inside one of zones and
 // returns it canonical.
 func checkHost(h string, zones []string) (string, error) {
-	c := strings.TrimSuffix(strings.ToLower(h), ".")
-	if err := validHostname(c); err != nil {
+	c := dnsname.Canonical(h)
+	if err := dnsname.CheckHost(c); err != nil {
 		return "", fmt.Errorf("host %q: %v", h, err)
 	}
-	for _, z := range zones {
-		if c == z || strings.HasSuffix(c, "."+z) {
-			return c, nil
-		}
+	if _, ok := dnsname.Longest(c, zones, func(z string) string { return z }); !ok {
+		return "", fmt.Errorf("host %q is not inside a configured zone (%s)", h, strings.Join(zones, ", "))
 	}
-	return "", fmt.Errorf("host %q is not inside a configured zone (%s)", h, strings.Join(zones, ", "))
-}
-
-func validHostname(h string) error {
-	if h == "" {
-		return errors.New("empty name")
-	}
-	if len(h) > 253 {
-		return errors.New("name longer than 253 characters")
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" {
-			return errors.New("empty label")
-		}
-		if len(label) > 63 {
-			return errors.New("label longer than 63 characters")
-		}
-		if label[0] == '-' || label[len(label)-1] == '-' {
-			return errors.New("label starts or ends with a hyphen")
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Errorf("character %q not allowed in a host name", c)
-			}
-		}
-	}
-	return nil
+	return c, nil
 }
 
 // File is an authorized file that can be reloaded: lookups always see one

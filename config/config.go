@@ -15,6 +15,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/sshdyn/sshdyn/dnsname"
 )
 
 // Config is the whole configuration of sshdyn serve.
@@ -270,7 +272,7 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i := range c.Zones {
 		z := &c.Zones[i]
-		z.Name = strings.TrimSuffix(strings.ToLower(z.Name), ".")
+		z.Name = dnsname.Canonical(z.Name)
 		if z.Name == "" || strings.Contains(z.Name, "..") {
 			return fmt.Errorf("zone %d: name %q is not a domain name", i+1, z.Name)
 		}

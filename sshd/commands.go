@@ -16,6 +16,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/update"
 )
 
@@ -222,7 +223,7 @@ func hosts(e *env, named []string) ([]string, error) {
 		if !e.entry.Owns(h) {
 			return nil, failf(ExitNoPerm, "not permitted: %q is not one of this key's hosts", truncate(h, 255))
 		}
-		out = append(out, update.CanonicalHost(h))
+		out = append(out, dnsname.Canonical(h))
 	}
 	return out, nil
 }

@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/tsig"
 )
 
 // BenchmarkSignUpdate: building and signing the replace message, no network.
 func BenchmarkSignUpdate(b *testing.B) {
-	c := &Client{Zone: "dyn.example.com", Key: Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}}
+	c := &Client{Zone: "dyn.example.com", Key: tsig.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}}
 	addr := netip.MustParseAddr("198.51.100.7")
 	for i := 0; i < b.N; i++ {
 		m := c.newUpdate()

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/tsig"
 )
 
 // DefaultTimeout bounds one exchange with the primary when Client.Timeout
@@ -21,7 +24,7 @@ const DefaultTimeout = 5 * time.Second
 type Client struct {
 	Server  string        // host:port of the primary
 	Zone    string        // the zone updated, e.g. "dyn.example.com"
-	Key     Key           // TSIG key the primary accepts for updates
+	Key     tsig.Key      // TSIG key the primary accepts for updates
 	Timeout time.Duration // per exchange; DefaultTimeout if zero
 
 	// Now returns the time put in TSIG signatures; time.Now if nil.
@@ -76,7 +79,7 @@ var errGuard = errors.New("RRset changed since it was last seen")
 
 // key names r's RRset on c's primary.
 func (c *Client) key(r Record) rrsetKey {
-	return rrsetKey{c.Server, CanonicalHost(r.Name), r.Type()}
+	return rrsetKey{c.Server, dnsname.Canonical(r.Name), r.Type()}
 }
 
 // Check sends an update whose only content is the prerequisite "RRset

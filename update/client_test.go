@@ -15,12 +15,13 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
 )
 
 func newClient(t *testing.T, s *dnstest.Server) *update.Client {
 	t.Helper()
-	key, err := update.LoadKey(s.KeyFile)
+	key, err := tsig.Load(s.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestUnsignedReplyIsRejected(t *testing.T) {
 				m.SetRcode(r, rcode)
 				w.WriteMsg(m) // no TSIG: what a spoofer or a misconfigured server sends
 			})
-			c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: update.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
+			c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: tsig.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
 			_, _, err := update.Set(context.Background(), c, update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")})
 			var ue *update.Error
 			if !errors.As(err, &ue) || ue.Kind != update.KindAuth {
@@ -258,7 +259,7 @@ func TestForgedSignatureIsRejected(t *testing.T) {
 		}
 		w.Write(signed)
 	})
-	c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: update.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
+	c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: tsig.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
 	ok, err := c.Check(context.Background(), update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")})
 	var ue *update.Error
 	if ok || !errors.As(err, &ue) || ue.Kind != update.KindAuth {
@@ -283,7 +284,7 @@ func TestBlackholeTimesOut(t *testing.T) {
 		}
 	}()
 	c := &update.Client{Server: l.Addr().String(), Zone: "dyn.example.com", Timeout: 200 * time.Millisecond,
-		Key: update.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
+		Key: tsig.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
 	_, err = c.Check(context.Background(), update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")})
 	var ue *update.Error
 	if !errors.As(err, &ue) || ue.Kind != update.KindTimeout || !ue.Kind.Temporary() {
@@ -504,7 +505,7 @@ func pipelinePrimary(t *testing.T, secret string, swapMACs bool) string {
 // for the other message fails TSIG verification.
 func TestPipelinedRepliesOutOfOrder(t *testing.T) {
 	const secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
-	key := update.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: secret}
+	key := tsig.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: secret}
 	r := update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1"), TTL: 60}
 
 	var ops []string

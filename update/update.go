@@ -7,9 +7,10 @@ package update
 import (
 	"context"
 	"net/netip"
-	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/dnsname"
 )
 
 // Record is one host's address: an A record for IPv4, AAAA for IPv6.
@@ -165,7 +166,7 @@ type Zones struct {
 func NewZones(zs ...Zone) *Zones {
 	z := &Zones{}
 	for _, zone := range zs {
-		zone.Name = CanonicalHost(zone.Name)
+		zone.Name = dnsname.Canonical(zone.Name)
 		z.list = append(z.list, zone)
 	}
 	return z
@@ -173,10 +174,10 @@ func NewZones(zs ...Zone) *Zones {
 
 // Find returns the zone that contains host (the apex counts).
 func (z *Zones) Find(host string) (Zone, bool) {
-	host = CanonicalHost(host)
+	host = dnsname.Canonical(host)
 	best := -1
 	for i, zone := range z.list {
-		if InZone(host, zone.Name) && (best < 0 || len(zone.Name) > len(z.list[best].Name)) {
+		if dnsname.InZone(host, zone.Name) && (best < 0 || len(zone.Name) > len(z.list[best].Name)) {
 			best = i
 		}
 	}
@@ -188,13 +189,3 @@ func (z *Zones) Find(host string) (Zone, bool) {
 
 // All returns every zone, in configuration order.
 func (z *Zones) All() []Zone { return append([]Zone(nil), z.list...) }
-
-// CanonicalHost lower-cases a host name and drops a trailing dot.
-func CanonicalHost(s string) string {
-	return strings.TrimSuffix(strings.ToLower(s), ".")
-}
-
-// InZone reports whether canonical host name is zone or below it.
-func InZone(host, zone string) bool {
-	return host == zone || strings.HasSuffix(host, "."+zone)
-}

@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/dnsname"
 )
 
 // maxCNAMEChain bounds how many CNAMEs inside the zone an answer follows.
@@ -14,7 +16,7 @@ const maxCNAMEChain = 8
 // records, a referral below a delegation, NODATA or NXDOMAIN with the SOA
 // in the authority section (RFC 2308).
 func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
-	name := canonical(q.Name)
+	name := dnsname.FQDN(q.Name)
 	resp.Authoritative = true
 	for i := 0; ; i++ {
 		if cut := s.cut(name); cut != "" && !(cut == name && q.Qtype == dns.TypeDS) {
@@ -45,8 +47,8 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
 			return
 		}
 		resp.Answer = append(resp.Answer, cname[0])
-		target := canonical(cname[0].(*dns.CNAME).Target)
-		if !inZone(target, s.origin) || i >= maxCNAMEChain {
+		target := dnsname.FQDN(cname[0].(*dns.CNAME).Target)
+		if !dnsname.InZone(target, s.origin) || i >= maxCNAMEChain {
 			return // the resolver follows it from here
 		}
 		name = target
@@ -74,7 +76,7 @@ func (s *snapshot) referral(cut string, resp *dns.Msg) {
 	ns := s.names[cut][dns.TypeNS]
 	resp.Ns = append(resp.Ns, ns...)
 	for _, rr := range ns {
-		target := canonical(rr.(*dns.NS).Ns)
+		target := dnsname.FQDN(rr.(*dns.NS).Ns)
 		if n, ok := s.names[target]; ok {
 			resp.Extra = append(resp.Extra, n[dns.TypeA]...)
 			resp.Extra = append(resp.Extra, n[dns.TypeAAAA]...)

@@ -10,7 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/tsig"
 )
 
 // records is the zone most query tests serve.
@@ -35,7 +35,7 @@ func init() {
 
 // exchange sends m to addr over network ("udp" or "tcp"), signed with key
 // if it is not nil.
-func exchange(t *testing.T, network, addr string, m *dns.Msg, key *update.Key) *dns.Msg {
+func exchange(t *testing.T, network, addr string, m *dns.Msg, key *tsig.Key) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: network, Timeout: 2 * time.Second, UDPSize: 65535}
 	if key != nil {

@@ -2,36 +2,30 @@ package zone
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/internal/sockopt"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/tsig"
 )
 
 // Server serves zones over UDP and TCP. Set the fields, then call Listen
 // for each address.
 type Server struct {
 	Zones  []*Zone
-	Keys   []update.Key // every TSIG key the server accepts (update and transfer keys)
+	Keys   []tsig.Key // every TSIG key the server accepts (update and transfer keys)
 	Logger *slog.Logger
 
 	once    sync.Once
-	keys    tsigKeys
+	keys    tsig.Ring
 	mu      sync.Mutex
 	servers []*dns.Server
 	notify  sync.WaitGroup
@@ -46,10 +40,7 @@ func (s *Server) init() {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	s.keys = tsigKeys{}
-	for _, k := range s.Keys {
-		s.keys[canonical(k.Name)] = k
-	}
+	s.keys = tsig.NewRing(s.Keys...)
 	s.stop = make(chan struct{})
 	for _, z := range s.Zones {
 		z := z
@@ -203,7 +194,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			s.tsigFailure(w, req, t, err)
 			return
 		}
-		key = canonical(t.Hdr.Name)
+		key = dnsname.FQDN(t.Hdr.Name)
 	}
 	resp := new(dns.Msg)
 	resp.SetReply(req)
@@ -229,14 +220,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 
 // find returns the zone that holds name (the longest match), or nil.
 func (s *Server) find(name string) *Zone {
-	name = canonical(name)
-	var best *Zone
-	for _, z := range s.Zones {
-		if inZone(name, z.Origin) && (best == nil || len(z.Origin) > len(best.Origin)) {
-			best = z
-		}
-	}
-	return best
+	z, _ := dnsname.Longest(dnsname.FQDN(name), s.Zones, func(z *Zone) string { return z.Origin })
+	return z
 }
 
 func (s *Server) update(w dns.ResponseWriter, req, resp *dns.Msg, key string, z *Zone) {
@@ -245,7 +230,7 @@ func (s *Server) update(w dns.ResponseWriter, req, resp *dns.Msg, key string, z 
 	switch {
 	case q.Qtype != dns.TypeSOA:
 		resp.Rcode = dns.RcodeFormatError
-	case z == nil || z.Origin != canonical(q.Name):
+	case z == nil || z.Origin != dnsname.FQDN(q.Name):
 		resp.Rcode = dns.RcodeNotAuth
 	case key == "":
 		// Unsigned updates are never applied.
@@ -399,9 +384,9 @@ func (s *Server) sendNotifies(z *Zone) {
 			m := new(dns.Msg)
 			m.SetNotify(z.Origin)
 			c := &dns.Client{Net: "udp", Timeout: time.Second}
-			var key update.Key
+			var key tsig.Key
 			for _, k := range z.cfg.TransferKeys {
-				key = s.keys[canonical(k)]
+				key, _ = s.keys.Get(k)
 				break
 			}
 			if key.Name != "" {
@@ -431,50 +416,4 @@ func (s *Server) sendNotifies(z *Zone) {
 		}()
 	}
 	wg.Wait()
-}
-
-// tsigKeys is a dns.TsigProvider over the configured keys: names compare
-// case-insensitively and a key is only good with its own algorithm.
-type tsigKeys map[string]update.Key
-
-func (k tsigKeys) mac(msg []byte, t *dns.TSIG) ([]byte, error) {
-	key, ok := k[canonical(t.Hdr.Name)]
-	if !ok {
-		return nil, dns.ErrSecret
-	}
-	if !strings.EqualFold(dns.Fqdn(t.Algorithm), key.Algorithm) {
-		return nil, dns.ErrKeyAlg
-	}
-	secret, err := base64.StdEncoding.DecodeString(key.Secret)
-	if err != nil {
-		return nil, dns.ErrSecret
-	}
-	var h func() hash.Hash
-	switch key.Algorithm {
-	case dns.HmacSHA256:
-		h = sha256.New
-	case dns.HmacSHA384:
-		h = sha512.New384
-	case dns.HmacSHA512:
-		h = sha512.New
-	default:
-		return nil, dns.ErrKeyAlg
-	}
-	m := hmac.New(h, secret)
-	m.Write(msg)
-	return m.Sum(nil), nil
-}
-
-func (k tsigKeys) Generate(msg []byte, t *dns.TSIG) ([]byte, error) { return k.mac(msg, t) }
-
-func (k tsigKeys) Verify(msg []byte, t *dns.TSIG) error {
-	want, err := k.mac(msg, t)
-	if err != nil {
-		return err
-	}
-	got, err := hex.DecodeString(t.MAC)
-	if err != nil || !hmac.Equal(want, got) {
-		return dns.ErrSig
-	}
-	return nil
 }

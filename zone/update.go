@@ -4,6 +4,8 @@ import (
 	"maps"
 
 	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/dnsname"
 )
 
 // Update applies the RFC 2136 UPDATE req (as unpacked from the wire: the
@@ -17,7 +19,7 @@ import (
 // zone as one. A change raises the SOA serial and is on disk before
 // Update returns NOERROR.
 func (z *Zone) Update(req *dns.Msg, key string) int {
-	if !z.keys[canonical(key)] {
+	if !z.keys[dnsname.FQDN(key)] {
 		return dns.RcodeRefused
 	}
 	z.mu.Lock()
@@ -60,8 +62,8 @@ func (z *Zone) checkPrerequisites(prereqs []dns.RR) int {
 		if h.Ttl != 0 {
 			return dns.RcodeFormatError
 		}
-		name := canonical(h.Name)
-		if !inZone(name, z.Origin) {
+		name := dnsname.FQDN(h.Name)
+		if !dnsname.InZone(name, z.Origin) {
 			return dns.RcodeNotZone
 		}
 		n := z.pending[name]
@@ -140,8 +142,8 @@ func sameRdata(a, b []dns.RR) bool {
 func (z *Zone) prescan(updates []dns.RR) int {
 	for _, rr := range updates {
 		h := rr.Header()
-		name := canonical(h.Name)
-		if !inZone(name, z.Origin) {
+		name := dnsname.FQDN(h.Name)
+		if !dnsname.InZone(name, z.Origin) {
 			return dns.RcodeNotZone
 		}
 		switch h.Class {
@@ -192,7 +194,7 @@ func (z *Zone) apply(updates []dns.RR) bool {
 	}
 	for _, rr := range updates {
 		h := rr.Header()
-		name := canonical(h.Name)
+		name := dnsname.FQDN(h.Name)
 		n := get(name)
 		switch h.Class {
 		case dns.ClassINET:

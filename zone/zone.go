@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 
 	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/dnsname"
 )
 
 // Config describes one zone served by the embedded primary.
@@ -90,7 +92,7 @@ type batch struct {
 
 // Load reads cfg.File and returns the zone, ready to serve.
 func Load(cfg Config) (*Zone, error) {
-	origin := canonical(cfg.Origin)
+	origin := dnsname.FQDN(cfg.Origin)
 	if _, ok := dns.IsDomainName(origin); !ok || origin == "." {
 		return nil, fmt.Errorf("zone %q: not a domain name", cfg.Origin)
 	}
@@ -123,10 +125,10 @@ func Load(cfg Config) (*Zone, error) {
 		z.types[t] = true
 	}
 	for _, k := range cfg.UpdateKeys {
-		z.keys[canonical(k)] = true
+		z.keys[dnsname.FQDN(k)] = true
 	}
 	for _, k := range cfg.TransferKeys {
-		z.xfrKey[canonical(k)] = true
+		z.xfrKey[dnsname.FQDN(k)] = true
 	}
 	z.cur.Store(newSnapshot(origin, names))
 	return z, nil
@@ -150,11 +152,11 @@ func parse(r io.Reader, origin, file string) (map[string]node, error) {
 	}
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
-		h.Name = canonical(h.Name)
+		h.Name = dnsname.FQDN(h.Name)
 		switch {
 		case h.Class != dns.ClassINET:
 			return nil, bad(h.Name, "class %s: only IN is served", dns.ClassToString[h.Class])
-		case !inZone(h.Name, origin):
+		case !dnsname.InZone(h.Name, origin):
 			return nil, bad(h.Name, "not in zone %s", strings.TrimSuffix(origin, "."))
 		case strings.HasPrefix(h.Name, "*.") || h.Name == "*":
 			return nil, bad(h.Name, "wildcards are not supported")
@@ -221,7 +223,7 @@ func newSnapshot(origin string, names map[string]node) *snapshot {
 		if name != origin && len(n[dns.TypeNS]) > 0 {
 			s.cuts[name] = true
 		}
-		for p := parent(name); p != "" && p != origin && inZone(p, origin); p = parent(p) {
+		for p := parent(name); p != "" && p != origin && dnsname.InZone(p, origin); p = parent(p) {
 			if _, ok := names[p]; !ok {
 				s.ents[p] = true
 			}
@@ -355,14 +357,6 @@ func compareNames(a, b string) int {
 		}
 	}
 	return len(la) - len(lb)
-}
-
-// canonical lower-cases a name and makes it fully qualified.
-func canonical(name string) string { return strings.ToLower(dns.Fqdn(name)) }
-
-// inZone reports whether canonical name is origin or below it.
-func inZone(name, origin string) bool {
-	return name == origin || strings.HasSuffix(name, "."+origin)
 }
 
 // parent returns name without its first label, "" for the root.

@@ -17,6 +17,7 @@ import (
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/sshd"
+	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
 )
@@ -81,8 +82,8 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 }
 
 // checkKeyFile loads a TSIG key file and warns if others may read it.
-func checkKeyFile(zoneName, path string, stdout io.Writer, bad func(string, ...any)) (update.Key, bool) {
-	key, err := update.LoadKey(path)
+func checkKeyFile(zoneName, path string, stdout io.Writer, bad func(string, ...any)) (tsig.Key, bool) {
+	key, err := tsig.Load(path)
 	if errors.Is(err, fs.ErrPermission) {
 		bad("zone %s: %v: the user sshdyn runs as must be able to read it (e.g. chown root:sshdyn %s; chmod 640 %s)", zoneName, err, path, path)
 		return key, false

@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
 )
@@ -122,7 +123,7 @@ name = %q
 file = %q
 tsig_key = "tsig.key"
 `, dnsPort, zoneName, zoneFile))
-	key, err := update.LoadKey(filepath.Join(dir, "tsig.key"))
+	key, err := tsig.Load(filepath.Join(dir, "tsig.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/internal/dnstest"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/zone"
 )
 
@@ -49,7 +49,7 @@ func TestExamples(t *testing.T) {
 	// snippet passes named-checkconf.
 	bindKey := filepath.Join(dir, "bind.key")
 	writeFile(t, bindKey, run("tsig-keygen", "-a", "hmac-sha256", "sshdyn"))
-	if k, err := update.LoadKey(bindKey); err != nil || k.Name != "sshdyn." {
+	if k, err := tsig.Load(bindKey); err != nil || k.Name != "sshdyn." {
 		t.Errorf("tsig-keygen output: %+v, %v", k, err)
 	}
 	checkSnippet(t, "named.conf", "/etc/bind/sshdyn.key", bindKey, func(p string) { run("named-checkconf", p) })
@@ -57,7 +57,7 @@ func TestExamples(t *testing.T) {
 	// Knot: likewise with keymgr's output and knotc conf-check.
 	knotKey := filepath.Join(dir, "knot.key")
 	writeFile(t, knotKey, run("keymgr", "-t", "sshdyn", "hmac-sha256"))
-	if k, err := update.LoadKey(knotKey); err != nil || k.Name != "sshdyn." {
+	if k, err := tsig.Load(knotKey); err != nil || k.Name != "sshdyn." {
 		t.Errorf("keymgr output: %+v, %v", k, err)
 	}
 	checkSnippet(t, "knot.conf", "/etc/knot/sshdyn.key.conf", knotKey, func(p string) { run("knotc", "-c", p, "conf-check") })

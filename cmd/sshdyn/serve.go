@@ -20,6 +20,7 @@ import (
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/sshd"
+	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
 )
@@ -64,7 +65,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 
 	var zones []update.Zone
 	for _, z := range cfg.Zones {
-		key, err := update.LoadKey(z.TSIGKey)
+		key, err := tsig.Load(z.TSIGKey)
 		if err != nil {
 			return fmt.Errorf("zone %s: %w", z.Name, err)
 		}
@@ -217,9 +218,9 @@ func serveMetrics(ctx context.Context, addr string, profiler bool, m *metrics.Me
 // on every dns_listen address; nil if there are none.
 func startDNS(cfg *config.Config, log *slog.Logger) (*zone.Server, error) {
 	srv := &zone.Server{Logger: log}
-	keys := map[string]update.Key{}
+	keys := map[string]tsig.Key{}
 	loadKey := func(zoneName, path string) (string, error) {
-		k, err := update.LoadKey(path)
+		k, err := tsig.Load(path)
 		if err != nil {
 			return "", fmt.Errorf("zone %s: %w", zoneName, err)
 		}

@@ -31,7 +31,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/zone"
 )
 
@@ -70,9 +70,9 @@ type Server struct {
 	Addr    string // 127.0.0.1:port
 	Addr6   string // [::1]:port
 	Zone    string // no trailing dot
-	Key     update.Key
-	KeyFile string     // the key in the server's own format (BIND's key statement or keymgr's one line)
-	XfrKey  update.Key // the embedded primary's transfer key, with Options.AllowTransfer
+	Key     tsig.Key
+	KeyFile string   // the key in the server's own format (BIND's key statement or keymgr's one line)
+	XfrKey  tsig.Key // the embedded primary's transfer key, with Options.AllowTransfer
 	Dir     string
 
 	t      testing.TB
@@ -131,7 +131,7 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Addr6: net.JoinHostPort("::1", strconv.Itoa(port)),
 		Zone:  strings.TrimSuffix(strings.ToLower(opts.Zone), "."),
-		Key: update.Key{
+		Key: tsig.Key{
 			Name:      "sshdyn-test.",
 			Algorithm: dns.HmacSHA256,
 			Secret:    randomSecret(),
@@ -267,9 +267,9 @@ func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 	for _, t := range opts.Types {
 		cfg.UpdateTypes = append(cfg.UpdateTypes, dns.StringToType[t])
 	}
-	keys := []update.Key{s.Key}
+	keys := []tsig.Key{s.Key}
 	if len(opts.AllowTransfer) > 0 {
-		s.XfrKey = update.Key{Name: "xfr-test.", Algorithm: dns.HmacSHA256, Secret: randomSecret()}
+		s.XfrKey = tsig.Key{Name: "xfr-test.", Algorithm: dns.HmacSHA256, Secret: randomSecret()}
 		cfg.TransferKeys = []string{s.XfrKey.Name}
 		keys = append(keys, s.XfrKey)
 	}

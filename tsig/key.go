@@ -1,4 +1,6 @@
-package update
+// Package tsig reads TSIG keys (RFC 8945) from the files operators
+// already have, and signs and verifies with them.
+package tsig
 
 import (
 	"bufio"
@@ -20,39 +22,45 @@ type Key struct {
 	Secret    string // base64, as in the key file
 }
 
-// algorithms maps the names used in key files to miekg/dns's algorithm
-// names. Older HMACs (MD5, SHA-1, SHA-224) are refused on purpose.
-var algorithms = map[string]string{
-	"hmac-sha256": dns.HmacSHA256,
-	"hmac-sha384": dns.HmacSHA384,
-	"hmac-sha512": dns.HmacSHA512,
+// algorithm returns miekg/dns's name for an algorithm named in a key
+// file. Older HMACs (MD5, SHA-1, SHA-224) are refused on purpose.
+func algorithm(name string) (string, bool) {
+	switch strings.ToLower(name) {
+	case "hmac-sha256":
+		return dns.HmacSHA256, true
+	case "hmac-sha384":
+		return dns.HmacSHA384, true
+	case "hmac-sha512":
+		return dns.HmacSHA512, true
+	}
+	return "", false
 }
 
 // maxKeyFile bounds how much of a key file is read.
 const maxKeyFile = 64 << 10
 
-// LoadKey reads a TSIG key file; see ParseKey for the formats.
-func LoadKey(path string) (Key, error) {
+// Load reads a TSIG key file; see Parse for the formats.
+func Load(path string) (Key, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Key{}, fmt.Errorf("TSIG key: %w", err)
 	}
 	defer f.Close()
-	k, err := ParseKey(f)
+	k, err := Parse(f)
 	if err != nil {
 		return Key{}, fmt.Errorf("TSIG key %s: %w", path, err)
 	}
 	return k, nil
 }
 
-// ParseKey reads a TSIG key in one of the formats users already have:
+// Parse reads a TSIG key in one of the formats users already have:
 //
 //   - BIND's key statement, as printed by tsig-keygen and written by named
 //     as session.key:  key "name" { algorithm hmac-sha256; secret "..."; };
 //   - the one-line form used by knsupdate -y and printed by keymgr -t:
 //     [hmac-sha256:]name:secret, also accepted inside a "# " comment line
 //     so that keymgr's whole output can be saved as the key file.
-func ParseKey(r io.Reader) (Key, error) {
+func Parse(r io.Reader) (Key, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxKeyFile+1))
 	if err != nil {
 		return Key{}, err
@@ -108,7 +116,7 @@ func parseOneLineKey(text string) (Key, error) {
 }
 
 func newKey(name, alg, secret string) (Key, error) {
-	a, ok := algorithms[strings.ToLower(alg)]
+	a, ok := algorithm(alg)
 	if !ok {
 		return Key{}, fmt.Errorf("algorithm %q not supported (use hmac-sha256, hmac-sha384 or hmac-sha512)", alg)
 	}

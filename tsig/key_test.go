@@ -1,4 +1,4 @@
-package update
+package tsig
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-func TestParseKey(t *testing.T) {
+func TestParse(t *testing.T) {
 	const secret = "9fLxb1iS0Oaa3jy9Nm4qs0vwNWSrzhD9BBQ/Xl4tYAc="
 	want := Key{Name: "sshdyn.", Algorithm: dns.HmacSHA256, Secret: secret}
 	cases := []struct {
@@ -24,7 +24,7 @@ func TestParseKey(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseKey(strings.NewReader(tc.in))
+			got, err := Parse(strings.NewReader(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -35,7 +35,7 @@ func TestParseKey(t *testing.T) {
 	}
 }
 
-func TestParseKeyErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	const secret = "9fLxb1iS0Oaa3jy9Nm4qs0vwNWSrzhD9BBQ/Xl4tYAc="
 	cases := []struct{ name, in, want string }{
 		{"empty", "", "no key found"},
@@ -53,7 +53,7 @@ func TestParseKeyErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseKey(strings.NewReader(tc.in))
+			_, err := Parse(strings.NewReader(tc.in))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one containing %q", err, tc.want)
 			}
@@ -61,12 +61,12 @@ func TestParseKeyErrors(t *testing.T) {
 	}
 }
 
-func FuzzParseKey(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add("key \"k\" { algorithm hmac-sha256; secret \"c2VjcmV0\"; };")
 	f.Add("hmac-sha256:k:c2VjcmV0")
 	f.Add("# hmac-sha256:k:c2VjcmV0\nkey:\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		k, err := ParseKey(strings.NewReader(in))
+		k, err := Parse(strings.NewReader(in))
 		if err != nil {
 			return
 		}
