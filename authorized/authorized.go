@@ -56,6 +56,10 @@ func (e *Entry) Permits(addr netip.Addr, now time.Time) error {
 	return nil
 }
 
+// ID returns a string that names the identity of this line, for limits
+// that follow it across fronts and reloads: the key's wire encoding.
+func (e *Entry) ID() string { return string(e.Key.Marshal()) }
+
 // Owns reports whether host (any case, trailing dot or not) is one of e's.
 func (e *Entry) Owns(host string) bool {
 	return slices.Contains(e.Hosts, dnsname.Canonical(host))

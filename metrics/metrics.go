@@ -1,7 +1,7 @@
 // Package metrics exports sshdyn's counters for Prometheus: connections,
 // failed logins, updates by result, the DNS round-trip time and the
-// requests refused by a limit. It implements sshd.Observer and hooks into
-// update.Client; neither of those packages imports Prometheus.
+// requests refused by a limit. It implements publish.Observer and sshd.Observer
+// and hooks into update.Client; none of those packages imports Prometheus.
 package metrics
 
 import (
@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sshdyn/sshdyn/publish"
 )
 
 // Metrics is one registry of sshdyn's metrics. Its methods are safe for
@@ -25,23 +27,6 @@ type Metrics struct {
 	updates     *prometheus.CounterVec
 	dnsRTT      *prometheus.HistogramVec
 }
-
-// Results of an update besides the update.Kind names of DNS failures
-// (sshd names them).
-const (
-	ResultGood        = "good"
-	ResultNoChange    = "nochg"
-	ResultRateLimited = "rate_limited" // the key's change limit
-)
-
-// Limits that refuse a request, the "limit" label of
-// sshdyn_rate_limited_total.
-const (
-	LimitPenalty         = "penalty"         // the source failed to log in too often
-	LimitUnauthenticated = "unauthenticated" // too many connections not logged in yet
-	LimitDNSSlots        = "dns_slots"       // every DNS slot busy until the command's timeout
-	LimitChanges         = "changes"         // the key changed its records too often
-)
 
 // New returns a registry with sshdyn's metrics, the Go runtime's and the
 // process's, and sshdyn_build_info with version.
@@ -82,7 +67,7 @@ func New(version string) *Metrics {
 	m.reg.MustRegister(m.connections, m.authFails, m.limited, m.sessions, m.updates, m.dnsRTT, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Start the labelled series at zero so that rate() sees the first one.
-	for _, l := range []string{LimitPenalty, LimitUnauthenticated, LimitDNSSlots, LimitChanges} {
+	for _, l := range []string{publish.LimitPenalty, publish.LimitUnauthenticated, publish.LimitDNSSlots, publish.LimitChanges} {
 		m.limited.WithLabelValues(l)
 	}
 	return m
@@ -113,18 +98,24 @@ func (m *Metrics) Session(command string, exit int) {
 	m.sessions.WithLabelValues(command, exitLabel(exit)).Inc()
 }
 
-// Update counts one host's update: result is ResultGood, ResultNoChange,
-// ResultRateLimited or the name of the update.Kind of its DNS failure.
+// Update counts one host's update: result is a publish.Kind's name.
 func (m *Metrics) Update(zone, typ, result string) {
 	m.updates.WithLabelValues(zone, typ, result).Inc()
 }
 
+// Outcomes of a DNS round trip, the "outcome" label of
+// sshdyn_dns_request_duration_seconds.
+const (
+	OutcomeOK    = "ok"
+	OutcomeError = "error"
+)
+
 // DNS returns the hook for update.Client.Observe of zone's client.
 func (m *Metrics) DNS(zone string) func(op string, took time.Duration, err error) {
 	return func(op string, took time.Duration, err error) {
-		outcome := "ok"
+		outcome := OutcomeOK
 		if err != nil {
-			outcome = "error"
+			outcome = OutcomeError
 		}
 		m.dnsRTT.WithLabelValues(zone, op, outcome).Observe(took.Seconds())
 	}

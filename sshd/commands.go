@@ -16,8 +16,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/authorized"
-	"github.com/sshdyn/sshdyn/dnsname"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/publish"
 )
 
 // Exit statuses, from sysexits.h, so that cron and scripts can tell
@@ -55,7 +54,6 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *sessionLog
-	ctx    context.Context
 }
 
 // sessionLog is a session's logger, with its remote address and, once
@@ -137,32 +135,18 @@ func (s *Server) run(sess ssh.Session, log *sessionLog) (code int, fingerprint, 
 		return report(failf(ExitTempFail, "cannot tell your address")), fingerprint, cmd
 	}
 	// Checked at authentication too; again here against the current map.
-	if err := entry.Permits(peer, time.Now()); err != nil {
+	if err := s.Service.Permit(entry, peer); err != nil {
 		log.get().Info("key refused", "reason", err)
-		return report(failf(ExitNoPerm, "not permitted: %v", err)), fingerprint, cmd
+		return report(refusal(err, log)), fingerprint, cmd
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(sess.Context()), s.UpdateTimeout)
-	defer cancel()
-	e := &env{entry: entry, peer: peer, stdout: sess, stderr: sess.Stderr(), log: log, ctx: ctx}
+	ctx := sess.Context()
+	e := &env{entry: entry, peer: peer, stdout: sess, stderr: sess.Stderr(), log: log}
 	var err error
 	switch cmd {
-	case "update", "status":
-		select {
-		case s.dnsSem <- struct{}{}:
-		case <-ctx.Done():
-			log.get().Warn("no DNS slot free", "in_flight", cap(s.dnsSem))
-			s.Observer.Limited("dns_slots")
-			err = failf(ExitTempFail, "server busy, try again later")
-		}
-		if err != nil {
-			break
-		}
-		defer func() { <-s.dnsSem }()
-		if cmd == "update" {
-			err = s.update(e, args[1:])
-		} else {
-			err = s.status(e, args[1:])
-		}
+	case "update":
+		err = s.update(ctx, e, args[1:])
+	case "status":
+		err = s.status(ctx, e, args[1:])
 	case "ip":
 		if len(args) > 1 {
 			err = failf(ExitUsage, "ip takes no arguments")
@@ -212,22 +196,6 @@ func parseCommand(raw string) ([]string, *fail) {
 	return args, nil
 }
 
-// hosts returns the hosts a command acts on: all of the key's, or the
-// named ones, each of which must be the key's own.
-func hosts(e *env, named []string) ([]string, error) {
-	if len(named) == 0 {
-		return e.entry.Hosts, nil
-	}
-	var out []string
-	for _, h := range named {
-		if !e.entry.Owns(h) {
-			return nil, failf(ExitNoPerm, "not permitted: %q is not one of this key's hosts", truncate(h, 255))
-		}
-		out = append(out, dnsname.Canonical(h))
-	}
-	return out, nil
-}
-
 // Report is what "update --json" prints: one JSON object on stdout, also
 // when the update fails. Exit is the command's exit status; Error is the
 // line printed on stderr for a failure that concerns no single host.
@@ -253,17 +221,13 @@ type HostReport struct {
 	Error     string   `json:"error,omitempty"`
 }
 
-func (s *Server) update(e *env, args []string) error {
+func (s *Server) update(ctx context.Context, e *env, args []string) error {
 	asJSON := len(args) > 0 && args[0] == "--json"
 	if asJSON {
 		args = args[1:]
 	}
-	typ := "A"
-	if !e.peer.Is4() {
-		typ = "AAAA"
-	}
-	rep := Report{Address: e.peer.String(), Type: typ, Hosts: []HostReport{}}
-	err := s.updateHosts(e, args, &rep, !asJSON)
+	rep := Report{Address: e.peer.String(), Type: publish.RecordType(e.peer), Hosts: []HostReport{}}
+	err := s.updateHosts(ctx, e, args, &rep, !asJSON)
 	if asJSON {
 		var f *fail
 		if errors.As(err, &f) {
@@ -275,62 +239,38 @@ func (s *Server) update(e *env, args []string) error {
 	return err
 }
 
-// updateHosts points the hosts named (or all of the key's) at the peer
-// address, fills rep, and prints a line per host on stdout if text is set.
-func (s *Server) updateHosts(e *env, named []string, rep *Report, text bool) error {
+// updateHosts asks the core to point the hosts named (or all of the
+// key's) at the peer address, fills rep, and prints a line per host on
+// stdout if text is set.
+func (s *Server) updateHosts(ctx context.Context, e *env, named []string, rep *Report, text bool) error {
 	for _, h := range named {
 		if strings.HasPrefix(h, "-") {
 			return failf(ExitUsage, "unknown option %q (update takes --json, then host names)", truncate(h, 40))
 		}
 	}
-	targets, err := hosts(e, named)
+	results, err := s.Service.Update(ctx, e.entry, e.peer, named)
 	if err != nil {
-		return err
+		return refusal(err, e.log)
 	}
-	if !s.AllowPrivate && !e.entry.AllowPrivate && !PublicUnicast(e.peer) {
-		return failf(ExitNoPerm, "not permitted: %s is not a public address", e.peer)
-	}
-	typ := rep.Type
 	var worst *fail
-	for _, host := range targets {
-		zone, ok := s.Zones.Find(host)
-		if !ok { // the authorized file is checked against the zones on load
-			return failf(ExitConfig, "%s is in no configured zone", host)
-		}
-		ttl := e.entry.TTL
-		if ttl == 0 {
-			ttl = zone.TTL
-		}
-		allow := func() error {
-			err := s.writes.allow(string(e.entry.Key.Marshal()), time.Now())
-			if err != nil {
-				s.Observer.Limited("changes")
-			}
-			return err
-		}
-		res, old, err := update.SetIf(e.ctx, zone.Backend, update.Record{Name: host, Addr: e.peer, TTL: ttl}, allow)
-		result := updateResult(res, err)
-		s.Observer.Update(zone.Name, typ, result)
-		if err != nil {
-			f := dnsFailure(host, err)
-			e.log.get().Error("dns update failed", "host", host, "type", typ, "addr", e.peer.String(), "err", err)
+	for _, r := range results {
+		r.Log(ctx, e.log.get)
+		if !r.OK() {
+			f := hostFailure(r)
 			fmt.Fprintf(e.stderr, "sshdyn: %s\n", f.msg)
-			rep.Hosts = append(rep.Hosts, HostReport{Host: host, Result: "error", Kind: result, Temporary: f.code == ExitTempFail, Error: f.msg})
+			rep.Hosts = append(rep.Hosts, HostReport{Host: r.Host, Result: "error", Kind: r.Kind.String(), Temporary: f.code == ExitTempFail, Error: f.msg})
 			if worst == nil || f.code == ExitConfig {
 				worst = f
 			}
 			continue
 		}
-		hr := HostReport{Host: host, Result: res.String()}
-		if res == update.Changed {
-			e.log.get().Info("dns change", "host", host, "type", typ, "old", addrList(old), "new", e.peer.String(), "ttl", ttl)
-			for _, a := range old {
-				hr.Previous = append(hr.Previous, a.String())
-			}
+		hr := HostReport{Host: r.Host, Result: r.Kind.String()}
+		for _, a := range r.Old {
+			hr.Previous = append(hr.Previous, a.String())
 		}
 		rep.Hosts = append(rep.Hosts, hr)
 		if text {
-			fmt.Fprintf(e.stdout, "%s %s %s %s\n", res, host, typ, e.peer)
+			fmt.Fprintf(e.stdout, "%s %s %s %s\n", r.Kind, r.Host, r.Type, r.Addr)
 		}
 	}
 	if worst != nil {
@@ -339,77 +279,77 @@ func (s *Server) updateHosts(e *env, named []string, rep *Report, text bool) err
 	return nil
 }
 
-func (s *Server) status(e *env, named []string) error {
-	targets, err := hosts(e, named)
-	if err != nil {
-		return err
+func (s *Server) status(ctx context.Context, e *env, named []string) error {
+	hosts, err := s.Service.Status(ctx, e.entry, e.peer, named)
+	for _, h := range hosts {
+		if len(h.Records) == 0 {
+			fmt.Fprintf(e.stdout, "%s none\n", h.Host)
+		}
+		for _, r := range h.Records {
+			fmt.Fprintf(e.stdout, "%s %s %s %d\n", h.Host, dns.TypeToString[r.Type()], r.Addr, r.TTL)
+		}
 	}
-	for _, host := range targets {
-		zone, ok := s.Zones.Find(host)
-		if !ok {
-			return failf(ExitConfig, "%s is in no configured zone", host)
+	if err != nil {
+		var pe *publish.Error
+		if errors.As(err, &pe) && pe.Err != nil && pe.Host != "" { // a DNS failure
+			e.log.get().Error("dns lookup failed", "host", pe.Host, "err", pe.Err)
 		}
-		recs, err := zone.Backend.Lookup(e.ctx, host)
-		if err != nil {
-			e.log.get().Error("dns lookup failed", "host", host, "err", err)
-			return dnsFailure(host, err)
-		}
-		if len(recs) == 0 {
-			fmt.Fprintf(e.stdout, "%s none\n", host)
-		}
-		for _, r := range recs {
-			fmt.Fprintf(e.stdout, "%s %s %s %d\n", host, dns.TypeToString[r.Type()], r.Addr, r.TTL)
-		}
+		return refusal(err, e.log)
 	}
 	return nil
 }
 
-// updateResult names an update's outcome for the Observer.
-func updateResult(res update.Result, err error) string {
-	var ue *update.Error
-	var wl *errWriteLimit
+// exitStatus maps who has to act on an outcome to an exit status.
+func exitStatus(c publish.Class) int {
+	switch c {
+	case publish.ClassOK:
+		return ExitOK
+	case publish.ClassTemporary:
+		return ExitTempFail
+	case publish.ClassForbidden:
+		return ExitNoPerm
+	}
+	return ExitConfig
+}
+
+// refusal turns the core's refusal of a whole request into the client's
+// line and exit status.
+func refusal(err error, log *sessionLog) *fail {
+	var pe *publish.Error
+	if !errors.As(err, &pe) {
+		return failf(ExitTempFail, "temporary failure, try again later")
+	}
+	code := exitStatus(pe.Kind.Class(pe.Temporary))
+	switch pe.Kind {
+	case publish.KindDenied:
+		return failf(code, "not permitted: %v", pe.Err)
+	case publish.KindNotOwned:
+		return failf(code, "not permitted: %q is not one of this key's hosts", truncate(pe.Host, 255))
+	case publish.KindNotPublic:
+		return failf(code, "not permitted: %s is not a public address", pe.Addr)
+	case publish.KindBusy:
+		log.get().Warn("no DNS slot free")
+		return failf(code, "server busy, try again later")
+	case publish.KindNoZone:
+		return failf(code, "%s is in no configured zone", pe.Host)
+	}
+	return hostFailure(publish.HostResult{Host: pe.Host, Kind: pe.Kind, Temporary: pe.Temporary, Err: pe.Err})
+}
+
+// hostFailure is the client's line and exit status for one host's
+// failure. The detail (server, rcode, TSIG error) goes to the log, not
+// the client.
+func hostFailure(r publish.HostResult) *fail {
+	code := exitStatus(r.Kind.Class(r.Temporary))
 	switch {
-	case err == nil:
-		return res.String()
-	case errors.As(err, &ue):
-		return ue.Kind.String()
-	case errors.As(err, &wl):
-		return "rate_limited"
-	case errors.Is(err, context.DeadlineExceeded):
-		return update.KindTimeout.String()
+	case r.Kind == publish.KindRateLimited:
+		return failf(code, "%s: not changed: %v", r.Host, r.Err)
+	case code == ExitConfig:
+		return failf(code, "%s: DNS primary rejected the update (%s); the server's operator must fix its configuration", r.Host, r.Kind)
+	case r.Kind == publish.KindUnreachable || r.Kind == publish.KindTimeout || r.Kind == publish.KindServFail:
+		return failf(code, "%s: temporary failure (DNS primary %s), try again later", r.Host, r.Kind)
 	}
-	return update.KindOther.String()
-}
-
-// dnsFailure turns a DNS error into the client's line and exit status.
-// The detail (server, rcode, TSIG error) goes to the log, not the client.
-func dnsFailure(host string, err error) *fail {
-	var wl *errWriteLimit
-	if errors.As(err, &wl) {
-		return failf(ExitTempFail, "%s: not changed: %v", host, wl)
-	}
-	var ue *update.Error
-	if errors.As(err, &ue) {
-		if ue.Kind.Temporary() {
-			return failf(ExitTempFail, "%s: temporary failure (DNS primary %s), try again later", host, ue.Kind)
-		}
-		return failf(ExitConfig, "%s: DNS primary rejected the update (%s); the server's operator must fix its configuration", host, ue.Kind)
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return failf(ExitTempFail, "%s: temporary failure (timeout), try again later", host)
-	}
-	return failf(ExitTempFail, "%s: temporary failure, try again later", host)
-}
-
-func addrList(as []netip.Addr) string {
-	if len(as) == 0 {
-		return "none"
-	}
-	s := make([]string, len(as))
-	for i, a := range as {
-		s[i] = a.String()
-	}
-	return strings.Join(s, ",")
+	return failf(code, "%s: temporary failure, try again later", r.Host)
 }
 
 func truncate(s string, n int) string {

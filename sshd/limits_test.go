@@ -16,6 +16,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/update"
 )
 
@@ -51,7 +52,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestUnauthenticatedLimitPerSource(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServerOpts(t, a, b, "", func(s *Server) {
-		s.AllowPrivate = true
+		s.Service.AllowPrivate = true
 		s.MaxUnauthenticatedPerSource = 3
 		s.LoginTimeout = 20 * time.Second
 	})
@@ -105,7 +106,7 @@ func openFDs(t *testing.T) int {
 func TestManyStalledConnections(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServerOpts(t, a, b, "", func(s *Server) {
-		s.AllowPrivate = true
+		s.Service.AllowPrivate = true
 		s.LoginTimeout = 30 * time.Second
 	})
 	runtime.GC()
@@ -167,9 +168,9 @@ func dialKeyFrom(t *testing.T, env *testEnv, key gossh.Signer, src string) *goss
 func TestWriteLimitPerKey(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServerOpts(t, a, b, "", func(s *Server) {
-		s.AllowPrivate = true
-		s.MaxChangesPerKey = 2
-		s.ChangeWindow = time.Hour
+		s.Service.AllowPrivate = true
+		s.Service.MaxChangesPerKey = 2
+		s.Service.ChangeWindow = time.Hour
 	})
 	host := "a." + env.dns.Zone
 	for _, src := range []string{"127.0.0.1", "127.0.0.2"} {
@@ -195,25 +196,12 @@ func TestWriteLimitPerKey(t *testing.T) {
 	}
 }
 
-func TestWriteLimiterWindow(t *testing.T) {
-	l := writeLimiter{max: 2, window: time.Minute}
-	t0 := time.Unix(1_000_000, 0)
-	for i, tc := range []struct {
-		at time.Duration
-		ok bool
-	}{{0, true}, {10 * time.Second, true}, {20 * time.Second, false}, {61 * time.Second, true}, {65 * time.Second, false}, {71 * time.Second, true}} {
-		if err := l.allow("k", t0.Add(tc.at)); (err == nil) != tc.ok {
-			t.Errorf("step %d at +%v: err %v, want ok %v", i, tc.at, err, tc.ok)
-		}
-	}
-}
-
 func TestFailedLoginsPenalizeTheSource(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServerOpts(t, a, b, "", func(s *Server) {
-		s.AllowPrivate = true
-		s.AuthFailPenalty = 10 * time.Second
-		s.AuthFailGrace = 25 * time.Second // the third failure crosses it
+		s.Service.AllowPrivate = true
+		s.Service.FailPenalty = 10 * time.Second
+		s.Service.FailGrace = 25 * time.Second // the third failure crosses it
 	})
 	stranger := newSigner(t)
 	login := func(key gossh.Signer, src string) error {
@@ -243,30 +231,6 @@ func TestFailedLoginsPenalizeTheSource(t *testing.T) {
 	// Other sources are not affected.
 	if err := login(a, "127.0.0.8"); err != nil {
 		t.Errorf("another source: %v", err)
-	}
-}
-
-func TestPenaltyDrains(t *testing.T) {
-	p := penalties{cost: 5 * time.Second, grace: 10 * time.Second, max: time.Minute}
-	t0 := time.Unix(1_000_000, 0)
-	a := netip.MustParseAddr("2001:db8::1")
-	for i := 0; i < 3; i++ {
-		p.fail(a, t0)
-	}
-	if _, r := p.refused(netip.MustParseAddr("2001:db8::2"), t0); !r {
-		t.Error("same /64 not refused after 3 failures (15s > 10s grace)")
-	}
-	if _, r := p.refused(netip.MustParseAddr("2001:db8:0:1::1"), t0); r {
-		t.Error("another /64 refused")
-	}
-	if _, r := p.refused(a, t0.Add(6*time.Second)); r {
-		t.Error("still refused after the penalty drained below the grace")
-	}
-	for i := 0; i < 100; i++ {
-		p.fail(a, t0)
-	}
-	if left, _ := p.refused(a, t0); left != time.Minute-10*time.Second {
-		t.Errorf("penalty not capped: %v left", left)
 	}
 }
 
@@ -317,7 +281,7 @@ func TestFloodsKeepMemoryFlat(t *testing.T) {
 // countingBackend passes calls to a real backend and records how many
 // were in progress at once.
 type countingBackend struct {
-	update.Backend
+	publish.Backend
 	active, peak atomic.Int32
 }
 
@@ -332,35 +296,30 @@ func (c *countingBackend) enter() func() {
 	return func() { c.active.Add(-1) }
 }
 
-func (c *countingBackend) Check(ctx context.Context, r update.Record) (bool, error) {
+func (c *countingBackend) Set(ctx context.Context, r update.Record, allow func() error) (update.Result, []netip.Addr, error) {
 	defer c.enter()()
-	return c.Backend.Check(ctx, r)
-}
-
-func (c *countingBackend) Replace(ctx context.Context, r update.Record) error {
-	defer c.enter()()
-	return c.Backend.Replace(ctx, r)
+	return c.Backend.Set(ctx, r, allow)
 }
 
 // realClient returns the server's zone's RFC 2136 client.
 func realClient(s *Server) *update.Client {
-	return s.Zones.All()[0].Backend.(*update.Client)
+	return s.Service.Zones[0].Backend.(*update.Client)
 }
 
 // TestDNSInFlightCap: two clients update at once against a slow primary;
-// with MaxDNSInFlight 1 their DNS work never overlaps, and both succeed.
+// with MaxInFlight 1 their DNS work never overlaps, and both succeed.
 func TestDNSInFlightCap(t *testing.T) {
 	for _, limit := range []int{1, 2} {
 		t.Run(itoa(limit), func(t *testing.T) {
 			a, b := newSigner(t), newSigner(t)
 			counter := &countingBackend{}
 			env := startServerOpts(t, a, b, "", func(s *Server) {
-				s.AllowPrivate = true
-				s.MaxDNSInFlight = limit
+				s.Service.AllowPrivate = true
+				s.Service.MaxInFlight = limit
 				c := *realClient(s)
 				c.Server = dnstest.SlowProxy(t, c.Server, 500*time.Millisecond).Addr
 				counter.Backend = &c
-				s.Zones = update.NewZones(update.Zone{Name: c.Zone, TTL: 60, Backend: counter})
+				s.Service.Zones = []publish.Zone{{Name: c.Zone, TTL: 60, Backend: counter}}
 			})
 			results := make(chan string, 2)
 			for _, k := range []gossh.Signer{a, b} {
@@ -408,7 +367,7 @@ func TestDNSFaultsReachTheClient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := newSigner(t), newSigner(t)
 			env := startServerOpts(t, a, b, "", func(s *Server) {
-				s.AllowPrivate = true
+				s.Service.AllowPrivate = true
 				c := *realClient(s)
 				if tc.modify != nil {
 					tc.modify(&c)
@@ -416,7 +375,7 @@ func TestDNSFaultsReachTheClient(t *testing.T) {
 					c.Server = dnstest.SlowProxy(t, c.Server, 2*time.Second).Addr
 					c.Timeout = 300 * time.Millisecond
 				}
-				s.Zones = update.NewZones(update.Zone{Name: s.Zones.All()[0].Name, TTL: 60, Backend: &c})
+				s.Service.Zones = []publish.Zone{{Name: s.Service.Zones[0].Name, TTL: 60, Backend: &c}}
 			})
 			serial := env.dns.Serial(t)
 			cl, err := dial(env, a)
@@ -471,7 +430,7 @@ func TestStallMidHandshakeIsDropped(t *testing.T) {
 
 func TestSessionTimeout(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
-	env := startServerOpts(t, a, b, "", func(s *Server) { s.AllowPrivate = true; s.SessionTimeout = time.Second })
+	env := startServerOpts(t, a, b, "", func(s *Server) { s.Service.AllowPrivate = true; s.SessionTimeout = time.Second })
 	c := login(t, env, a)
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
@@ -489,7 +448,7 @@ func TestSessionTimeout(t *testing.T) {
 func TestGateTotalLimitQueues(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServerOpts(t, a, b, "", func(s *Server) {
-		s.AllowPrivate = true
+		s.Service.AllowPrivate = true
 		s.MaxUnauthenticated = 3
 		s.MaxUnauthenticatedPerSource = 2
 		s.LoginTimeout = 20 * time.Second

@@ -18,7 +18,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/authorized"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/publish"
 )
 
 // Authorizer answers which hosts a key may update.
@@ -26,54 +26,47 @@ type Authorizer interface {
 	Lookup(key gossh.PublicKey) (*authorized.Entry, bool)
 }
 
-// Server is the SSH front. Set the fields, then call Serve for each
-// listener. Hosts, Zones and HostSigners are required.
-type Server struct {
-	Hosts        Authorizer
-	Zones        *update.Zones
-	HostSigners  []gossh.Signer
-	AllowPrivate bool // accept peer addresses that are not public unicast
+// Defaults of a Server's fields, used where a field is zero.
+const (
+	DefaultLoginTimeout                = 10 * time.Second
+	DefaultSessionTimeout              = 60 * time.Second
+	DefaultMaxUnauthenticated          = 4096
+	DefaultMaxUnauthenticatedPerSource = 128
+)
 
-	// LoginTimeout bounds the handshake plus authentication (default 10s);
-	// SessionTimeout bounds a whole connection (default 60s).
+// Server is the SSH front. Set the fields, then call Serve for each
+// listener. Hosts, Service and HostSigners are required.
+//
+// The Server holds the SSH transport only: who may log in, what a
+// session may ask for, the command line, and how an answer is printed.
+// Every rule of an update (names, addresses, limits, zones) is the
+// Service's.
+type Server struct {
+	Hosts       Authorizer
+	Service     *publish.Service
+	HostSigners []gossh.Signer
+
+	// LoginTimeout bounds the handshake plus authentication;
+	// SessionTimeout bounds a whole connection.
 	LoginTimeout   time.Duration
 	SessionTimeout time.Duration
-	// UpdateTimeout bounds the DNS work of one command (default 30s).
-	UpdateTimeout time.Duration
 	// MaxUnauthenticated bounds connections that have not authenticated
-	// yet (default 4096): over it, new connections wait in the kernel's
-	// listen queue until one logs in or goes. MaxUnauthenticatedPerSource
-	// bounds them per source address (default 128): over it, connections
-	// are closed at once, before the SSH banner.
+	// yet: over it, new connections wait in the kernel's listen queue
+	// until one logs in or goes. MaxUnauthenticatedPerSource bounds them
+	// per source address: over it, connections are closed at once,
+	// before the SSH banner.
 	MaxUnauthenticated          int
 	MaxUnauthenticatedPerSource int
-	// AuthFailPenalty is added to a source's penalty for every failed
-	// login (default 5s; negative disables); while the penalty exceeds
-	// AuthFailGrace (default 30s), the source's connections are closed at
-	// once. A penalty never exceeds 10 minutes.
-	AuthFailPenalty time.Duration
-	AuthFailGrace   time.Duration
-	// MaxDNSInFlight bounds the commands doing DNS work at once (default
-	// 64); more wait for a slot until their UpdateTimeout, then fail with
-	// a temporary failure. It keeps a burst from flooding the primary.
-	MaxDNSInFlight int
-	// MaxChangesPerKey bounds the record changes one key may make in any
-	// ChangeWindow; 0 means no limit. Unchanged records (nochg) are free.
-	MaxChangesPerKey int
-	ChangeWindow     time.Duration
 
 	Logger *slog.Logger
 	// Observer, if set, is told about connections, failed logins,
-	// commands, updates and refusals, for metrics.
+	// commands and refusals, for metrics.
 	Observer Observer
 
 	once   sync.Once
 	srv    *ssh.Server
 	err    error
 	unauth *gate
-	writes writeLimiter
-	fails  penalties
-	dnsSem chan struct{}
 }
 
 type ctxKey int
@@ -90,8 +83,8 @@ const (
 const MaxSessionsPerConn = 4
 
 func (s *Server) init() {
-	if s.Hosts == nil || s.Zones == nil || len(s.HostSigners) == 0 {
-		s.err = errors.New("sshd: Hosts, Zones and HostSigners are required")
+	if s.Hosts == nil || s.Service == nil || len(s.HostSigners) == 0 {
+		s.err = errors.New("sshd: Hosts, Service and HostSigners are required")
 		return
 	}
 	if s.Logger == nil {
@@ -101,36 +94,18 @@ func (s *Server) init() {
 		s.Observer = nopObserver{}
 	}
 	if s.LoginTimeout <= 0 {
-		s.LoginTimeout = 10 * time.Second
+		s.LoginTimeout = DefaultLoginTimeout
 	}
 	if s.SessionTimeout <= 0 {
-		s.SessionTimeout = 60 * time.Second
-	}
-	if s.UpdateTimeout <= 0 {
-		s.UpdateTimeout = 30 * time.Second
+		s.SessionTimeout = DefaultSessionTimeout
 	}
 	if s.MaxUnauthenticated <= 0 {
-		s.MaxUnauthenticated = 4096
+		s.MaxUnauthenticated = DefaultMaxUnauthenticated
 	}
 	if s.MaxUnauthenticatedPerSource <= 0 {
-		s.MaxUnauthenticatedPerSource = 128
+		s.MaxUnauthenticatedPerSource = DefaultMaxUnauthenticatedPerSource
 	}
 	s.unauth = newGate(s.MaxUnauthenticated, s.MaxUnauthenticatedPerSource)
-	if s.AuthFailPenalty == 0 {
-		s.AuthFailPenalty = 5 * time.Second
-	}
-	if s.AuthFailGrace <= 0 {
-		s.AuthFailGrace = 30 * time.Second
-	}
-	s.fails = penalties{cost: s.AuthFailPenalty, grace: s.AuthFailGrace, max: 10 * time.Minute}
-	if s.MaxDNSInFlight <= 0 {
-		s.MaxDNSInFlight = 64
-	}
-	s.dnsSem = make(chan struct{}, s.MaxDNSInFlight)
-	if s.ChangeWindow <= 0 {
-		s.ChangeWindow = time.Hour
-	}
-	s.writes = writeLimiter{max: s.MaxChangesPerKey, window: s.ChangeWindow}
 	srv := &ssh.Server{
 		Version: "sshdyn",
 		Handler: s.handle,
@@ -143,7 +118,7 @@ func (s *Server) init() {
 				return false
 			}
 			peer, _ := peerAddr(ctx.RemoteAddr())
-			if err := e.Permits(peer, time.Now()); err != nil {
+			if err := s.Service.Permit(e, peer); err != nil {
 				s.Logger.Info("key refused", "remote", ctx.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "line", e.Line, "reason", err)
 				return false
 			}
@@ -155,7 +130,7 @@ func (s *Server) init() {
 			var authErr *gossh.ServerAuthError
 			if errors.As(err, &authErr) {
 				src, _ := peerAddr(c.RemoteAddr())
-				s.fails.fail(src, time.Now())
+				s.Service.LoginFailed(src)
 				s.Observer.AuthFailure()
 				s.Logger.Info("authentication failed", "remote", c.RemoteAddr().String(), "err", err)
 				return
@@ -202,16 +177,15 @@ func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 	// it back.
 	s.Observer.Connection()
 	src, _ := peerAddr(c.RemoteAddr())
-	if left, refused := s.fails.refused(src, time.Now()); refused {
+	if left, refused := s.Service.Penalized(src); refused {
 		s.Logger.Debug("connection refused: source penalized for failed logins", "remote", c.RemoteAddr().String(), "for", left.Round(time.Second))
-		s.Observer.Limited("penalty")
 		s.unauth.drop()
 		return nil
 	}
 	release, ok := s.unauth.enter(src)
 	if !ok {
 		s.Logger.Debug("connection refused: too many unauthenticated connections from its source", "remote", c.RemoteAddr().String())
-		s.Observer.Limited("unauthenticated")
+		s.Observer.Limited(publish.LimitUnauthenticated)
 		s.unauth.drop()
 		return nil // gliderlabs closes it
 	}
@@ -313,5 +287,5 @@ func peerAddr(a net.Addr) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	ap := ta.AddrPort()
-	return ap.Addr().Unmap().WithZone(""), ap.Addr().IsValid()
+	return publish.Address(ap.Addr()), ap.Addr().IsValid()
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/update"
 )
 
@@ -56,17 +56,18 @@ type testEnv struct {
 	srv   *Server
 }
 
-// startServer runs a Server against a real Knot primary, with keys a and
+// startServer runs a Server against sshdyn's embedded primary (a real
+// RFC 2136 server with TSIG, in this process: no DNS daemon needed), with keys a and
 // b mapped to a.<zone> and b.<zone>.
 func startServer(t *testing.T, a, b gossh.Signer, allowPrivate ...bool) *testEnv {
-	return startServerOpts(t, a, b, "", func(s *Server) { s.AllowPrivate = len(allowPrivate) == 0 || allowPrivate[0] })
+	return startServerOpts(t, a, b, "", func(s *Server) { s.Service.AllowPrivate = len(allowPrivate) == 0 || allowPrivate[0] })
 }
 
 // startServerOpts is startServer with extra options on key a's line, and
 // mod applied to the Server before it starts.
 func startServerOpts(t *testing.T, a, b gossh.Signer, aOpts string, mod func(*Server)) *testEnv {
 	t.Helper()
-	p := dnstest.Start(t, "knot", dnstest.Options{})
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
 	text := aOpts + `host="a.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(a.PublicKey())) +
 		`host="b.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(b.PublicKey()))
 	m, err := authorized.Parse(strings.NewReader(text), "keys", []string{p.Zone})
@@ -78,8 +79,10 @@ func startServerOpts(t *testing.T, a, b gossh.Signer, aOpts string, mod func(*Se
 		string(b.PublicKey().Marshal()): new(atomic.Int32),
 	}}
 	srv := &Server{
-		Hosts:        hosts,
-		Zones:        update.NewZones(update.Zone{Name: p.Zone, TTL: 60, Backend: &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}}),
+		Hosts: hosts,
+		Service: &publish.Service{Zones: []publish.Zone{
+			{Name: p.Zone, TTL: 60, Backend: &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}},
+		}},
 		HostSigners:  []gossh.Signer{newSigner(t)},
 		LoginTimeout: 2 * time.Second,
 	}
@@ -257,19 +260,6 @@ func TestHostKeyCreatedOnceAndKept(t *testing.T) {
 	}
 }
 
-func TestPublicUnicast(t *testing.T) {
-	for s, want := range map[string]bool{
-		"8.8.8.8": true, "2a00:1450::1": true, "::ffff:8.8.8.8": true,
-		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false,
-		"100.64.0.1": false, "169.254.1.1": false, "224.0.0.1": false, "0.0.0.0": false,
-		"::1": false, "fe80::1": false, "fd00::1": false, "ff02::1": false, "::ffff:10.0.0.1": false,
-	} {
-		if got := PublicUnicast(netip.MustParseAddr(s)); got != want {
-			t.Errorf("PublicUnicast(%s) = %v, want %v", s, got, want)
-		}
-	}
-}
-
 func TestPrivatePeerRefused(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b, false)
@@ -380,7 +370,7 @@ func TestKeyOptions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := newSigner(t), newSigner(t)
-			env := startServerOpts(t, a, b, tc.opts, func(s *Server) { s.AllowPrivate = true })
+			env := startServerOpts(t, a, b, tc.opts, func(s *Server) { s.Service.AllowPrivate = true })
 			c, err := dial(env, a)
 			if (err == nil) != tc.login {
 				t.Fatalf("login = %v (%v), want %v", err == nil, err, tc.login)
@@ -423,7 +413,7 @@ func TestSessionLog(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	var buf dnstest.LogBuffer
 	env := startServerOpts(t, a, b, "", func(s *Server) {
-		s.AllowPrivate = true
+		s.Service.AllowPrivate = true
 		s.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 	})
 	c := login(t, env, a)

@@ -189,3 +189,8 @@ func (z *Zones) Find(host string) (Zone, bool) {
 
 // All returns every zone, in configuration order.
 func (z *Zones) All() []Zone { return append([]Zone(nil), z.list...) }
+
+// Set is SetIf on c.
+func (c *Client) Set(ctx context.Context, r Record, allow func() error) (Result, []netip.Addr, error) {
+	return SetIf(ctx, c, r, allow)
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/metrics"
+	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
 	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
@@ -51,11 +52,9 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		}()
 	}
 
-	var observer sshd.Observer
 	var m *metrics.Metrics
 	if cfg.MetricsListen != "" {
 		m = metrics.New(version)
-		observer = m
 		stop, err := serveMetrics(ctx, cfg.MetricsListen, cfg.MetricsPprof, m, log)
 		if err != nil {
 			return err
@@ -63,7 +62,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		defer stop()
 	}
 
-	var zones []update.Zone
+	var zones []publish.Zone
 	for _, z := range cfg.Zones {
 		key, err := tsig.Load(z.TSIGKey)
 		if err != nil {
@@ -81,7 +80,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		if m != nil {
 			c.Observe = m.DNS(z.Name)
 		}
-		zones = append(zones, update.Zone{Name: z.Name, TTL: z.TTL, Backend: c})
+		zones = append(zones, publish.Zone{Name: z.Name, TTL: z.TTL, Backend: c})
 	}
 	hosts, err := authorized.Open(cfg.AuthorizedKeys, cfg.ZoneNames())
 	if err != nil {
@@ -109,27 +108,28 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		listeners = append(listeners, l)
 	}
 
-	penalty := cfg.AuthFailPenalty.Duration
-	if penalty == 0 {
-		penalty = -1 // sshd: negative disables
+	core := &publish.Service{
+		Zones:            zones,
+		AllowPrivate:     cfg.AllowPrivate,
+		MaxInFlight:      cfg.MaxDNSInFlight,
+		MaxChangesPerKey: cfg.MaxChangesPerKey,
+		ChangeWindow:     cfg.ChangeWindow.Duration,
+		FailPenalty:      cfg.AuthFailPenalty.Duration,
+		FailGrace:        cfg.AuthFailGrace.Duration,
 	}
 	srv := &sshd.Server{
 		Hosts:          hosts,
-		Zones:          update.NewZones(zones...),
+		Service:        core,
 		HostSigners:    []gossh.Signer{signer},
-		AllowPrivate:   cfg.AllowPrivate,
 		LoginTimeout:   cfg.LoginTimeout.Duration,
 		SessionTimeout: cfg.SessionTimeout.Duration,
 
 		MaxUnauthenticated:          cfg.MaxUnauthenticated,
 		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
-		AuthFailPenalty:             penalty,
-		AuthFailGrace:               cfg.AuthFailGrace.Duration,
-		MaxDNSInFlight:              cfg.MaxDNSInFlight,
-		MaxChangesPerKey:            cfg.MaxChangesPerKey,
-		ChangeWindow:                cfg.ChangeWindow.Duration,
 		Logger:                      log.With("component", "sshd"),
-		Observer:                    observer,
+	}
+	if m != nil {
+		core.Observer, srv.Observer = m, m
 	}
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {

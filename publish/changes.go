@@ -1,4 +1,4 @@
-package sshd
+package publish
 
 import (
 	"fmt"
@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// writeLimiter allows each key at most max record changes in any window
+// changeLimiter allows each key at most max record changes in any window
 // (a sliding window). Only changes count: nochg answers are free.
-type writeLimiter struct {
+type changeLimiter struct {
 	max    int
 	window time.Duration
 
@@ -17,15 +17,16 @@ type writeLimiter struct {
 	sweep  time.Time
 }
 
-// errWriteLimit says when the key may write again.
-type errWriteLimit struct{ retry time.Duration }
+// LimitError is a change refused by MaxChangesPerKey; Retry says when
+// the identity may change a record again.
+type LimitError struct{ Retry time.Duration }
 
-func (e *errWriteLimit) Error() string {
-	return fmt.Sprintf("too many changes for this key; try again in %s", e.retry.Round(time.Second))
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("too many changes for this key; try again in %s", e.Retry.Round(time.Second))
 }
 
-// allow records a change for key at now, or returns *errWriteLimit.
-func (l *writeLimiter) allow(key string, now time.Time) error {
+// allow records a change for key at now, or returns *LimitError.
+func (l *changeLimiter) allow(key string, now time.Time) error {
 	if l.max <= 0 {
 		return nil
 	}
@@ -49,7 +50,7 @@ func (l *writeLimiter) allow(key string, now time.Time) error {
 	}
 	if len(ts) >= l.max {
 		l.recent[key] = ts
-		return &errWriteLimit{retry: ts[0].Add(l.window).Sub(now)}
+		return &LimitError{Retry: ts[0].Add(l.window).Sub(now)}
 	}
 	l.recent[key] = append(ts, now)
 	return nil

@@ -1,4 +1,4 @@
-package sshd
+package publish
 
 import "net/netip"
 

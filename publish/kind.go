@@ -1,0 +1,177 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// Kind is what became of a request or of one host in it. Its String is
+// the word in metrics labels and in JSON; each front maps kinds to its
+// own words (exit statuses, dyndns2 answers) at its edge, by Class.
+type Kind int
+
+const (
+	KindGood     Kind = iota // the record was replaced
+	KindNoChange             // the record was already right; nothing was written
+
+	// Refusals of a whole request, before anything is written.
+	KindDenied    // the identity may not be used from this address now (expiry-time, from=)
+	KindNotOwned  // a host named is not the identity's
+	KindNotPublic // the address is not public unicast, and private ones are not allowed
+	KindBusy      // no DNS slot came free in time
+	KindNoZone    // a host is in no configured zone: the server's configuration
+
+	// Failures of one host; nothing was written for it.
+	KindRateLimited // the identity changed its records too often
+	KindUnreachable // no connection to the primary
+	KindTimeout     // no answer in time
+	KindServFail    // SERVFAIL: the primary failed to apply it
+	KindTSIG        // TSIG failed: BADSIG, BADKEY, BADTIME, or an unsigned or forged reply
+	KindRefused     // REFUSED: the primary's update policy does not grant it
+	KindNotZone     // NOTZONE/NOTAUTH: the primary does not serve the zone
+	KindIgnored     // NOERROR, but the change is not there (PowerDNS's policy script)
+	KindOther       // anything else
+)
+
+var kindNames = [...]string{
+	KindGood:        "good",
+	KindNoChange:    "nochg",
+	KindDenied:      "denied",
+	KindNotOwned:    "not_owned",
+	KindNotPublic:   "not_public",
+	KindBusy:        "busy",
+	KindNoZone:      "no_zone",
+	KindRateLimited: "rate_limited",
+	KindUnreachable: "unreachable",
+	KindTimeout:     "timeout",
+	KindServFail:    "servfail",
+	KindTSIG:        "tsig",
+	KindRefused:     "refused",
+	KindNotZone:     "notzone",
+	KindIgnored:     "ignored",
+	KindOther:       "other",
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "other"
+}
+
+// Class sorts kinds by who has to act.
+type Class int
+
+const (
+	ClassOK        Class = iota // good, nochg
+	ClassTemporary              // nobody: the next run may succeed
+	ClassForbidden              // the client: it asked for what it may not have
+	ClassServer                 // the server's operator: configuration, keys, policy
+)
+
+// Class returns who has to act on k; temporary says that this outcome
+// may pass by itself (a DNS failure's kind alone does not always say).
+func (k Kind) Class(temporary bool) Class {
+	switch {
+	case k == KindGood || k == KindNoChange:
+		return ClassOK
+	case temporary:
+		return ClassTemporary
+	case k == KindDenied || k == KindNotOwned || k == KindNotPublic:
+		return ClassForbidden
+	}
+	return ClassServer
+}
+
+// Error is a request refused as a whole, or a DNS failure that stopped a
+// Status. Its Error text is for logs; fronts render Kind, Host and Addr
+// in their own words.
+type Error struct {
+	Kind      Kind
+	Temporary bool
+	Host      string     // KindNotOwned, KindNoZone, a DNS failure: the host (as the client named it)
+	Addr      netip.Addr // KindNotPublic: the address
+	Err       error      // KindDenied: why; a DNS failure: its detail
+}
+
+func (e *Error) Error() string {
+	switch e.Kind {
+	case KindDenied:
+		return e.Err.Error()
+	case KindNotOwned:
+		return fmt.Sprintf("%q is not one of this identity's hosts", e.Host)
+	case KindNotPublic:
+		return fmt.Sprintf("%s is not a public address", e.Addr)
+	case KindBusy:
+		return "no DNS slot free in time"
+	case KindNoZone:
+		return fmt.Sprintf("%s is in no configured zone", e.Host)
+	}
+	return fmt.Sprintf("%s: %v", e.Host, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// HostResult is one host's outcome in an Update.
+type HostResult struct {
+	Host      string       // canonical
+	Zone      string       // the zone it is in
+	Type      string       // "A" or "AAAA"
+	Addr      netip.Addr   // the address asked for
+	TTL       uint32       // the TTL written, or that would have been
+	Kind      Kind         // KindGood, KindNoChange, or why it failed
+	Temporary bool         // a failure that may pass by itself
+	Old       []netip.Addr // KindGood: the addresses replaced, when known
+	Err       error        // a failure's detail, for the log: *update.Error, *LimitError, …
+}
+
+// OK reports whether the host's record is now right.
+func (r HostResult) OK() bool { return r.Kind == KindGood || r.Kind == KindNoChange }
+
+// classify names the outcome of a Backend's Set.
+func classify(res update.Result, err error) (Kind, bool) {
+	var ue *update.Error
+	var le *LimitError
+	switch {
+	case err == nil && res == update.Changed:
+		return KindGood, false
+	case err == nil:
+		return KindNoChange, false
+	case errors.As(err, &le):
+		return KindRateLimited, true
+	case errors.As(err, &ue):
+		return dnsKinds[ue.Kind], ue.Kind.Temporary()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return KindTimeout, true
+	}
+	// Not the primary's answer (an error of a backend sshdyn does not
+	// know): the next run may do better.
+	return KindOther, true
+}
+
+var dnsKinds = map[update.Kind]Kind{
+	update.KindOther:       KindOther,
+	update.KindUnreachable: KindUnreachable,
+	update.KindTimeout:     KindTimeout,
+	update.KindAuth:        KindTSIG,
+	update.KindRefused:     KindRefused,
+	update.KindNotZone:     KindNotZone,
+	update.KindServFail:    KindServFail,
+	update.KindIgnored:     KindIgnored,
+}
+
+func addrList(as []netip.Addr) string {
+	if len(as) == 0 {
+		return "none"
+	}
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,315 @@
+// Package publish holds the rules of an update, whichever front it came
+// through: which names an identity owns, which addresses it may publish,
+// how often it may change them and how often its source may fail to log
+// in, which zone (and so which primary) each name goes to, its TTL, and
+// what each outcome means. A front (the SSH server, an HTTP endpoint)
+// authenticates the client, asks a Service one question with the
+// identity, the client's address and the names, and renders the answer
+// in its own words; it holds no rule of its own.
+package publish
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// Backend keeps the address records of one zone on its primary.
+//
+// Set makes r's RRset exactly {r.Addr}, and writes nothing when it
+// already is; before it writes anything it calls allow (at most once),
+// and an error from allow stops it with nothing written. When it changes
+// the RRset, old holds the addresses it replaced, when it could tell.
+// Lookup returns the A and AAAA records served for name now.
+// update.Client (RFC 2136) and update.Remembering (the same, with
+// compare-and-set) are Backends.
+type Backend interface {
+	Set(ctx context.Context, r update.Record, allow func() error) (res update.Result, old []netip.Addr, err error)
+	Lookup(ctx context.Context, name string) ([]update.Record, error)
+}
+
+// Zone is one zone sshdyn updates, and the backend that writes it.
+type Zone struct {
+	Name    string // any case, with or without the trailing dot
+	TTL     uint32 // for records whose identity sets none
+	Backend Backend
+}
+
+// Defaults of a Service's fields, used where a field is zero.
+const (
+	DefaultTimeout      = 30 * time.Second
+	DefaultMaxInFlight  = 64
+	DefaultChangeWindow = time.Hour
+	DefaultFailGrace    = 30 * time.Second
+	// MaxPenalty caps one source's penalty for failed logins.
+	MaxPenalty = 10 * time.Minute
+)
+
+// Service answers the fronts. Set the fields, then use it; the fields
+// must not change after the first call. Zones is required.
+type Service struct {
+	Zones []Zone
+	// AllowPrivate lets every identity publish addresses that are not
+	// public unicast (loopback, RFC 1918, ULA, …); an identity's own
+	// allow-private does so for it alone.
+	AllowPrivate bool
+	// Timeout bounds the DNS work of one request, waiting for a slot
+	// included (DefaultTimeout if zero).
+	Timeout time.Duration
+	// MaxInFlight bounds the requests doing DNS work at once, over every
+	// front (DefaultMaxInFlight if zero); more wait for a slot until
+	// Timeout, then fail with KindBusy. It keeps a burst from flooding
+	// the primaries.
+	MaxInFlight int
+	// MaxChangesPerKey bounds the record changes one identity may make in
+	// any ChangeWindow (DefaultChangeWindow if zero); 0 means no limit.
+	// Unchanged records (nochg) are free.
+	MaxChangesPerKey int
+	ChangeWindow     time.Duration
+	// FailPenalty is added to a source's penalty for every failed login
+	// at any front; 0 means no penalties. While the penalty exceeds
+	// FailGrace (DefaultFailGrace if zero), Penalized refuses the
+	// source. It drains in real time and never exceeds MaxPenalty.
+	FailPenalty time.Duration
+	FailGrace   time.Duration
+
+	// Observer, if set, is told about every host's outcome and every
+	// refusal by a limit, for metrics.
+	Observer Observer
+
+	once    sync.Once
+	zones   []Zone
+	slots   chan struct{}
+	changes changeLimiter
+	fails   penalties
+}
+
+func (s *Service) init() {
+	for _, z := range s.Zones {
+		z.Name = dnsname.Canonical(z.Name)
+		s.zones = append(s.zones, z)
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = DefaultTimeout
+	}
+	if s.MaxInFlight <= 0 {
+		s.MaxInFlight = DefaultMaxInFlight
+	}
+	s.slots = make(chan struct{}, s.MaxInFlight)
+	if s.ChangeWindow <= 0 {
+		s.ChangeWindow = DefaultChangeWindow
+	}
+	s.changes = changeLimiter{max: s.MaxChangesPerKey, window: s.ChangeWindow}
+	if s.FailGrace <= 0 {
+		s.FailGrace = DefaultFailGrace
+	}
+	s.fails = penalties{cost: s.FailPenalty, grace: s.FailGrace, max: MaxPenalty}
+	if s.Observer == nil {
+		s.Observer = nopObserver{}
+	}
+}
+
+// Address returns a client's address as sshdyn publishes it: an
+// IPv4-mapped IPv6 address (from a dual-stack listener) is IPv4, and the
+// zone of a link-local address is dropped. Fronts pass what it returns.
+func Address(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
+
+// RecordType names the record an address goes in: "A" for IPv4, "AAAA"
+// for IPv6.
+func RecordType(a netip.Addr) string { return dns.TypeToString[update.TypeFor(a)] }
+
+// Permit reports why id may not be used from addr now (expired, or not
+// from= this address) as a KindDenied *Error, or nil. Fronts ask it when
+// the client authenticates, and every request asks it again.
+func (s *Service) Permit(id *authorized.Entry, addr netip.Addr) error {
+	if err := id.Permits(addr, time.Now()); err != nil {
+		return &Error{Kind: KindDenied, Err: err}
+	}
+	return nil
+}
+
+// LoginFailed records a failed login from addr, at any front.
+func (s *Service) LoginFailed(addr netip.Addr) {
+	s.once.Do(s.init)
+	s.fails.fail(addr, time.Now())
+}
+
+// Penalized reports whether addr has failed to log in so often that it
+// is refused now, and for how much longer; a refusal is observed.
+func (s *Service) Penalized(addr netip.Addr) (time.Duration, bool) {
+	s.once.Do(s.init)
+	left, refused := s.fails.refused(addr, time.Now())
+	if refused {
+		s.Observer.Limited(LimitPenalty)
+	}
+	return left, refused
+}
+
+// Update points the hosts named (all of id's when none are) at addr: an
+// A record for IPv4, AAAA for IPv6. It refuses the whole request, writing
+// nothing, with an *Error when id may not be used from addr, a host is
+// not id's, addr is not public and neither the Service nor id allows
+// private addresses, or no DNS slot is free in time. Otherwise it returns
+// one result per host, in order; a failed host changed nothing.
+//
+// The work goes on when ctx is cancelled (a client gone mid-update does
+// not leave a change half done); it is bounded by Timeout.
+func (s *Service) Update(ctx context.Context, id *authorized.Entry, addr netip.Addr, named []string) ([]HostResult, error) {
+	s.once.Do(s.init)
+	addr = Address(addr)
+	if err := s.Permit(id, addr); err != nil {
+		return nil, err
+	}
+	hosts, err := owned(id, named)
+	if err != nil {
+		return nil, err
+	}
+	if !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(addr) {
+		return nil, &Error{Kind: KindNotPublic, Addr: addr}
+	}
+	zones, err := s.route(hosts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeout)
+	defer cancel()
+	release, err := s.slot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	typ := RecordType(addr)
+	limitKey := id.ID()
+	allow := func() error {
+		err := s.changes.allow(limitKey, time.Now())
+		if err != nil {
+			s.Observer.Limited(LimitChanges)
+		}
+		return err
+	}
+	out := make([]HostResult, len(hosts))
+	for i, host := range hosts {
+		z := zones[i]
+		ttl := id.TTL
+		if ttl == 0 {
+			ttl = z.TTL
+		}
+		res, old, err := z.Backend.Set(ctx, update.Record{Name: host, Addr: addr, TTL: ttl}, allow)
+		r := HostResult{Host: host, Zone: z.Name, Type: typ, Addr: addr, TTL: ttl, Old: old, Err: err}
+		r.Kind, r.Temporary = classify(res, err)
+		s.Observer.Update(z.Name, typ, r.Kind.String())
+		out[i] = r
+	}
+	return out, nil
+}
+
+// Records is what a primary serves for one host.
+type Records struct {
+	Host    string
+	Records []update.Record // A and AAAA; none if the host has no address
+}
+
+// Status returns the A and AAAA records served now for the hosts named
+// (all of id's when none are), in order. Its refusals are Update's;
+// a DNS failure stops it, with the hosts before it returned, as an
+// *Error of the failure's kind.
+func (s *Service) Status(ctx context.Context, id *authorized.Entry, addr netip.Addr, named []string) ([]Records, error) {
+	s.once.Do(s.init)
+	if err := s.Permit(id, Address(addr)); err != nil {
+		return nil, err
+	}
+	hosts, err := owned(id, named)
+	if err != nil {
+		return nil, err
+	}
+	zones, err := s.route(hosts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeout)
+	defer cancel()
+	release, err := s.slot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var out []Records
+	for i, host := range hosts {
+		recs, err := zones[i].Backend.Lookup(ctx, host)
+		if err != nil {
+			kind, temp := classify(update.NoChange, err)
+			return out, &Error{Kind: kind, Host: host, Temporary: temp, Err: err}
+		}
+		out = append(out, Records{Host: host, Records: recs})
+	}
+	return out, nil
+}
+
+// owned returns the hosts a request acts on: all of id's, or the named
+// ones, canonical, each of which must be id's own.
+func owned(id *authorized.Entry, named []string) ([]string, error) {
+	if len(named) == 0 {
+		return id.Hosts, nil
+	}
+	out := make([]string, 0, len(named))
+	for _, h := range named {
+		if !id.Owns(h) {
+			return nil, &Error{Kind: KindNotOwned, Host: h}
+		}
+		out = append(out, dnsname.Canonical(h))
+	}
+	return out, nil
+}
+
+// route returns the zone of each host: the longest configured zone that
+// holds it. The authorized file is checked against the zones on load, so
+// a host in none is the server's configuration error.
+func (s *Service) route(hosts []string) ([]Zone, error) {
+	out := make([]Zone, len(hosts))
+	for i, h := range hosts {
+		z, ok := dnsname.Longest(h, s.zones, func(z Zone) string { return z.Name })
+		if !ok {
+			return nil, &Error{Kind: KindNoZone, Host: h}
+		}
+		out[i] = z
+	}
+	return out, nil
+}
+
+// slot takes one of the MaxInFlight DNS slots, waiting until ctx is done.
+func (s *Service) slot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, nil
+	case <-ctx.Done():
+		s.Observer.Limited(LimitDNSSlots)
+		return nil, &Error{Kind: KindBusy, Temporary: true, Err: ctx.Err()}
+	}
+}
+
+// InFlight returns the number of requests doing DNS work now.
+func (s *Service) InFlight() int {
+	s.once.Do(s.init)
+	return len(s.slots)
+}
+
+// Log writes r's log line, if it has one: a change (with the addresses
+// it replaced and the TTL) at Info, a failure (with the DNS detail) at
+// Error; nochg has none. log is called only when there is a line, so a
+// front can build its logger lazily.
+func (r HostResult) Log(ctx context.Context, log func() *slog.Logger) {
+	switch {
+	case r.Kind == KindGood:
+		log().InfoContext(ctx, "dns change", "host", r.Host, "type", r.Type, "old", addrList(r.Old), "new", r.Addr.String(), "ttl", r.TTL)
+	case r.Err != nil:
+		log().ErrorContext(ctx, "dns update failed", "host", r.Host, "type", r.Type, "addr", r.Addr.String(), "err", r.Err)
+	}
+}

@@ -1,0 +1,381 @@
+package publish
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// memory is a Backend that keeps records in a map: the core's rules are
+// tested without a DNS server. fail, if set, is returned by every call.
+type memory struct {
+	mu    sync.Mutex
+	recs  map[string]netip.Addr // "name type"
+	sets  []update.Record       // every Set asked
+	fail  error
+	block chan struct{} // if set, Set waits for it
+}
+
+func newMemory() *memory { return &memory{recs: map[string]netip.Addr{}} }
+
+func key(name string, t uint16) string { return name + " " + dns.TypeToString[t] }
+
+func (m *memory) Set(ctx context.Context, r update.Record, allow func() error) (update.Result, []netip.Addr, error) {
+	if m.block != nil {
+		<-m.block
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sets = append(m.sets, r)
+	if m.fail != nil {
+		return update.NoChange, nil, m.fail
+	}
+	k := key(r.Name, r.Type())
+	old, had := m.recs[k]
+	if had && old == r.Addr {
+		return update.NoChange, nil, nil
+	}
+	if allow != nil {
+		if err := allow(); err != nil {
+			return update.NoChange, nil, err
+		}
+	}
+	m.recs[k] = r.Addr
+	if had {
+		return update.Changed, []netip.Addr{old}, nil
+	}
+	return update.Changed, nil, nil
+}
+
+func (m *memory) Lookup(ctx context.Context, name string) ([]update.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return nil, m.fail
+	}
+	var out []update.Record
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		if a, ok := m.recs[key(name, t)]; ok {
+			out = append(out, update.Record{Name: name, Addr: a, TTL: 60})
+		}
+	}
+	return out, nil
+}
+
+// entry parses one authorized line with a fresh key and options opts.
+func entry(t *testing.T, opts string) *authorized.Entry {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := opts + " " + string(gossh.MarshalAuthorizedKey(k))
+	m, err := authorized.Parse(strings.NewReader(line), "keys", []string{"example.com", "dyn.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := m.Lookup(k)
+	return e
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	updates []string
+	limited []string
+}
+
+func (r *recorder) Update(zone, typ, result string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.updates = append(r.updates, zone+" "+typ+" "+result)
+}
+
+func (r *recorder) Limited(l string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.limited = append(r.limited, l)
+}
+
+var (
+	public4 = netip.MustParseAddr("8.8.4.4")
+	public6 = netip.MustParseAddr("2a00:1450::1")
+	mapped4 = netip.MustParseAddr("::ffff:8.8.4.4")
+	private = netip.MustParseAddr("192.168.1.7")
+)
+
+// TestUpdate: the rules of an update, with no DNS server and no SSH.
+func TestUpdate(t *testing.T) {
+	cases := []struct {
+		name      string
+		opts      string // the identity's authorized options
+		svc       func(*Service)
+		addr      netip.Addr
+		named     []string
+		wantErr   Kind // a refusal of the whole request; 0 (good) if none
+		want      []string
+		wantZones []string // which zone's backend got each Set
+	}{
+		{name: "all hosts, IPv4", opts: `host="a.dyn.example.com",host="b.dyn.example.com"`, addr: public4,
+			want: []string{"good a.dyn.example.com A 8.8.4.4 ttl=60", "good b.dyn.example.com A 8.8.4.4 ttl=60"}, wantZones: []string{"dyn", "dyn"}},
+		{name: "named host only", opts: `host="a.dyn.example.com",host="b.dyn.example.com"`, addr: public4, named: []string{"B.Dyn.Example.Com."},
+			want: []string{"good b.dyn.example.com A 8.8.4.4 ttl=60"}, wantZones: []string{"dyn"}},
+		{name: "IPv6 is AAAA", opts: `host="a.dyn.example.com"`, addr: public6,
+			want: []string{"good a.dyn.example.com AAAA 2a00:1450::1 ttl=60"}, wantZones: []string{"dyn"}},
+		{name: "4-in-6 is A", opts: `host="a.dyn.example.com"`, addr: mapped4,
+			want: []string{"good a.dyn.example.com A 8.8.4.4 ttl=60"}, wantZones: []string{"dyn"}},
+		{name: "identity's TTL", opts: `host="a.dyn.example.com",ttl=300`, addr: public4,
+			want: []string{"good a.dyn.example.com A 8.8.4.4 ttl=300"}, wantZones: []string{"dyn"}},
+		{name: "longest zone wins", opts: `host="www.example.com",host="a.dyn.example.com"`, addr: public4,
+			want: []string{"good www.example.com A 8.8.4.4 ttl=3600", "good a.dyn.example.com A 8.8.4.4 ttl=60"}, wantZones: []string{"parent", "dyn"}},
+		{name: "another identity's host", opts: `host="a.dyn.example.com"`, addr: public4, named: []string{"a.dyn.example.com", "b.dyn.example.com"},
+			wantErr: KindNotOwned},
+		{name: "private address", opts: `host="a.dyn.example.com"`, addr: private, wantErr: KindNotPublic},
+		{name: "loopback", opts: `host="a.dyn.example.com"`, addr: netip.MustParseAddr("::1"), wantErr: KindNotPublic},
+		{name: "private allowed for the identity", opts: `host="a.dyn.example.com",allow-private`, addr: private,
+			want: []string{"good a.dyn.example.com A 192.168.1.7 ttl=60"}, wantZones: []string{"dyn"}},
+		{name: "private allowed for all", opts: `host="a.dyn.example.com"`, svc: func(s *Service) { s.AllowPrivate = true }, addr: private,
+			want: []string{"good a.dyn.example.com A 192.168.1.7 ttl=60"}, wantZones: []string{"dyn"}},
+		{name: "expired", opts: `host="a.dyn.example.com",expiry-time="20200101Z"`, addr: public4, wantErr: KindDenied},
+		{name: "not from here", opts: `host="a.dyn.example.com",from="203.0.113.0/24"`, addr: public4, wantErr: KindDenied},
+		{name: "from here", opts: `host="a.dyn.example.com",from="8.8.4.0/24"`, addr: public4,
+			want: []string{"good a.dyn.example.com A 8.8.4.4 ttl=60"}, wantZones: []string{"dyn"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dyn, parent := newMemory(), newMemory()
+			obs := &recorder{}
+			s := &Service{Zones: []Zone{{Name: "Example.COM.", TTL: 3600, Backend: parent}, {Name: "dyn.example.com", TTL: 60, Backend: dyn}}, Observer: obs}
+			if tc.svc != nil {
+				tc.svc(s)
+			}
+			res, err := s.Update(t.Context(), entry(t, tc.opts), tc.addr, tc.named)
+			if tc.wantErr != 0 {
+				var pe *Error
+				if !errors.As(err, &pe) || pe.Kind != tc.wantErr {
+					t.Fatalf("err = %v, want a %v refusal", err, tc.wantErr)
+				}
+				if len(dyn.sets)+len(parent.sets) != 0 || len(obs.updates) != 0 {
+					t.Errorf("a refused request reached a backend: %v %v", dyn.sets, parent.sets)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range res {
+				got = append(got, r.Kind.String()+" "+r.Host+" "+r.Type+" "+r.Addr.String()+" ttl="+strconv.Itoa(int(r.TTL)))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("results %q, want %q", got, tc.want)
+			}
+			var zones []string
+			for _, r := range res {
+				zones = append(zones, map[string]string{"dyn.example.com": "dyn", "example.com": "parent"}[r.Zone])
+			}
+			if !slices.Equal(zones, tc.wantZones) || len(dyn.sets)+len(parent.sets) != len(tc.wantZones) {
+				t.Errorf("zones %v (dyn %d sets, parent %d), want %v", zones, len(dyn.sets), len(parent.sets), tc.wantZones)
+			}
+			if len(obs.updates) != len(res) {
+				t.Errorf("observed %v for %d results", obs.updates, len(res))
+			}
+		})
+	}
+}
+
+// TestUpdateFailures: each failure of a backend becomes a kind, a
+// temporary flag and a class; the detail stays in Err.
+func TestUpdateFailures(t *testing.T) {
+	cases := []struct {
+		err   error
+		kind  Kind
+		class Class
+	}{
+		{&update.Error{Kind: update.KindAuth, Rcode: dns.RcodeNotAuth, TSIGError: dns.RcodeBadSig}, KindTSIG, ClassServer},
+		{&update.Error{Kind: update.KindRefused, Rcode: dns.RcodeRefused}, KindRefused, ClassServer},
+		{&update.Error{Kind: update.KindIgnored}, KindIgnored, ClassServer},
+		{&update.Error{Kind: update.KindNotZone}, KindNotZone, ClassServer},
+		{&update.Error{Kind: update.KindOther}, KindOther, ClassServer},
+		{&update.Error{Kind: update.KindUnreachable}, KindUnreachable, ClassTemporary},
+		{&update.Error{Kind: update.KindTimeout}, KindTimeout, ClassTemporary},
+		{&update.Error{Kind: update.KindServFail}, KindServFail, ClassTemporary},
+		{context.DeadlineExceeded, KindTimeout, ClassTemporary},
+		{errors.New("something else"), KindOther, ClassTemporary},
+	}
+	for _, tc := range cases {
+		t.Run(tc.kind.String(), func(t *testing.T) {
+			m := newMemory()
+			m.fail = tc.err
+			obs := &recorder{}
+			s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, Observer: obs}
+			res, err := s.Update(t.Context(), entry(t, `host="a.dyn.example.com"`), public4, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := res[0]
+			if r.OK() || r.Kind != tc.kind || r.Kind.Class(r.Temporary) != tc.class || !errors.Is(r.Err, tc.err) {
+				t.Errorf("= %v temporary %v class %v err %v; want %v class %v", r.Kind, r.Temporary, r.Kind.Class(r.Temporary), r.Err, tc.kind, tc.class)
+			}
+			if want := []string{"dyn.example.com A " + tc.kind.String()}; !slices.Equal(obs.updates, want) {
+				t.Errorf("observed %v, want %v", obs.updates, want)
+			}
+		})
+	}
+}
+
+// TestChangeLimit: an identity's changes are counted, nochg is free, and
+// another identity has its own budget.
+func TestChangeLimit(t *testing.T) {
+	m := newMemory()
+	obs := &recorder{}
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, MaxChangesPerKey: 1, Observer: obs}
+	a, b := entry(t, `host="a.dyn.example.com"`), entry(t, `host="b.dyn.example.com"`)
+	step := func(id *authorized.Entry, addr string, want Kind) {
+		t.Helper()
+		res, err := s.Update(t.Context(), id, netip.MustParseAddr(addr), nil)
+		if err != nil || res[0].Kind != want {
+			t.Fatalf("update %s = %v, %v; want %v", addr, res, err, want)
+		}
+	}
+	step(a, "8.8.4.4", KindGood)
+	step(a, "8.8.4.4", KindNoChange)
+	step(a, "8.8.4.5", KindRateLimited)
+	step(b, "8.8.4.5", KindGood)
+	if got := m.recs[key("a.dyn.example.com", dns.TypeA)]; got != netip.MustParseAddr("8.8.4.4") {
+		t.Errorf("over the limit, the record became %v", got)
+	}
+	if !slices.Equal(obs.limited, []string{LimitChanges}) {
+		t.Errorf("limited %v", obs.limited)
+	}
+	res, _ := s.Update(t.Context(), a, netip.MustParseAddr("8.8.4.5"), nil)
+	var le *LimitError
+	if !res[0].Temporary || !errors.As(res[0].Err, &le) || le.Retry <= 0 || le.Retry > time.Hour {
+		t.Errorf("rate-limited result %+v", res[0])
+	}
+}
+
+// TestBusy: with every DNS slot taken, a request waits until its timeout,
+// then is refused as a whole, temporarily.
+func TestBusy(t *testing.T) {
+	m := newMemory()
+	m.block = make(chan struct{})
+	obs := &recorder{}
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, MaxInFlight: 1, Timeout: 200 * time.Millisecond, Observer: obs}
+	a := entry(t, `host="a.dyn.example.com"`)
+	done := make(chan error)
+	go func() {
+		_, err := s.Update(context.Background(), a, public4, nil)
+		done <- err
+	}()
+	for s.InFlight() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := s.Update(t.Context(), a, public4, nil)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Kind != KindBusy || pe.Kind.Class(pe.Temporary) != ClassTemporary {
+		t.Errorf("second update = %v, want busy", err)
+	}
+	close(m.block)
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	if !slices.Equal(obs.limited, []string{LimitDNSSlots}) {
+		t.Errorf("limited %v", obs.limited)
+	}
+}
+
+// TestUpdateGoesOnWhenTheClientLeaves: a request whose client goes away
+// mid-update is not abandoned half done.
+func TestUpdateGoesOnWhenTheClientLeaves(t *testing.T) {
+	m := newMemory()
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: ctxBackend{m}}}}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res, err := s.Update(ctx, entry(t, `host="a.dyn.example.com"`), public4, nil)
+	if err != nil || res[0].Kind != KindGood {
+		t.Errorf("= %v, %v; want good", res, err)
+	}
+}
+
+// ctxBackend fails when its context is done.
+type ctxBackend struct{ *memory }
+
+func (c ctxBackend) Set(ctx context.Context, r update.Record, allow func() error) (update.Result, []netip.Addr, error) {
+	if err := ctx.Err(); err != nil {
+		return update.NoChange, nil, err
+	}
+	return c.memory.Set(ctx, r, allow)
+}
+
+func TestStatus(t *testing.T) {
+	m := newMemory()
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}}
+	a := entry(t, `host="a.dyn.example.com",host="b.dyn.example.com"`)
+	if _, err := s.Update(t.Context(), a, public6, []string{"a.dyn.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Status(t.Context(), a, public4, nil)
+	if err != nil || len(got) != 2 || len(got[0].Records) != 1 || got[0].Records[0].Addr != public6 || len(got[1].Records) != 0 {
+		t.Fatalf("status = %+v, %v", got, err)
+	}
+	if _, err := s.Status(t.Context(), a, public4, []string{"c.dyn.example.com"}); err == nil {
+		t.Error("status of another identity's host answered")
+	}
+	m.fail = &update.Error{Kind: update.KindUnreachable}
+	_, err = s.Status(t.Context(), a, public4, nil)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Kind != KindUnreachable || !pe.Temporary || pe.Host != "a.dyn.example.com" {
+		t.Errorf("status with the primary down = %v", err)
+	}
+}
+
+func TestNoZone(t *testing.T) {
+	s := &Service{Zones: []Zone{{Name: "other.example.org", TTL: 60, Backend: newMemory()}}}
+	_, err := s.Update(t.Context(), entry(t, `host="a.dyn.example.com"`), public4, nil)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Kind != KindNoZone || pe.Kind.Class(false) != ClassServer {
+		t.Errorf("= %v, want no_zone", err)
+	}
+}
+
+func TestPenalty(t *testing.T) {
+	obs := &recorder{}
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", Backend: newMemory()}}, FailPenalty: 10 * time.Second, FailGrace: 15 * time.Second, Observer: obs}
+	a := netip.MustParseAddr("8.8.4.4")
+	s.LoginFailed(a)
+	if _, refused := s.Penalized(a); refused {
+		t.Fatal("refused after one failure")
+	}
+	s.LoginFailed(a)
+	if _, refused := s.Penalized(a); !refused {
+		t.Fatal("not refused after two failures (20s > 15s)")
+	}
+	if !slices.Equal(obs.limited, []string{LimitPenalty}) {
+		t.Errorf("limited %v", obs.limited)
+	}
+	off := &Service{}
+	for range 100 {
+		off.LoginFailed(a)
+	}
+	if _, refused := off.Penalized(a); refused {
+		t.Error("FailPenalty 0 refused a source")
+	}
+}
