@@ -373,8 +373,9 @@ func outcome(res *load.Result) string {
 // check), with sshdyn's own client settings.
 func (r *report) bareDNS(b *testing.B, kind string, p *dnstest.Server) (out struct{ nochg, change float64 }) {
 	b.Helper()
-	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: update.NewPool(), Batch: update.NewBatch(), Seen: &update.LastSeen{}}
-	defer c.Pool.Close()
+	cl := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: update.NewPool(), Batch: update.NewBatch()}
+	defer cl.Pool.Close()
+	c := update.Remember(cl, &update.LastSeen{})
 	for _, changing := range []bool{false, true} {
 		var mu sync.Mutex
 		n := 0
@@ -393,7 +394,7 @@ func (r *report) bareDNS(b *testing.B, kind string, p *dnstest.Server) (out stru
 					if changing {
 						a = addrs[i%2]
 					}
-					_, _, err := update.Set(context.Background(), c, update.Record{Name: host, Addr: a, TTL: 60})
+					_, _, err := c.Set(context.Background(), update.Record{Name: host, Addr: a, TTL: 60}, nil)
 					mu.Lock()
 					if err != nil && failed == nil {
 						failed = err

@@ -2,14 +2,14 @@ package update
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sync"
 )
 
 // Batch sends concurrent calls of one Client as few UPDATE messages:
-// replaces together (Client.replaceAll), and checks that are expected to
-// hold together (Client.checkAll). A primary handles (and, for a replace,
+// replaces together, and checks that are expected to hold together. It
+// knows nothing of DNS: the Client hands it the function that sends one
+// message for many calls and returns each one's result. A primary handles (and, for a replace,
 // commits and journals) each message once, so under load many changes or
 // checks cost little more than one. There is no waiting: a call that
 // finds no message of its kind in flight is sent at once, alone; those
@@ -26,15 +26,15 @@ type Batch struct {
 // NewBatch returns a Batch of at most 64 records per message.
 func NewBatch() *Batch { return &Batch{Max: 64} }
 
-// replace queues ch and returns its result.
-func (b *Batch) replace(ctx context.Context, c *Client, ch change) error {
-	return b.replaces.do(ctx, b.Max, ch, func(ch change) rrsetKey { return c.key(ch.r) }, c.replaceAll)
+// replace queues ch, to be sent with send, and returns its result.
+func (b *Batch) replace(ctx context.Context, ch change, send func(context.Context, []change) []error) error {
+	return b.replaces.do(ctx, b.Max, ch, func(ch change) rrsetKey { return keyOf(ch.r) }, send)
 }
 
-// check queues a check of r and returns its result: nil if r's RRset is
-// exactly {r.Addr}, errDiffers if it is not, or another error.
-func (b *Batch) check(ctx context.Context, c *Client, r Record) error {
-	return b.checks.do(ctx, b.Max, r, c.key, c.checkAll)
+// check queues a check of r, to be sent with send, and returns its
+// result.
+func (b *Batch) check(ctx context.Context, r Record, send func(context.Context, []Record) []error) error {
+	return b.checks.do(ctx, b.Max, r, keyOf, send)
 }
 
 // lane is one kind of message of a Batch: at most one in flight, and the
@@ -95,10 +95,9 @@ func (l *lane[T]) do(ctx context.Context, max int, v T, key func(T) rrsetKey, se
 }
 
 // take removes up to max pending values from the queue, in order, no two
-// of one RRset: a second one waits for the next message. (Replaces never
-// have two: Client.Replace lets one change of an RRset in at a time. Two
-// checks of one RRset in one message would be one prerequisite that the
-// RRset is both addresses.)
+// of one RRset: a second one waits for the next message. (Two replaces of
+// one RRset in one message would leave the RRset holding both addresses;
+// two checks, one prerequisite that it is both.)
 func (l *lane[T]) take(max int, key func(T) rrsetKey) []*pending[T] {
 	var batch, rest []*pending[T]
 	var keys map[rrsetKey]bool
@@ -123,7 +122,3 @@ func (l *lane[T]) take(max int, key func(T) rrsetKey) []*pending[T] {
 	l.queue = rest
 	return batch
 }
-
-// errDiffers is a check that found its RRset not exactly the address
-// checked.
-var errDiffers = errors.New("RRset differs")

@@ -10,7 +10,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/tsig"
 )
 
@@ -18,9 +17,13 @@ import (
 // is zero.
 const DefaultTimeout = 5 * time.Second
 
-// Client is a Backend that sends TSIG-signed RFC 2136 updates over TCP to
-// a zone's primary. Every reply must carry a TSIG that verifies with Key;
-// an unsigned reply is an error, whatever its rcode (RFC 8945 5.4).
+// Client sends TSIG-signed RFC 2136 updates over TCP to a zone's
+// primary. Every reply must carry a TSIG that verifies with Key; an
+// unsigned reply is an error, whatever its rcode (RFC 8945 5.4).
+//
+// Concurrent Replace calls for one RRset may each see the other's change
+// when they confirm, and fail as KindIgnored: let them take turns, as
+// Remembering does.
 type Client struct {
 	Server  string        // host:port of the primary
 	Zone    string        // the zone updated, e.g. "dyn.example.com"
@@ -34,23 +37,27 @@ type Client struct {
 	// Pool, if set, keeps connections to the primary open between
 	// exchanges; without it every exchange dials a new one.
 	Pool *Pool
-	// Batch, if set, sends concurrent Replace calls together.
+	// Batch, if set, sends concurrent replaces together, and concurrent
+	// CheckLikely calls together. One Batch serves one Client.
 	Batch *Batch
-	// Seen, if set, remembers the address each RRset last held, so that
-	// Swap can change it with a compare-and-set instead of reading it
-	// first; without it, Swap never swaps.
-	Seen *LastSeen
 
 	// Observe, if set, is called after every exchange with the primary
-	// with the operation ("check", "replace", "confirm", "lookup", ...),
-	// the round trip and its error (an *Error, or nil for a verified
-	// reply).
+	// with the operation (OpCheck, OpReplace, …), the round trip and its
+	// error (an *Error, or nil for a verified reply).
 	Observe func(op string, took time.Duration, err error)
 }
 
-// replacing lets one Replace at a time change an RRset on a primary, in
-// this process, whichever Client it goes through.
-var replacing keyedMutex
+// Operations, as Observe and Error.Op name them.
+const (
+	OpCheck   = "check"   // a prerequisite-only UPDATE
+	OpReplace = "replace" // an UPDATE that replaces RRsets
+	OpConfirm = "confirm" // the check or query confirming a replace
+	OpLookup  = "lookup"  // a signed query
+	OpRemove  = "remove"  // an UPDATE that deletes an RRset
+	OpQuery   = "query"   // Verify's signed SOA query
+	OpVerify  = "verify"  // Verify's UPDATE that changes nothing
+	OpConnect = "connect" // a new TCP connection to the primary
+)
 
 // timeout is the bound on one exchange.
 func (c *Client) timeout() time.Duration {
@@ -67,47 +74,52 @@ func (c *Client) now() int64 {
 	return time.Now().Unix()
 }
 
-var (
-	_ Backend      = (*Client)(nil)
-	_ TypeLookuper = (*Client)(nil)
-	_ Swapper      = (*Client)(nil)
+// sentinel is an error that is a constant: the package keeps no mutable
+// state, not even its error values.
+type sentinel string
+
+func (e sentinel) Error() string { return string(e) }
+
+const (
+	// errGuard is a guarded replace that found its RRset no longer
+	// exactly its guard; nothing was written.
+	errGuard = sentinel("RRset is not what the guard expects")
+	// errDiffers is a check that found its RRset not exactly the address
+	// checked.
+	errDiffers = sentinel("RRset differs")
 )
 
-// errGuard is a guarded replace that found its RRset no longer what was
-// last seen; nothing was written.
-var errGuard = errors.New("RRset changed since it was last seen")
-
-// key names r's RRset on c's primary.
-func (c *Client) key(r Record) rrsetKey {
-	return rrsetKey{c.Server, dnsname.Canonical(r.Name), r.Type()}
+// Set makes r's RRset exactly {r.Addr}, checking first: the function Set
+// on c.
+func (c *Client) Set(ctx context.Context, r Record, allow func() error) (Result, []netip.Addr, error) {
+	return Set(ctx, c, r, allow)
 }
 
 // Check sends an update whose only content is the prerequisite "RRset
 // exists (value dependent)" for r. NOERROR means r's RRset is exactly
 // {r.Addr}: the primary applies the (empty) update and writes nothing.
 // NXRRSET means it differs.
-//
-// With a Batch, a check that Seen expects to hold (it last saw r.Addr
-// there: the nochg path) shares one message with the other such checks
-// in flight at the same time, one prerequisite each; see checkAll. Other
-// checks go alone, so one that fails costs no one else a second message.
 func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
-	key := c.key(r)
-	seen, ok := c.Seen.get(key)
-	expected := ok && seen == r.Addr.Unmap()
-	var err error
-	if expected && c.Batch != nil {
-		err = c.Batch.check(ctx, c, r)
-	} else {
-		err = c.checkAll(ctx, []Record{r})[0]
+	return held(c.checkAll(ctx, []Record{r})[0])
+}
+
+// CheckLikely is Check for a check the caller expects to hold. With a
+// Batch, it shares one message with the other such checks in flight at
+// the same time, one prerequisite each; if they do not all hold, each is
+// asked again alone. Checks not expected to hold should go alone (Check),
+// so that one that fails costs no one else a second message.
+func (c *Client) CheckLikely(ctx context.Context, r Record) (bool, error) {
+	if c.Batch == nil {
+		return c.Check(ctx, r)
 	}
+	return held(c.Batch.check(ctx, r, c.checkAll))
+}
+
+func held(err error) (bool, error) {
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, errDiffers):
-		if expected {
-			c.Seen.forget(key) // another writer changed it
-		}
 		return false, nil
 	}
 	return false, err
@@ -120,12 +132,26 @@ func (c *Client) Check(ctx context.Context, r Record) (bool, error) {
 // NXRRSET (or refuses) for more than one, each is checked again on its
 // own.
 func (c *Client) checkAll(ctx context.Context, recs []Record) []error {
-	errs := make([]error, len(recs))
+	errs, alone := c.checkGroup(ctx, recs)
+	if !alone {
+		return errs
+	}
+	return eachAlone(len(recs), func(i int) error {
+		errs, _ := c.checkGroup(ctx, recs[i:i+1])
+		return errs[0]
+	})
+}
+
+// checkGroup sends one message for checkAll. alone says that the message
+// failed as a whole for more than one record, and each must be asked
+// again on its own.
+func (c *Client) checkGroup(ctx context.Context, recs []Record) (errs []error, alone bool) {
+	errs = make([]error, len(recs))
 	m := c.newUpdate()
 	for _, r := range recs {
 		m.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
 	}
-	resp, err := c.exchange(ctx, "check", m)
+	resp, err := c.exchange(ctx, OpCheck, m)
 	var ue *Error
 	switch {
 	case err != nil && (len(recs) == 1 || errors.As(err, &ue) && ue.Kind.Temporary()):
@@ -133,17 +159,14 @@ func (c *Client) checkAll(ctx context.Context, recs []Record) []error {
 			errs[i] = err
 		}
 	case err == nil && resp.Rcode == dns.RcodeSuccess:
-		for _, r := range recs {
-			c.Seen.put(c.key(r), r.Addr.Unmap())
-		}
 	case len(recs) > 1:
-		return eachAlone(len(recs), func(i int) error { return c.checkAll(ctx, recs[i:i+1])[0] })
+		return nil, true
 	case resp.Rcode == dns.RcodeNXRrset:
 		errs[0] = errDiffers
 	default:
-		errs[0] = c.rcodeError("check", resp)
+		errs[0] = c.rcodeError(OpCheck, resp)
 	}
-	return errs
+	return errs, false
 }
 
 // Replace deletes r's RRset and adds r in one UPDATE message, which the
@@ -153,60 +176,34 @@ func (c *Client) checkAll(ctx context.Context, recs []Record) []error {
 // The confirmation is there because NOERROR does not always mean applied:
 // PowerDNS skips each record its lua-dnsupdate-policy-script refuses and
 // still answers NOERROR. Such an update is a KindIgnored error. So is one
-// that another writer of the same name overtook between the two messages;
-// concurrent Replace calls for one RRset on one primary take turns in
-// this process, so they do not overtake each other.
+// that another writer of the same name overtook between the two messages.
 func (c *Client) Replace(ctx context.Context, r Record) error {
-	key := c.key(r)
-	unlock := replacing.lock(key)
-	defer unlock()
-	return c.replaceSeen(ctx, key, r, netip.Addr{})
+	return c.replace(ctx, change{r: r})
 }
 
-// LastSaw returns the address Seen last saw r's RRset hold, if any.
-func (c *Client) LastSaw(r Record) (netip.Addr, bool) {
-	return c.Seen.get(c.key(r))
-}
-
-// Swap replaces r's RRset, as Replace does, if it is still exactly the
-// address Seen last saw there and that is not r.Addr; that address is
-// old. If Seen has none for it or last saw r.Addr, nothing is sent; if
-// the primary finds the RRset changed (the prerequisite "RRset exists,
-// value dependent" fails), nothing is written. Either way swapped is
+// ReplaceIf replaces r's RRset as Replace does, if it is exactly {guard}
+// and guard is not r.Addr; the guard is the UPDATE's prerequisite. If the
+// RRset is anything else, the primary writes nothing and replaced is
 // false.
-func (c *Client) Swap(ctx context.Context, r Record) (old []netip.Addr, swapped bool, err error) {
-	key := c.key(r)
-	unlock := replacing.lock(key)
-	defer unlock()
-	seen, ok := c.Seen.get(key)
-	if !ok || seen == r.Addr.Unmap() {
-		return nil, false, nil
+func (c *Client) ReplaceIf(ctx context.Context, r Record, guard netip.Addr) (replaced bool, err error) {
+	if !guard.IsValid() || guard == r.Addr.Unmap() {
+		return false, nil
 	}
-	switch err := c.replaceSeen(ctx, key, r, seen); {
+	switch err := c.replace(ctx, change{r: r, guard: guard.Unmap()}); {
 	case errors.Is(err, errGuard):
-		return nil, false, nil
+		return false, nil
 	case err != nil:
-		return nil, false, err
+		return false, err
 	}
-	return []netip.Addr{seen}, true, nil
+	return true, nil
 }
 
-// replaceSeen replaces r's RRset and confirms it, guarded by the address
-// last seen there if that is valid, and remembers the outcome in Seen.
-// The caller holds key's lock.
-func (c *Client) replaceSeen(ctx context.Context, key rrsetKey, r Record, guard netip.Addr) error {
-	var err error
+// replace sends ch through the Batch if there is one.
+func (c *Client) replace(ctx context.Context, ch change) error {
 	if c.Batch != nil {
-		err = c.Batch.replace(ctx, c, change{r, guard})
-	} else {
-		err = c.replaceOne(ctx, change{r, guard})
+		return c.Batch.replace(ctx, ch, c.replaceAll)
 	}
-	if err != nil {
-		c.Seen.forget(key)
-		return err
-	}
-	c.Seen.put(key, r.Addr.Unmap())
-	return nil
+	return c.replaceAll(ctx, []change{ch})[0]
 }
 
 // change is one RRset to replace: with r, and only if it is exactly
@@ -216,29 +213,37 @@ type change struct {
 	guard netip.Addr
 }
 
-// replaceOne replaces one RRset and confirms it.
-func (c *Client) replaceOne(ctx context.Context, ch change) error {
-	return c.replaceAll(ctx, []change{ch})[0]
-}
-
 // replaceAll replaces the RRsets of chs (no two of one RRset) in one
 // UPDATE and confirms them, and returns each one's result. The guards are
 // the UPDATE's prerequisites: if one fails, the primary writes nothing,
 // each change is sent again on its own, and the one whose guard failed
-// gets an error that wraps errGuard.
+// gets an error that wraps errGuard. A refused UPDATE is sent again one
+// record at a time too, so that each record gets its own answer.
+func (c *Client) replaceAll(ctx context.Context, chs []change) []error {
+	errs, alone := c.replaceGroup(ctx, chs)
+	if !alone {
+		return errs
+	}
+	return eachAlone(len(chs), func(i int) error {
+		errs, _ := c.replaceGroup(ctx, chs[i:i+1])
+		return errs[0]
+	})
+}
+
+// replaceGroup sends one replace for replaceAll, and its confirmation.
+// alone says that the replace failed as a whole for more than one record
+// (refused, or a guard failed), and each must be sent again on its own.
 //
 // The confirmation goes out right behind the replace, on the same
 // connection, without waiting for its answer: a prerequisite-only UPDATE
-// that all of recs are there. A primary queues both on the zone's update
+// that all of chs are there. A primary queues both on the zone's update
 // path together (Knot applies and commits them as one), so it costs no
 // second wait. If it holds, every RRset is right, whichever message the
 // primary took first. If it does not (a policy skipped a record, another
 // writer came between, or the primary took the check first), each record
-// is confirmed again with its own signed query, which is the answer. A
-// refused UPDATE is sent again one record at a time, so that each record
-// gets its own answer.
-func (c *Client) replaceAll(ctx context.Context, chs []change) []error {
-	errs := make([]error, len(chs))
+// is confirmed again with its own signed query, which is the answer.
+func (c *Client) replaceGroup(ctx context.Context, chs []change) (errs []error, alone bool) {
+	errs = make([]error, len(chs))
 	m, u := c.newUpdate(), c.newUpdate()
 	for _, ch := range chs {
 		r := ch.r
@@ -249,7 +254,7 @@ func (c *Client) replaceAll(ctx context.Context, chs []change) []error {
 		m.Insert([]dns.RR{newRR(r.Name, r.Addr, r.TTL)})
 		u.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
 	}
-	rs := c.exchangeAll(ctx, []string{"replace", "confirm"}, []*dns.Msg{m, u})
+	rs := c.exchangeAll(ctx, []string{OpReplace, OpConfirm}, []*dns.Msg{m, u})
 	resp, err := rs[0].msg, rs[0].err
 	var ue *Error
 	switch {
@@ -257,22 +262,21 @@ func (c *Client) replaceAll(ctx context.Context, chs []change) []error {
 		for i := range errs { // unreachable or slow: it is so for all
 			errs[i] = err
 		}
-		return errs
+		return errs, false
 	case err == nil && resp.Rcode != dns.RcodeSuccess && len(chs) == 1:
-		errs[0] = c.rcodeError("replace", resp)
+		errs[0] = c.rcodeError(OpReplace, resp)
 		if resp.Rcode == dns.RcodeNXRrset && chs[0].guard.IsValid() {
 			errs[0] = fmt.Errorf("%w: %w", errGuard, errs[0])
 		}
-		return errs
+		return errs, false
 	case err != nil || resp.Rcode != dns.RcodeSuccess:
-		// Refused, or a guard failed, perhaps for one record only: each
-		// on its own.
-		return eachAlone(len(chs), func(i int) error { return c.replaceOne(ctx, chs[i]) })
+		// Refused, or a guard failed, perhaps for one record only.
+		return nil, true
 	}
 	if rs[1].err == nil && rs[1].msg.Rcode == dns.RcodeSuccess {
-		return errs // all confirmed
+		return errs, false // all confirmed
 	}
-	return eachAlone(len(chs), func(i int) error { return c.confirm(ctx, chs[i].r) })
+	return eachAlone(len(chs), func(i int) error { return c.confirm(ctx, chs[i].r) }), false
 }
 
 // eachAlone calls one(i) for every i < n, all at once, and returns their
@@ -292,7 +296,7 @@ func eachAlone(n int, one func(i int) error) []error {
 // {r.Addr} (TTLs are not compared), after a replace the primary answered
 // NOERROR.
 func (c *Client) confirm(ctx context.Context, r Record) error {
-	recs, err := c.lookupType(ctx, "confirm", r.Name, r.Type())
+	recs, err := c.lookupType(ctx, OpConfirm, r.Name, r.Type())
 	if err != nil {
 		return err
 	}
@@ -301,7 +305,7 @@ func (c *Client) confirm(ctx context.Context, r Record) error {
 		for _, rec := range recs {
 			got = append(got, rec.Addr.String())
 		}
-		return &Error{Op: "replace", Server: c.Server, Zone: c.Zone, Kind: KindIgnored, Rcode: dns.RcodeSuccess,
+		return &Error{Op: OpReplace, Server: c.Server, Zone: c.Zone, Kind: KindIgnored, Rcode: dns.RcodeSuccess,
 			Err: fmt.Errorf("NOERROR, but %s %s is %v afterwards, not %s", r.Name, dns.TypeToString[r.Type()], got, r.Addr)}
 	}
 	return nil
@@ -312,12 +316,12 @@ func (c *Client) confirm(ctx context.Context, r Record) error {
 func (c *Client) Remove(ctx context.Context, name string, t uint16) error {
 	m := c.newUpdate()
 	m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: t}}})
-	resp, err := c.exchange(ctx, "remove", m)
+	resp, err := c.exchange(ctx, OpRemove, m)
 	if err != nil {
 		return err
 	}
 	if resp.Rcode != dns.RcodeSuccess {
-		return c.rcodeError("remove", resp)
+		return c.rcodeError(OpRemove, resp)
 	}
 	return nil
 }
@@ -339,7 +343,7 @@ func (c *Client) Lookup(ctx context.Context, name string) ([]Record, error) {
 // LookupType asks the primary, with a signed query, which records of type
 // t (A or AAAA) it serves for name.
 func (c *Client) LookupType(ctx context.Context, name string, t uint16) ([]Record, error) {
-	return c.lookupType(ctx, "lookup", name, t)
+	return c.lookupType(ctx, OpLookup, name, t)
 }
 
 // lookupType is LookupType, observed as op.
@@ -472,23 +476,23 @@ func (c *Client) Verify(ctx context.Context, name string, t uint16) error {
 	m.SetQuestion(dns.Fqdn(c.Zone), dns.TypeSOA)
 	m.RecursionDesired = false
 	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
-	resp, err := c.exchange(ctx, "query", m)
+	resp, err := c.exchange(ctx, OpQuery, m)
 	if err != nil {
 		return err
 	}
 	if resp.Rcode != dns.RcodeSuccess {
-		return c.rcodeError("query", resp)
+		return c.rcodeError(OpQuery, resp)
 	}
 	u := c.newUpdate()
 	fqdn := dns.Fqdn(name)
 	u.NameNotUsed([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: fqdn}}})
 	u.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: fqdn, Rrtype: t}}})
-	resp, err = c.exchange(ctx, "verify", u)
+	resp, err = c.exchange(ctx, OpVerify, u)
 	if err != nil {
 		return err
 	}
 	if resp.Rcode != dns.RcodeSuccess {
-		return c.rcodeError("verify", resp)
+		return c.rcodeError(OpVerify, resp)
 	}
 	return nil
 }

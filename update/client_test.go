@@ -29,13 +29,14 @@ func newClient(t *testing.T, s *dnstest.Server) *update.Client {
 }
 
 // servingClient returns a client set up as sshdyn serve sets up its own:
-// pooled connections, batching, and a memory of what it saw.
-func servingClient(t *testing.T, s *dnstest.Server) *update.Client {
+// pooled connections, batching, and a memory of what it saw (the
+// Remembering in front of it).
+func servingClient(t *testing.T, s *dnstest.Server) (*update.Client, *update.Remembering) {
 	t.Helper()
 	c := newClient(t, s)
-	c.Seen, c.Batch, c.Pool = &update.LastSeen{}, update.NewBatch(), update.NewPool()
+	c.Batch, c.Pool = update.NewBatch(), update.NewPool()
 	t.Cleanup(c.Pool.Close)
-	return c
+	return c, update.Remember(c, &update.LastSeen{})
 }
 
 func TestSetAgainstRealPrimaries(t *testing.T) {
@@ -49,7 +50,7 @@ func TestSetAgainstRealPrimaries(t *testing.T) {
 			v4 := netip.MustParseAddr("198.51.100.7")
 
 			serial := s.Serial(t)
-			res, old, err := update.Set(ctx, c, update.Record{Name: host, Addr: v4, TTL: 60})
+			res, old, err := c.Set(ctx, update.Record{Name: host, Addr: v4, TTL: 60}, nil)
 			if err != nil || res != update.Changed || len(old) != 0 {
 				t.Fatalf("first Set = %v, %v, %v; want good, no old addresses", res, old, err)
 			}
@@ -67,7 +68,7 @@ func TestSetAgainstRealPrimaries(t *testing.T) {
 			// does not count as a change.
 			serial = s.Serial(t)
 			for _, ttl := range []uint32{60, 120} {
-				res, _, err = update.Set(ctx, c, update.Record{Name: host, Addr: v4, TTL: ttl})
+				res, _, err = c.Set(ctx, update.Record{Name: host, Addr: v4, TTL: ttl}, nil)
 				if err != nil || res != update.NoChange {
 					t.Fatalf("repeat Set (ttl %d) = %v, %v; want nochg", ttl, res, err)
 				}
@@ -78,7 +79,7 @@ func TestSetAgainstRealPrimaries(t *testing.T) {
 
 			// AAAA leaves the A alone.
 			v6 := netip.MustParseAddr("2001:db8:1::7")
-			if res, _, err = update.Set(ctx, c, update.Record{Name: host, Addr: v6, TTL: 60}); err != nil || res != update.Changed {
+			if res, _, err = c.Set(ctx, update.Record{Name: host, Addr: v6, TTL: 60}, nil); err != nil || res != update.Changed {
 				t.Fatalf("AAAA Set = %v, %v", res, err)
 			}
 			if got := s.Lookup(t, host, dns.TypeAAAA); !slices.Equal(got, []string{"2001:db8:1::7"}) {
@@ -91,7 +92,7 @@ func TestSetAgainstRealPrimaries(t *testing.T) {
 			// Two A records where one is ours is not up to date: the replace
 			// collapses the RRset to ours, and reports what was there.
 			oldHost := "old." + s.Zone
-			res, old, err = update.Set(ctx, c, update.Record{Name: oldHost, Addr: netip.MustParseAddr("192.0.2.1"), TTL: 60})
+			res, old, err = c.Set(ctx, update.Record{Name: oldHost, Addr: netip.MustParseAddr("192.0.2.1"), TTL: 60}, nil)
 			if err != nil || res != update.Changed {
 				t.Fatalf("Set on a two-record RRset = %v, %v", res, err)
 			}
@@ -175,7 +176,7 @@ func TestErrorsAgainstRealPrimaries(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					serial := s.Serial(t)
-					_, _, err := update.Set(context.Background(), tc.c, tc.rec)
+					_, _, err := tc.c.Set(context.Background(), tc.rec, nil)
 					var ue *update.Error
 					if !errors.As(err, &ue) {
 						t.Fatalf("err = %v, want *update.Error", err)
@@ -201,7 +202,7 @@ func TestErrorsAgainstRealPrimaries(t *testing.T) {
 
 			t.Run("primary down", func(t *testing.T) {
 				s.Stop()
-				_, _, err := update.Set(context.Background(), good, rec)
+				_, _, err := good.Set(context.Background(), rec, nil)
 				var ue *update.Error
 				if !errors.As(err, &ue) || ue.Kind != update.KindUnreachable || !ue.Kind.Temporary() {
 					t.Fatalf("err = %v, want a temporary unreachable error", err)
@@ -237,7 +238,7 @@ func TestUnsignedReplyIsRejected(t *testing.T) {
 				w.WriteMsg(m) // no TSIG: what a spoofer or a misconfigured server sends
 			})
 			c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: tsig.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}}
-			_, _, err := update.Set(context.Background(), c, update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")})
+			_, _, err := c.Set(context.Background(), update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")}, nil)
 			var ue *update.Error
 			if !errors.As(err, &ue) || ue.Kind != update.KindAuth {
 				t.Fatalf("err = %v, want a TSIG error", err)
@@ -314,7 +315,7 @@ func TestPoolReusesConnections(t *testing.T) {
 			host := "pooled." + s.Zone
 			set := func(addr string, want update.Result) {
 				t.Helper()
-				res, _, err := update.Set(context.Background(), c, update.Record{Name: host, Addr: netip.MustParseAddr(addr), TTL: 60})
+				res, _, err := c.Set(context.Background(), update.Record{Name: host, Addr: netip.MustParseAddr(addr), TTL: 60}, nil)
 				if err != nil || res != want {
 					t.Fatalf("Set %s = %v, %v; want %v", addr, res, err, want)
 				}
@@ -538,9 +539,9 @@ func TestSwapAgainstRealPrimaries(t *testing.T) {
 			s := dnstest.Start(t, kind, dnstest.Options{Records: []string{"home 300 A 192.0.2.1"}})
 			var mu sync.Mutex
 			var ops []string
-			c := newClient(t, s)
-			c.Seen = &update.LastSeen{}
-			c.Observe = func(op string, _ time.Duration, _ error) {
+			cl := newClient(t, s)
+			c := update.Remember(cl, &update.LastSeen{})
+			cl.Observe = func(op string, _ time.Duration, _ error) {
 				if op == "connect" { // no Pool: one per message
 					return
 				}
@@ -556,7 +557,7 @@ func TestSwapAgainstRealPrimaries(t *testing.T) {
 				mu.Lock()
 				ops = nil
 				mu.Unlock()
-				res, old, err := update.Set(ctx, c, update.Record{Name: host, Addr: netip.MustParseAddr(addr), TTL: 60})
+				res, old, err := c.Set(ctx, update.Record{Name: host, Addr: netip.MustParseAddr(addr), TTL: 60}, nil)
 				if err != nil || res != update.Changed || len(old) != 1 || old[0].String() != wantOld {
 					t.Fatalf("Set %s = %v, %v, %v; want good, old [%s]", addr, res, old, err, wantOld)
 				}
@@ -609,7 +610,7 @@ func TestSwapAgainstRealPrimaries(t *testing.T) {
 				mu.Lock()
 				ops = nil
 				mu.Unlock()
-				res, old, err := update.Set(ctx, c, update.Record{Name: host, Addr: netip.MustParseAddr("198.51.100.6"), TTL: 60})
+				res, old, err := c.Set(ctx, update.Record{Name: host, Addr: netip.MustParseAddr("198.51.100.6"), TTL: 60}, nil)
 				if err != nil || res != update.NoChange || old != nil {
 					t.Fatalf("Set of the address already there = %v, %v, %v; want nochg", res, old, err)
 				}
@@ -629,13 +630,12 @@ func TestSwapAgainstRealPrimaries(t *testing.T) {
 	}
 }
 
-// SetIf asks its permission once, before anything is written, also when
+// Set asks its permission once, before anything is written, also when
 // it starts with a compare-and-set; a refusal stops a change, not a
 // nochg.
-func TestSetIfPermission(t *testing.T) {
+func TestSetPermission(t *testing.T) {
 	s := dnstest.Start(t, "sshdyn", dnstest.Options{Records: []string{"home 300 A 192.0.2.1"}})
-	c, other := newClient(t, s), newClient(t, s)
-	c.Seen = &update.LastSeen{}
+	c, other := update.Remember(newClient(t, s), &update.LastSeen{}), newClient(t, s)
 	ctx := context.Background()
 	host := "home." + s.Zone
 	rec := func(a string) update.Record { return update.Record{Name: host, Addr: netip.MustParseAddr(a), TTL: 60} }
@@ -666,9 +666,9 @@ func TestSetIfPermission(t *testing.T) {
 			}
 			serial := s.Serial(t)
 			asked := 0
-			res, _, err := update.SetIf(ctx, c, rec(next), func() error { asked++; return tc.deny })
+			res, _, err := c.Set(ctx, rec(next), func() error { asked++; return tc.deny })
 			if res != tc.want || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
-				t.Fatalf("SetIf = %v, %v; want %v, %v", res, err, tc.want, tc.wantErr)
+				t.Fatalf("Set = %v, %v; want %v, %v", res, err, tc.want, tc.wantErr)
 			}
 			if asked != 1 {
 				t.Errorf("allow called %d times, want once", asked)
@@ -692,7 +692,7 @@ func TestSwapBatchWithStaleGuards(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			s := dnstest.Start(t, kind, dnstest.Options{})
-			c := servingClient(t, s)
+			_, c := servingClient(t, s)
 			other := newClient(t, s)
 			ctx := context.Background()
 			const n = 24
@@ -700,7 +700,7 @@ func TestSwapBatchWithStaleGuards(t *testing.T) {
 			addr := func(round, i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 51, 100 + byte(round), byte(i)}) }
 			stale := func(i int) bool { return i%4 == 1 }
 			for i := range n {
-				if _, _, err := update.Set(ctx, c, update.Record{Name: host(i), Addr: addr(0, i), TTL: 60}); err != nil {
+				if _, _, err := c.Set(ctx, update.Record{Name: host(i), Addr: addr(0, i), TTL: 60}, nil); err != nil {
 					t.Fatal(err)
 				}
 				if stale(i) { // changed behind c's back
@@ -715,7 +715,7 @@ func TestSwapBatchWithStaleGuards(t *testing.T) {
 			for i := range n {
 				wg.Go(func() {
 					<-start
-					res, old, err := update.Set(ctx, c, update.Record{Name: host(i), Addr: addr(1, i), TTL: 60})
+					res, old, err := c.Set(ctx, update.Record{Name: host(i), Addr: addr(1, i), TTL: 60}, nil)
 					if err != nil || res != update.Changed {
 						t.Errorf("Set %s = %v, %v", host(i), res, err)
 					}
@@ -751,9 +751,9 @@ func TestSharedChecks(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			s := dnstest.Start(t, kind, dnstest.Options{})
-			c := servingClient(t, s)
+			cl, c := servingClient(t, s)
 			var checks atomic.Int32
-			c.Observe = func(op string, _ time.Duration, _ error) {
+			cl.Observe = func(op string, _ time.Duration, _ error) {
 				if op == "check" {
 					checks.Add(1)
 				}
@@ -764,7 +764,7 @@ func TestSharedChecks(t *testing.T) {
 				return update.Record{Name: fmt.Sprintf("s%d.%s", i, s.Zone), Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), TTL: 60}
 			}
 			for i := range n {
-				if _, _, err := update.Set(ctx, c, rec(i)); err != nil {
+				if _, _, err := c.Set(ctx, rec(i), nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -814,7 +814,7 @@ func TestSharedChecks(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			add := c.Key // a signed UPDATE that adds a second A to record 2
+			add := cl.Key // a signed UPDATE that adds a second A to record 2
 			m := new(dns.Msg)
 			m.SetUpdate(dns.Fqdn(s.Zone))
 			rr, _ := dns.NewRR(rec(2).Name + " 60 IN A 203.0.113.222")

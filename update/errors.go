@@ -53,7 +53,7 @@ func (k Kind) Temporary() bool {
 // Error is a failed exchange with a zone's primary. Its Error text is for
 // logs and operators; Hint says what to fix.
 type Error struct {
-	Op        string // "check", "replace", "confirm", "lookup", "remove", "query" or "verify"
+	Op        string // OpCheck, OpReplace, …
 	Server    string
 	Zone      string
 	Kind      Kind

@@ -85,9 +85,9 @@ func (c *Client) conn(ctx context.Context, fresh bool) (nc net.Conn, reused bool
 	if !reused && c.Observe != nil {
 		var oerr error
 		if err != nil {
-			oerr = &Error{Op: "connect", Server: c.Server, Zone: c.Zone, Rcode: -1, Kind: classifyNetError(err), Err: err}
+			oerr = &Error{Op: OpConnect, Server: c.Server, Zone: c.Zone, Rcode: -1, Kind: classifyNetError(err), Err: err}
 		}
-		c.Observe("connect", time.Since(start), oerr)
+		c.Observe(OpConnect, time.Since(start), oerr)
 	}
 	return nc, reused, err
 }

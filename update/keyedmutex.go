@@ -1,19 +1,25 @@
 package update
 
-import "sync"
+import (
+	"sync"
 
-// keyedMutex is a set of mutexes by RRset (primary, name and type); its zero value
-// is ready. An entry lives only while someone holds or waits for it.
+	"github.com/sshdyn/sshdyn/dnsname"
+)
+
+// keyedMutex is a set of mutexes by RRset (name and type); its zero
+// value is ready. An entry lives only while someone holds or waits for it.
 type keyedMutex struct {
 	mu    sync.Mutex
 	locks map[rrsetKey]*keyedEntry
 }
 
+// rrsetKey names one RRset of a zone.
 type rrsetKey struct {
-	server string // the primary, host:port
-	name   string // canonical
-	t      uint16
+	name string // canonical
+	t    uint16
 }
+
+func keyOf(r Record) rrsetKey { return rrsetKey{dnsname.Canonical(r.Name), r.Type()} }
 
 type keyedEntry struct {
 	mu   sync.Mutex

@@ -5,10 +5,10 @@ import (
 	"sync"
 )
 
-// LastSeen remembers, for each RRset, the one address a Client last saw it
-// hold: a check that held, or a replace that was confirmed. With it, the
-// next change of that RRset is a compare-and-set (Client.Swap) and need
-// not read the RRset first. It is safe for concurrent use; the zero value
+// LastSeen remembers, for each RRset of a zone, the one address a
+// Remembering last saw it hold: a check that held, or a replace that was
+// confirmed. With it, the next change of that RRset is a compare-and-set
+// (Client.ReplaceIf) and need not read the RRset first. It is safe for concurrent use; the zero value
 // is ready.
 type LastSeen struct {
 	// Max bounds the RRsets remembered (DefaultLastSeenMax if zero); past

@@ -8,7 +8,7 @@ import (
 
 func TestLastSeenIsBounded(t *testing.T) {
 	s := &LastSeen{Max: 3}
-	key := func(i int) rrsetKey { return rrsetKey{"127.0.0.1:53", fmt.Sprintf("h%d.example", i), 1} }
+	key := func(i int) rrsetKey { return rrsetKey{fmt.Sprintf("h%d.example", i), 1} }
 	a := netip.MustParseAddr("192.0.2.1")
 	for i := range 10 {
 		s.put(key(i), a)

@@ -151,7 +151,7 @@ func TestSecondaries(t *testing.T) {
 			c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}
 			for i, addr := range []string{"198.51.100.1", "198.51.100.2"} {
 				rec := update.Record{Name: host, Addr: netip.MustParseAddr(addr), TTL: 60}
-				if _, _, err := update.Set(context.Background(), c, rec); err != nil {
+				if _, _, err := c.Set(context.Background(), rec, nil); err != nil {
 					t.Fatal(err)
 				}
 				start := time.Now()

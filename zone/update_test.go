@@ -162,7 +162,7 @@ func TestConcurrentUpdatesAreDurable(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				rec := update.Record{Name: fmt.Sprintf("h%d.%s", w, p.Zone), Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), TTL: 60}
-				if _, _, err := update.Set(context.Background(), c, rec); err != nil {
+				if _, _, err := c.Set(context.Background(), rec, nil); err != nil {
 					errs <- err
 				}
 			}

@@ -75,12 +75,12 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		pool := update.NewPool()
 		pool.MaxIdle = max(pool.MaxIdle, cfg.MaxDNSInFlight)
 		c := &update.Client{Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration,
-			Pool: pool, Batch: update.NewBatch(), Seen: &update.LastSeen{}}
+			Pool: pool, Batch: update.NewBatch()}
 		defer c.Pool.Close()
 		if m != nil {
 			c.Observe = m.DNS(z.Name)
 		}
-		zones = append(zones, publish.Zone{Name: z.Name, TTL: z.TTL, Backend: c})
+		zones = append(zones, publish.Zone{Name: z.Name, TTL: z.TTL, Backend: update.Remember(c, &update.LastSeen{})})
 	}
 	hosts, err := authorized.Open(cfg.AuthorizedKeys, cfg.ZoneNames())
 	if err != nil {
