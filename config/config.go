@@ -1,5 +1,11 @@
 // Package config loads sshdyn's TOML configuration: defaults, then the
-// file, then Validate. Unknown keys are errors naming their line.
+// file, then normalisation (canonical names, default ports and per-zone
+// defaults), then Validate. Unknown keys are errors naming their line.
+//
+// The defaults of the values other packages own are theirs (sshd's
+// timeouts and connection caps, publish's limits, update's exchange
+// timeout); Default refers to them, so each is defined once, and a zero
+// means the same here as there.
 package config
 
 import (
@@ -17,6 +23,10 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/publish"
+	"github.com/sshdyn/sshdyn/sshd"
+	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
 )
 
 // Config is the whole configuration of sshdyn serve.
@@ -131,26 +141,28 @@ func Default() Config {
 		AuthorizedKeys: "/etc/sshdyn/authorized_keys",
 		LogFormat:      "text",
 		ReloadInterval: Duration{2 * time.Second},
-		LoginTimeout:   Duration{10 * time.Second},
-		SessionTimeout: Duration{60 * time.Second},
+		LoginTimeout:   Duration{sshd.DefaultLoginTimeout},
+		SessionTimeout: Duration{sshd.DefaultSessionTimeout},
 
-		MaxUnauthenticated:          4096,
-		MaxUnauthenticatedPerSource: 128,
+		MaxUnauthenticated:          sshd.DefaultMaxUnauthenticated,
+		MaxUnauthenticatedPerSource: sshd.DefaultMaxUnauthenticatedPerSource,
 
-		AuthFailPenalty: Duration{5 * time.Second},
-		AuthFailGrace:   Duration{30 * time.Second},
+		AuthFailPenalty: Duration{DefaultAuthFailPenalty},
+		AuthFailGrace:   Duration{publish.DefaultFailGrace},
 
-		MaxDNSInFlight: 64,
+		MaxDNSInFlight: publish.DefaultMaxInFlight,
 
-		MaxChangesPerKey: 60,
-		ChangeWindow:     Duration{time.Hour},
+		MaxChangesPerKey: DefaultMaxChangesPerKey,
+		ChangeWindow:     Duration{publish.DefaultChangeWindow},
 	}
 }
 
-// Zone defaults, applied to each [[zone]].
+// Defaults that only the configuration has: the core takes a zero as "no
+// limit" (publish.Service), and a zone's TTL has no other home.
 const (
-	DefaultTTL         = 60
-	DefaultZoneTimeout = 5 * time.Second
+	DefaultAuthFailPenalty  = 5 * time.Second
+	DefaultMaxChangesPerKey = 60
+	DefaultTTL              = 60
 )
 
 // Load reads the file at path over the defaults and validates the result.
@@ -204,14 +216,77 @@ func Parse(b []byte, name string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %v", name, err)
 	}
+	c.normalize()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &c, nil
 }
 
-// Validate checks the configuration and fills in zone defaults.
+// normalize fills in what the file may leave out: canonical zone names,
+// port 53, a zone's TTL and timeout, and the primary of a zone served
+// here (the loopback address of the first dns_listen).
+func (c *Config) normalize() {
+	for i := range c.Zones {
+		z := &c.Zones[i]
+		z.Name = dnsname.Canonical(z.Name)
+		if z.Embedded() && z.Primary == "" && len(c.DNSListen) > 0 {
+			z.Primary = loopbackOf(c.DNSListen[0])
+		}
+		if z.Primary != "" {
+			z.Primary = withPort(z.Primary)
+		}
+		if z.Embedded() && len(z.UpdateTypes) == 0 {
+			for _, t := range zone.DefaultUpdateTypes() {
+				z.UpdateTypes = append(z.UpdateTypes, dns.TypeToString[t])
+			}
+		}
+		for i, n := range z.Notify {
+			z.Notify[i] = withPort(n)
+		}
+		if z.TTL == 0 {
+			z.TTL = DefaultTTL
+		}
+		if z.Timeout.Duration == 0 {
+			z.Timeout.Duration = update.DefaultTimeout
+		}
+	}
+}
+
+// withPort adds port 53 to a host without one.
+func withPort(hostport string) string {
+	if _, _, err := net.SplitHostPort(hostport); err == nil {
+		return hostport
+	}
+	return net.JoinHostPort(strings.Trim(hostport, "[]"), "53")
+}
+
+// Validate checks the configuration; it changes nothing.
 func (c *Config) Validate() error {
+	if err := c.validateServer(); err != nil {
+		return err
+	}
+	if len(c.Zones) == 0 {
+		return errors.New("no [[zone]]: at least one zone is needed")
+	}
+	seen := map[string]bool{}
+	for i, z := range c.Zones {
+		if z.Name == "" || strings.Contains(z.Name, "..") {
+			return fmt.Errorf("zone %d: name %q is not a domain name", i+1, z.Name)
+		}
+		if seen[z.Name] {
+			return fmt.Errorf("zone %s: listed twice", z.Name)
+		}
+		seen[z.Name] = true
+		if err := c.validateZone(z); err != nil {
+			return fmt.Errorf("zone %s: %w", z.Name, err)
+		}
+	}
+	return nil
+}
+
+// validateServer checks the settings outside the zones.
+func (c *Config) validateServer() error {
 	if len(c.Listen) == 0 {
 		return errors.New("listen: at least one address is needed")
 	}
@@ -261,56 +336,36 @@ func (c *Config) Validate() error {
 	if c.MaxChangesPerKey < 0 || c.ChangeWindow.Duration <= 0 {
 		return errors.New("max_changes_per_key must be 0 (no limit) or more, change_window more than 0")
 	}
-	if len(c.Zones) == 0 {
-		return errors.New("no [[zone]]: at least one zone is needed")
-	}
 	for _, l := range c.DNSListen {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			return fmt.Errorf("dns_listen %q: want host:port, e.g. \"0.0.0.0:53\" or \"[::]:53\"", l)
 		}
 	}
-	seen := map[string]bool{}
-	for i := range c.Zones {
-		z := &c.Zones[i]
-		z.Name = dnsname.Canonical(z.Name)
-		if z.Name == "" || strings.Contains(z.Name, "..") {
-			return fmt.Errorf("zone %d: name %q is not a domain name", i+1, z.Name)
-		}
-		if seen[z.Name] {
-			return fmt.Errorf("zone %s: listed twice", z.Name)
-		}
-		seen[z.Name] = true
-		if err := c.validateEmbedded(z); err != nil {
-			return fmt.Errorf("zone %s: %w", z.Name, err)
-		}
-		if z.Primary == "" {
-			return fmt.Errorf("zone %s: primary is needed (or file, to serve the zone here)", z.Name)
-		}
-		if _, _, err := net.SplitHostPort(z.Primary); err != nil {
-			z.Primary = net.JoinHostPort(strings.Trim(z.Primary, "[]"), "53")
-		}
-		if z.TSIGKey == "" {
-			return fmt.Errorf("zone %s: tsig_key is needed (sshdyn never sends unsigned updates)", z.Name)
-		}
-		if z.TTL == 0 {
-			z.TTL = DefaultTTL
-		}
-		if z.TTL > 604800 {
-			return fmt.Errorf("zone %s: ttl %d: at most 604800", z.Name, z.TTL)
-		}
-		if z.Timeout.Duration == 0 {
-			z.Timeout.Duration = DefaultZoneTimeout
-		}
-		if z.Timeout.Duration < 0 {
-			return fmt.Errorf("zone %s: timeout must be positive", z.Name)
-		}
+	return nil
+}
+
+// validateZone checks one normalised zone.
+func (c *Config) validateZone(z Zone) error {
+	if err := c.validateEmbedded(z); err != nil {
+		return err
+	}
+	if z.Primary == "" {
+		return errors.New("primary is needed (or file, to serve the zone here)")
+	}
+	if z.TSIGKey == "" {
+		return errors.New("tsig_key is needed (sshdyn never sends unsigned updates)")
+	}
+	if z.TTL > 604800 {
+		return fmt.Errorf("ttl %d: at most 604800", z.TTL)
+	}
+	if z.Timeout.Duration < 0 {
+		return errors.New("timeout must be positive")
 	}
 	return nil
 }
 
-// validateEmbedded checks the fields of a zone sshdyn serves itself and
-// points its updates at the embedded primary when primary is not given.
-func (c *Config) validateEmbedded(z *Zone) error {
+// validateEmbedded checks the fields of a zone sshdyn serves itself.
+func (c *Config) validateEmbedded(z Zone) error {
 	if !z.Embedded() {
 		if len(z.UpdateTypes) > 0 || len(z.AllowTransfer) > 0 || z.TransferKey != "" || len(z.Notify) > 0 {
 			return errors.New("update_types, allow_transfer, transfer_key and notify are for a zone served here: set file too")
@@ -320,29 +375,21 @@ func (c *Config) validateEmbedded(z *Zone) error {
 	if len(c.DNSListen) == 0 {
 		return errors.New("file is set, so sshdyn serves the zone: dns_listen is needed, e.g. [\"0.0.0.0:53\", \"[::]:53\"]")
 	}
-	if z.Primary == "" {
-		z.Primary = loopbackOf(c.DNSListen[0])
-		if _, port, _ := net.SplitHostPort(z.Primary); port == "0" {
-			return errors.New("dns_listen's first address has port 0: give a port, or set primary")
-		}
-	}
-	if len(z.UpdateTypes) == 0 {
-		z.UpdateTypes = []string{"A", "AAAA"}
+	if _, port, _ := net.SplitHostPort(z.Primary); port == "0" {
+		return errors.New("dns_listen's first address has port 0: give a port, or set primary")
 	}
 	for _, t := range z.UpdateTypes {
 		typ, ok := dns.StringToType[strings.ToUpper(t)]
-		if !ok || typ == dns.TypeSOA || typ == dns.TypeNS || typ == dns.TypeANY {
-			return fmt.Errorf("update_types: %q is not a record type updates may change", t)
+		if !ok {
+			return fmt.Errorf("update_types: %q is not a record type", t)
+		}
+		if err := zone.Updatable(typ); err != nil {
+			return fmt.Errorf("update_types: %q: %w", t, err)
 		}
 	}
 	for _, a := range z.AllowTransfer {
 		if _, err := parsePrefix(a); err != nil {
 			return fmt.Errorf("allow_transfer: %q is not an address or network (e.g. \"192.0.2.53\", \"2001:db8::/64\")", a)
-		}
-	}
-	for i, n := range z.Notify {
-		if _, _, err := net.SplitHostPort(n); err != nil {
-			z.Notify[i] = net.JoinHostPort(strings.Trim(n, "[]"), "53")
 		}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sshdyn/sshdyn/update"
 )
 
 const good = `
@@ -25,7 +27,7 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	z := c.Zones[0]
-	if z.Name != "dyn.example.com" || z.Primary != "127.0.0.1:53" || z.TTL != 120 || z.Timeout.Duration != DefaultZoneTimeout {
+	if z.Name != "dyn.example.com" || z.Primary != "127.0.0.1:53" || z.TTL != 120 || z.Timeout.Duration != update.DefaultTimeout {
 		t.Errorf("zone = %+v", z)
 	}
 	if c.LoginTimeout.Duration != 10*time.Second || len(c.Listen) != 2 {

@@ -116,11 +116,11 @@ func Load(cfg Config) (*Zone, error) {
 		batch:     &batch{},
 	}
 	if len(cfg.UpdateTypes) == 0 {
-		cfg.UpdateTypes = []uint16{dns.TypeA, dns.TypeAAAA}
+		cfg.UpdateTypes = DefaultUpdateTypes()
 	}
 	for _, t := range cfg.UpdateTypes {
-		if t == dns.TypeSOA || t == dns.TypeNS || isMeta(t) {
-			return nil, fmt.Errorf("zone %s: updates of %s records cannot be allowed", strings.TrimSuffix(origin, "."), dns.TypeToString[t])
+		if err := Updatable(t); err != nil {
+			return nil, fmt.Errorf("zone %s: %w", strings.TrimSuffix(origin, "."), err)
 		}
 		z.types[t] = true
 	}
@@ -366,6 +366,28 @@ func parent(name string) string {
 		return ""
 	}
 	return name[i:]
+}
+
+// DefaultUpdateTypes returns the record types updates may change when a
+// zone names none: A and AAAA, the addresses sshdyn publishes.
+func DefaultUpdateTypes() []uint16 { return []uint16{dns.TypeA, dns.TypeAAAA} }
+
+// Updatable reports why RFC 2136 updates may not be allowed to change
+// records of type t, or nil if they may: the SOA and NS records are the
+// zone's own, and query and meta types (AXFR, ANY, OPT, TSIG, …) are not
+// records at all.
+func Updatable(t uint16) error {
+	if t == dns.TypeSOA || t == dns.TypeNS || isMeta(t) {
+		return fmt.Errorf("updates of %s records cannot be allowed", typeName(t))
+	}
+	return nil
+}
+
+func typeName(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("TYPE%d", t)
 }
 
 // isMeta reports whether t is a query or meta type (RFC 6895 3.1) that

@@ -7,26 +7,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
 
 	"github.com/miekg/dns"
 
-	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
-	"github.com/sshdyn/sshdyn/sshd"
-	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
-	"github.com/sshdyn/sshdyn/zone"
 )
 
 // check validates the configuration at path and what it names, like
 // named-checkconf: findings on stdout, problems on stderr, exit status 0
-// when there are none and 1 otherwise. With probe it also proves, for
-// each zone, that the primary answers, accepts the TSIG key and lets it
-// change A and AAAA records; see verifyZone for when that writes.
+// when there are none and 1 otherwise. It builds what serve would build
+// (build), so it refuses exactly what serve refuses. With probe it also
+// proves, for each zone, that the primary answers, accepts the TSIG key
+// and lets it change A and AAAA records; see verifyZone for when that
+// writes.
 func check(ctx context.Context, path string, probe bool, stdout, stderr io.Writer) int {
 	problems := 0
 	bad := func(format string, args ...any) {
@@ -40,38 +38,28 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d zone(s), SSH on %s\n", path, len(cfg.Zones), strings.Join(cfg.Listen, " "))
 
-	if m, err := authorized.Load(cfg.AuthorizedKeys, cfg.ZoneNames()); err != nil {
+	p, err := build(cfg, keepHostKey, nil, slog.New(slog.DiscardHandler))
+	defer p.close()
+	for _, err := range unjoin(err) {
 		bad("%v", err)
-	} else {
-		fmt.Fprintf(stdout, "%s: ok: %d key(s)\n", cfg.AuthorizedKeys, m.Len())
 	}
-
-	if _, err := os.Stat(cfg.HostKey); errors.Is(err, fs.ErrNotExist) {
+	if p.hosts != nil {
+		fmt.Fprintf(stdout, "%s: ok: %d key(s)\n", cfg.AuthorizedKeys, p.hosts.Map().Len())
+	}
+	switch {
+	case p.hostKeyMissing:
 		fmt.Fprintf(stdout, "%s: not there yet; serve creates it on first start\n", cfg.HostKey)
-	} else if _, _, err := sshd.LoadOrCreateHostKey(cfg.HostKey); err != nil {
-		bad("%v", err)
-	} else {
+	case len(p.ssh.HostSigners) > 0:
 		fmt.Fprintf(stdout, "%s: ok\n", cfg.HostKey)
 	}
-
-	for _, zc := range cfg.Zones {
-		key, ok := checkKeyFile(zc.Name, zc.TSIGKey, stdout, bad)
-		if zc.TransferKey != "" {
-			checkKeyFile(zc.Name, zc.TransferKey, stdout, bad)
-		}
-		if zc.Embedded() {
-			if z, err := zone.Load(zone.Config{Origin: zc.Name, File: zc.File}); err != nil {
-				bad("zone %s: %v", zc.Name, err)
-			} else {
-				fmt.Fprintf(stdout, "zone %s: file %s: ok, serial %d; served here on %s\n", zc.Name, zc.File, z.Serial(), strings.Join(cfg.DNSListen, " "))
-			}
-		}
-		if !probe || !ok {
+	for _, bz := range p.zones {
+		reportZone(cfg, bz, stdout)
+		if !probe || bz.client == nil {
 			continue
 		}
-		c := &update.Client{Server: zc.Primary, Zone: zc.Name, Key: key, Timeout: zc.Timeout.Duration}
+		c := &update.Client{Server: bz.client.Server, Zone: bz.client.Zone, Key: bz.key, Timeout: bz.client.Timeout}
 		if err := verifyZone(ctx, c, stdout); err != nil {
-			bad("zone %s: %v", zc.Name, err)
+			bad("zone %s: %v", bz.cfg.Name, err)
 		}
 	}
 	if problems > 0 {
@@ -81,22 +69,33 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 	return 0
 }
 
-// checkKeyFile loads a TSIG key file and warns if others may read it.
-func checkKeyFile(zoneName, path string, stdout io.Writer, bad func(string, ...any)) (tsig.Key, bool) {
-	key, err := tsig.Load(path)
-	if errors.Is(err, fs.ErrPermission) {
-		bad("zone %s: %v: the user sshdyn runs as must be able to read it (e.g. chown root:sshdyn %s; chmod 640 %s)", zoneName, err, path, path)
-		return key, false
+// unjoin splits errors.Join's error into the errors joined.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
 	}
 	if err != nil {
-		bad("zone %s: %v", zoneName, err)
-		return key, false
+		return []error{err}
 	}
-	fmt.Fprintf(stdout, "zone %s: TSIG key %s (%s) from %s\n", zoneName, key.Name, strings.TrimSuffix(key.Algorithm, "."), path)
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o007 != 0 {
-		fmt.Fprintf(stdout, "zone %s: warning: %s is mode %04o, readable by every user: chmod 640 %s\n", zoneName, path, fi.Mode().Perm(), path)
+	return nil
+}
+
+// reportZone says what check found of a zone that built: its key, with a
+// warning if every user may read the file, and its zone file.
+func reportZone(cfg *config.Config, bz builtZone, stdout io.Writer) {
+	zc := bz.cfg
+	if bz.client == nil {
+		return
 	}
-	return key, true
+	fmt.Fprintf(stdout, "zone %s: TSIG key %s (%s) from %s\n", zc.Name, bz.key.Name, strings.TrimSuffix(bz.key.Algorithm, "."), zc.TSIGKey)
+	for _, path := range []string{zc.TSIGKey, zc.TransferKey} {
+		if fi, err := os.Stat(path); path != "" && err == nil && fi.Mode().Perm()&0o007 != 0 {
+			fmt.Fprintf(stdout, "zone %s: warning: %s is mode %04o, readable by every user: chmod 640 %s\n", zc.Name, path, fi.Mode().Perm(), path)
+		}
+	}
+	if bz.embedded != nil {
+		fmt.Fprintf(stdout, "zone %s: file %s: ok, serial %d; served here on %s\n", zc.Name, zc.File, bz.embedded.Serial(), strings.Join(cfg.DNSListen, " "))
+	}
 }
 
 // verifyZone proves the primary accepts the key and its policy lets the

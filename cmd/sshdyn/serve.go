@@ -16,13 +16,8 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/metrics"
-	"github.com/sshdyn/sshdyn/publish"
-	"github.com/sshdyn/sshdyn/sshd"
-	"github.com/sshdyn/sshdyn/tsig"
-	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
 )
 
@@ -40,60 +35,35 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 	}
 	log := slog.New(h)
 
-	dnsSrv, err := startDNS(cfg, log.With("component", "dns"))
-	if err != nil {
-		return err
-	}
-	if dnsSrv != nil {
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			dnsSrv.Shutdown(sctx)
-		}()
-	}
-
 	var m *metrics.Metrics
 	if cfg.MetricsListen != "" {
 		m = metrics.New(version)
+	}
+	p, err := build(cfg, createHostKey, m, log)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	if p.hostKeyCreated {
+		log.Info("created host key", "path", cfg.HostKey, "fingerprint", gossh.FingerprintSHA256(p.ssh.HostSigners[0].PublicKey()))
+	}
+	if p.dns != nil {
+		if err := listenDNS(p.dns, cfg.DNSListen, log.With("component", "dns")); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			p.dns.Shutdown(sctx)
+		}()
+	}
+	if m != nil {
 		stop, err := serveMetrics(ctx, cfg.MetricsListen, cfg.MetricsPprof, m, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-
-	var zones []publish.Zone
-	for _, z := range cfg.Zones {
-		key, err := tsig.Load(z.TSIGKey)
-		if err != nil {
-			return fmt.Errorf("zone %s: %w", z.Name, err)
-		}
-		// As many idle connections as commands may be doing DNS work at
-		// once: with fewer, a burst closes and reopens connections by the
-		// thousand, and a busy primary's short accept queue drops the
-		// SYNs of some (the kernel retries after 1 s, 3 s, 7 s).
-		pool := update.NewPool()
-		pool.MaxIdle = max(pool.MaxIdle, cfg.MaxDNSInFlight)
-		c := &update.Client{Server: z.Primary, Zone: z.Name, Key: key, Timeout: z.Timeout.Duration,
-			Pool: pool, Batch: update.NewBatch()}
-		defer c.Pool.Close()
-		if m != nil {
-			c.Observe = m.DNS(z.Name)
-		}
-		zones = append(zones, publish.Zone{Name: z.Name, TTL: z.TTL, Backend: update.Remember(c, &update.LastSeen{})})
-	}
-	hosts, err := authorized.Open(cfg.AuthorizedKeys, cfg.ZoneNames())
-	if err != nil {
-		return fmt.Errorf("authorized keys: %w", err)
-	}
-	signer, created, err := sshd.LoadOrCreateHostKey(cfg.HostKey)
-	if err != nil {
-		return err
-	}
-	if created {
-		log.Info("created host key", "path", cfg.HostKey, "fingerprint", gossh.FingerprintSHA256(signer.PublicKey()))
-	}
-
 	var listeners []net.Listener
 	defer func() {
 		for _, l := range listeners {
@@ -107,40 +77,22 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		}
 		listeners = append(listeners, l)
 	}
-
-	core := &publish.Service{
-		Zones:            zones,
-		AllowPrivate:     cfg.AllowPrivate,
-		MaxInFlight:      cfg.MaxDNSInFlight,
-		MaxChangesPerKey: cfg.MaxChangesPerKey,
-		ChangeWindow:     cfg.ChangeWindow.Duration,
-		FailPenalty:      cfg.AuthFailPenalty.Duration,
-		FailGrace:        cfg.AuthFailGrace.Duration,
-	}
-	srv := &sshd.Server{
-		Hosts:          hosts,
-		Service:        core,
-		HostSigners:    []gossh.Signer{signer},
-		LoginTimeout:   cfg.LoginTimeout.Duration,
-		SessionTimeout: cfg.SessionTimeout.Duration,
-
-		MaxUnauthenticated:          cfg.MaxUnauthenticated,
-		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
-		Logger:                      log.With("component", "sshd"),
-	}
-	if m != nil {
-		core.Observer, srv.Observer = m, m
-	}
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
-		log.Info("listening", "addr", l.Addr().String(), "keys", hosts.Map().Len(), "host_key", gossh.FingerprintSHA256(signer.PublicKey()))
-		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
+		log.Info("listening", "addr", l.Addr().String(), "keys", p.hosts.Map().Len(), "host_key", gossh.FingerprintSHA256(p.ssh.HostSigners[0].PublicKey()))
+		go func(l net.Listener) { errc <- p.ssh.Serve(l) }(l)
 	}
-
 	if ready != nil {
 		ready()
 	}
-	if d := cfg.ReloadInterval.Duration; d > 0 {
+	return run(ctx, p, errc, log)
+}
+
+// run reloads the authorized file when it changes or on SIGHUP, until a
+// listener fails or ctx ends; then it shuts the SSH front down.
+func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) error {
+	hosts := p.hosts
+	if d := p.cfg.ReloadInterval.Duration; d > 0 {
 		go hosts.Watch(ctx, d, func(err error) {
 			if err != nil {
 				log.Error("authorized file changed but does not load; keeping the old map", "err", err)
@@ -166,7 +118,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 			log.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
+			if err := p.ssh.Shutdown(sctx); err != nil {
 				if errors.Is(err, context.DeadlineExceeded) {
 					return errShutdownTimeout
 				}
@@ -214,62 +166,16 @@ func serveMetrics(ctx context.Context, addr string, profiler bool, m *metrics.Me
 	}, nil
 }
 
-// startDNS starts the embedded primary for the zones that have a file,
-// on every dns_listen address; nil if there are none.
-func startDNS(cfg *config.Config, log *slog.Logger) (*zone.Server, error) {
-	srv := &zone.Server{Logger: log}
-	keys := map[string]tsig.Key{}
-	loadKey := func(zoneName, path string) (string, error) {
-		k, err := tsig.Load(path)
-		if err != nil {
-			return "", fmt.Errorf("zone %s: %w", zoneName, err)
-		}
-		if old, ok := keys[k.Name]; ok && old != k {
-			return "", fmt.Errorf("zone %s: TSIG key %s in %s differs from another key of the same name", zoneName, k.Name, path)
-		}
-		keys[k.Name] = k
-		return k.Name, nil
-	}
-	for _, zc := range cfg.Zones {
-		if !zc.Embedded() {
-			continue
-		}
-		upd, err := loadKey(zc.Name, zc.TSIGKey)
-		if err != nil {
-			return nil, err
-		}
-		var xfr []string
-		if zc.TransferKey != "" {
-			name, err := loadKey(zc.Name, zc.TransferKey)
-			if err != nil {
-				return nil, err
-			}
-			xfr = []string{name}
-		}
-		z, err := zone.Load(zone.Config{
-			Origin: zc.Name, File: zc.File,
-			UpdateKeys: []string{upd}, UpdateTypes: zc.Types(),
-			AllowTransfer: zc.TransferPrefixes(), TransferKeys: xfr, Notify: zc.Notify,
-		})
-		if err != nil {
-			return nil, err
-		}
-		srv.Zones = append(srv.Zones, z)
-	}
-	if len(srv.Zones) == 0 {
-		return nil, nil
-	}
-	for _, k := range keys {
-		srv.Keys = append(srv.Keys, k)
-	}
-	for _, addr := range cfg.DNSListen {
+// listenDNS starts the embedded primary on every dns_listen address.
+func listenDNS(srv *zone.Server, addrs []string, log *slog.Logger) error {
+	for _, addr := range addrs {
 		if err := srv.Listen(addr); err != nil {
 			srv.Shutdown(context.Background())
-			return nil, err
+			return err
 		}
 	}
 	for _, a := range srv.Addrs() {
 		log.Info("dns listening", "addr", a, "zones", len(srv.Zones))
 	}
-	return srv, nil
+	return nil
 }

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/metrics"
+	"github.com/sshdyn/sshdyn/publish"
+	"github.com/sshdyn/sshdyn/sshd"
+	"github.com/sshdyn/sshdyn/tsig"
+	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
+)
+
+// parts is everything sshdyn serve runs, made from a configuration by
+// build and not yet listening. check builds the same parts and reports on
+// them, so that check refuses exactly what serve refuses.
+type parts struct {
+	cfg     *config.Config
+	zones   []builtZone
+	dns     *zone.Server // the embedded primary; nil if no zone has a file
+	hosts   *authorized.File
+	service *publish.Service
+	ssh     *sshd.Server
+
+	hostKeyCreated bool // serve: the host key was made just now
+	hostKeyMissing bool // check: there is no host key yet
+}
+
+// builtZone is one configured zone and what serves it.
+type builtZone struct {
+	cfg      config.Zone
+	key      tsig.Key // the update key, if it loaded
+	client   *update.Client
+	embedded *zone.Zone // the zone, if sshdyn serves it
+}
+
+// hostKeyMode says what build does when the host key file does not exist.
+type hostKeyMode int
+
+const (
+	createHostKey hostKeyMode = iota // make it (serve)
+	keepHostKey                      // leave it; serve will make it (check)
+)
+
+// build makes sshdyn's parts from cfg: TSIG keys, the embedded primary's
+// zones, the RFC 2136 clients, the core, the authorized file, the host key
+// and the SSH front. It goes on past a problem and returns every one it
+// found, joined, with the parts it could make. m (nil for none) is hooked
+// in for metrics, log is the daemon's logger.
+func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Logger) (*parts, error) {
+	p := &parts{cfg: cfg}
+	var problems []error
+	bad := func(err error) { problems = append(problems, err) }
+
+	ring := map[string]tsig.Key{} // every key the embedded primary accepts, by name
+	var zones []publish.Zone
+	for _, zc := range cfg.Zones {
+		bz, err := buildZone(cfg, zc, ring, m)
+		if err != nil {
+			bad(err)
+		}
+		p.zones = append(p.zones, bz)
+		if bz.client != nil {
+			zones = append(zones, publish.Zone{Name: zc.Name, TTL: zc.TTL, Backend: update.Remember(bz.client, &update.LastSeen{})})
+		}
+	}
+	p.dns = embeddedServer(p.zones, ring, log.With("component", "dns"))
+
+	hosts, err := authorized.Open(cfg.AuthorizedKeys, cfg.ZoneNames())
+	if err != nil {
+		bad(fmt.Errorf("authorized keys: %w", err))
+	}
+	p.hosts = hosts
+
+	signer, err := p.loadHostKey(hk)
+	if err != nil {
+		bad(err)
+	}
+
+	p.service = &publish.Service{
+		Zones:            zones,
+		AllowPrivate:     cfg.AllowPrivate,
+		MaxInFlight:      cfg.MaxDNSInFlight,
+		MaxChangesPerKey: cfg.MaxChangesPerKey,
+		ChangeWindow:     cfg.ChangeWindow.Duration,
+		FailPenalty:      cfg.AuthFailPenalty.Duration,
+		FailGrace:        cfg.AuthFailGrace.Duration,
+	}
+	p.ssh = &sshd.Server{
+		Hosts:                       hosts,
+		Service:                     p.service,
+		LoginTimeout:                cfg.LoginTimeout.Duration,
+		SessionTimeout:              cfg.SessionTimeout.Duration,
+		MaxUnauthenticated:          cfg.MaxUnauthenticated,
+		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
+		Logger:                      log.With("component", "sshd"),
+	}
+	if signer != nil {
+		p.ssh.HostSigners = []gossh.Signer{signer}
+	}
+	if m != nil {
+		p.service.Observer, p.ssh.Observer = m, m
+	}
+	return p, errors.Join(problems...)
+}
+
+// buildZone loads a zone's keys and, for a zone served here, its file,
+// and makes its client. Keys the embedded primary must accept go into
+// ring; two different keys of one name are an error.
+func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *metrics.Metrics) (builtZone, error) {
+	bz := builtZone{cfg: zc}
+	key, err := loadKey(zc.Name, zc.TSIGKey)
+	if err != nil {
+		return bz, err
+	}
+	bz.key = key
+	// As many idle connections as requests may be doing DNS work at
+	// once: with fewer, a burst closes and reopens connections by the
+	// thousand, and a busy primary's short accept queue drops the SYNs
+	// of some (the kernel retries after 1 s, 3 s, 7 s).
+	pool := update.NewPool()
+	pool.MaxIdle = max(pool.MaxIdle, cfg.MaxDNSInFlight)
+	bz.client = &update.Client{Server: zc.Primary, Zone: zc.Name, Key: key, Timeout: zc.Timeout.Duration,
+		Pool: pool, Batch: update.NewBatch()}
+	if m != nil {
+		bz.client.Observe = m.DNS(zc.Name)
+	}
+	if !zc.Embedded() {
+		return bz, nil
+	}
+	keys := []tsig.Key{key}
+	var xfr []string
+	if zc.TransferKey != "" {
+		k, err := loadKey(zc.Name, zc.TransferKey)
+		if err != nil {
+			return bz, err
+		}
+		keys, xfr = append(keys, k), []string{k.Name}
+	}
+	for _, k := range keys {
+		if old, ok := ring[k.Name]; ok && old != k {
+			return bz, fmt.Errorf("zone %s: TSIG key %s differs from another key of the same name", zc.Name, k.Name)
+		}
+		ring[k.Name] = k
+	}
+	z, err := zone.Load(zone.Config{
+		Origin: zc.Name, File: zc.File,
+		UpdateKeys: []string{key.Name}, UpdateTypes: zc.Types(),
+		AllowTransfer: zc.TransferPrefixes(), TransferKeys: xfr, Notify: zc.Notify,
+	})
+	if err != nil {
+		return bz, err
+	}
+	bz.embedded = z
+	return bz, nil
+}
+
+// loadKey loads a TSIG key file, saying how to fix a file the daemon's
+// user may not read.
+func loadKey(zoneName, path string) (tsig.Key, error) {
+	key, err := tsig.Load(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return key, fmt.Errorf("zone %s: %w: the user sshdyn runs as must be able to read it (e.g. chown root:sshdyn %s; chmod 640 %s)", zoneName, err, path, path)
+	}
+	if err != nil {
+		return key, fmt.Errorf("zone %s: %w", zoneName, err)
+	}
+	return key, nil
+}
+
+// embeddedServer returns the embedded primary for the zones served here,
+// not yet listening; nil if there are none.
+func embeddedServer(zones []builtZone, ring map[string]tsig.Key, log *slog.Logger) *zone.Server {
+	srv := &zone.Server{Logger: log}
+	for _, bz := range zones {
+		if bz.embedded != nil {
+			srv.Zones = append(srv.Zones, bz.embedded)
+		}
+	}
+	if len(srv.Zones) == 0 {
+		return nil
+	}
+	for _, k := range ring {
+		srv.Keys = append(srv.Keys, k)
+	}
+	return srv
+}
+
+// loadHostKey loads the host key, or (serve) makes it on the first start.
+func (p *parts) loadHostKey(hk hostKeyMode) (gossh.Signer, error) {
+	if hk == keepHostKey {
+		if _, err := os.Stat(p.cfg.HostKey); errors.Is(err, fs.ErrNotExist) {
+			p.hostKeyMissing = true
+			return nil, nil
+		}
+	}
+	signer, created, err := sshd.LoadOrCreateHostKey(p.cfg.HostKey)
+	p.hostKeyCreated = created
+	return signer, err
+}
+
+// close gives back what build took: the clients' idle connections.
+func (p *parts) close() {
+	for _, bz := range p.zones {
+		if bz.client != nil {
+			bz.client.Pool.Close()
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCheckRefusesWhatServeRefuses feeds one table of configurations to
+// both sshdyn check and sshdyn serve: each is refused by both, with the
+// same reason, or started by serve and passed by check. (check without
+// --dns asks no primary, and serve contacts none before an update.)
+func TestCheckRefusesWhatServeRefuses(t *testing.T) {
+	const secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="
+	const zoneFile = "$ORIGIN dyn.example.com.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n"
+	key := newClientKey(t, t.TempDir(), "k")
+	line := `host="home.dyn.example.com" ` + key.line
+	external := "[[zone]]\nname = \"dyn.example.com\"\nprimary = \"127.0.0.1:1\"\ntsig_key = \"tsig.key\"\n"
+	embedded := "dns_listen = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"dyn.example.com\"\nprimary = \"127.0.0.1:1\"\nfile = \"zone\"\ntsig_key = \"tsig.key\"\n"
+	files := func(extra ...string) map[string]string {
+		m := map[string]string{"tsig.key": "hmac-sha256:sshdyn:" + secret + "\n", "zone": zoneFile, "authorized_keys": line}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i]] = extra[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		name   string
+		config string            // after listen, host_key and authorized_keys
+		files  map[string]string // in the config's directory; "" removes one
+		mode   map[string]os.FileMode
+		want   string // in both refusals; "" if both accept it
+	}{
+		{name: "external primary", config: external, files: files()},
+		{name: "embedded primary", config: embedded, files: files()},
+		{name: "embedded, update_types A and TXT", config: embedded + "update_types = [\"A\", \"TXT\"]\n", files: files()},
+		{name: "update_types AXFR", config: embedded + "update_types = [\"AXFR\"]\n", files: files(), want: "updates of AXFR records cannot be allowed"},
+		{name: "update_types SOA", config: embedded + "update_types = [\"SOA\"]\n", files: files(), want: "updates of SOA records cannot be allowed"},
+		{name: "update_types unknown", config: embedded + "update_types = [\"AXFER\"]\n", files: files(), want: `"AXFER" is not a record type`},
+		{name: "no key file", config: external, files: files("tsig.key", ""), want: "tsig.key: no such file"},
+		{name: "key file is no key", config: external, files: files("tsig.key", "hello\nworld\n"), want: "no key found"},
+		{name: "key file is a directory", config: strings.Replace(external, `"tsig.key"`, `"."`, 1), files: files(), want: "is a directory"},
+		{name: "no zone file", config: embedded, files: files("zone", ""), want: "zone: no such file"},
+		{name: "record outside the zone", config: embedded, files: files("zone", zoneFile+"www.example.org. A 192.0.2.1\n"), want: "not in zone dyn.example.com"},
+		{name: "transfer key missing", config: embedded + "transfer_key = \"xfr.key\"\n", files: files(), want: "xfr.key: no such file"},
+		{name: "one key name, two secrets", config: embedded + "transfer_key = \"xfr.key\"\n",
+			files: files("xfr.key", "hmac-sha256:sshdyn:"+strings.Repeat("QUFB", 8)+"\n"), want: "differs from another key of the same name"},
+		{name: "bad authorized line", config: external, files: files("authorized_keys", "host=\"home.example.org\" "+key.line), want: "authorized_keys:1: host \"home.example.org\" is not inside a configured zone"},
+		{name: "no authorized file", config: external, files: files("authorized_keys", ""), want: "authorized_keys: no such file"},
+		{name: "host key readable by all", config: external, files: files("host_key", hostKeyPEM(t)), mode: map[string]os.FileMode{"host_key": 0o644}, want: "lets others read it"},
+		{name: "unknown setting", config: "listen_adress = 1\n" + external, files: files(), want: `unknown key "listen_adress"`},
+		{name: "no zone", config: "", files: files(), want: "no [[zone]]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, text := range tc.files {
+				if text != "" {
+					writeFile(t, filepath.Join(dir, name), text)
+				}
+			}
+			for name, mode := range tc.mode {
+				if err := os.Chmod(filepath.Join(dir, name), mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := filepath.Join(dir, "sshdyn.toml")
+			writeFile(t, cfg, "listen = [\"127.0.0.1:0\"]\nhost_key = \"host_key\"\nauthorized_keys = \"authorized_keys\"\n"+tc.config)
+
+			var out, errs bytes.Buffer
+			code := check(context.Background(), cfg, false, &out, &errs)
+			serveErr := serveOnce(t, cfg)
+			if tc.want == "" {
+				if code != 0 || serveErr != nil {
+					t.Fatalf("check exit %d (stderr %q), serve %v; want both to accept it", code, errs.String(), serveErr)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(errs.String(), tc.want) {
+				t.Errorf("check exit %d, stderr %q; want exit 1 and %q", code, errs.String(), tc.want)
+			}
+			if serveErr == nil || !strings.Contains(serveErr.Error(), tc.want) {
+				t.Errorf("serve: %v; want a refusal with %q", serveErr, tc.want)
+			}
+		})
+	}
+}
+
+// serveOnce runs sshdyn serve on cfg and stops it as soon as it is ready;
+// it returns why serve did not start, or nil.
+func serveOnce(t *testing.T, cfg string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var logs bytes.Buffer
+	err := serve(ctx, cfg, &logs, cancel)
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatalf("serve neither started nor failed in 10 s; log:\n%s", logs.String())
+	}
+	return err
+}
+
+// hostKeyPEM returns a fresh host key in OpenSSH's PEM format.
+func hostKeyPEM(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "k")
+	if _, err := writeClientKey(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
