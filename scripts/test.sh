@@ -20,6 +20,21 @@ bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt would change: $bad" >&2; exit 1; fi
 echo "== go vet"
 go vet ./...
+# Many DNS operators run FreeBSD; the socket options are per system
+# (internal/sockopt), and these builds keep it so on purpose.
+echo "== cross builds (freebsd, darwin, windows)"
+for goos in freebsd darwin windows; do
+	GOOS=$goos GOARCH=amd64 go build -o /dev/null ./... || { echo "GOOS=$goos build failed" >&2; exit 1; }
+	GOOS=$goos GOARCH=amd64 go build -o /dev/null ./cmd/sshdyn
+done
+# The SSH front and the core need no DNS daemon: run their tests with a
+# PATH that has none (only Go's directory and the system's /usr/bin, /bin).
+echo "== sshd and publish without DNS daemons on PATH"
+bare="$(dirname "$(command -v go)"):/usr/bin:/bin"
+for d in named knotd pdns_server; do
+	if PATH="$bare" command -v "$d" >/dev/null; then echo "test.sh: $d is on $bare" >&2; exit 1; fi
+done
+PATH="$bare" go test -count=1 ./sshd ./publish
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 # A count, not a duration: a duration -fuzztime can fail with "context

@@ -1,5 +1,9 @@
 // Package sockopt holds the socket options sshdyn's listeners and its
 // load generator set, as net.ListenConfig and net.Dialer Control functions.
+// Each is set where the system has it (sockopt_linux.go, sockopt_unix.go,
+// sockopt_windows.go) and is a no-op elsewhere: none is needed for
+// sshdyn to be correct, only for it to be fast or to listen on both
+// address families.
 package sockopt
 
 import (
@@ -15,26 +19,24 @@ func V6Only(network, _ string, c syscall.RawConn) error {
 	if !strings.HasSuffix(network, "6") {
 		return nil
 	}
-	return setInt(c, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY)
+	return v6Only(c)
 }
 
 // BindAddressNoPort is a net.Dialer Control function for a dialer with a
 // LocalAddr: it sets Linux's IP_BIND_ADDRESS_NO_PORT (since 4.2), so that
 // the kernel picks the source port at connect time, per destination.
 // Thousands of connections a second from one address would otherwise run
-// out of ports that TIME_WAIT still holds.
+// out of ports that TIME_WAIT still holds. Elsewhere it does nothing.
 func BindAddressNoPort(_, _ string, c syscall.RawConn) error {
-	return setInt(c, syscall.IPPROTO_IP, ipBindAddressNoPort)
+	return bindAddressNoPort(c)
 }
-
-const ipBindAddressNoPort = 24 // IP_BIND_ADDRESS_NO_PORT, linux/in.h
 
 // QuickAck sets Linux's TCP_QUICKACK on a TCP connection: the data that
 // arrives next is acknowledged at once, not up to 40 ms later. It matters
 // when two replies are awaited at once: the peer's Nagle algorithm holds
 // the second until the first is acknowledged. Linux drops the mode again
-// by itself, so it is set before each such read. Other connections are
-// left alone.
+// by itself, so it is set before each such read. Other connections, and
+// other systems, are left alone.
 func QuickAck(c net.Conn) error {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -44,19 +46,5 @@ func QuickAck(c net.Conn) error {
 	if err != nil {
 		return err
 	}
-	return setInt(raw, syscall.IPPROTO_TCP, tcpQuickAck)
-}
-
-const tcpQuickAck = 12 // TCP_QUICKACK, linux/tcp.h
-
-// setInt sets an integer socket option to 1.
-func setInt(c syscall.RawConn, level, opt int) error {
-	var serr error
-	err := c.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), level, opt, 1)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
+	return quickAck(raw)
 }

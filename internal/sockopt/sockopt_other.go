@@ -1,0 +1,11 @@
+//go:build !unix && !windows
+
+package sockopt
+
+import "syscall"
+
+func v6Only(syscall.RawConn) error { return nil }
+
+func bindAddressNoPort(syscall.RawConn) error { return nil }
+
+func quickAck(syscall.RawConn) error { return nil }
