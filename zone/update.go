@@ -193,49 +193,8 @@ func (z *Zone) apply(updates []dns.RR) bool {
 		return n
 	}
 	for _, rr := range updates {
-		h := rr.Header()
-		name := dnsname.FQDN(h.Name)
-		n := get(name)
-		switch h.Class {
-		case dns.ClassINET:
-			// CNAME and other data never share a name: such an add is
-			// ignored (3.4.2.2).
-			if h.Rrtype == dns.TypeCNAME && hasOtherThan(n, dns.TypeCNAME) ||
-				h.Rrtype != dns.TypeCNAME && len(n[dns.TypeCNAME]) > 0 {
-				continue
-			}
-			add := dns.Copy(rr)
-			add.Header().Name = name
-			add.Header().Rdlength = 0
-			if h.Rrtype == dns.TypeCNAME {
-				n[h.Rrtype] = []dns.RR{add}
-			} else {
-				n[h.Rrtype] = addRR(n[h.Rrtype], add)
-			}
-		case dns.ClassANY:
-			if h.Rrtype == dns.TypeANY {
-				for t := range n {
-					if z.types[t] {
-						delete(n, t)
-					}
-				}
-			} else {
-				delete(n, h.Rrtype)
-			}
-		case dns.ClassNONE:
-			set := n[h.Rrtype]
-			kept := make([]dns.RR, 0, len(set))
-			for _, old := range set {
-				if !sameRecord(old, rr) {
-					kept = append(kept, old)
-				}
-			}
-			if len(kept) == 0 {
-				delete(n, h.Rrtype)
-			} else {
-				n[h.Rrtype] = kept
-			}
-		}
+		name := dnsname.FQDN(rr.Header().Name)
+		z.change(get(name), name, rr)
 	}
 	changed := false
 	for name, n := range touched {
@@ -256,6 +215,59 @@ func (z *Zone) apply(updates []dns.RR) bool {
 			z.pending[name] = n
 		}
 	}
+	z.bumpSerial()
+	return true
+}
+
+// change makes one record of an update section's change to n, the node
+// of name (RFC 2136 3.4.2.2-3.4.2.4).
+func (z *Zone) change(n node, name string, rr dns.RR) {
+	h := rr.Header()
+	switch h.Class {
+	case dns.ClassINET:
+		// CNAME and other data never share a name: such an add is
+		// ignored (3.4.2.2).
+		if h.Rrtype == dns.TypeCNAME && hasOtherThan(n, dns.TypeCNAME) ||
+			h.Rrtype != dns.TypeCNAME && len(n[dns.TypeCNAME]) > 0 {
+			return
+		}
+		add := dns.Copy(rr)
+		add.Header().Name = name
+		add.Header().Rdlength = 0
+		if h.Rrtype == dns.TypeCNAME {
+			n[h.Rrtype] = []dns.RR{add}
+		} else {
+			n[h.Rrtype] = addRR(n[h.Rrtype], add)
+		}
+	case dns.ClassANY:
+		if h.Rrtype == dns.TypeANY {
+			for t := range n {
+				if z.types[t] {
+					delete(n, t)
+				}
+			}
+		} else {
+			delete(n, h.Rrtype)
+		}
+	case dns.ClassNONE:
+		set := n[h.Rrtype]
+		kept := make([]dns.RR, 0, len(set))
+		for _, old := range set {
+			if !sameRecord(old, rr) {
+				kept = append(kept, old)
+			}
+		}
+		if len(kept) == 0 {
+			delete(n, h.Rrtype)
+		} else {
+			n[h.Rrtype] = kept
+		}
+	}
+}
+
+// bumpSerial raises pending's SOA serial by one (RFC 1982 arithmetic,
+// skipping 0). Called with z.mu held.
+func (z *Zone) bumpSerial() {
 	apex := maps.Clone(z.pending[z.Origin])
 	soa := dns.Copy(apex[dns.TypeSOA][0]).(*dns.SOA)
 	soa.Serial++
@@ -264,7 +276,6 @@ func (z *Zone) apply(updates []dns.RR) bool {
 	}
 	apex[dns.TypeSOA] = []dns.RR{soa}
 	z.pending[z.Origin] = apex
-	return true
 }
 
 // storable reports whether rr can be written to the zone file and read

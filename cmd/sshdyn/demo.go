@@ -37,73 +37,10 @@ func demo(ctx context.Context, dir string, sshPort, dnsPort int, stdout, logOut 
 	if err := prepareDemoDir(dir); err != nil {
 		return err
 	}
-	write := func(name, text string, mode os.FileMode) error {
-		return os.WriteFile(filepath.Join(dir, name), []byte(text), mode)
-	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	if err := write("tsig.key", fmt.Sprintf("key \"sshdyn\" {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", base64.StdEncoding.EncodeToString(secret)), 0o600); err != nil {
+	if err := writeDemoServer(dir, sshPort, dnsPort); err != nil {
 		return err
 	}
-	zoneText := fmt.Sprintf(`$ORIGIN %s.
-$TTL 300
-@	SOA	ns hostmaster 1 3600 600 86400 60
-@	NS	ns
-ns	A	127.0.0.1
-`, demoZone)
-	if err := write(demoZone+".zone", zoneText, 0o644); err != nil {
-		return err
-	}
-	clientPub, err := writeClientKey(filepath.Join(dir, "client_ed25519"))
-	if err != nil {
-		return err
-	}
-	if err := write("authorized_keys", fmt.Sprintf("host=\"home.%s\" %s\n", demoZone, clientPub), 0o644); err != nil {
-		return err
-	}
-	cfg := fmt.Sprintf(`# Written by "sshdyn demo": SSH and the embedded primary on loopback.
-listen = ["127.0.0.1:%[1]d", "[::1]:%[1]d"]
-host_key = "host_ed25519"
-authorized_keys = "authorized_keys"
-allow_private = true   # the demo's clients connect from loopback
-dns_listen = ["127.0.0.1:%[2]d", "[::1]:%[2]d"]
-
-[[zone]]
-name = %[3]q
-file = "%[3]s.zone"
-tsig_key = "tsig.key"
-ttl = 60
-`, sshPort, dnsPort, demoZone)
-	if err := write("sshdyn.toml", cfg, 0o644); err != nil {
-		return err
-	}
-	signer, _, err := sshd.LoadOrCreateHostKey(filepath.Join(dir, "host_ed25519"))
-	if err != nil {
-		return err
-	}
-	hk := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
-	if err := write("known_hosts", fmt.Sprintf("[127.0.0.1]:%d %s\n[::1]:%d %s\n", sshPort, hk, sshPort, hk), 0o644); err != nil {
-		return err
-	}
-
-	// An ssh_config of its own: the commands work from any directory,
-	// whatever the user's ~/.ssh holds, and never ask a question.
-	sshConfig := fmt.Sprintf(`Host sshdyn-demo sshdyn-demo6
-	Port %d
-	User demo
-	IdentityFile %s
-	IdentitiesOnly yes
-	UserKnownHostsFile %s
-	GlobalKnownHostsFile /dev/null
-	StrictHostKeyChecking yes
-	BatchMode yes
-	RequestTTY no
-Host sshdyn-demo
-	HostName 127.0.0.1
-Host sshdyn-demo6
-	HostName ::1
-`, sshPort, filepath.Join(dir, "client_ed25519"), filepath.Join(dir, "known_hosts"))
-	if err := write("ssh_config", sshConfig, 0o644); err != nil {
+	if err := writeDemoClient(dir, sshPort); err != nil {
 		return err
 	}
 	ssh := "ssh -F " + filepath.Join(dir, "ssh_config")
@@ -126,6 +63,86 @@ Ctrl-C stops it.
 `, sshPort, demoZone, dnsPort, dir, dig, ssh)
 	}
 	return serve(ctx, filepath.Join(dir, "sshdyn.toml"), logOut, ready)
+}
+
+// writeFiles writes each name's text into dir, with its mode.
+func writeFiles(dir string, files ...demoFile) error {
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte(f.text), f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type demoFile struct {
+	name, text string
+	mode       os.FileMode
+}
+
+// writeDemoServer writes the server's side: the TSIG key, the zone file,
+// the configuration.
+func writeDemoServer(dir string, sshPort, dnsPort int) error {
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	return writeFiles(dir,
+		demoFile{"tsig.key", fmt.Sprintf("key \"sshdyn\" {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", base64.StdEncoding.EncodeToString(secret)), 0o600},
+		demoFile{demoZone + ".zone", fmt.Sprintf(`$ORIGIN %s.
+$TTL 300
+@	SOA	ns hostmaster 1 3600 600 86400 60
+@	NS	ns
+ns	A	127.0.0.1
+`, demoZone), 0o644},
+		demoFile{"sshdyn.toml", fmt.Sprintf(`# Written by "sshdyn demo": SSH and the embedded primary on loopback.
+listen = ["127.0.0.1:%[1]d", "[::1]:%[1]d"]
+host_key = "host_ed25519"
+authorized_keys = "authorized_keys"
+allow_private = true   # the demo's clients connect from loopback
+dns_listen = ["127.0.0.1:%[2]d", "[::1]:%[2]d"]
+
+[[zone]]
+name = %[3]q
+file = "%[3]s.zone"
+tsig_key = "tsig.key"
+ttl = 60
+`, sshPort, dnsPort, demoZone), 0o644},
+	)
+}
+
+// writeDemoClient writes the client's side and what joins the two: the
+// client key and its authorized line, the host key pinned in a
+// known_hosts file, and an ssh_config of its own, so that the commands
+// work from any directory, whatever the user's ~/.ssh holds, and never
+// ask a question.
+func writeDemoClient(dir string, sshPort int) error {
+	clientPub, err := writeClientKey(filepath.Join(dir, "client_ed25519"))
+	if err != nil {
+		return err
+	}
+	signer, _, err := sshd.LoadOrCreateHostKey(filepath.Join(dir, "host_ed25519"))
+	if err != nil {
+		return err
+	}
+	hk := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
+	return writeFiles(dir,
+		demoFile{"authorized_keys", fmt.Sprintf("host=\"home.%s\" %s\n", demoZone, clientPub), 0o644},
+		demoFile{"known_hosts", fmt.Sprintf("[127.0.0.1]:%d %s\n[::1]:%d %s\n", sshPort, hk, sshPort, hk), 0o644},
+		demoFile{"ssh_config", fmt.Sprintf(`Host sshdyn-demo sshdyn-demo6
+	Port %d
+	User demo
+	IdentityFile %s
+	IdentitiesOnly yes
+	UserKnownHostsFile %s
+	GlobalKnownHostsFile /dev/null
+	StrictHostKeyChecking yes
+	BatchMode yes
+	RequestTTY no
+Host sshdyn-demo
+	HostName 127.0.0.1
+Host sshdyn-demo6
+	HostName ::1
+`, sshPort, filepath.Join(dir, "client_ed25519"), filepath.Join(dir, "known_hosts")), 0o644},
+	)
 }
 
 // prepareDemoDir makes dir empty: it creates it, or clears an earlier

@@ -147,42 +147,11 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 	if err := os.WriteFile(zoneFile, []byte(zoneText(s.Zone, token, opts.Records)), 0o644); err != nil {
 		return nil, err
 	}
-	var args []string
-	switch kind {
-	case "bind":
-		s.KeyFile = filepath.Join(dir, "tsig.key")
-		key := fmt.Sprintf("key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret)
-		if err := os.WriteFile(s.KeyFile, []byte(key), 0o600); err != nil {
+	s.token = token
+	if kind == "sshdyn" {
+		if err := s.writeKeyFile(bindKeyText); err != nil {
 			return nil, err
 		}
-		conf := filepath.Join(dir, "named.conf")
-		if err := os.WriteFile(conf, []byte(bindConf(dir, port, s, zoneFile, opts.Types)), 0o644); err != nil {
-			return nil, err
-		}
-		args = []string{"named", "-g", "-c", conf}
-	case "knot":
-		s.KeyFile = filepath.Join(dir, "tsig.key")
-		key := fmt.Sprintf("hmac-sha256:%s:%s\n", strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret)
-		if err := os.WriteFile(s.KeyFile, []byte(key), 0o600); err != nil {
-			return nil, err
-		}
-		conf := filepath.Join(dir, "knot.conf")
-		if err := os.WriteFile(conf, []byte(knotConf(dir, port, s, opts.Types, opts.KnotZone)), 0o644); err != nil {
-			return nil, err
-		}
-		args = []string{"knotd", "-c", conf}
-	case "pdns":
-		if err := s.setupPowerDNS(zoneFile, opts.Types); err != nil {
-			return nil, err
-		}
-		args = []string{"pdns_server", "--config-dir=" + dir}
-	case "sshdyn":
-		s.KeyFile = filepath.Join(dir, "tsig.key")
-		key := fmt.Sprintf("key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret)
-		if err := os.WriteFile(s.KeyFile, []byte(key), 0o600); err != nil {
-			return nil, err
-		}
-		s.token = token
 		if err := s.startEmbedded(zoneFile, opts); err != nil {
 			return nil, err
 		}
@@ -194,11 +163,56 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		})
 		return s, nil
 	}
-	s.token = token
+	args, err := s.configure(kind, zoneFile, opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.launch(args); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// configure writes the key and configuration files of a BIND, Knot or
+// PowerDNS primary and returns the command that runs it.
+func (s *Server) configure(kind, zoneFile string, opts Options) ([]string, error) {
+	switch kind {
+	case "bind":
+		if err := s.writeKeyFile(bindKeyText); err != nil {
+			return nil, err
+		}
+		conf := filepath.Join(s.Dir, "named.conf")
+		if err := os.WriteFile(conf, []byte(bindConf(s.Dir, s.Port, s, zoneFile, opts.Types)), 0o644); err != nil {
+			return nil, err
+		}
+		return []string{"named", "-g", "-c", conf}, nil
+	case "knot":
+		if err := s.writeKeyFile(func(name, secret string) string { return fmt.Sprintf("hmac-sha256:%s:%s\n", name, secret) }); err != nil {
+			return nil, err
+		}
+		conf := filepath.Join(s.Dir, "knot.conf")
+		if err := os.WriteFile(conf, []byte(knotConf(s.Dir, s.Port, s, opts.Types, opts.KnotZone)), 0o644); err != nil {
+			return nil, err
+		}
+		return []string{"knotd", "-c", conf}, nil
+	case "pdns":
+		if err := s.setupPowerDNS(zoneFile, opts.Types); err != nil {
+			return nil, err
+		}
+		return []string{"pdns_server", "--config-dir=" + s.Dir}, nil
+	}
+	return nil, fmt.Errorf("dnstest: unknown kind %q (want one of %v)", kind, Kinds)
+}
+
+// bindKeyText is a key file in BIND's format.
+func bindKeyText(name, secret string) string {
+	return fmt.Sprintf("key %q {\n\talgorithm hmac-sha256;\n\tsecret %q;\n};\n", name, secret)
+}
+
+// writeKeyFile writes s.Key to s.KeyFile in the format text makes.
+func (s *Server) writeKeyFile(text func(name, secret string) string) error {
+	s.KeyFile = filepath.Join(s.Dir, "tsig.key")
+	return os.WriteFile(s.KeyFile, []byte(text(strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret)), 0o600)
 }
 
 // launch runs the server's process and waits until this instance, and
