@@ -86,15 +86,8 @@ func (s *Server) Listen(addr string) error {
 			tcp, udp = "tcp6", "udp6"
 		}
 	}
-	lc := net.ListenConfig{Control: sockopt.V6Only}
-	pc, err := lc.ListenPacket(context.Background(), udp, addr)
+	pc, l, err := listenBoth(tcp, udp, addr)
 	if err != nil {
-		return fmt.Errorf("dns listen: %w", err)
-	}
-	// The TCP port is the UDP one: addr may have asked for port 0.
-	l, err := lc.Listen(context.Background(), tcp, pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		return fmt.Errorf("dns listen: %w", err)
 	}
 	for _, srv := range []*dns.Server{
@@ -118,6 +111,28 @@ func (s *Server) Listen(addr string) error {
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// listenBoth opens a UDP socket and a TCP listener on one port. For port
+// 0 the TCP port is the one the system picked for UDP; when another
+// program holds that one for TCP, it picks again, a few times.
+func listenBoth(tcp, udp, addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	lc := net.ListenConfig{Control: sockopt.V6Only}
+	for try := 0; ; try++ {
+		pc, err := lc.ListenPacket(context.Background(), udp, addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		l, err := lc.Listen(context.Background(), tcp, pc.LocalAddr().String())
+		if err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+		if port != "0" || try == 9 {
+			return nil, nil, err
+		}
+	}
 }
 
 // Addrs returns the addresses served, UDP and TCP alike.
