@@ -163,29 +163,12 @@ func (s *Service) Penalized(addr netip.Addr) (time.Duration, bool) {
 // The work goes on when ctx is cancelled (a client gone mid-update does
 // not leave a change half done); it is bounded by Timeout.
 func (s *Service) Update(ctx context.Context, id *authorized.Entry, addr netip.Addr, named []string) ([]HostResult, error) {
-	s.once.Do(s.init)
 	addr = Address(addr)
-	if err := s.Permit(id, addr); err != nil {
-		return nil, err
-	}
-	hosts, err := owned(id, named)
+	ctx, hosts, zones, done, err := s.begin(ctx, id, addr, named, true)
 	if err != nil {
 		return nil, err
 	}
-	if !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(addr) {
-		return nil, &Error{Kind: KindNotPublic, Addr: addr}
-	}
-	zones, err := s.route(hosts)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeout)
-	defer cancel()
-	release, err := s.slot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
+	defer done()
 	typ := RecordType(addr)
 	limitKey := id.ID()
 	allow := func() error {
@@ -222,25 +205,11 @@ type Records struct {
 // a DNS failure stops it, with the hosts before it returned, as an
 // *Error of the failure's kind.
 func (s *Service) Status(ctx context.Context, id *authorized.Entry, addr netip.Addr, named []string) ([]Records, error) {
-	s.once.Do(s.init)
-	if err := s.Permit(id, Address(addr)); err != nil {
-		return nil, err
-	}
-	hosts, err := owned(id, named)
+	ctx, hosts, zones, done, err := s.begin(ctx, id, Address(addr), named, false)
 	if err != nil {
 		return nil, err
 	}
-	zones, err := s.route(hosts)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeout)
-	defer cancel()
-	release, err := s.slot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
+	defer done()
 	var out []Records
 	for i, host := range hosts {
 		recs, err := zones[i].Backend.Lookup(ctx, host)
@@ -251,6 +220,34 @@ func (s *Service) Status(ctx context.Context, id *authorized.Entry, addr netip.A
 		out = append(out, Records{Host: host, Records: recs})
 	}
 	return out, nil
+}
+
+// begin applies the refusals every request shares (the identity not
+// permitted from addr, a host not its own, and, when publishing, an
+// address that is not public), routes the hosts to their zones and takes
+// a DNS slot. The request's work goes on when ctx is cancelled, bounded
+// by Timeout; done frees the slot.
+func (s *Service) begin(ctx context.Context, id *authorized.Entry, addr netip.Addr, named []string, publishing bool) (_ context.Context, hosts []string, zones []Zone, done func(), err error) {
+	s.once.Do(s.init)
+	if err := s.Permit(id, addr); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if hosts, err = owned(id, named); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if publishing && !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(addr) {
+		return nil, nil, nil, nil, &Error{Kind: KindNotPublic, Addr: addr}
+	}
+	if zones, err = s.route(hosts); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeout)
+	release, err := s.slot(ctx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, nil, err
+	}
+	return ctx, hosts, zones, func() { release(); cancel() }, nil
 }
 
 // owned returns the hosts a request acts on: all of id's, or the named
