@@ -145,7 +145,7 @@ func classify(res update.Result, err error) (Kind, bool) {
 	case errors.As(err, &le):
 		return KindRateLimited, true
 	case errors.As(err, &ue):
-		return dnsKinds[ue.Kind], ue.Kind.Temporary()
+		return dnsKind(ue.Kind), ue.Kind.Temporary()
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return KindTimeout, true
 	}
@@ -154,15 +154,25 @@ func classify(res update.Result, err error) (Kind, bool) {
 	return KindOther, true
 }
 
-var dnsKinds = map[update.Kind]Kind{
-	update.KindOther:       KindOther,
-	update.KindUnreachable: KindUnreachable,
-	update.KindTimeout:     KindTimeout,
-	update.KindAuth:        KindTSIG,
-	update.KindRefused:     KindRefused,
-	update.KindNotZone:     KindNotZone,
-	update.KindServFail:    KindServFail,
-	update.KindIgnored:     KindIgnored,
+// dnsKind is the Kind of a DNS failure's update.Kind.
+func dnsKind(k update.Kind) Kind {
+	switch k {
+	case update.KindUnreachable:
+		return KindUnreachable
+	case update.KindTimeout:
+		return KindTimeout
+	case update.KindAuth:
+		return KindTSIG
+	case update.KindRefused:
+		return KindRefused
+	case update.KindNotZone:
+		return KindNotZone
+	case update.KindServFail:
+		return KindServFail
+	case update.KindIgnored:
+		return KindIgnored
+	}
+	return KindOther
 }
 
 func addrList(as []netip.Addr) string {

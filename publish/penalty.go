@@ -24,8 +24,9 @@ type penalties struct {
 // and new sources are not tracked (fail open rather than grow).
 const maxPenaltySources = 65536
 
+// sourceOf is the source a penalty is kept for: the address, or its /64
+// for IPv6. a is normalised (Address).
 func sourceOf(a netip.Addr) netip.Prefix {
-	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p

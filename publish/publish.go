@@ -139,14 +139,14 @@ func (s *Service) Permit(id *authorized.Entry, addr netip.Addr) error {
 // LoginFailed records a failed login from addr, at any front.
 func (s *Service) LoginFailed(addr netip.Addr) {
 	s.once.Do(s.init)
-	s.fails.fail(addr, time.Now())
+	s.fails.fail(Address(addr), time.Now())
 }
 
 // Penalized reports whether addr has failed to log in so often that it
 // is refused now, and for how much longer; a refusal is observed.
 func (s *Service) Penalized(addr netip.Addr) (time.Duration, bool) {
 	s.once.Do(s.init)
-	left, refused := s.fails.refused(addr, time.Now())
+	left, refused := s.fails.refused(Address(addr), time.Now())
 	if refused {
 		s.Observer.Limited(LimitPenalty)
 	}

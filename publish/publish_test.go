@@ -364,7 +364,7 @@ func TestPenalty(t *testing.T) {
 	if _, refused := s.Penalized(a); refused {
 		t.Fatal("refused after one failure")
 	}
-	s.LoginFailed(a)
+	s.LoginFailed(netip.MustParseAddr("::ffff:8.8.4.4")) // the same source, from a dual-stack listener
 	if _, refused := s.Penalized(a); !refused {
 		t.Fatal("not refused after two failures (20s > 15s)")
 	}

@@ -186,10 +186,10 @@ func (c *Client) Replace(ctx context.Context, r Record) error {
 // RRset is anything else, the primary writes nothing and replaced is
 // false.
 func (c *Client) ReplaceIf(ctx context.Context, r Record, guard netip.Addr) (replaced bool, err error) {
-	if !guard.IsValid() || guard == r.Addr.Unmap() {
+	if !guard.IsValid() || guard == r.Addr {
 		return false, nil
 	}
-	switch err := c.replace(ctx, change{r: r, guard: guard.Unmap()}); {
+	switch err := c.replace(ctx, change{r: r, guard: guard}); {
 	case errors.Is(err, errGuard):
 		return false, nil
 	case err != nil:
@@ -300,7 +300,7 @@ func (c *Client) confirm(ctx context.Context, r Record) error {
 	if err != nil {
 		return err
 	}
-	if len(recs) != 1 || recs[0].Addr != r.Addr.Unmap() {
+	if len(recs) != 1 || recs[0].Addr != r.Addr {
 		var got []string
 		for _, rec := range recs {
 			got = append(got, rec.Addr.String())

@@ -60,7 +60,7 @@ func Remember(p Guarded, seen *LastSeen) *Remembering {
 func (m *Remembering) Set(ctx context.Context, r Record, allow func() error) (Result, []netip.Addr, error) {
 	allow = once(allow)
 	key := keyOf(r)
-	if seen, ok := m.Seen.get(key); ok && seen != r.Addr.Unmap() && (allow == nil || allow() == nil) {
+	if seen, ok := m.Seen.get(key); ok && seen != r.Addr && (allow == nil || allow() == nil) {
 		old, swapped, err := m.swap(ctx, key, r)
 		if err != nil {
 			return NoChange, nil, err
@@ -79,7 +79,7 @@ func (m *Remembering) swap(ctx context.Context, key rrsetKey, r Record) (old []n
 	unlock := m.locks.lock(key)
 	defer unlock()
 	seen, ok := m.Seen.get(key)
-	if !ok || seen == r.Addr.Unmap() {
+	if !ok || seen == r.Addr {
 		return nil, false, nil
 	}
 	replaced, err := m.Primary.ReplaceIf(ctx, r, seen)
@@ -87,7 +87,7 @@ func (m *Remembering) swap(ctx context.Context, key rrsetKey, r Record) (old []n
 		m.Seen.forget(key)
 		return nil, false, err
 	}
-	m.Seen.put(key, r.Addr.Unmap())
+	m.Seen.put(key, r.Addr)
 	return []netip.Addr{seen}, true, nil
 }
 
@@ -97,7 +97,7 @@ func (m *Remembering) swap(ctx context.Context, key rrsetKey, r Record) (old []n
 func (m *Remembering) Check(ctx context.Context, r Record) (bool, error) {
 	key := keyOf(r)
 	seen, ok := m.Seen.get(key)
-	expected := ok && seen == r.Addr.Unmap()
+	expected := ok && seen == r.Addr
 	var held bool
 	var err error
 	if expected {
@@ -108,7 +108,7 @@ func (m *Remembering) Check(ctx context.Context, r Record) (bool, error) {
 	switch {
 	case err != nil:
 	case held:
-		m.Seen.put(key, r.Addr.Unmap())
+		m.Seen.put(key, r.Addr)
 	case expected:
 		m.Seen.forget(key) // another writer changed it
 	}
@@ -125,7 +125,7 @@ func (m *Remembering) Replace(ctx context.Context, r Record) error {
 		m.Seen.forget(key)
 		return err
 	}
-	m.Seen.put(key, r.Addr.Unmap())
+	m.Seen.put(key, r.Addr)
 	return nil
 }
 
