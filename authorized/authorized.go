@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/dnsname"
@@ -41,6 +42,12 @@ type Entry struct {
 	From         *From     // from="...": where the key may connect from; nil: anywhere
 	Expiry       time.Time // expiry-time="...": zero if none
 	AllowPrivate bool      // allow-private: may publish non-public addresses
+
+	// HTTPUser and HTTPPassword (a bcrypt hash) let the line's identity
+	// log in over HTTP (the dyndns2 front) too. A line may have them and
+	// no Key: a router's line, which cannot log in over SSH.
+	HTTPUser     string
+	HTTPPassword string
 }
 
 // Permits reports, as an error for the log and the client, why the key may
@@ -56,8 +63,14 @@ func (e *Entry) Permits(addr netip.Addr, now time.Time) error {
 }
 
 // ID returns a string that names the identity of this line, for limits
-// that follow it across fronts and reloads: the key's wire encoding.
-func (e *Entry) ID() string { return string(e.Key.Marshal()) }
+// that follow it across fronts and reloads: the key's wire encoding, or
+// for a line without a key its HTTP user.
+func (e *Entry) ID() string {
+	if e.Key == nil {
+		return "http-user:" + e.HTTPUser
+	}
+	return string(e.Key.Marshal())
+}
 
 // Owns reports whether host (any case, trailing dot or not) is one of e's.
 func (e *Entry) Owns(host string) bool {
@@ -66,8 +79,9 @@ func (e *Entry) Owns(host string) bool {
 
 // Map is a parsed authorized file. It is never modified after Parse.
 type Map struct {
-	byKey map[string]*Entry // by the key's wire encoding
-	n     int
+	byKey  map[string]*Entry // by the key's wire encoding
+	byUser map[string]*Entry // by http-user
+	n      int
 }
 
 // Lookup returns the entry for key, in O(1).
@@ -79,7 +93,16 @@ func (m *Map) Lookup(key ssh.PublicKey) (*Entry, bool) {
 	return e, ok
 }
 
-// Len returns the number of keys.
+// LookupUser returns the entry whose http-user is name, in O(1).
+func (m *Map) LookupUser(name string) (*Entry, bool) {
+	if m == nil {
+		return nil, false
+	}
+	e, ok := m.byUser[name]
+	return e, ok
+}
+
+// Len returns the number of entries (lines).
 func (m *Map) Len() int { return m.n }
 
 // LineError is a bad line in an authorized file.
@@ -103,7 +126,7 @@ const maxErrors = 20
 // be a valid RFC 1123 name inside one of zones (canonical names, lower
 // case, no trailing dot). All bad lines are reported, up to 20, joined.
 func Parse(r io.Reader, name string, zones []string) (*Map, error) {
-	m := &Map{byKey: make(map[string]*Entry)}
+	m := &Map{byKey: make(map[string]*Entry), byUser: make(map[string]*Entry)}
 	var errs []error
 	fail := func(line int, err error) {
 		if len(errs) < maxErrors {
@@ -125,13 +148,10 @@ func Parse(r io.Reader, name string, zones []string) (*Map, error) {
 			continue
 		}
 		e.Line = n
-		k := string(e.Key.Marshal())
-		if prev, dup := m.byKey[k]; dup {
-			fail(n, fmt.Errorf("key already listed on line %d", prev.Line))
+		if err := m.add(e); err != nil {
+			fail(n, err)
 			continue
 		}
-		m.byKey[k] = e
-		m.n++
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
@@ -143,6 +163,28 @@ func Parse(r io.Reader, name string, zones []string) (*Map, error) {
 		return nil, errors.Join(errs...)
 	}
 	return m, nil
+}
+
+// add puts e in the map, unless its key or http-user is on another line.
+func (m *Map) add(e *Entry) error {
+	var k string
+	if e.Key != nil {
+		k = string(e.Key.Marshal())
+		if prev, dup := m.byKey[k]; dup {
+			return fmt.Errorf("key already listed on line %d", prev.Line)
+		}
+	}
+	if prev, dup := m.byUser[e.HTTPUser]; e.HTTPUser != "" && dup {
+		return fmt.Errorf("http-user %q already on line %d", e.HTTPUser, prev.Line)
+	}
+	if e.Key != nil {
+		m.byKey[k] = e
+	}
+	if e.HTTPUser != "" {
+		m.byUser[e.HTTPUser] = e
+	}
+	m.n++
+	return nil
 }
 
 // Load reads and parses the authorized file at path.
@@ -167,81 +209,172 @@ var restrictive = map[string]bool{
 }
 
 func parseLine(line string, zones []string) (*Entry, error) {
-	key, comment, opts, rest, err := ssh.ParseAuthorizedKey([]byte(line))
-	if err != nil {
-		return nil, errors.New("no valid public key on this line")
+	e := &Entry{}
+	var opts []string
+	key, comment, keyOpts, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+	switch {
+	case err == nil:
+		if len(rest) != 0 {
+			return nil, errors.New("more than one key on this line")
+		}
+		if _, ok := key.(*ssh.Certificate); ok {
+			return nil, errors.New("certificates are not supported; list the plain public key")
+		}
+		e.Key, e.Comment, opts = key, comment, keyOpts
+	default:
+		// A router's line: options only, no key (http-user= must be
+		// among them).
+		o, ok := splitOptions(line)
+		if !ok || !hasOption(o, "http-user") {
+			return nil, errors.New("no valid public key on this line")
+		}
+		opts = o
 	}
-	if len(rest) != 0 {
-		return nil, errors.New("more than one key on this line")
-	}
-	if _, ok := key.(*ssh.Certificate); ok {
-		return nil, errors.New("certificates are not supported; list the plain public key")
-	}
-	e := &Entry{Key: key, Comment: comment}
 	seen := map[string]bool{}
 	for _, o := range opts {
-		name, value, hasValue := strings.Cut(o, "=")
-		lname := strings.ToLower(name)
-		if hasValue {
-			v, err := unquote(value)
-			if err != nil {
-				return nil, fmt.Errorf("option %s: %v", name, err)
-			}
-			value = v
-		}
-		switch {
-		case lname == "host" && hasValue:
-			h, err := checkHost(value, zones)
-			if err != nil {
-				return nil, err
-			}
-			if seen[h] {
-				return nil, fmt.Errorf("host %q listed twice", h)
-			}
-			seen[h] = true
-			e.Hosts = append(e.Hosts, h)
-		case lname == "ttl" && hasValue:
-			if e.TTL != 0 {
-				return nil, errors.New("ttl given twice")
-			}
-			ttl, err := strconv.ParseUint(value, 10, 32)
-			if err != nil || ttl < 1 || ttl > 604800 {
-				return nil, fmt.Errorf("ttl %q: want whole seconds from 1 to 604800", value)
-			}
-			e.TTL = uint32(ttl)
-		case lname == "from" && hasValue:
-			if e.From != nil {
-				return nil, errors.New("from given twice")
-			}
-			f, err := ParseFrom(value)
-			if err != nil {
-				return nil, fmt.Errorf("from=%q: %v", value, err)
-			}
-			e.From = f
-		case lname == "expiry-time" && hasValue:
-			if !e.Expiry.IsZero() {
-				return nil, errors.New("expiry-time given twice")
-			}
-			t, err := parseExpiry(value)
-			if err != nil {
-				return nil, fmt.Errorf("expiry-time=%q: %v", value, err)
-			}
-			e.Expiry = t
-		case lname == "allow-private" && !hasValue:
-			e.AllowPrivate = true
-		case restrictive[lname] && !hasValue:
-		case lname == "host" || lname == "ttl" || lname == "from" || lname == "expiry-time":
-			return nil, fmt.Errorf("option %s needs a value", name)
-		case restrictive[lname] || lname == "allow-private":
-			return nil, fmt.Errorf("option %s takes no value", name)
-		default:
-			return nil, fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, allow-private and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
+		if err := e.option(o, zones, seen); err != nil {
+			return nil, err
 		}
 	}
 	if len(e.Hosts) == 0 {
 		return nil, errors.New(`no host="..." option: the key would have nothing to update`)
 	}
+	if (e.HTTPUser == "") != (e.HTTPPassword == "") {
+		return nil, errors.New(`http-user="..." and http-password="..." go together`)
+	}
 	return e, nil
+}
+
+// option applies one option of a line to e; seen holds the hosts so far.
+func (e *Entry) option(o string, zones []string, seen map[string]bool) error {
+	name, value, hasValue := strings.Cut(o, "=")
+	lname := strings.ToLower(name)
+	if hasValue {
+		v, err := unquote(value)
+		if err != nil {
+			return fmt.Errorf("option %s: %v", name, err)
+		}
+		value = v
+	}
+	switch {
+	case lname == "host" && hasValue:
+		h, err := checkHost(value, zones)
+		if err != nil {
+			return err
+		}
+		if seen[h] {
+			return fmt.Errorf("host %q listed twice", h)
+		}
+		seen[h] = true
+		e.Hosts = append(e.Hosts, h)
+	case lname == "ttl" && hasValue:
+		if e.TTL != 0 {
+			return errors.New("ttl given twice")
+		}
+		ttl, err := strconv.ParseUint(value, 10, 32)
+		if err != nil || ttl < 1 || ttl > 604800 {
+			return fmt.Errorf("ttl %q: want whole seconds from 1 to 604800", value)
+		}
+		e.TTL = uint32(ttl)
+	case lname == "from" && hasValue:
+		if e.From != nil {
+			return errors.New("from given twice")
+		}
+		f, err := ParseFrom(value)
+		if err != nil {
+			return fmt.Errorf("from=%q: %v", value, err)
+		}
+		e.From = f
+	case lname == "expiry-time" && hasValue:
+		if !e.Expiry.IsZero() {
+			return errors.New("expiry-time given twice")
+		}
+		t, err := parseExpiry(value)
+		if err != nil {
+			return fmt.Errorf("expiry-time=%q: %v", value, err)
+		}
+		e.Expiry = t
+	case (lname == "http-user" || lname == "http-password") && hasValue:
+		return e.httpOption(lname, value)
+	case lname == "allow-private" && !hasValue:
+		e.AllowPrivate = true
+	case restrictive[lname] && !hasValue:
+	case valued[lname]:
+		return fmt.Errorf("option %s needs a value", name)
+	case restrictive[lname] || lname == "allow-private":
+		return fmt.Errorf("option %s takes no value", name)
+	default:
+		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, allow-private and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
+	}
+	return nil
+}
+
+// valued lists the options that take a value.
+var valued = map[string]bool{"host": true, "ttl": true, "from": true, "expiry-time": true, "http-user": true, "http-password": true}
+
+// MaxUserLen bounds an http-user name.
+const MaxUserLen = 64
+
+// httpOption applies http-user= or http-password=.
+func (e *Entry) httpOption(name, value string) error {
+	if name == "http-user" {
+		if e.HTTPUser != "" {
+			return errors.New("http-user given twice")
+		}
+		if value == "" || len(value) > MaxUserLen || strings.ContainsFunc(value, func(r rune) bool { return r <= ' ' || r > '~' || r == ':' }) {
+			return fmt.Errorf("http-user %q: want 1 to %d printable ASCII characters, no space or colon", value, MaxUserLen)
+		}
+		e.HTTPUser = value
+		return nil
+	}
+	if e.HTTPPassword != "" {
+		return errors.New("http-password given twice")
+	}
+	if _, err := bcrypt.Cost([]byte(value)); err != nil {
+		return errors.New(`http-password is not a bcrypt hash: make one with "sshdyn passwd" (never the password itself)`)
+	}
+	e.HTTPPassword = value
+	return nil
+}
+
+// splitOptions splits a line that is an options list and nothing else
+// (opt,opt="v, with spaces",...) into its options, as x/crypto returns
+// them; ok is false if anything else is on the line.
+func splitOptions(line string) (opts []string, ok bool) {
+	start, quoted := 0, false
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; {
+		case c == '\\' && quoted && i+1 < len(line) && line[i+1] == '"':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			opts = append(opts, line[start:i])
+			start = i + 1
+		case (c == ' ' || c == '\t') && !quoted:
+			return nil, false
+		}
+	}
+	if quoted {
+		return nil, false
+	}
+	opts = append(opts, line[start:])
+	for _, o := range opts {
+		if o == "" {
+			return nil, false
+		}
+	}
+	return opts, true
+}
+
+// hasOption reports whether opts holds the option name (with a value).
+func hasOption(opts []string, name string) bool {
+	for _, o := range opts {
+		if n, _, ok := strings.Cut(o, "="); ok && strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // unquote strips OpenSSH option quotes; \" stands for a quote inside.
@@ -376,6 +509,9 @@ func (f *File) Watch(ctx context.Context, interval time.Duration, report func(er
 
 // Lookup returns key's entry in the current map.
 func (f *File) Lookup(key ssh.PublicKey) (*Entry, bool) { return f.cur.Load().Lookup(key) }
+
+// LookupUser returns the entry of http-user name in the current map.
+func (f *File) LookupUser(name string) (*Entry, bool) { return f.cur.Load().LookupUser(name) }
 
 // Map returns the current map.
 func (f *File) Map() *Map { return f.cur.Load() }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -322,4 +323,57 @@ func openTemp(t *testing.T, content string) (*File, func(string)) {
 		t.Fatal(err)
 	}
 	return f, write
+}
+
+// TestHTTPCredentials: http-user and http-password on a key's line, or
+// alone on a router's line with no key; user names are unique.
+func TestHTTPCredentials(t *testing.T) {
+	ka, a := testKey(t, 1)
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := func(user string) string { return `http-user="` + user + `",http-password="` + string(hash) + `"` }
+	in := `host="a.dyn.example.com",` + cred("both") + " " + a + "\n" +
+		cred("router") + `,host="r.dyn.example.com",ttl=120` + "\n"
+	m, err := Parse(strings.NewReader(in), "keys", zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != 2 {
+		t.Fatalf("%d entries, want 2", m.Len())
+	}
+	both, ok := m.LookupUser("both")
+	if k, _ := m.Lookup(ka); !ok || k != both || both.HTTPPassword != string(hash) {
+		t.Errorf("the key's line is not the user's: %+v", both)
+	}
+	r, ok := m.LookupUser("router")
+	if !ok || r.Key != nil || r.TTL != 120 || !r.Owns("r.dyn.example.com") || r.Line != 2 {
+		t.Fatalf("router line = %+v", r)
+	}
+	if r.ID() == both.ID() || !strings.HasPrefix(r.ID(), "http-user:") || both.ID() != string(ka.Marshal()) {
+		t.Errorf("IDs %q and %q", r.ID(), both.ID())
+	}
+	if _, ok := m.LookupUser("nobody"); ok {
+		t.Error("unknown user found")
+	}
+
+	for _, tc := range []struct{ name, line, want string }{
+		{"same user twice", cred("both") + `,host="x.dyn.example.com"`, `http-user "both" already on line 1`},
+		{"user without password", `http-user="u",host="x.dyn.example.com"`, "go together"},
+		{"password without user", `http-password="` + string(hash) + `",host="x.dyn.example.com" ` + a, "go together"},
+		{"plain password", `http-user="u",http-password="secret",host="x.dyn.example.com"`, "not a bcrypt hash"},
+		{"colon in user", cred("a:b") + `,host="x.dyn.example.com"`, "no space or colon"},
+		{"router line without host", cred("u"), "no host="},
+		{"router line with a comment", cred("u") + `,host="x.dyn.example.com" my router`, "no valid public key"},
+		{"router line, unknown option", cred("u") + `,host="x.dyn.example.com",color="red"`, `option "color" is not supported`},
+		{"options only, no user", `host="x.dyn.example.com",ttl=60`, "no valid public key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(cred("both")+`,host="a.dyn.example.com"`+"\n"+tc.line+"\n"), "keys", zones)
+			if err == nil || !strings.Contains(err.Error(), "keys:2: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want keys:2: … %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -59,6 +59,19 @@ type Config struct {
 	MaxChangesPerKey int      `toml:"max_changes_per_key"` // record changes per key per change_window; 0: no limit
 	ChangeWindow     Duration `toml:"change_window"`
 
+	// HTTPListen serves the dyndns2 front for routers (GET /nic/update)
+	// on these addresses, host:port; empty (the default) serves none.
+	// With TLSCert and TLSKey it is HTTPS (the files are read again when
+	// they change); without, plain HTTP is allowed on loopback addresses
+	// only, unless HTTPInsecure is set.
+	HTTPListen   []string `toml:"http_listen"`
+	TLSCert      string   `toml:"tls_cert"`
+	TLSKey       string   `toml:"tls_key"`
+	HTTPInsecure bool     `toml:"http_insecure"`
+	// TrustedProxies are the addresses or networks of reverse proxies
+	// whose X-Forwarded-For or X-Real-IP header names the client.
+	TrustedProxies []string `toml:"trusted_proxies"`
+
 	// DNSListen is where the embedded primary answers (UDP and TCP), for
 	// the zones that have a file.
 	DNSListen []string `toml:"dns_listen"`
@@ -185,6 +198,8 @@ func Load(path string) (*Config, error) {
 	}
 	c.HostKey = abs(c.HostKey)
 	c.AuthorizedKeys = abs(c.AuthorizedKeys)
+	c.TLSCert = abs(c.TLSCert)
+	c.TLSKey = abs(c.TLSKey)
 	for i := range c.Zones {
 		z := &c.Zones[i]
 		z.TSIGKey = abs(z.TSIGKey)
@@ -341,7 +356,42 @@ func (c *Config) validateServer() error {
 			return fmt.Errorf("dns_listen %q: want host:port, e.g. \"0.0.0.0:53\" or \"[::]:53\"", l)
 		}
 	}
+	return c.validateHTTP()
+}
+
+// validateHTTP checks the dyndns2 front's settings.
+func (c *Config) validateHTTP() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert and tls_key go together")
+	}
+	for _, l := range c.HTTPListen {
+		host, _, err := net.SplitHostPort(l)
+		if err != nil {
+			return fmt.Errorf("http_listen %q: want host:port, e.g. \"0.0.0.0:443\" or \"127.0.0.1:8080\"", l)
+		}
+		ip, err := netip.ParseAddr(host)
+		loopback := err == nil && ip.IsLoopback()
+		if c.TLSCert == "" && !c.HTTPInsecure && !loopback {
+			return fmt.Errorf("http_listen %q: plain HTTP would carry the routers' passwords in clear: set tls_cert and tls_key, listen on a loopback address behind a TLS proxy (with trusted_proxies), or set http_insecure = true", l)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			return fmt.Errorf("trusted_proxies: %q is not an address or network (e.g. \"127.0.0.1\", \"10.0.0.0/8\")", p)
+		}
+	}
 	return nil
+}
+
+// TrustedPrefixes returns TrustedProxies as networks; Validate has
+// checked them.
+func (c *Config) TrustedPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		p, _ := parsePrefix(s)
+		out = append(out, p)
+	}
+	return out
 }
 
 // validateZone checks one normalised zone.

@@ -21,11 +21,12 @@ import (
 type Metrics struct {
 	reg         *prometheus.Registry
 	connections prometheus.Counter
-	authFails   prometheus.Counter
+	authFails   *prometheus.CounterVec
 	limited     *prometheus.CounterVec
 	sessions    *prometheus.CounterVec
 	updates     *prometheus.CounterVec
 	dnsRTT      *prometheus.HistogramVec
+	httpReqs    *prometheus.CounterVec
 }
 
 // New returns a registry with sshdyn's metrics, the Go runtime's and the
@@ -36,10 +37,14 @@ func New(version string) *Metrics {
 		Name: "sshdyn_connections_total",
 		Help: "TCP connections accepted by the SSH front, before any limit.",
 	})
-	m.authFails = prometheus.NewCounter(prometheus.CounterOpts{
+	m.authFails = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sshdyn_auth_failures_total",
-		Help: "SSH connections that ended without a successful login.",
-	})
+		Help: "Failed logins, by front: SSH connections that ended without one (ssh), requests whose credentials were refused (http).",
+	}, []string{"front"})
+	m.httpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sshdyn_http_requests_total",
+		Help: "Requests to the dyndns2 front, by HTTP status.",
+	}, []string{"code"})
 	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sshdyn_rate_limited_total",
 		Help: "Requests refused by a limit: penalty, unauthenticated, dns_slots, changes.",
@@ -50,8 +55,8 @@ func New(version string) *Metrics {
 	}, []string{"command", "exit"})
 	m.updates = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sshdyn_updates_total",
-		Help: "Host updates by zone, record type and result: good, nochg, rate_limited, or the kind of DNS failure (tsig, refused, ignored, notzone, servfail, unreachable, timeout, other).",
-	}, []string{"zone", "type", "result"})
+		Help: "Host updates by front (ssh, http), zone, record type and result: good, nochg, rate_limited, or the kind of DNS failure (tsig, refused, ignored, notzone, servfail, unreachable, timeout, other).",
+	}, []string{"front", "zone", "type", "result"})
 	m.dnsRTT = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "sshdyn_dns_request_duration_seconds",
 		Help: "Round trip of one signed DNS message to a zone's primary, by zone, operation (check, replace, confirm, lookup, remove) and outcome (ok or error); operation connect is the opening of a new TCP connection to it.",
@@ -64,7 +69,7 @@ func New(version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.connections, m.authFails, m.limited, m.sessions, m.updates, m.dnsRTT, build,
+	m.reg.MustRegister(m.connections, m.authFails, m.limited, m.sessions, m.updates, m.dnsRTT, m.httpReqs, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Start the labelled series at zero so that rate() sees the first one.
 	for _, l := range []string{publish.LimitPenalty, publish.LimitUnauthenticated, publish.LimitDNSSlots, publish.LimitChanges} {
@@ -84,8 +89,20 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Connection counts an accepted connection.
 func (m *Metrics) Connection() { m.connections.Inc() }
 
-// AuthFailure counts a connection that did not log in.
-func (m *Metrics) AuthFailure() { m.authFails.Inc() }
+// AuthFailure counts an SSH connection that did not log in.
+func (m *Metrics) AuthFailure() { m.authFails.WithLabelValues(publish.FrontSSH).Inc() }
+
+// HTTP returns the observer of the dyndns2 front.
+func (m *Metrics) HTTP() *HTTP { return &HTTP{m} }
+
+// HTTP counts for the dyndns2 front: it implements dyndns2.Observer.
+type HTTP struct{ m *Metrics }
+
+// Request counts a request answered with status.
+func (h *HTTP) Request(status int) { h.m.httpReqs.WithLabelValues(strconv.Itoa(status)).Inc() }
+
+// AuthFailure counts a request whose credentials were refused.
+func (h *HTTP) AuthFailure() { h.m.authFails.WithLabelValues(publish.FrontHTTP).Inc() }
 
 // Limited counts a request a limit refused.
 func (m *Metrics) Limited(limit string) { m.limited.WithLabelValues(limit).Inc() }
@@ -98,9 +115,10 @@ func (m *Metrics) Session(command string, exit int) {
 	m.sessions.WithLabelValues(command, exitLabel(exit)).Inc()
 }
 
-// Update counts one host's update: result is a publish.Kind's name.
-func (m *Metrics) Update(zone, typ, result string) {
-	m.updates.WithLabelValues(zone, typ, result).Inc()
+// Update counts one host's update through front: result is a
+// publish.Kind's name.
+func (m *Metrics) Update(front, zone, typ, result string) {
+	m.updates.WithLabelValues(front, zone, typ, result).Inc()
 }
 
 // Outcomes of a DNS round trip, the "outcome" label of

@@ -4,13 +4,20 @@ package publish
 // called on the request's goroutine and must not block. The metrics
 // package implements it for Prometheus.
 type Observer interface {
-	// Update: one host's update in zone for record type typ ("A",
-	// "AAAA") ended as result, a Kind's String: "good", "nochg",
-	// "rate_limited", or the kind of DNS failure.
-	Update(zone, typ, result string)
+	// Update: one host's update through front ("ssh", "http") in zone
+	// for record type typ ("A", "AAAA") ended as result, a Kind's
+	// String: "good", "nochg", "rate_limited", or the kind of DNS
+	// failure.
+	Update(front, zone, typ, result string)
 	// Limited: a limit refused a request: one of the Limit… labels.
 	Limited(limit string)
 }
+
+// The fronts, as Request.Front and the metrics' "front" label name them.
+const (
+	FrontSSH  = "ssh"
+	FrontHTTP = "http"
+)
 
 // The limits an Observer hears of, as they appear in metrics labels.
 const (
@@ -22,5 +29,5 @@ const (
 
 type nopObserver struct{}
 
-func (nopObserver) Update(string, string, string) {}
-func (nopObserver) Limited(string)                {}
+func (nopObserver) Update(string, string, string, string) {}
+func (nopObserver) Limited(string)                        {}

@@ -153,18 +153,33 @@ func (s *Service) Penalized(addr netip.Addr) (time.Duration, bool) {
 	return left, refused
 }
 
-// Update points the hosts named (all of id's when none are) at addr: an
-// A record for IPv4, AAAA for IPv6. It refuses the whole request, writing
-// nothing, with an *Error when id may not be used from addr, a host is
-// not id's, addr is not public and neither the Service nor id allows
-// private addresses, or no DNS slot is free in time. Otherwise it returns
-// one result per host, in order; a failed host changed nothing.
+// Request is one question a front asks the Service.
+type Request struct {
+	// Front names the front asking ("ssh", "http"), for metrics.
+	Front string
+	// Identity is the authenticated client's line of the authorized file.
+	Identity *authorized.Entry
+	// Client is the address the client connects from: from= is matched
+	// against it. Addr is the address to publish (Update); it is Client
+	// unless the client named another (dyndns2's myip=).
+	Client, Addr netip.Addr
+	// Hosts are the names asked for; none means all of the identity's.
+	Hosts []string
+}
+
+// Update points the hosts asked for at req.Addr: an A record for IPv4,
+// AAAA for IPv6. It refuses the whole request, writing nothing, with an
+// *Error when the identity may not be used from req.Client, a host is
+// not the identity's, the address is not public and neither the Service
+// nor the identity allows private addresses, or no DNS slot is free in
+// time. Otherwise it returns one result per host, in order; a failed host
+// changed nothing.
 //
 // The work goes on when ctx is cancelled (a client gone mid-update does
 // not leave a change half done); it is bounded by Timeout.
-func (s *Service) Update(ctx context.Context, id *authorized.Entry, addr netip.Addr, named []string) ([]HostResult, error) {
-	addr = Address(addr)
-	ctx, hosts, zones, done, err := s.begin(ctx, id, addr, named, true)
+func (s *Service) Update(ctx context.Context, req Request) ([]HostResult, error) {
+	addr, id := Address(req.Addr), req.Identity
+	ctx, hosts, zones, done, err := s.begin(ctx, req, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +203,7 @@ func (s *Service) Update(ctx context.Context, id *authorized.Entry, addr netip.A
 		res, old, err := z.Backend.Set(ctx, update.Record{Name: host, Addr: addr, TTL: ttl}, allow)
 		r := HostResult{Host: host, Zone: z.Name, Type: typ, Addr: addr, TTL: ttl, Old: old, Err: err}
 		r.Kind, r.Temporary = classify(res, err)
-		s.Observer.Update(z.Name, typ, r.Kind.String())
+		s.Observer.Update(req.Front, z.Name, typ, r.Kind.String())
 		out[i] = r
 	}
 	return out, nil
@@ -200,12 +215,12 @@ type Records struct {
 	Records []update.Record // A and AAAA; none if the host has no address
 }
 
-// Status returns the A and AAAA records served now for the hosts named
-// (all of id's when none are), in order. Its refusals are Update's;
-// a DNS failure stops it, with the hosts before it returned, as an
-// *Error of the failure's kind.
-func (s *Service) Status(ctx context.Context, id *authorized.Entry, addr netip.Addr, named []string) ([]Records, error) {
-	ctx, hosts, zones, done, err := s.begin(ctx, id, Address(addr), named, false)
+// Status returns the A and AAAA records served now for the hosts asked
+// for, in order. Its refusals are Update's (but for the public-address
+// rule: nothing is published); a DNS failure stops it, with the hosts
+// before it returned, as an *Error of the failure's kind.
+func (s *Service) Status(ctx context.Context, req Request) ([]Records, error) {
+	ctx, hosts, zones, done, err := s.begin(ctx, req, netip.Addr{})
 	if err != nil {
 		return nil, err
 	}
@@ -222,20 +237,38 @@ func (s *Service) Status(ctx context.Context, id *authorized.Entry, addr netip.A
 	return out, nil
 }
 
-// begin applies the refusals every request shares (the identity not
-// permitted from addr, a host not its own, and, when publishing, an
-// address that is not public), routes the hosts to their zones and takes
-// a DNS slot. The request's work goes on when ctx is cancelled, bounded
-// by Timeout; done frees the slot.
-func (s *Service) begin(ctx context.Context, id *authorized.Entry, addr netip.Addr, named []string, publishing bool) (_ context.Context, hosts []string, zones []Zone, done func(), err error) {
+// Authorize answers, without asking any primary, whether req would be
+// refused as a whole for who asks and what it names: the identity not
+// permitted from req.Client, a host that is not its own, or in no zone.
+// A front asks it when a request has nothing to publish.
+func (s *Service) Authorize(req Request) error {
 	s.once.Do(s.init)
-	if err := s.Permit(id, addr); err != nil {
+	if err := s.Permit(req.Identity, Address(req.Client)); err != nil {
+		return err
+	}
+	hosts, err := owned(req.Identity, req.Hosts)
+	if err != nil {
+		return err
+	}
+	_, err = s.route(hosts)
+	return err
+}
+
+// begin applies the refusals every request shares (the identity not
+// permitted from the client's address, a host not its own, and, when
+// publishing addr, an address that is not public), routes the hosts to
+// their zones and takes a DNS slot. The request's work goes on when ctx
+// is cancelled, bounded by Timeout; done frees the slot.
+func (s *Service) begin(ctx context.Context, req Request, addr netip.Addr) (_ context.Context, hosts []string, zones []Zone, done func(), err error) {
+	s.once.Do(s.init)
+	id := req.Identity
+	if err := s.Permit(id, Address(req.Client)); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if hosts, err = owned(id, named); err != nil {
+	if hosts, err = owned(id, req.Hosts); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if publishing && !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(addr) {
+	if addr.IsValid() && !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(addr) {
 		return nil, nil, nil, nil, &Error{Kind: KindNotPublic, Addr: addr}
 	}
 	if zones, err = s.route(hosts); err != nil {

@@ -102,7 +102,7 @@ type recorder struct {
 	limited []string
 }
 
-func (r *recorder) Update(zone, typ, result string) {
+func (r *recorder) Update(front, zone, typ, result string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.updates = append(r.updates, zone+" "+typ+" "+result)
@@ -166,7 +166,7 @@ func TestUpdate(t *testing.T) {
 			if tc.svc != nil {
 				tc.svc(s)
 			}
-			res, err := s.Update(t.Context(), entry(t, tc.opts), tc.addr, tc.named)
+			res, err := s.Update(t.Context(), Request{Identity: entry(t, tc.opts), Client: tc.addr, Addr: tc.addr, Hosts: tc.named})
 			if tc.wantErr != 0 {
 				var pe *Error
 				if !errors.As(err, &pe) || pe.Kind != tc.wantErr {
@@ -226,7 +226,7 @@ func TestUpdateFailures(t *testing.T) {
 			m.fail = tc.err
 			obs := &recorder{}
 			s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, Observer: obs}
-			res, err := s.Update(t.Context(), entry(t, `host="a.dyn.example.com"`), public4, nil)
+			res, err := s.Update(t.Context(), Request{Identity: entry(t, `host="a.dyn.example.com"`), Client: public4, Addr: public4})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,7 +250,7 @@ func TestChangeLimit(t *testing.T) {
 	a, b := entry(t, `host="a.dyn.example.com"`), entry(t, `host="b.dyn.example.com"`)
 	step := func(id *authorized.Entry, addr string, want Kind) {
 		t.Helper()
-		res, err := s.Update(t.Context(), id, netip.MustParseAddr(addr), nil)
+		res, err := s.Update(t.Context(), Request{Identity: id, Client: netip.MustParseAddr(addr), Addr: netip.MustParseAddr(addr)})
 		if err != nil || res[0].Kind != want {
 			t.Fatalf("update %s = %v, %v; want %v", addr, res, err, want)
 		}
@@ -265,7 +265,7 @@ func TestChangeLimit(t *testing.T) {
 	if !slices.Equal(obs.limited, []string{LimitChanges}) {
 		t.Errorf("limited %v", obs.limited)
 	}
-	res, _ := s.Update(t.Context(), a, netip.MustParseAddr("8.8.4.5"), nil)
+	res, _ := s.Update(t.Context(), Request{Identity: a, Client: netip.MustParseAddr("8.8.4.5"), Addr: netip.MustParseAddr("8.8.4.5")})
 	var le *LimitError
 	if !res[0].Temporary || !errors.As(res[0].Err, &le) || le.Retry <= 0 || le.Retry > time.Hour {
 		t.Errorf("rate-limited result %+v", res[0])
@@ -282,13 +282,13 @@ func TestBusy(t *testing.T) {
 	a := entry(t, `host="a.dyn.example.com"`)
 	done := make(chan error)
 	go func() {
-		_, err := s.Update(context.Background(), a, public4, nil)
+		_, err := s.Update(context.Background(), Request{Identity: a, Client: public4, Addr: public4})
 		done <- err
 	}()
 	for s.InFlight() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	_, err := s.Update(t.Context(), a, public4, nil)
+	_, err := s.Update(t.Context(), Request{Identity: a, Client: public4, Addr: public4})
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Kind != KindBusy || pe.Kind.Class(pe.Temporary) != ClassTemporary {
 		t.Errorf("second update = %v, want busy", err)
@@ -309,7 +309,7 @@ func TestUpdateGoesOnWhenTheClientLeaves(t *testing.T) {
 	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: ctxBackend{m}}}}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	res, err := s.Update(ctx, entry(t, `host="a.dyn.example.com"`), public4, nil)
+	res, err := s.Update(ctx, Request{Identity: entry(t, `host="a.dyn.example.com"`), Client: public4, Addr: public4})
 	if err != nil || res[0].Kind != KindGood {
 		t.Errorf("= %v, %v; want good", res, err)
 	}
@@ -329,18 +329,18 @@ func TestStatus(t *testing.T) {
 	m := newMemory()
 	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}}
 	a := entry(t, `host="a.dyn.example.com",host="b.dyn.example.com"`)
-	if _, err := s.Update(t.Context(), a, public6, []string{"a.dyn.example.com"}); err != nil {
+	if _, err := s.Update(t.Context(), Request{Identity: a, Client: public6, Addr: public6, Hosts: []string{"a.dyn.example.com"}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Status(t.Context(), a, public4, nil)
+	got, err := s.Status(t.Context(), Request{Identity: a, Client: public4, Addr: public4})
 	if err != nil || len(got) != 2 || len(got[0].Records) != 1 || got[0].Records[0].Addr != public6 || len(got[1].Records) != 0 {
 		t.Fatalf("status = %+v, %v", got, err)
 	}
-	if _, err := s.Status(t.Context(), a, public4, []string{"c.dyn.example.com"}); err == nil {
+	if _, err := s.Status(t.Context(), Request{Identity: a, Client: public4, Addr: public4, Hosts: []string{"c.dyn.example.com"}}); err == nil {
 		t.Error("status of another identity's host answered")
 	}
 	m.fail = &update.Error{Kind: update.KindUnreachable}
-	_, err = s.Status(t.Context(), a, public4, nil)
+	_, err = s.Status(t.Context(), Request{Identity: a, Client: public4, Addr: public4})
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Kind != KindUnreachable || !pe.Temporary || pe.Host != "a.dyn.example.com" {
 		t.Errorf("status with the primary down = %v", err)
@@ -349,7 +349,7 @@ func TestStatus(t *testing.T) {
 
 func TestNoZone(t *testing.T) {
 	s := &Service{Zones: []Zone{{Name: "other.example.org", TTL: 60, Backend: newMemory()}}}
-	_, err := s.Update(t.Context(), entry(t, `host="a.dyn.example.com"`), public4, nil)
+	_, err := s.Update(t.Context(), Request{Identity: entry(t, `host="a.dyn.example.com"`), Client: public4, Addr: public4})
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Kind != KindNoZone || pe.Kind.Class(false) != ClassServer {
 		t.Errorf("= %v, want no_zone", err)
@@ -377,5 +377,26 @@ func TestPenalty(t *testing.T) {
 	}
 	if _, refused := off.Penalized(a); refused {
 		t.Error("FailPenalty 0 refused a source")
+	}
+}
+
+func TestAuthorize(t *testing.T) {
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: newMemory()}}}
+	a := entry(t, `host="a.dyn.example.com",from="8.8.4.0/24"`)
+	for _, tc := range []struct {
+		client string
+		hosts  []string
+		want   Kind // 0: allowed
+	}{
+		{"8.8.4.4", nil, 0},
+		{"8.8.4.4", []string{"A.dyn.example.com."}, 0},
+		{"8.8.4.4", []string{"b.dyn.example.com"}, KindNotOwned},
+		{"9.9.9.9", nil, KindDenied},
+	} {
+		err := s.Authorize(Request{Identity: a, Client: netip.MustParseAddr(tc.client), Hosts: tc.hosts})
+		var pe *Error
+		if tc.want == 0 && err != nil || tc.want != 0 && (!errors.As(err, &pe) || pe.Kind != tc.want) {
+			t.Errorf("Authorize(%s, %v) = %v, want %v", tc.client, tc.hosts, err, tc.want)
+		}
 	}
 }

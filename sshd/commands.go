@@ -248,7 +248,7 @@ func (s *Server) updateHosts(ctx context.Context, e *env, named []string, rep *R
 			return failf(ExitUsage, "unknown option %q (update takes --json, then host names)", truncate(h, 40))
 		}
 	}
-	results, err := s.Service.Update(ctx, e.entry, e.peer, named)
+	results, err := s.Service.Update(ctx, publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Addr: e.peer, Hosts: named})
 	if err != nil {
 		return refusal(err, e.log)
 	}
@@ -280,7 +280,7 @@ func (s *Server) updateHosts(ctx context.Context, e *env, named []string, rep *R
 }
 
 func (s *Server) status(ctx context.Context, e *env, named []string) error {
-	hosts, err := s.Service.Status(ctx, e.entry, e.peer, named)
+	hosts, err := s.Service.Status(ctx, publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Hosts: named})
 	for _, h := range hosts {
 		if len(h.Records) == 0 {
 			fmt.Fprintf(e.stdout, "%s none\n", h.Host)

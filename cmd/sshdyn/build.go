@@ -11,6 +11,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/dyndns2"
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
@@ -29,6 +30,8 @@ type parts struct {
 	hosts   *authorized.File
 	service *publish.Service
 	ssh     *sshd.Server
+	web     *dyndns2.Server   // the dyndns2 front; nil without http_listen
+	certs   *dyndns2.CertFile // its certificate; nil for plain HTTP
 
 	hostKeyCreated bool // serve: the host key was made just now
 	hostKeyMissing bool // check: there is no host key yet
@@ -109,7 +112,39 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	if m != nil {
 		p.service.Observer, p.ssh.Observer = m, m
 	}
+	if err := p.buildHTTP(m, log); err != nil {
+		bad(err)
+	}
 	return p, errors.Join(problems...)
+}
+
+// buildHTTP makes the dyndns2 front, if http_listen asks for it, and
+// loads its certificate.
+func (p *parts) buildHTTP(m *metrics.Metrics, log *slog.Logger) error {
+	if len(p.cfg.HTTPListen) == 0 {
+		return nil
+	}
+	log = log.With("component", "http")
+	p.web = &dyndns2.Server{Users: p.hosts, Service: p.service, TrustedProxies: p.cfg.TrustedPrefixes(), Logger: log}
+	if m != nil {
+		p.web.Observer = m.HTTP()
+	}
+	if p.cfg.TLSCert == "" {
+		return nil
+	}
+	certs, err := dyndns2.NewCertFile(p.cfg.TLSCert, p.cfg.TLSKey)
+	if err != nil {
+		return err
+	}
+	certs.OnReload = func(err error) {
+		if err != nil {
+			log.Error("TLS certificate changed but does not load; keeping the old one", "cert", p.cfg.TLSCert, "err", err)
+		} else {
+			log.Info("TLS certificate reloaded", "cert", p.cfg.TLSCert)
+		}
+	}
+	p.certs = certs
+	return nil
 }
 
 // buildZone loads a zone's keys and, for a zone served here, its file,

@@ -16,7 +16,7 @@ import (
 func runCheck(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = realMain(append([]string{"check", "--config", filepath.Join(dir, "sshdyn.toml")}, args...), &out, &errb)
+	code = realMain(append([]string{"check", "--config", filepath.Join(dir, "sshdyn.toml")}, args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -12,7 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/sshdyn/sshdyn/dyndns2"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,15 +34,17 @@ const usage = `usage:
   sshdyn demo [--dir DIR] [--ssh-port N] [--dns-port N]
                                run a complete demo on loopback: SSH, and the
                                zone dyn.example.com served by sshdyn itself
+  sshdyn passwd                read a password on standard input and print
+                               its bcrypt hash, for an http-password= option
   sshdyn version               print the version
   sshdyn help                  print this text
 `
 
 func main() {
-	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(realMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func realMain(args []string, stdout, stderr io.Writer) int {
+func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -95,6 +101,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "passwd":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "sshdyn passwd: unexpected argument %q (the password is read on standard input)\n", args[1])
+			return 2
+		}
+		return passwd(stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "sshdyn %s\n", version)
 		return 0
@@ -107,3 +119,29 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 }
 
 var errShutdownTimeout = errors.New("shutdown: sessions still open after 10s; closed them")
+
+// passwd reads one password (the first line of stdin, without its line
+// end) and prints its bcrypt hash alone on one line.
+func passwd(stdin io.Reader, stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(io.LimitReader(stdin, 1<<10)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		fmt.Fprintf(stderr, "sshdyn passwd: %v\n", err)
+		return 1
+	}
+	password := strings.TrimRight(line, "\r\n")
+	switch {
+	case password == "":
+		fmt.Fprint(stderr, "sshdyn passwd: no password on standard input (e.g. echo 'the password' | sshdyn passwd)\n")
+		return 1
+	case len(password) > 72:
+		fmt.Fprintln(stderr, "sshdyn passwd: password longer than 72 bytes (bcrypt's limit)")
+		return 1
+	}
+	hash, err := dyndns2.HashPassword(password)
+	if err != nil {
+		fmt.Fprintf(stderr, "sshdyn passwd: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, hash)
+	return 0
+}

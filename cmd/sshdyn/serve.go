@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/metrics"
+	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/zone"
 )
 
@@ -59,6 +61,13 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 	}
 	if m != nil {
 		stop, err := serveMetrics(ctx, cfg.MetricsListen, cfg.MetricsPprof, m, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if p.web != nil {
+		stop, err := serveHTTP(ctx, p, log.With("component", "http"))
 		if err != nil {
 			return err
 		}
@@ -127,6 +136,48 @@ func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) err
 			return nil
 		}
 	}
+}
+
+// serveHTTP serves the dyndns2 front on every http_listen address until
+// stop is called, over TLS when the configuration has a certificate.
+func serveHTTP(ctx context.Context, p *parts, log *slog.Logger) (stop func(), err error) {
+	hs := &http.Server{
+		Handler:           p.web,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		// Longer than an update may take (publish.DefaultTimeout).
+		WriteTimeout:   publish.DefaultTimeout + 5*time.Second,
+		IdleTimeout:    60 * time.Second,
+		MaxHeaderBytes: 8 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if p.certs != nil {
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: p.certs.GetCertificate}
+	}
+	var ls []net.Listener
+	for _, addr := range p.cfg.HTTPListen {
+		l, err := listen(ctx, addr)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, fmt.Errorf("http_listen: %w", err)
+		}
+		ls = append(ls, l)
+	}
+	for _, l := range ls {
+		if hs.TLSConfig != nil {
+			go hs.ServeTLS(l, "", "")
+		} else {
+			go hs.Serve(l)
+		}
+		log.Info("http listening", "addr", l.Addr().String(), "tls", hs.TLSConfig != nil, "paths", "/nic/update /v3/update /update")
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}, nil
 }
 
 // serveMetrics serves m at http://addr/metrics until stop is called.

@@ -1,0 +1,434 @@
+// Package dyndns2 is sshdyn's HTTP front for routers: the dyndns2
+// protocol (GET /nic/update?hostname=…&myip=… with HTTP Basic auth) that
+// ddclient, inadyn, FRITZ!Box, OpenWrt, pfSense, OPNsense and UniFi
+// speak. A client logs in with the http-user and http-password of its
+// line in the authorized file; the rules of the update are the core's
+// (publish), the same as over SSH.
+package dyndns2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/publish"
+)
+
+// Users finds an identity by its HTTP user name.
+type Users interface {
+	LookupUser(name string) (*authorized.Entry, bool)
+}
+
+// Observer receives what a monitoring system counts for this front. Its
+// methods must not block.
+type Observer interface {
+	// Request: a request was answered with this HTTP status.
+	Request(status int)
+	// AuthFailure: a request came with credentials that did not log in.
+	AuthFailure()
+}
+
+// MaxHosts bounds the hostnames of one request (dyndns2's numhost).
+const MaxHosts = 20
+
+// Server is the dyndns2 front, an http.Handler. Users and Service are
+// required.
+type Server struct {
+	Users   Users
+	Service *publish.Service
+	// TrustedProxies are the peers whose X-Forwarded-For or X-Real-IP
+	// header names the client's address; from anyone else those headers
+	// are ignored.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+	Observer       Observer
+
+	cache credCache
+}
+
+// dummyHash is compared against when the user is unknown, so that an
+// unknown user takes as long as a wrong password.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("sshdyn: no such user"), PasswordCost)
+	return h
+})
+
+// PasswordCost is the bcrypt cost of the hashes "sshdyn passwd" makes:
+// about a quarter of a second of CPU each on the project's machine. A
+// router pays it once per cacheFor.
+const PasswordCost = 12
+
+// HashPassword returns the bcrypt hash of password for an http-password
+// option.
+func HashPassword(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), PasswordCost)
+	return string(h), err
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	client, user, words := s.serve(rw, r)
+	if s.Observer != nil {
+		s.Observer.Request(rw.status)
+	}
+	s.logger().Info("request", "front", publish.FrontHTTP, "remote", r.RemoteAddr, "client", client.String(), "user", user,
+		"path", r.URL.Path, "status", rw.status, "answer", words, "agent", r.UserAgent(), "duration", time.Since(start).Round(time.Millisecond))
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// serve answers r and returns, for the log, the client's address, the
+// user and the answer's words.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) (client netip.Addr, user, words string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return client, "", reply(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+	if !servesPath(r.URL.Path) {
+		return client, "", reply(w, http.StatusNotFound, "not found")
+	}
+	client, ok := s.clientAddr(r)
+	if !ok {
+		return client, "", reply(w, http.StatusBadRequest, "badrequest")
+	}
+	if left, refused := s.Service.Penalized(client); refused {
+		w.Header().Set("Retry-After", strconv.Itoa(int(left.Seconds())+1))
+		return client, "", reply(w, http.StatusTooManyRequests, "abuse")
+	}
+	id, user, ok := s.login(r, client)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="sshdyn", charset="UTF-8"`)
+		return client, user, reply(w, http.StatusUnauthorized, "badauth")
+	}
+	q, err := parseQuery(r.URL.Query())
+	if err != nil {
+		return client, user, reply(w, http.StatusBadRequest, err.Error())
+	}
+	if len(q.hosts) > MaxHosts {
+		return client, user, reply(w, http.StatusOK, "numhost")
+	}
+	lines := s.update(r.Context(), id, client, q)
+	return client, user, reply(w, http.StatusOK, strings.Join(lines, "\n"))
+}
+
+// servesPath reports whether the update is served at p: dyndns2's own
+// path and the aliases routers use.
+func servesPath(p string) bool {
+	switch p {
+	case "/nic/update", "/v3/update", "/update":
+		return true
+	}
+	return false
+}
+
+// reply writes one text/plain answer and returns its text.
+func reply(w http.ResponseWriter, status int, text string) string {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, text)
+	return text
+}
+
+// login checks the request's Basic credentials against the authorized
+// file, and that the identity may be used from client now. A failure
+// with credentials counts toward client's penalty. user is the name
+// given, for the log.
+func (s *Server) login(r *http.Request, client netip.Addr) (id *authorized.Entry, user string, ok bool) {
+	user, password, given := r.BasicAuth()
+	if !given {
+		return nil, "", false
+	}
+	id, known := s.Users.LookupUser(user)
+	match := false
+	switch {
+	case !known:
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+	case s.cache.has(user, password, id.HTTPPassword):
+		match = true
+	default:
+		match = bcrypt.CompareHashAndPassword([]byte(id.HTTPPassword), []byte(password)) == nil
+		if match {
+			s.cache.add(user, password, id.HTTPPassword)
+		}
+	}
+	if !match {
+		s.failed(client, user, "wrong user or password")
+		return nil, user, false
+	}
+	if err := s.Service.Permit(id, client); err != nil {
+		s.failed(client, user, err.Error())
+		return nil, user, false
+	}
+	return id, user, true
+}
+
+func (s *Server) failed(client netip.Addr, user, why string) {
+	s.Service.LoginFailed(client)
+	if s.Observer != nil {
+		s.Observer.AuthFailure()
+	}
+	s.logger().Info("authentication failed", "front", publish.FrontHTTP, "client", client.String(), "user", user, "reason", why)
+}
+
+// clientAddr returns the client's address: the peer's, or, from a
+// trusted proxy, the one its X-Forwarded-For (the last address that is
+// not a trusted proxy) or X-Real-IP header names.
+func (s *Server) clientAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	peer := publish.Address(ap.Addr())
+	if !s.trusted(peer) {
+		return peer, true
+	}
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		hops := strings.Split(strings.Join(xff, ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				return netip.Addr{}, false
+			}
+			if a = publish.Address(a); !s.trusted(a) || i == 0 {
+				return a, true
+			}
+		}
+	}
+	if xr := r.Header.Get("X-Real-IP"); xr != "" {
+		a, err := netip.ParseAddr(strings.TrimSpace(xr))
+		return publish.Address(a), err == nil
+	}
+	return peer, true
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// query is a parsed update request.
+type query struct {
+	hosts      []string   // as given; none: all of the identity's
+	v4, v6     netip.Addr // the addresses asked for, if any
+	peerV4     bool       // myip absent or empty: the client's address, if IPv4
+	peerV6     bool       // the same, if IPv6
+	lanPrefix  netip.Prefix
+	hasLanPref bool
+}
+
+// badIP is the answer to a malformed myip or myipv6.
+type badIP string
+
+func (e badIP) Error() string { return "badip" }
+
+// parseQuery reads hostname, myip, myipv6 and ip6lanprefix; the other
+// dyndns2 parameters (system, wildcard, mx, backmx, offline) are ignored.
+func parseQuery(v map[string][]string) (query, error) {
+	var q query
+	get := func(k string) (string, bool) {
+		vs, ok := v[k]
+		if !ok || len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	}
+	if h, ok := get("hostname"); ok && h != "" {
+		for _, name := range strings.Split(h, ",") {
+			q.hosts = append(q.hosts, strings.TrimSpace(name))
+		}
+	}
+	myip, _ := get("myip")
+	myip = strings.TrimSpace(myip)
+	switch {
+	case myip == "":
+		q.peerV4, q.peerV6 = true, true
+	case strings.EqualFold(myip, "no"):
+	default:
+		parts := strings.Split(myip, ",")
+		if len(parts) > 2 {
+			return q, badIP(myip)
+		}
+		for _, p := range parts {
+			a, err := netip.ParseAddr(strings.TrimSpace(p))
+			if err != nil || a.Zone() != "" {
+				return q, badIP(myip)
+			}
+			a = publish.Address(a)
+			if a.Is4() && !q.v4.IsValid() {
+				q.v4 = a
+			} else if a.Is6() && !q.v6.IsValid() {
+				q.v6 = a
+			} else {
+				return q, badIP(myip)
+			}
+		}
+	}
+	if v6, ok := get("myipv6"); ok && strings.TrimSpace(v6) != "" {
+		v6 = strings.TrimSpace(v6)
+		if strings.EqualFold(v6, "no") {
+			q.v6, q.peerV6 = netip.Addr{}, false
+		} else {
+			a, err := netip.ParseAddr(v6)
+			if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+				return q, badIP(v6)
+			}
+			q.v6 = a
+		}
+		if myip == "" {
+			q.peerV6 = false // the IPv6 address is named; the peer's counts for IPv4 only
+		}
+	}
+	if p, ok := get("ip6lanprefix"); ok && p != "" {
+		pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil || !pfx.Addr().Is6() {
+			return q, badIP(p)
+		}
+		q.lanPrefix, q.hasLanPref = pfx.Masked(), true
+	}
+	return q, nil
+}
+
+// addrs returns the addresses to publish: those named, or the client's.
+func (q query) addrs(client netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	v4, v6 := q.v4, q.v6
+	if !v4.IsValid() && q.peerV4 && client.Is4() {
+		v4 = client
+	}
+	if !v6.IsValid() && q.peerV6 && client.Is6() {
+		v6 = client
+	}
+	for _, a := range []netip.Addr{v4, v6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// update asks the core for each host and address, and returns one line
+// per host, in the order asked (all of the identity's when none were).
+func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.Addr, q query) []string {
+	hosts := q.hosts
+	if len(hosts) == 0 {
+		hosts = id.Hosts
+	}
+	addrs := q.addrs(client)
+	lines := make([]string, len(hosts))
+	for i, h := range hosts {
+		if dnsname.CheckHost(dnsname.Canonical(h)) != nil {
+			lines[i] = "notfqdn"
+			continue
+		}
+		if len(addrs) == 0 { // myip=no, myipv6=no: nothing to publish
+			lines[i] = "nochg"
+			if err := s.Service.Authorize(publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Hosts: []string{h}}); err != nil {
+				lines[i] = refusalWord(err)
+			}
+			continue
+		}
+		lines[i] = s.updateHost(ctx, id, client, h, addrs)
+	}
+	return lines
+}
+
+// updateHost publishes addrs (one per family) for host and returns its
+// answer: a failure's word if any failed, else good if any changed, else
+// nochg, with the addresses.
+func (s *Server) updateHost(ctx context.Context, id *authorized.Entry, client netip.Addr, host string, addrs []netip.Addr) string {
+	changed, failure := false, ""
+	for _, a := range addrs {
+		res, err := s.Service.Update(ctx, publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addr: a, Hosts: []string{host}})
+		if err != nil {
+			failure = refusalWord(err)
+			s.logger().Info("update refused", "front", publish.FrontHTTP, "client", client.String(), "host", host, "addr", a.String(), "reason", err)
+			break
+		}
+		r := res[0]
+		r.Log(ctx, s.logger)
+		switch {
+		case !r.OK():
+			failure = word(r.Kind, r.Temporary)
+		case r.Kind == publish.KindGood:
+			changed = true
+		}
+		if failure != "" {
+			break
+		}
+	}
+	if failure != "" {
+		return failure
+	}
+	list := make([]string, len(addrs))
+	for i, a := range addrs {
+		list[i] = a.String()
+	}
+	if changed {
+		return "good " + strings.Join(list, ",")
+	}
+	return "nochg " + strings.Join(list, ",")
+}
+
+// refusalWord is dyndns2's word for the core's refusal of a request.
+func refusalWord(err error) string {
+	var pe *publish.Error
+	if !errors.As(err, &pe) {
+		return "911"
+	}
+	return word(pe.Kind, pe.Temporary)
+}
+
+// word is dyndns2's word for an outcome the core reports.
+func word(k publish.Kind, temporary bool) string {
+	switch {
+	case k == publish.KindNotOwned:
+		return "nohost"
+	case k == publish.KindNotPublic:
+		return "badip"
+	case k == publish.KindDenied:
+		return "badauth"
+	case k == publish.KindRateLimited:
+		return "abuse"
+	}
+	switch k.Class(temporary) {
+	case publish.ClassTemporary:
+		return "911"
+	case publish.ClassForbidden:
+		return "nohost"
+	}
+	return "dnserr"
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}

@@ -1,0 +1,293 @@
+package dyndns2
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/publish"
+	"github.com/sshdyn/sshdyn/update"
+)
+
+// env is a dyndns2 front on the embedded primary (in this process): two
+// router lines, "router" (hosts a and b) and "other" (host c), and a
+// trusted proxy at 127.0.0.9.
+type env struct {
+	p    *dnstest.Server
+	url  string
+	srv  *Server
+	hash string
+}
+
+const password = "correct horse battery staple"
+
+func newEnv(t *testing.T, opts string) *env {
+	t.Helper()
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := `http-user="router",http-password="` + string(h) + `",host="a.` + p.Zone + `",host="b.` + p.Zone + `"` + opts + "\n" +
+		`http-user="other",http-password="` + string(h) + `",host="c.` + p.Zone + `"` + "\n"
+	m, err := authorized.Parse(strings.NewReader(text), "keys", []string{p.Zone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &publish.Service{Zones: []publish.Zone{{Name: p.Zone, TTL: 60,
+		Backend: update.Remember(&update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}, nil)}}}
+	srv := &Server{Users: m, Service: svc, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return &env{p: p, url: hs.URL, srv: srv, hash: string(h)}
+}
+
+// get sends GET path?query with the given credentials (none if user is
+// "") and headers, and returns the status and body.
+func (e *env) get(t *testing.T, path, query, user, pass string, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.url+path+"?"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestUpdateAndNochg(t *testing.T) {
+	e := newEnv(t, ",allow-private")
+	host := "a." + e.p.Zone
+	q := "hostname=" + host + "&myip=192.0.2.7"
+	if code, body := e.get(t, "/nic/update", q, "router", password); code != 200 || body != "good 192.0.2.7\n" {
+		t.Fatalf("first update = %d %q", code, body)
+	}
+	serial := e.p.Serial(t)
+	if code, body := e.get(t, "/v3/update", q, "router", password); code != 200 || body != "nochg 192.0.2.7\n" {
+		t.Fatalf("repeat = %d %q", code, body)
+	}
+	if e.p.Serial(t) != serial {
+		t.Error("nochg wrote")
+	}
+	if got := e.p.Lookup(t, host, dns.TypeA); len(got) != 1 || got[0] != "192.0.2.7" {
+		t.Errorf("A = %v", got)
+	}
+	// Dual stack in one request, FRITZ!Box style, on the /update alias.
+	if code, body := e.get(t, "/update", "hostname="+host+"&myip=192.0.2.8,2001:db8::8", "router", password); code != 200 || body != "good 192.0.2.8,2001:db8::8\n" {
+		t.Fatalf("dual stack = %d %q", code, body)
+	}
+	if got := e.p.Lookup(t, host, dns.TypeAAAA); len(got) != 1 || got[0] != "2001:db8::8" {
+		t.Errorf("AAAA = %v", got)
+	}
+	// No hostname: all of the line's hosts; no myip: the peer's address.
+	if code, body := e.get(t, "/nic/update", "", "router", password); code != 200 || body != "good 127.0.0.1\ngood 127.0.0.1\n" {
+		t.Fatalf("all hosts, peer address = %d %q", code, body)
+	}
+	// myipv6 alone, and myip=no: AAAA only.
+	if code, body := e.get(t, "/nic/update", "hostname=b."+e.p.Zone+"&myip=no&myipv6=2001:db8::9", "router", password); code != 200 || body != "good 2001:db8::9\n" {
+		t.Fatalf("myipv6 = %d %q", code, body)
+	}
+	if got := e.p.Lookup(t, "b."+e.p.Zone, dns.TypeA); len(got) != 1 || got[0] != "127.0.0.1" {
+		t.Errorf("b A after myip=no = %v, want it left alone", got)
+	}
+}
+
+// TestBadInput: every bad request gets its documented answer and leaves
+// DNS unchanged.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, "")
+	host := "a." + e.p.Zone
+	many := make([]string, 21)
+	for i := range many {
+		many[i] = host
+	}
+	cases := []struct {
+		name, path, query, user, pass string
+		header                        []string
+		code                          int
+		body                          string
+	}{
+		{"no credentials", "/nic/update", "hostname=" + host + "&myip=8.8.4.4", "", "", nil, 401, "badauth\n"},
+		{"wrong password", "/nic/update", "hostname=" + host + "&myip=8.8.4.4", "router", "wrong", nil, 401, "badauth\n"},
+		{"unknown user", "/nic/update", "hostname=" + host + "&myip=8.8.4.4", "nobody", password, nil, 401, "badauth\n"},
+		{"another's host", "/nic/update", "hostname=c." + e.p.Zone + "&myip=8.8.4.4", "router", password, nil, 200, "nohost\n"},
+		{"one of them another's", "/nic/update", "hostname=c." + e.p.Zone + "," + host + "&myip=no", "router", password, nil, 200, "nohost\nnochg\n"},
+		{"not a host name", "/nic/update", "hostname=a_b." + e.p.Zone + "&myip=8.8.4.4", "router", password, nil, 200, "notfqdn\n"},
+		{"21 hosts", "/nic/update", "hostname=" + strings.Join(many, ",") + "&myip=8.8.4.4", "router", password, nil, 200, "numhost\n"},
+		{"malformed myip", "/nic/update", "hostname=" + host + "&myip=8.8.4", "router", password, nil, 400, "badip\n"},
+		{"three addresses", "/nic/update", "hostname=" + host + "&myip=8.8.4.4,8.8.8.8,2a00::1", "router", password, nil, 400, "badip\n"},
+		{"private address", "/nic/update", "hostname=" + host + "&myip=192.168.1.1", "router", password, nil, 200, "badip\n"},
+		{"peer is loopback", "/nic/update", "hostname=" + host, "router", password, nil, 200, "badip\n"},
+		{"X-Forwarded-For from an untrusted peer", "/nic/update", "hostname=" + host, "router", password, []string{"X-Forwarded-For", "8.8.4.4"}, 200, "badip\n"},
+		{"other path", "/", "", "router", password, nil, 404, "not found\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			serial := e.p.Serial(t)
+			code, body := e.get(t, tc.path, tc.query, tc.user, tc.pass, tc.header...)
+			if code != tc.code || body != tc.body {
+				t.Errorf("= %d %q, want %d %q", code, body, tc.code, tc.body)
+			}
+			if e.p.Serial(t) != serial || len(e.p.Lookup(t, host, dns.TypeA)) != 0 {
+				t.Error("DNS changed")
+			}
+		})
+	}
+	resp, err := http.Post(e.url+"/nic/update", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST = %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+// TestWrongPasswordsPenalize: failed logins count toward the source's
+// penalty, shared with SSH (the core's); then even the right password is
+// turned away.
+func TestWrongPasswordsPenalize(t *testing.T) {
+	e := newEnv(t, ",allow-private")
+	e.srv.Service.FailPenalty, e.srv.Service.FailGrace = 10*time.Second, 25*time.Second // the third failure crosses it
+	for range 3 {
+		if code, _ := e.get(t, "/nic/update", "", "router", "wrong"); code != 401 {
+			t.Fatalf("wrong password = %d", code)
+		}
+	}
+	code, body := e.get(t, "/nic/update", "myip=192.0.2.1", "router", password)
+	if code != http.StatusTooManyRequests || body != "abuse\n" {
+		t.Errorf("right password while penalized = %d %q", code, body)
+	}
+}
+
+// TestTrustedProxy: from a trusted proxy, X-Forwarded-For names the
+// client (whose from= is checked) and, without myip, its address.
+func TestTrustedProxy(t *testing.T) {
+	e := newEnv(t, `,from="8.8.4.0/24"`)
+	proxy := &http.Transport{DialContext: dialFrom("127.0.0.9")}
+	c := &http.Client{Transport: proxy}
+	send := func(xff string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/nic/update?hostname=a."+e.p.Zone, nil)
+		req.SetBasicAuth("router", password)
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := send("10.1.1.1, 8.8.4.4"); code != 200 || body != "good 8.8.4.4\n" {
+		t.Fatalf("through the proxy = %d %q", code, body)
+	}
+	if code, _ := send("9.9.9.9"); code != 401 {
+		t.Errorf("client outside from= = %d, want 401", code)
+	}
+	// Without the proxy, from= is matched against the peer, 127.0.0.1.
+	if code, _ := e.get(t, "/nic/update", "hostname=a."+e.p.Zone, "router", password, "X-Forwarded-For", "8.8.4.4"); code != 401 {
+		t.Errorf("X-Forwarded-For from an untrusted peer got past from= (%d)", code)
+	}
+}
+
+// An unknown user is compared against a hash of the same cost as
+// "sshdyn passwd" makes, so it is no faster than a wrong password.
+func TestDummyHashCost(t *testing.T) {
+	if c, err := bcrypt.Cost(dummyHash()); err != nil || c != PasswordCost {
+		t.Errorf("dummy hash cost %d, %v; want %d", c, err, PasswordCost)
+	}
+	h, err := HashPassword("x")
+	if c, _ := bcrypt.Cost([]byte(h)); err != nil || c != PasswordCost {
+		t.Errorf("HashPassword cost %d, %v", c, err)
+	}
+}
+
+func TestCredCache(t *testing.T) {
+	var c credCache
+	if c.has("u", "p", "h1") {
+		t.Fatal("empty cache has an entry")
+	}
+	c.add("u", "p", "h1")
+	if !c.has("u", "p", "h1") {
+		t.Error("verified password not remembered")
+	}
+	if c.has("u", "q", "h1") {
+		t.Error("another password accepted")
+	}
+	if c.has("u", "p", "h2") {
+		t.Error("remembered across a change of the line's hash")
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	parse := func(s string) (query, error) {
+		v, _ := url.ParseQuery(s)
+		return parseQuery(v)
+	}
+	client := netip.MustParseAddr("2001:db8::1")
+	for _, tc := range []struct {
+		in   string
+		want string // the addresses, or "badip"
+	}{
+		{"", "2001:db8::1"},
+		{"myip=", "2001:db8::1"},
+		{"myip=198.51.100.1", "198.51.100.1"},
+		{"myip=198.51.100.1,2001:db8::2", "198.51.100.1 2001:db8::2"},
+		{"myip=2001:db8::2,198.51.100.1", "198.51.100.1 2001:db8::2"},
+		{"myip=::ffff:198.51.100.1", "198.51.100.1"},
+		{"myip=198.51.100.1&myipv6=2001:db8::3", "198.51.100.1 2001:db8::3"},
+		{"myip=198.51.100.1&myipv6=no", "198.51.100.1"},
+		{"myip=no&myipv6=no", ""},
+		{"myipv6=2001:db8::3", "2001:db8::3"},
+		{"myip=198.51.100.1,198.51.100.2", "badip"},
+		{"myip=fe80::1%25eth0", "badip"},
+		{"myipv6=198.51.100.1", "badip"},
+		{"myip=example.com", "badip"},
+		{"ip6lanprefix=2001:db8:1::/56&myip=198.51.100.1", "198.51.100.1"},
+		{"ip6lanprefix=junk", "badip"},
+		{"system=dyndns&wildcard=NOCHG&mx=x&backmx=NO&offline=NO", "2001:db8::1"},
+	} {
+		q, err := parse(tc.in)
+		var got string
+		if err != nil {
+			got = err.Error()
+		} else {
+			var as []string
+			for _, a := range q.addrs(client) {
+				as = append(as, a.String())
+			}
+			got = strings.Join(as, " ")
+		}
+		if got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// dialFrom dials from the local address src, as another host would.
+func dialFrom(src string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	return d.DialContext
+}
