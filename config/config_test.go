@@ -66,6 +66,27 @@ func TestParseEmbedded(t *testing.T) {
 	}
 }
 
+func TestParseHTTP(t *testing.T) {
+	for _, in := range []string{
+		"http_listen = [\"127.0.0.1:8080\", \"[::1]:8080\"]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n",
+		"http_listen = [\"0.0.0.0:443\"]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+		"http_listen = [\"0.0.0.0:80\"]\nhttp_insecure = true\n",
+	} {
+		c, err := Parse([]byte(in+good[1:]), "f.toml")
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if len(c.HTTPListen) == 0 {
+			t.Errorf("%q: no http_listen", in)
+		}
+	}
+	c, _ := Parse([]byte("trusted_proxies = [\"127.0.0.1\", \"10.1.2.3/8\"]\n"+good[1:]), "f.toml")
+	if ps := c.TrustedPrefixes(); len(ps) != 2 || ps[0].String() != "127.0.0.1/32" || ps[1].String() != "10.0.0.0/8" {
+		t.Errorf("trusted prefixes = %v", ps)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"unknown key", "listen = [\":22\"]\nlisten_adress = 1\n", "f.toml:2: unknown key \"listen_adress\""},
@@ -88,6 +109,12 @@ func TestParseErrors(t *testing.T) {
 		{"bad allow_transfer", embedded + "allow_transfer = [\"ns2\"]\n", "allow_transfer: \"ns2\""},
 		{"notify without file", good + "notify = [\"192.0.2.53\"]\n", "set file too"},
 		{"neither primary nor file", "[[zone]]\nname = \"d.example\"\ntsig_key = \"k\"\n", "primary is needed (or file"},
+		{"update type AXFR", embedded + "update_types = [\"AXFR\"]\n", "updates of AXFR records cannot be allowed"},
+		{"plain HTTP off loopback", "http_listen = [\"0.0.0.0:80\"]\n" + good[1:], "passwords in clear"},
+		{"plain HTTP on a name", "http_listen = [\"localhost:80\"]\n" + good[1:], "passwords in clear"},
+		{"bad http_listen", "http_listen = [\"80\"]\n" + good[1:], "http_listen \"80\": want host:port"},
+		{"cert without key", "http_listen = [\"0.0.0.0:443\"]\ntls_cert = \"c.pem\"\n" + good[1:], "tls_cert and tls_key go together"},
+		{"bad trusted proxy", "trusted_proxies = [\"proxy\"]\n" + good[1:], "trusted_proxies: \"proxy\""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

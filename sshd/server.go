@@ -67,6 +67,10 @@ type Server struct {
 	srv    *ssh.Server
 	err    error
 	unauth *gate
+
+	mu        sync.Mutex
+	closed    bool // Shutdown was called
+	listeners []*gatedListener
 }
 
 type ctxKey int
@@ -224,7 +228,16 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.err != nil {
 		return s.err
 	}
-	return s.srv.Serve(&gatedListener{Listener: l, gate: s.unauth, done: make(chan struct{})})
+	gl := &gatedListener{Listener: l, gate: s.unauth, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return ssh.ErrServerClosed
+	}
+	s.listeners = append(s.listeners, gl)
+	s.mu.Unlock()
+	return s.srv.Serve(gl)
 }
 
 // Shutdown stops accepting connections and waits for open ones to end
@@ -234,6 +247,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return s.err
 	}
+	// Close the listeners here too: gliderlabs only closes those its
+	// Serve has begun to track, and one that began just now would keep
+	// its Shutdown waiting.
+	s.mu.Lock()
+	s.closed = true
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	s.mu.Unlock()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		s.srv.Close()

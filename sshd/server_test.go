@@ -2,6 +2,7 @@ package sshd
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/gliderlabs/ssh"
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/publish"
@@ -444,6 +446,35 @@ func TestSessionLog(t *testing.T) {
 	for i, w := range []string{want[0], want[1], want[1], want[2]} {
 		if !strings.Contains(lines[i], w) {
 			t.Errorf("line %d = %q, want it to contain %q", i, lines[i], w)
+		}
+	}
+}
+
+// TestShutdownRightAfterServe: a SIGTERM that comes as the listeners
+// start must not wait out the shutdown timeout for a listener gliderlabs
+// had not begun to track (found by cmd/sshdyn's check/serve table test).
+func TestShutdownRightAfterServe(t *testing.T) {
+	for range 50 {
+		srv := &Server{Hosts: &countingHosts{}, Service: &publish.Service{}, HostSigners: []gossh.Signer{newSigner(t)}}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(l) }()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		err = srv.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, ssh.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("Serve after Shutdown: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve still accepting 5 s after Shutdown returned")
 		}
 	}
 }

@@ -54,6 +54,11 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 		{name: "host key readable by all", config: external, files: files("host_key", hostKeyPEM(t)), mode: map[string]os.FileMode{"host_key": 0o644}, want: "lets others read it"},
 		{name: "unknown setting", config: "listen_adress = 1\n" + external, files: files(), want: `unknown key "listen_adress"`},
 		{name: "no zone", config: "", files: files(), want: "no [[zone]]"},
+		{name: "HTTP front on loopback", config: "http_listen = [\"127.0.0.1:0\"]\n" + external, files: files()},
+		{name: "plain HTTP off loopback", config: "http_listen = [\"0.0.0.0:0\"]\n" + external, files: files(), want: "passwords in clear"},
+		{name: "TLS certificate missing", config: "http_listen = [\"127.0.0.1:0\"]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n" + external, files: files(), want: "cert.pem: no such file"},
+		{name: "TLS certificate is no certificate", config: "http_listen = [\"127.0.0.1:0\"]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n" + external,
+			files: files("cert.pem", "not a certificate\n", "key.pem", "not a key\n"), want: "failed to find any PEM data"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+)
+
+var httpListenRE = regexp.MustCompile(`msg="http listening" component=http addr=(\S+)`)
+
+// routerPassword is every router's password in these tests; its hash is
+// made once, by "sshdyn passwd" itself.
+const routerPassword = "router-secret-1"
+
+var routerHash = sync.OnceValues(func() (string, error) {
+	cmd := exec.Command(binary, "passwd")
+	cmd.Stdin = strings.NewReader(routerPassword + "\n")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("sshdyn passwd: %v: %s", err, errb.String())
+	}
+	return strings.TrimSpace(out.String()), nil
+})
+
+// credLine is an authorized line for a router with user name user and
+// the hosts given, with no key.
+func credLine(t *testing.T, user string, hosts ...string) string {
+	t.Helper()
+	h, err := routerHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := `http-user="` + user + `",http-password="` + h + `"`
+	for _, host := range hosts {
+		line += `,host="` + host + `"`
+	}
+	return line
+}
+
+// startRouterDaemon runs sshdyn serve with the dyndns2 front on
+// 127.0.0.1 (plain HTTP, loopback) besides SSH; top is put at the top of
+// the configuration. It returns the daemon and the front's base URL.
+func startRouterDaemon(t *testing.T, p *dnstest.Server, top string, lines ...string) (*daemon, string) {
+	t.Helper()
+	dir := writeConfig(t, p, p.Addr, p.KeyFile, lines...)
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top == "" {
+		top = `http_listen = ["127.0.0.1:0"]` + "\n"
+	}
+	writeFile(t, cfg, top+string(b))
+	d := runDaemon(t, dir)
+	m := httpListenRE.FindStringSubmatch(d.log.String())
+	if m == nil {
+		t.Fatalf("no HTTP listener in the log:\n%s", d.log.String())
+	}
+	scheme := "http"
+	if strings.Contains(top, "tls_cert") {
+		scheme = "https"
+	}
+	return d, scheme + "://" + m[1]
+}
+
+// runRouter runs a router's client program and returns its combined
+// output. A missing program fails the test: test.sh installs it.
+func runRouter(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s not found: scripts/test.sh installs it", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
+
+// TestRouters: the dyndns2 clients routers run — ddclient, inadyn, a
+// FRITZ!Box's request and OpenWrt's, sent by curl as they send it —
+// update records on BIND, Knot, PowerDNS and the embedded primary; a
+// second run is nochg and writes nothing. The same authorized line's key
+// still updates over SSH, and a router's line cannot log in over SSH.
+func TestRouters(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			p := dnstest.Start(t, kind, dnstest.Options{})
+			z := p.Zone
+			key := newClientKey(t, t.TempDir(), "home")
+			d, base := startRouterDaemon(t, p, "",
+				credLine(t, "home", "home."+z)+" "+key.line,
+				credLine(t, "ddclient", "ddc."+z),
+				credLine(t, "inadyn", "ina."+z),
+				credLine(t, "fritz", "fritz."+z),
+				credLine(t, "openwrt", "wrt."+z))
+			host := strings.TrimPrefix(base, "http://")
+
+			twice := func(name, record string, typ uint16, want string, run func() (string, error)) {
+				t.Helper()
+				out, err := run()
+				if err != nil {
+					t.Fatalf("%s: %v\n%s", name, err, out)
+				}
+				if got := p.Lookup(t, record, typ); !slices.Equal(got, []string{want}) {
+					t.Fatalf("%s: %s %s = %v, want %s\n%s", name, record, dns.TypeToString[typ], got, want, out)
+				}
+				serial := p.Serial(t)
+				if out, err := run(); err != nil {
+					t.Fatalf("%s again: %v\n%s", name, err, out)
+				}
+				if got := p.Serial(t); got != serial {
+					t.Errorf("%s again: serial %d -> %d, want nothing written", name, serial, got)
+				}
+			}
+
+			// ddclient, one shot (its config file must be mode 0600).
+			dir := t.TempDir()
+			conf := filepath.Join(dir, "ddclient.conf")
+			writeFile(t, conf, fmt.Sprintf("daemon=0\nssl=no\nuse=ip, ip=198.51.100.9\nprotocol=dyndns2\nserver=%s\nlogin=ddclient\npassword='%s'\nddc.%s\n", host, routerPassword, z))
+			os.Chmod(conf, 0o600)
+			twice("ddclient", "ddc."+z, dns.TypeA, "198.51.100.9", func() (string, error) {
+				out, err := runRouter(t, "ddclient", "-daemon=0", "-foreground", "-file", conf, "-cache", filepath.Join(dir, "cache"), "-force")
+				if err == nil && !strings.Contains(out, "SUCCESS") && !strings.Contains(out, "nochg: No update required") {
+					err = fmt.Errorf("neither SUCCESS nor nochg")
+				}
+				return out, err
+			})
+
+			// inadyn, one shot, a fresh cache each run so that it asks.
+			iconf := filepath.Join(dir, "inadyn.conf")
+			writeFile(t, iconf, fmt.Sprintf(`period = 300
+custom sshdyn {
+    username = inadyn
+    password = %s
+    checkip-command = "/bin/echo 198.51.100.10"
+    ddns-server = %s
+    ddns-path = "/nic/update?hostname=%%h&myip=%%i"
+    hostname = ina.%s
+    ssl = false
+}
+`, routerPassword, host, z))
+			twice("inadyn", "ina."+z, dns.TypeA, "198.51.100.10", func() (string, error) {
+				cache := t.TempDir()
+				return runRouter(t, "inadyn", "--once", "--foreground", "-f", iconf, "--cache-dir="+cache, "-P", filepath.Join(cache, "pid"))
+			})
+
+			// A FRITZ!Box: <domain>, <ipaddr>, <ip6addr> put in the URL as
+			// they are, both families in one request, its User-Agent.
+			fritz := base + "/nic/update?hostname=fritz." + z + "&myip=198.51.100.11,2001:db8::11"
+			curl := func(url string, args ...string) func() (string, error) {
+				return func() (string, error) {
+					out, err := runRouter(t, "curl", append([]string{"-sS", "--fail-with-body", url}, args...)...)
+					if err == nil && !strings.HasPrefix(out, "good ") && !strings.HasPrefix(out, "nochg ") {
+						err = fmt.Errorf("answer %q", out)
+					}
+					return out, err
+				}
+			}
+			twice("FRITZ!Box", "fritz."+z, dns.TypeA, "198.51.100.11", curl(fritz, "-A", "Fritz!Box DDNS/1.0.1", "-u", "fritz:"+routerPassword))
+			if got := p.Lookup(t, "fritz."+z, dns.TypeAAAA); !slices.Equal(got, []string{"2001:db8::11"}) {
+				t.Errorf("FRITZ!Box AAAA = %v", got)
+			}
+			if out, _ := curl(fritz, "-A", "Fritz!Box DDNS/1.0.1", "-u", "fritz:"+routerPassword)(); out != "nochg 198.51.100.11,2001:db8::11\n" {
+				t.Errorf("FRITZ!Box repeat answer %q", out)
+			}
+
+			// OpenWrt's ddns-scripts: the credentials in the URL.
+			wrt := "http://openwrt:" + routerPassword + "@" + host + "/nic/update?hostname=wrt." + z + "&myip=198.51.100.12"
+			twice("OpenWrt", "wrt."+z, dns.TypeA, "198.51.100.12", curl(wrt))
+
+			// The line with both: its key still updates over SSH.
+			if r := d.ssh(t, key, nil, "update"); r.code != 0 || r.stdout != "good home."+z+" A 127.0.0.1\n" {
+				t.Errorf("ssh update on the line with HTTP credentials = %+v", r)
+			}
+			// A router's line cannot log in over SSH: no key, and no
+			// password login exists.
+			stranger := newClientKey(t, t.TempDir(), "stranger")
+			if r := d.ssh(t, stranger, []string{"-l", "fritz"}, "update"); r.code != 255 {
+				t.Errorf("ssh as the router's user with another key = %+v, want 255", r)
+			}
+			if r := d.ssh(t, stranger, []string{"-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"}, "update"); r.code != 255 || !strings.Contains(r.stderr, "Permission denied (publickey)") {
+				t.Errorf("ssh with a password = %+v, want 255, publickey only", r)
+			}
+		})
+	}
+}
+
+// writeCert writes a fresh self-signed certificate for 127.0.0.1 and its
+// key, PEM, to cert and key.
+func writeCert(t *testing.T, cert, key string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "sshdyn test " + serial.String()},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key first: a reload between the two writes sees a mismatched
+	// pair and keeps the old one, then the next handshake loads both.
+	writeFile(t, key, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})))
+	writeFile(t, cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+}
+
+// TestHTTPS: with tls_cert and tls_key the front is HTTPS; curl checks
+// the certificate with --cacert. A certificate replaced on disk is served
+// at the next handshake, with no restart.
+func TestHTTPS(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	dir := t.TempDir()
+	cert, key, oldCA := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "old.pem")
+	writeCert(t, cert, key)
+	top := fmt.Sprintf("http_listen = [\"127.0.0.1:0\"]\ntls_cert = %q\ntls_key = %q\n", cert, key)
+	d, base := startRouterDaemon(t, p, top, credLine(t, "router", "r."+p.Zone))
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("base %q", base)
+	}
+	b, _ := os.ReadFile(cert)
+	writeFile(t, oldCA, string(b))
+	update := func(ca, addr string) (string, error) {
+		return runRouter(t, "curl", "-sS", "--fail-with-body", "--cacert", ca, "-u", "router:"+routerPassword,
+			base+"/nic/update?hostname=r."+p.Zone+"&myip="+addr)
+	}
+	if out, err := update(cert, "198.51.100.20"); err != nil || out != "good 198.51.100.20\n" {
+		t.Fatalf("HTTPS update: %v %q", err, out)
+	}
+	if out, err := runRouter(t, "curl", "-sS", "-o", "/dev/null", "-u", "router:"+routerPassword, base+"/nic/update"); err == nil {
+		t.Errorf("curl trusted a certificate it has no CA for: %q", out)
+	}
+
+	writeCert(t, cert, key)
+	if out, err := update(cert, "198.51.100.21"); err != nil || out != "good 198.51.100.21\n" {
+		t.Fatalf("HTTPS update after the certificate was replaced: %v %q\n%s", err, out, d.log.String())
+	}
+	if out, err := update(oldCA, "198.51.100.22"); err == nil {
+		t.Errorf("the old certificate is still served: %q", out)
+	}
+	d.waitLog(t, "TLS certificate reloaded")
+	if got := p.Lookup(t, "r."+p.Zone, dns.TypeA); !slices.Equal(got, []string{"198.51.100.21"}) {
+		t.Errorf("A = %v", got)
+	}
+}
+
+// TestHTTPLimits: a client that trickles its headers is dropped at the
+// header timeout; an over-long query or header is refused (431); DNS is
+// unchanged by both.
+func TestHTTPLimits(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	_, base := startRouterDaemon(t, p, "", credLine(t, "router", "r."+p.Zone))
+	addr := strings.TrimPrefix(base, "http://")
+	serial := p.Serial(t)
+
+	long := base + "/nic/update?hostname=r." + p.Zone + "&myip=198.51.100.30&pad=" + strings.Repeat("x", 16<<10)
+	if out, _ := runRouter(t, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-u", "router:"+routerPassword, long); out != "431" {
+		t.Errorf("over-long query: HTTP %s, want 431", out)
+	}
+	if out, _ := runRouter(t, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-u", "router:"+routerPassword,
+		"-H", "X-Padding: "+strings.Repeat("y", 16<<10), base+"/nic/update?hostname=r."+p.Zone+"&myip=198.51.100.31"); out != "431" {
+		t.Errorf("over-long header: HTTP %s, want 431", out)
+	}
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	fmt.Fprintf(c, "GET /nic/update?hostname=r.%s&myip=198.51.100.32 HTTP/1.1\r\nHost: x\r\n", p.Zone)
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		buf := make([]byte, 512)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	trickle := time.NewTicker(500 * time.Millisecond)
+	defer trickle.Stop()
+	for done := false; !done; {
+		select {
+		case <-closed:
+			done = true
+		case <-trickle.C:
+			c.Write([]byte("X")) // one more byte of a header that never ends
+		case <-time.After(20 * time.Second):
+			t.Fatal("a client trickling its headers was not dropped in 20 s")
+		}
+	}
+	t.Logf("trickling client dropped after %v (read-header timeout 5 s)", time.Since(start).Round(100*time.Millisecond))
+	if p.Serial(t) != serial || len(p.Lookup(t, "r."+p.Zone, dns.TypeA)) != 0 {
+		t.Error("DNS changed")
+	}
+}
