@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 )
@@ -329,4 +330,114 @@ func TestHTTPLimits(t *testing.T) {
 	if p.Serial(t) != serial || len(p.Lookup(t, "r."+p.Zone, dns.TypeA)) != 0 {
 		t.Error("DNS changed")
 	}
+}
+
+// TestRouterExamples: the router set-ups in examples/ work as written,
+// but for the server's address, plain HTTP on loopback and a fixed
+// address instead of asking the internet: ddclient.conf and inadyn.conf
+// run; the FRITZ!Box, OpenWrt, pfSense and UniFi URLs are sent by curl
+// as those devices send them.
+func TestRouterExamples(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	if p.Zone != "dyn.example.com" {
+		t.Fatalf("zone %s: the examples are for dyn.example.com", p.Zone)
+	}
+	const pass = "the password" // as in the examples
+	hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, base := startRouterDaemon(t, p, "", `http-user="home-router",http-password="`+string(hash)+`",host="home.dyn.example.com"`)
+	server := strings.TrimPrefix(base, "http://")
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(examples, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	// field returns what follows prefix on the line that starts with
+	// it; with keep, the whole line.
+	field := func(text, prefix string, keep ...bool) string {
+		for _, line := range strings.Split(text, "\n") {
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, prefix) {
+				if len(keep) > 0 {
+					return l
+				}
+				return strings.Trim(strings.TrimSpace(strings.TrimPrefix(l, prefix)), "'")
+			}
+		}
+		t.Fatalf("no %q line", prefix)
+		return ""
+	}
+	expect := func(name, out string, err error, addrs ...string) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		if got := p.Lookup(t, "home.dyn.example.com", dns.TypeA); !slices.Equal(got, addrs[:1]) {
+			t.Errorf("%s: A = %v, want %s\n%s", name, got, addrs[0], out)
+		}
+		if len(addrs) > 1 {
+			if got := p.Lookup(t, "home.dyn.example.com", dns.TypeAAAA); !slices.Equal(got, addrs[1:]) {
+				t.Errorf("%s: AAAA = %v, want %s", name, got, addrs[1])
+			}
+		}
+	}
+	dir := t.TempDir()
+
+	conf := read("ddclient.conf")
+	conf = strings.NewReplacer("ssl=yes", "ssl=no", "use=web, web=https://ifconfig.co/ip", "use=ip, ip=198.51.100.40",
+		"server=dyn.example.com", "server="+server, "daemon=300", "daemon=0").Replace(conf)
+	if !strings.Contains(conf, "server="+server) || strings.Contains(conf, "use=web") || strings.Contains(conf, "ssl=yes") {
+		t.Fatalf("examples/ddclient.conf changed; this test would let ddclient leave loopback:\n%s", conf)
+	}
+	writeFile(t, filepath.Join(dir, "ddclient.conf"), conf)
+	os.Chmod(filepath.Join(dir, "ddclient.conf"), 0o600)
+	out, err := runRouter(t, "ddclient", "-daemon=0", "-foreground", "-file", filepath.Join(dir, "ddclient.conf"), "-cache", filepath.Join(dir, "ddclient.cache"), "-force")
+	expect("ddclient.conf", out, err, "198.51.100.40")
+
+	conf = read("inadyn.conf")
+	conf = strings.NewReplacer("ddns-server = dyn.example.com", "ddns-server = "+server, "ssl = true", "ssl = false",
+		"    username = home-router\n", "    username = home-router\n    checkip-command = \"/bin/echo 198.51.100.41\"\n").Replace(conf)
+	if !strings.Contains(conf, "ddns-server = "+server) || !strings.Contains(conf, "checkip-command") || strings.Contains(conf, "ssl = true") {
+		t.Fatalf("examples/inadyn.conf changed; this test would let inadyn leave loopback:\n%s", conf)
+	}
+	writeFile(t, filepath.Join(dir, "inadyn.conf"), conf)
+	if out, err := runRouter(t, "inadyn", "--check-config", "-f", filepath.Join(dir, "inadyn.conf")); err != nil {
+		t.Fatalf("inadyn --check-config: %v\n%s", err, out)
+	}
+	out, err = runRouter(t, "inadyn", "--once", "--foreground", "-f", filepath.Join(dir, "inadyn.conf"), "--cache-dir="+dir, "-P", filepath.Join(dir, "inadyn.pid"))
+	expect("inadyn.conf", out, err, "198.51.100.41")
+
+	curl := func(url string, args ...string) (string, error) {
+		// Loopback only: a URL the replacements missed must never reach
+		// a resolver or the internet.
+		if !strings.HasPrefix(url, base+"/") && !strings.HasPrefix(url, "http://home-router:the%20password@"+server+"/") {
+			t.Fatalf("URL %q is not this test's server", url)
+		}
+		return runRouter(t, "curl", append([]string{"-sS", "--fail-with-body", url}, args...)...)
+	}
+	url := strings.NewReplacer("https://dyn.example.com", base, "<domain>", "home.dyn.example.com", "<ipaddr>", "198.51.100.42", "<ip6addr>", "2001:db8::42").
+		Replace(field(read("fritzbox.txt"), "https://", true))
+	out, err = curl(url, "-A", "Fritz!Box DDNS/1.0.1", "-u", "home-router:"+pass)
+	expect("fritzbox.txt", out, err, "198.51.100.42", "2001:db8::42")
+
+	url = strings.NewReplacer("https://[USERNAME]:[PASSWORD]@dyn.example.com", "http://home-router:the%20password@"+server,
+		"[DOMAIN]", "home.dyn.example.com", "[IP]", "198.51.100.43").Replace(field(read("openwrt-ddns"), "option update_url"))
+	out, err = curl(url)
+	expect("openwrt-ddns", out, err, "198.51.100.43", "2001:db8::42")
+
+	pf := read("pfsense-opnsense.txt")
+	url = strings.NewReplacer("https://dyn.example.com", base, "%IP%", "198.51.100.44").Replace(field(pf, "Update URL:"))
+	out, err = curl(url, "-u", "home-router:"+pass)
+	expect("pfsense-opnsense.txt", out, err, "198.51.100.44", "2001:db8::42")
+	if match := field(pf, "Result Match:"); !regexp.MustCompile(match).MatchString(out) {
+		t.Errorf("pfSense's Result Match %q does not match the answer %q", match, out)
+	}
+
+	srv := field(read("unifi.txt"), "Server:")
+	path := strings.NewReplacer("%h", "home.dyn.example.com", "%i", "198.51.100.45").Replace(srv[strings.Index(srv, "/"):])
+	out, err = curl(base+path, "-u", "home-router:"+pass)
+	expect("unifi.txt", out, err, "198.51.100.45", "2001:db8::42")
 }
