@@ -115,7 +115,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (client netip.Add
 	}
 	id, user, ok := s.login(r, client)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Basic realm="sshdyn", charset="UTF-8"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="sshdyn"`)
 		return client, user, reply(w, http.StatusUnauthorized, "badauth")
 	}
 	q, err := parseQuery(r.URL.Query())

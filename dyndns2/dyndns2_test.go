@@ -155,7 +155,15 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	resp, err := http.Post(e.url+"/nic/update", "text/plain", nil)
+	resp, err := http.Get(e.url + "/nic/update?hostname=" + host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Basic realm="sshdyn"` {
+		t.Errorf("no credentials: %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	resp, err = http.Post(e.url+"/nic/update", "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
