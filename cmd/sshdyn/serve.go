@@ -165,13 +165,14 @@ func serveHTTP(ctx context.Context, p *parts, log *slog.Logger) (stop func(), er
 		}
 		ls = append(ls, l)
 	}
+	useTLS := hs.TLSConfig != nil // not read again: Serve changes the TLSConfig
 	for _, l := range ls {
-		if hs.TLSConfig != nil {
+		log.Info("http listening", "addr", l.Addr().String(), "tls", useTLS, "paths", "/nic/update /v3/update /update")
+		if useTLS {
 			go hs.ServeTLS(l, "", "")
 		} else {
 			go hs.Serve(l)
 		}
-		log.Info("http listening", "addr", l.Addr().String(), "tls", hs.TLSConfig != nil, "paths", "/nic/update /v3/update /update")
 	}
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
