@@ -43,12 +43,28 @@ type Entry struct {
 	Expiry       time.Time // expiry-time="...": zero if none
 	AllowPrivate bool      // allow-private: may publish non-public addresses
 
+	// LANHosts are hosts of the home's LAN whose AAAA follow the IPv6
+	// prefix this line publishes from (lan-host="NAME=IID"): each is the
+	// prefix, PrefixLen bits of it, and the host's interface ID.
+	LANHosts  []LANHost
+	PrefixLen int // prefix-length=: 48 to 64; 64 if not given
+
 	// HTTPUser and HTTPPassword (a bcrypt hash) let the line's identity
 	// log in over HTTP (the dyndns2 front) too. A line may have them and
 	// no Key: a router's line, which cannot log in over SSH.
 	HTTPUser     string
 	HTTPPassword string
 }
+
+// LANHost is a host of the LAN behind a line's updater.
+type LANHost struct {
+	Name string     // canonical
+	IID  netip.Addr // the interface ID: an IPv6 address whose prefix bits are zero
+}
+
+// DefaultPrefixLen is the prefix length LAN hosts share when the line
+// does not say.
+const DefaultPrefixLen = 64
 
 // Permits reports, as an error for the log and the client, why the key may
 // not be used from addr at now; nil if it may.
@@ -81,7 +97,15 @@ func (e *Entry) Owns(host string) bool {
 type Map struct {
 	byKey  map[string]*Entry // by the key's wire encoding
 	byUser map[string]*Entry // by http-user
+	names  map[string]nameUse
 	n      int
+}
+
+// nameUse is where a host name is on the file: the line, and whether as
+// a LAN host.
+type nameUse struct {
+	line int
+	lan  bool
 }
 
 // Lookup returns the entry for key, in O(1).
@@ -126,7 +150,7 @@ const maxErrors = 20
 // be a valid RFC 1123 name inside one of zones (canonical names, lower
 // case, no trailing dot). All bad lines are reported, up to 20, joined.
 func Parse(r io.Reader, name string, zones []string) (*Map, error) {
-	m := &Map{byKey: make(map[string]*Entry), byUser: make(map[string]*Entry)}
+	m := &Map{byKey: make(map[string]*Entry), byUser: make(map[string]*Entry), names: make(map[string]nameUse)}
 	var errs []error
 	fail := func(line int, err error) {
 		if len(errs) < maxErrors {
@@ -176,6 +200,26 @@ func (m *Map) add(e *Entry) error {
 	}
 	if prev, dup := m.byUser[e.HTTPUser]; e.HTTPUser != "" && dup {
 		return fmt.Errorf("http-user %q already on line %d", e.HTTPUser, prev.Line)
+	}
+	// A LAN host has one owner: no other line may list it, as a host or
+	// a LAN host. (Hosts may be on several lines.)
+	for _, l := range e.LANHosts {
+		if u, ok := m.names[l.Name]; ok {
+			return fmt.Errorf("lan-host %q is also on line %d", l.Name, u.line)
+		}
+	}
+	for _, h := range e.Hosts {
+		if u, ok := m.names[h]; ok && u.lan {
+			return fmt.Errorf("host %q is a lan-host on line %d", h, u.line)
+		}
+	}
+	for _, h := range e.Hosts {
+		if _, ok := m.names[h]; !ok {
+			m.names[h] = nameUse{line: e.Line}
+		}
+	}
+	for _, l := range e.LANHosts {
+		m.names[l.Name] = nameUse{line: e.Line, lan: true}
 	}
 	if e.Key != nil {
 		m.byKey[k] = e
@@ -242,7 +286,64 @@ func parseLine(line string, zones []string) (*Entry, error) {
 	if (e.HTTPUser == "") != (e.HTTPPassword == "") {
 		return nil, errors.New(`http-user="..." and http-password="..." go together`)
 	}
+	if err := e.checkLAN(); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+// lanHost applies lan-host="NAME=IID"; seen holds the line's names.
+func (e *Entry) lanHost(value string, zones []string, seen map[string]bool) error {
+	name, iid, ok := strings.Cut(value, "=")
+	if !ok {
+		return fmt.Errorf("lan-host %q: want NAME=IID, e.g. \"nas.dyn.example.com=::211:32ff:fe12:3456\"", value)
+	}
+	h, err := checkHost(name, zones)
+	if err != nil {
+		return fmt.Errorf("lan-host: %w", err)
+	}
+	if seen[h] {
+		return fmt.Errorf("host %q listed twice", h)
+	}
+	seen[h] = true
+	a, err := netip.ParseAddr(iid)
+	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+		return fmt.Errorf("lan-host %s: interface ID %q is not an IPv6 address such as ::211:32ff:fe12:3456", h, iid)
+	}
+	if a.IsUnspecified() {
+		return fmt.Errorf("lan-host %s: interface ID %s is all zero", h, iid)
+	}
+	e.LANHosts = append(e.LANHosts, LANHost{Name: h, IID: a})
+	return nil
+}
+
+// checkLAN checks, with the line's prefix length known, that every LAN
+// host's interface ID fits below it.
+func (e *Entry) checkLAN() error {
+	if e.PrefixLen == 0 {
+		if len(e.LANHosts) == 0 {
+			return nil
+		}
+		e.PrefixLen = DefaultPrefixLen
+	}
+	if len(e.LANHosts) == 0 {
+		return errors.New("prefix-length without lan-host")
+	}
+	for _, l := range e.LANHosts {
+		if p, _ := l.IID.Prefix(e.PrefixLen); !p.Addr().IsUnspecified() {
+			return fmt.Errorf("lan-host %s: interface ID %s has bits set in the first %d (the prefix's): want, e.g., ::%s", l.Name, l.IID, e.PrefixLen, iidExample(l.IID, e.PrefixLen))
+		}
+	}
+	return nil
+}
+
+// iidExample returns a with its first bits bits cleared, for a hint.
+func iidExample(a netip.Addr, bits int) string {
+	b := a.As16()
+	for i := range bits {
+		b[i/8] &^= 0x80 >> (i % 8)
+	}
+	return strings.TrimPrefix(netip.AddrFrom16(b).String(), "::")
 }
 
 // option applies one option of a line to e; seen holds the hosts so far.
@@ -296,6 +397,17 @@ func (e *Entry) option(o string, zones []string, seen map[string]bool) error {
 		e.Expiry = t
 	case (lname == "http-user" || lname == "http-password") && hasValue:
 		return e.httpOption(lname, value)
+	case lname == "lan-host" && hasValue:
+		return e.lanHost(value, zones, seen)
+	case lname == "prefix-length" && hasValue:
+		if e.PrefixLen != 0 {
+			return errors.New("prefix-length given twice")
+		}
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 48 || n > 64 {
+			return fmt.Errorf("prefix-length %q: want 48 to 64", value)
+		}
+		e.PrefixLen = n
 	case lname == "allow-private" && !hasValue:
 		e.AllowPrivate = true
 	case restrictive[lname] && !hasValue:
@@ -304,13 +416,14 @@ func (e *Entry) option(o string, zones []string, seen map[string]bool) error {
 	case restrictive[lname] || lname == "allow-private":
 		return fmt.Errorf("option %s takes no value", name)
 	default:
-		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, allow-private and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
+		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, lan-host=, prefix-length=, allow-private and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
 	}
 	return nil
 }
 
 // valued lists the options that take a value.
-var valued = map[string]bool{"host": true, "ttl": true, "from": true, "expiry-time": true, "http-user": true, "http-password": true}
+var valued = map[string]bool{"host": true, "ttl": true, "from": true, "expiry-time": true, "http-user": true, "http-password": true,
+	"lan-host": true, "prefix-length": true}
 
 // MaxUserLen bounds an http-user name.
 const MaxUserLen = 64

@@ -377,3 +377,59 @@ func TestHTTPCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestLANHostOptions: lan-host="NAME=IID" and prefix-length=, with their
+// load errors; a LAN host has one owner in the file.
+func TestLANHostOptions(t *testing.T) {
+	_, a := testKey(t, 1)
+	_, b := testKey(t, 2)
+	m, err := Parse(strings.NewReader(`host="home.dyn.example.com",lan-host="NAS.dyn.example.com.=::211:32ff:fe12:3456",lan-host="cam.dyn.example.com=::1:0:0:0:10",prefix-length=56 `+a+"\n"), "keys", zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m.byKey[string(mustKey(t, a).Marshal())]
+	if e.PrefixLen != 56 || len(e.LANHosts) != 2 || e.LANHosts[0].Name != "nas.dyn.example.com" || e.LANHosts[1].IID != netip.MustParseAddr("::1:0:0:0:10") {
+		t.Fatalf("entry = %+v", e)
+	}
+	if e.Owns("nas.dyn.example.com") {
+		t.Error("a LAN host counts as a host the key updates by name")
+	}
+	m, _ = Parse(strings.NewReader(`host="home.dyn.example.com",lan-host="nas.dyn.example.com=::1" `+a+"\n"), "keys", zones)
+	if e := m.byKey[string(mustKey(t, a).Marshal())]; e.PrefixLen != DefaultPrefixLen {
+		t.Errorf("default prefix length %d", e.PrefixLen)
+	}
+
+	for _, tc := range []struct{ name, line, want string }{
+		{"IID with prefix bits", `host="h.dyn.example.com",lan-host="n.dyn.example.com=2001:db8::1" ` + a, "has bits set in the first 64"},
+		{"IID beyond a /60", `host="h.dyn.example.com",lan-host="n.dyn.example.com=::1f:0:0:0:1",prefix-length=60 ` + a, "has bits set in the first 60"},
+		{"all-zero IID", `host="h.dyn.example.com",lan-host="n.dyn.example.com=::" ` + a, "all zero"},
+		{"IPv4 IID", `host="h.dyn.example.com",lan-host="n.dyn.example.com=10.0.0.1" ` + a, "not an IPv6 address"},
+		{"no IID", `host="h.dyn.example.com",lan-host="n.dyn.example.com" ` + a, "want NAME=IID"},
+		{"outside the zones", `host="h.dyn.example.com",lan-host="n.example.org=::1" ` + a, "not inside a configured zone"},
+		{"also a host", `host="h.dyn.example.com",lan-host="h.dyn.example.com=::1" ` + a, "listed twice"},
+		{"prefix length 40", `host="h.dyn.example.com",lan-host="n.dyn.example.com=::1",prefix-length=40 ` + a, "want 48 to 64"},
+		{"prefix length alone", `host="h.dyn.example.com",prefix-length=56 ` + a, "prefix-length without lan-host"},
+		{"another line's host", `host="h.dyn.example.com",lan-host="ok.dyn.example.com=::1" ` + a, `lan-host "ok.dyn.example.com" is also on line 1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(`host="ok.dyn.example.com" `+b+"\n"+tc.line+"\n"), "keys", zones)
+			if err == nil || !strings.Contains(err.Error(), "keys:2: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want keys:2: … %q", err, tc.want)
+			}
+		})
+	}
+	// The other way round: a LAN host first, then another line's host.
+	_, err = Parse(strings.NewReader(`host="h.dyn.example.com",lan-host="n.dyn.example.com=::1" `+a+"\n"+`host="n.dyn.example.com" `+b+"\n"), "keys", zones)
+	if err == nil || !strings.Contains(err.Error(), `keys:2: host "n.dyn.example.com" is a lan-host on line 1`) {
+		t.Errorf("host after a lan-host: %v", err)
+	}
+}
+
+func mustKey(t *testing.T, line string) ssh.PublicKey {
+	t.Helper()
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

@@ -231,12 +231,11 @@ func (s *Server) trusted(a netip.Addr) bool {
 
 // query is a parsed update request.
 type query struct {
-	hosts      []string   // as given; none: all of the identity's
-	v4, v6     netip.Addr // the addresses asked for, if any
-	peerV4     bool       // myip absent or empty: the client's address, if IPv4
-	peerV6     bool       // the same, if IPv6
-	lanPrefix  netip.Prefix
-	hasLanPref bool
+	hosts     []string     // as given; none: all of the identity's
+	v4, v6    netip.Addr   // the addresses asked for, if any
+	peerV4    bool         // myip absent or empty: the client's address, if IPv4
+	peerV6    bool         // the same, if IPv6
+	lanPrefix netip.Prefix // ip6lanprefix=, if given
 }
 
 // badIP is the answer to a malformed myip or myipv6.
@@ -306,7 +305,7 @@ func parseQuery(v map[string][]string) (query, error) {
 		if err != nil || !pfx.Addr().Is6() {
 			return q, badIP(p)
 		}
-		q.lanPrefix, q.hasLanPref = pfx.Masked(), true
+		q.lanPrefix = pfx.Masked()
 	}
 	return q, nil
 }
@@ -338,6 +337,7 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 	}
 	addrs := q.addrs(client)
 	lines := make([]string, len(hosts))
+	lan := true // the first host's IPv6 update takes the LAN hosts along
 	for i, h := range hosts {
 		if dnsname.CheckHost(dnsname.Canonical(h)) != nil {
 			lines[i] = "notfqdn"
@@ -350,30 +350,38 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 			}
 			continue
 		}
-		lines[i] = s.updateHost(ctx, id, client, h, addrs)
+		lines[i] = s.updateHost(ctx, publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Hosts: []string{h},
+			LAN: lan, LANPrefix: q.lanPrefix}, addrs)
+		if !strings.HasPrefix(lines[i], "good") && !strings.HasPrefix(lines[i], "nochg") {
+			continue // not this host's: the next one takes the LAN hosts along
+		}
+		lan = false
 	}
 	return lines
 }
 
-// updateHost publishes addrs (one per family) for host and returns its
-// answer: a failure's word if any failed, else good if any changed, else
-// nochg, with the addresses.
-func (s *Server) updateHost(ctx context.Context, id *authorized.Entry, client netip.Addr, host string, addrs []netip.Addr) string {
+// updateHost publishes addrs (one per family) for req's host and returns
+// its answer: a failure's word if any failed (of the host's records or,
+// with req.LAN, its LAN hosts'), else good if the host's record changed,
+// else nochg, with the addresses.
+func (s *Server) updateHost(ctx context.Context, req publish.Request, addrs []netip.Addr) string {
 	changed, failure := false, ""
 	for _, a := range addrs {
-		res, err := s.Service.Update(ctx, publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addr: a, Hosts: []string{host}})
+		req.Addr = a
+		res, err := s.Service.Update(ctx, req)
 		if err != nil {
 			failure = refusalWord(err)
-			s.logger().Info("update refused", "front", publish.FrontHTTP, "client", client.String(), "host", host, "addr", a.String(), "reason", err)
+			s.logger().Info("update refused", "front", publish.FrontHTTP, "client", req.Client.String(), "host", req.Hosts[0], "addr", a.String(), "reason", err)
 			break
 		}
-		r := res[0]
-		r.Log(ctx, s.logger)
-		switch {
-		case !r.OK():
-			failure = word(r.Kind, r.Temporary)
-		case r.Kind == publish.KindGood:
-			changed = true
+		for i, r := range res {
+			r.Log(ctx, s.logger)
+			switch {
+			case !r.OK() && failure == "":
+				failure = word(r.Kind, r.Temporary)
+			case i == 0 && r.Kind == publish.KindGood:
+				changed = true
+			}
 		}
 		if failure != "" {
 			break
@@ -406,7 +414,7 @@ func word(k publish.Kind, temporary bool) string {
 	switch {
 	case k == publish.KindNotOwned:
 		return "nohost"
-	case k == publish.KindNotPublic:
+	case k == publish.KindNotPublic, k == publish.KindBadPrefix:
 		return "badip"
 	case k == publish.KindDenied:
 		return "badauth"

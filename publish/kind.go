@@ -36,6 +36,7 @@ const (
 	KindNotZone     // NOTZONE/NOTAUTH: the primary does not serve the zone
 	KindIgnored     // NOERROR, but the change is not there (PowerDNS's policy script)
 	KindOther       // anything else
+	KindBadPrefix   // a LAN host's interface ID does not fit below the LAN's prefix
 )
 
 var kindNames = [...]string{
@@ -55,6 +56,7 @@ var kindNames = [...]string{
 	KindNotZone:     "notzone",
 	KindIgnored:     "ignored",
 	KindOther:       "other",
+	KindBadPrefix:   "bad_prefix",
 }
 
 func (k Kind) String() string {
@@ -82,7 +84,7 @@ func (k Kind) Class(temporary bool) Class {
 		return ClassOK
 	case temporary:
 		return ClassTemporary
-	case k == KindDenied || k == KindNotOwned || k == KindNotPublic:
+	case k == KindDenied || k == KindNotOwned || k == KindNotPublic || k == KindBadPrefix:
 		return ClassForbidden
 	}
 	return ClassServer
@@ -111,6 +113,8 @@ func (e *Error) Error() string {
 		return "no DNS slot free in time"
 	case KindNoZone:
 		return fmt.Sprintf("%s is in no configured zone", e.Host)
+	case KindBadPrefix:
+		return fmt.Sprintf("%s: its interface ID does not fit below the LAN prefix", e.Host)
 	}
 	return fmt.Sprintf("%s: %v", e.Host, e.Err)
 }

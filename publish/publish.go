@@ -28,11 +28,14 @@ import (
 // already is; before it writes anything it calls allow (at most once),
 // and an error from allow stops it with nothing written. When it changes
 // the RRset, old holds the addresses it replaced, when it could tell.
-// Lookup returns the A and AAAA records served for name now.
+// SetAll does the same for several records of the zone as one change:
+// allow is called once, and what it writes is one UPDATE, all or
+// nothing. Lookup returns the A and AAAA records served for name now.
 // update.Client (RFC 2136) and update.Remembering (the same, with
 // compare-and-set) are Backends.
 type Backend interface {
 	Set(ctx context.Context, r update.Record, allow func() error) (res update.Result, old []netip.Addr, err error)
+	SetAll(ctx context.Context, recs []update.Record, allow func() error) (res []update.Result, old [][]netip.Addr, err error)
 	Lookup(ctx context.Context, name string) ([]update.Record, error)
 }
 
@@ -165,6 +168,13 @@ type Request struct {
 	Client, Addr netip.Addr
 	// Hosts are the names asked for; none means all of the identity's.
 	Hosts []string
+	// LAN asks Update to set the identity's LAN hosts too, when Addr is
+	// IPv6: their AAAA under the LAN's prefix, in one UPDATE with the
+	// hosts' AAAA of the same zone. LANPrefix, if valid, is that prefix
+	// (dyndns2's ip6lanprefix=); otherwise Addr masked to the identity's
+	// prefix-length is.
+	LAN       bool
+	LANPrefix netip.Prefix
 }
 
 // Update points the hosts asked for at req.Addr: an A record for IPv4,
@@ -184,7 +194,6 @@ func (s *Service) Update(ctx context.Context, req Request) ([]HostResult, error)
 		return nil, err
 	}
 	defer done()
-	typ := RecordType(addr)
 	limitKey := id.ID()
 	allow := func() error {
 		err := s.changes.allow(limitKey, time.Now())
@@ -193,20 +202,134 @@ func (s *Service) Update(ctx context.Context, req Request) ([]HostResult, error)
 		}
 		return err
 	}
-	out := make([]HostResult, len(hosts))
+	ts := make([]target, len(hosts))
 	for i, host := range hosts {
-		z := zones[i]
-		ttl := id.TTL
-		if ttl == 0 {
-			ttl = z.TTL
+		ts[i] = target{host: host, zone: zones[i], addr: addr}
+	}
+	if req.LAN && addr.Is6() && len(id.LANHosts) > 0 {
+		lan, err := s.lanTargets(id, addr, req.LANPrefix)
+		if err != nil {
+			return nil, err
 		}
-		res, old, err := z.Backend.Set(ctx, update.Record{Name: host, Addr: addr, TTL: ttl}, allow)
-		r := HostResult{Host: host, Zone: z.Name, Type: typ, Addr: addr, TTL: ttl, Old: old, Err: err}
-		r.Kind, r.Temporary = classify(res, err)
-		s.Observer.Update(req.Front, z.Name, typ, r.Kind.String())
-		out[i] = r
+		ts = append(ts, lan...)
+	}
+	out := make([]HostResult, len(ts))
+	for _, group := range byZone(ts) {
+		s.set(ctx, req.Front, id, ts, group, allow, out)
 	}
 	return out, nil
+}
+
+// target is one record an Update writes.
+type target struct {
+	host string
+	zone Zone
+	addr netip.Addr
+	kind Kind // a LAN host refused before any DNS work: KindBadPrefix, KindNotPublic
+}
+
+// byZone returns the indexes of ts grouped by zone, in the order the
+// zones first appear, leaving out targets already refused.
+func byZone(ts []target) [][]int {
+	var groups [][]int
+	at := map[string]int{}
+	for i, t := range ts {
+		if t.kind != 0 {
+			groups = append(groups, []int{i})
+			continue
+		}
+		g, ok := at[t.zone.Name]
+		if !ok {
+			g = len(groups)
+			at[t.zone.Name] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
+}
+
+// set writes the targets of group (one zone's, or one refused target)
+// and puts their results in out: one record through Set, several as one
+// change through SetAll (one UPDATE, all or nothing).
+func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, ts []target, group []int, allow func() error, out []HostResult) {
+	recs := make([]update.Record, len(group))
+	for j, i := range group {
+		t := ts[i]
+		ttl := id.TTL
+		if ttl == 0 {
+			ttl = t.zone.TTL
+		}
+		recs[j] = update.Record{Name: t.host, Addr: t.addr, TTL: ttl}
+		out[i] = HostResult{Host: t.host, Zone: t.zone.Name, Type: RecordType(t.addr), Addr: t.addr, TTL: ttl}
+	}
+	res := make([]update.Result, len(group))
+	old := make([][]netip.Addr, len(group))
+	var err error
+	switch first := ts[group[0]]; {
+	case first.kind != 0:
+		out[group[0]].Kind = first.kind
+		out[group[0]].Err = &Error{Kind: first.kind, Host: first.host, Addr: first.addr}
+		s.Observer.Update(front, first.zone.Name, out[group[0]].Type, first.kind.String())
+		return
+	case len(group) == 1:
+		res[0], old[0], err = first.zone.Backend.Set(ctx, recs[0], allow)
+	default:
+		res, old, err = first.zone.Backend.SetAll(ctx, recs, allow)
+	}
+	for j, i := range group {
+		r := &out[i]
+		r.Old, r.Err = old[j], err
+		r.Kind, r.Temporary = classify(res[j], err)
+		s.Observer.Update(front, r.Zone, r.Type, r.Kind.String())
+	}
+}
+
+// lanTargets returns the AAAA records of id's LAN hosts under the LAN's
+// prefix: lanPrefix if valid, else addr masked to id's prefix length. A
+// host whose interface ID does not fit below the prefix, or whose address
+// is not public when private ones are not allowed, is refused alone.
+func (s *Service) lanTargets(id *authorized.Entry, addr netip.Addr, lanPrefix netip.Prefix) ([]target, error) {
+	prefix := lanPrefix.Masked()
+	if !prefix.IsValid() || !prefix.Addr().Is6() {
+		prefix = netip.PrefixFrom(addr, id.PrefixLen).Masked()
+	}
+	names := make([]string, len(id.LANHosts))
+	for i, l := range id.LANHosts {
+		names[i] = l.Name
+	}
+	zones, err := s.route(names)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]target, len(id.LANHosts))
+	for i, l := range id.LANHosts {
+		a, ok := LANAddress(prefix, l.IID)
+		out[i] = target{host: l.Name, zone: zones[i], addr: a}
+		switch {
+		case !ok:
+			out[i].kind, out[i].addr = KindBadPrefix, prefix.Addr()
+		case !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(a):
+			out[i].kind = KindNotPublic
+		}
+	}
+	return out, nil
+}
+
+// LANAddress returns prefix's address with iid in the bits below it, and
+// whether iid fits there (its first prefix.Bits() bits are zero).
+func LANAddress(prefix netip.Prefix, iid netip.Addr) (netip.Addr, bool) {
+	if !prefix.Addr().Is6() || !iid.Is6() {
+		return netip.Addr{}, false
+	}
+	if p, _ := iid.Prefix(prefix.Bits()); !p.Addr().IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	a, b := prefix.Masked().Addr().As16(), iid.As16()
+	for i := range a {
+		a[i] |= b[i]
+	}
+	return netip.AddrFrom16(a), true
 }
 
 // Records is what a primary serves for one host.
@@ -216,7 +339,8 @@ type Records struct {
 }
 
 // Status returns the A and AAAA records served now for the hosts asked
-// for, in order. Its refusals are Update's (but for the public-address
+// for, in order; with none asked for, the identity's hosts and then its
+// LAN hosts. Its refusals are Update's (but for the public-address
 // rule: nothing is published); a DNS failure stops it, with the hosts
 // before it returned, as an *Error of the failure's kind.
 func (s *Service) Status(ctx context.Context, req Request) ([]Records, error) {
@@ -225,6 +349,15 @@ func (s *Service) Status(ctx context.Context, req Request) ([]Records, error) {
 		return nil, err
 	}
 	defer done()
+	if id := req.Identity; len(req.Hosts) == 0 && len(id.LANHosts) > 0 {
+		for _, l := range id.LANHosts {
+			lz, err := s.route([]string{l.Name})
+			if err != nil {
+				return nil, err
+			}
+			hosts, zones = append(hosts, l.Name), append(zones, lz...)
+		}
+	}
 	var out []Records
 	for i, host := range hosts {
 		recs, err := zones[i].Backend.Lookup(ctx, host)

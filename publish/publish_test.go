@@ -28,6 +28,8 @@ type memory struct {
 	sets  []update.Record       // every Set asked
 	fail  error
 	block chan struct{} // if set, Set waits for it
+
+	messages, writes int // SetAll calls, and those that wrote
 }
 
 func newMemory() *memory { return &memory{recs: map[string]netip.Addr{}} }
@@ -59,6 +61,43 @@ func (m *memory) Set(ctx context.Context, r update.Record, allow func() error) (
 		return update.Changed, []netip.Addr{old}, nil
 	}
 	return update.Changed, nil, nil
+}
+
+// SetAll is one change: all or nothing, allow asked once, counted in
+// m.messages.
+func (m *memory) SetAll(ctx context.Context, recs []update.Record, allow func() error) ([]update.Result, [][]netip.Addr, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.messages++
+	res, old := make([]update.Result, len(recs)), make([][]netip.Addr, len(recs))
+	if m.fail != nil {
+		return res, old, m.fail
+	}
+	var differ []int
+	for i, r := range recs {
+		if a, ok := m.recs[key(r.Name, r.Type())]; !ok || a != r.Addr {
+			differ = append(differ, i)
+		}
+	}
+	if len(differ) == 0 {
+		return res, old, nil
+	}
+	if allow != nil {
+		if err := allow(); err != nil {
+			return res, old, err
+		}
+	}
+	for _, i := range differ {
+		r := recs[i]
+		if a, ok := m.recs[key(r.Name, r.Type())]; ok {
+			old[i] = []netip.Addr{a}
+		}
+		m.recs[key(r.Name, r.Type())] = r.Addr
+		res[i] = update.Changed
+		m.sets = append(m.sets, r)
+	}
+	m.writes++
+	return res, old, nil
 }
 
 func (m *memory) Lookup(ctx context.Context, name string) ([]update.Record, error) {
@@ -398,5 +437,94 @@ func TestAuthorize(t *testing.T) {
 		if tc.want == 0 && err != nil || tc.want != 0 && (!errors.As(err, &pe) || pe.Kind != tc.want) {
 			t.Errorf("Authorize(%s, %v) = %v, want %v", tc.client, tc.hosts, err, tc.want)
 		}
+	}
+}
+
+func TestLANAddress(t *testing.T) {
+	cases := []struct {
+		prefix, iid, want string // want "" if it does not fit
+	}{
+		{"2001:db8:1:2::/64", "::211:32ff:fe12:3456", "2001:db8:1:2:211:32ff:fe12:3456"},
+		{"2001:db8:1:2:ffff::/64", "::1", "2001:db8:1:2::1"},    // host bits of the prefix are dropped
+		{"2001:db8:1::/56", "::1:0:0:0:10", "2001:db8:1:1::10"}, // another /64 of the /56
+		{"2001:db8:1:2::/64", "::1:0:0:0:10", ""},               // the IID's 1 is in the prefix's bits
+		{"2001:db8:1:2::/64", "::1:0:0:10", "2001:db8:1:2:1::10"},
+		{"2001:db8:1:20::/60", "::f:0:0:0:1", "2001:db8:1:2f::1"},
+		{"2001:db8:1:20::/60", "::1f:0:0:0:1", ""},
+		{"2001:db8::/48", "::ffff:0:0:0:1", "2001:db8:0:ffff::1"},
+		{"2001:db8::/48", "::1:0:0:0:0:1", ""},
+		{"198.51.100.0/24", "::1", ""},
+	}
+	for _, tc := range cases {
+		a, ok := LANAddress(netip.MustParsePrefix(tc.prefix), netip.MustParseAddr(tc.iid))
+		if got := map[bool]string{true: a.String(), false: ""}[ok]; got != tc.want {
+			t.Errorf("LANAddress(%s, %s) = %q, want %q", tc.prefix, tc.iid, got, tc.want)
+		}
+	}
+}
+
+// TestLANHosts: an IPv6 update sets the identity's own AAAA and its LAN
+// hosts' under the prefix, as one change per zone; a repeat writes
+// nothing; IPv4 leaves them alone; a dyndns2 ip6lanprefix wins over the
+// address's prefix, its length over prefix-length.
+func TestLANHosts(t *testing.T) {
+	m := newMemory()
+	obs := &recorder{}
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, MaxChangesPerKey: 3, Observer: obs}
+	id := entry(t, `host="home.dyn.example.com",lan-host="nas.dyn.example.com=::211:32ff:fe12:3456",lan-host="cam.dyn.example.com=::1:0:0:0:10",prefix-length=56`)
+	update := func(req Request) []string {
+		t.Helper()
+		req.Identity, req.LAN = id, true
+		if !req.Client.IsValid() {
+			req.Client = req.Addr
+		}
+		res, err := s.Update(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range res {
+			got = append(got, r.Kind.String()+" "+r.Host+" "+r.Type+" "+r.Addr.String())
+		}
+		return got
+	}
+	got := update(Request{Addr: netip.MustParseAddr("2a00:1450:1:2::99")})
+	want := []string{"good home.dyn.example.com AAAA 2a00:1450:1:2::99", "good nas.dyn.example.com AAAA 2a00:1450:1:0:211:32ff:fe12:3456", "good cam.dyn.example.com AAAA 2a00:1450:1:1::10"}
+	if !slices.Equal(got, want) || m.messages != 1 || m.writes != 1 {
+		t.Fatalf("first = %q in %d messages, %d writes; want %q in one", got, m.messages, m.writes, want)
+	}
+	got = update(Request{Addr: netip.MustParseAddr("2a00:1450:1:2::99")})
+	if got[0] != "nochg home.dyn.example.com AAAA 2a00:1450:1:2::99" || m.writes != 1 {
+		t.Errorf("repeat = %q, %d writes", got, m.writes)
+	}
+	got = update(Request{Addr: netip.MustParseAddr("8.8.4.4")})
+	if len(got) != 1 || got[0] != "good home.dyn.example.com A 8.8.4.4" {
+		t.Errorf("IPv4 = %q, want the A record alone", got)
+	}
+	// dyndns2: ip6lanprefix with its own length (a /64: cam's IID no longer fits).
+	got = update(Request{Front: FrontHTTP, Client: netip.MustParseAddr("8.8.4.4"), Addr: netip.MustParseAddr("2a00:1450:1:2::99"), LANPrefix: netip.MustParsePrefix("2a00:1450:9:9::/64")})
+	want = []string{"nochg home.dyn.example.com AAAA 2a00:1450:1:2::99", "good nas.dyn.example.com AAAA 2a00:1450:9:9:211:32ff:fe12:3456", "bad_prefix cam.dyn.example.com AAAA 2a00:1450:9:9::"}
+	if !slices.Equal(got, want) {
+		t.Errorf("with ip6lanprefix = %q, want %q", got, want)
+	}
+	// The change limit counts one message once: 3 changes so far (two
+	// messages of LAN hosts and the A record), so the
+	// next change is refused for all of them, and nothing is written.
+	got = update(Request{Addr: netip.MustParseAddr("2a00:1450:7:7::1")})
+	if got[0] != "rate_limited home.dyn.example.com AAAA 2a00:1450:7:7::1" || m.writes != 2 {
+		t.Errorf("over the limit = %q, %d writes", got, m.writes)
+	}
+	// Without LAN: the host alone.
+	if res, err := s.Update(t.Context(), Request{Identity: id, Client: netip.MustParseAddr("8.8.4.4"), Addr: netip.MustParseAddr("2a00:1450:1:2::99")}); err != nil || len(res) != 1 {
+		t.Errorf("without LAN = %v, %v", res, err)
+	}
+	st, err := s.Status(t.Context(), Request{Identity: id, Client: netip.MustParseAddr("8.8.4.4")})
+	if err != nil || len(st) != 3 || st[1].Host != "nas.dyn.example.com" || len(st[1].Records) != 1 {
+		t.Errorf("status = %+v, %v; want the host and both LAN hosts", st, err)
+	}
+	// A private prefix: the LAN hosts are refused, each alone.
+	got = update(Request{Front: FrontHTTP, Client: netip.MustParseAddr("8.8.4.4"), Addr: netip.MustParseAddr("2a00:1450:1:2::99"), LANPrefix: netip.MustParsePrefix("fd00:1:2:3::/64")})
+	if len(got) != 3 || !strings.HasPrefix(got[1], "not_public nas.") {
+		t.Errorf("private LAN prefix = %q", got)
 	}
 }

@@ -214,6 +214,7 @@ type Report struct {
 // "timeout", ...); Temporary says whether retrying later may succeed.
 type HostReport struct {
 	Host      string   `json:"host"`
+	Address   string   `json:"address,omitempty"` // a LAN host's, when it is not the report's
 	Result    string   `json:"result"`
 	Previous  []string `json:"previous,omitempty"`
 	Kind      string   `json:"kind,omitempty"`
@@ -248,7 +249,7 @@ func (s *Server) updateHosts(ctx context.Context, e *env, named []string, rep *R
 			return failf(ExitUsage, "unknown option %q (update takes --json, then host names)", truncate(h, 40))
 		}
 	}
-	results, err := s.Service.Update(ctx, publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Addr: e.peer, Hosts: named})
+	results, err := s.Service.Update(ctx, publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Addr: e.peer, Hosts: named, LAN: true})
 	if err != nil {
 		return refusal(err, e.log)
 	}
@@ -258,13 +259,20 @@ func (s *Server) updateHosts(ctx context.Context, e *env, named []string, rep *R
 		if !r.OK() {
 			f := hostFailure(r)
 			fmt.Fprintf(e.stderr, "sshdyn: %s\n", f.msg)
-			rep.Hosts = append(rep.Hosts, HostReport{Host: r.Host, Result: "error", Kind: r.Kind.String(), Temporary: f.code == ExitTempFail, Error: f.msg})
+			hr := HostReport{Host: r.Host, Result: "error", Kind: r.Kind.String(), Temporary: f.code == ExitTempFail, Error: f.msg}
+			if r.Addr != e.peer {
+				hr.Address = r.Addr.String()
+			}
+			rep.Hosts = append(rep.Hosts, hr)
 			if worst == nil || f.code == ExitConfig {
 				worst = f
 			}
 			continue
 		}
 		hr := HostReport{Host: r.Host, Result: r.Kind.String()}
+		if r.Addr != e.peer {
+			hr.Address = r.Addr.String()
+		}
 		for _, a := range r.Old {
 			hr.Previous = append(hr.Previous, a.String())
 		}
@@ -346,6 +354,10 @@ func hostFailure(r publish.HostResult) *fail {
 		return failf(code, "%s: not changed: %v", r.Host, r.Err)
 	case code == ExitConfig:
 		return failf(code, "%s: DNS primary rejected the update (%s); the server's operator must fix its configuration", r.Host, r.Kind)
+	case code == ExitNoPerm && r.Kind == publish.KindBadPrefix:
+		return failf(code, "%s: not permitted: its interface ID does not fit below the prefix %s", r.Host, r.Addr)
+	case code == ExitNoPerm:
+		return failf(code, "%s: not permitted: %s is not a public address", r.Host, r.Addr)
 	case r.Kind == publish.KindUnreachable || r.Kind == publish.KindTimeout || r.Kind == publish.KindServFail:
 		return failf(code, "%s: temporary failure (DNS primary %s), try again later", r.Host, r.Kind)
 	}

@@ -244,16 +244,7 @@ func (c *Client) replaceAll(ctx context.Context, chs []change) []error {
 // is confirmed again with its own signed query, which is the answer.
 func (c *Client) replaceGroup(ctx context.Context, chs []change) (errs []error, alone bool) {
 	errs = make([]error, len(chs))
-	m, u := c.newUpdate(), c.newUpdate()
-	for _, ch := range chs {
-		r := ch.r
-		if ch.guard.IsValid() {
-			m.Used([]dns.RR{newRR(r.Name, ch.guard, 0)})
-		}
-		m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(r.Name), Rrtype: r.Type()}}})
-		m.Insert([]dns.RR{newRR(r.Name, r.Addr, r.TTL)})
-		u.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
-	}
+	m, u := c.replaceMsgs(chs)
 	rs := c.exchangeAll(ctx, []string{OpReplace, OpConfirm}, []*dns.Msg{m, u})
 	resp, err := rs[0].msg, rs[0].err
 	var ue *Error
@@ -277,6 +268,67 @@ func (c *Client) replaceGroup(ctx context.Context, chs []change) (errs []error, 
 		return errs, false // all confirmed
 	}
 	return eachAlone(len(chs), func(i int) error { return c.confirm(ctx, chs[i].r) }), false
+}
+
+// replaceMsgs builds the UPDATE that replaces the RRsets of chs (with
+// their guards as prerequisites) and the prerequisite-only UPDATE that
+// confirms them.
+func (c *Client) replaceMsgs(chs []change) (m, u *dns.Msg) {
+	m, u = c.newUpdate(), c.newUpdate()
+	for _, ch := range chs {
+		r := ch.r
+		if ch.guard.IsValid() {
+			m.Used([]dns.RR{newRR(r.Name, ch.guard, 0)})
+		}
+		m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(r.Name), Rrtype: r.Type()}}})
+		m.Insert([]dns.RR{newRR(r.Name, r.Addr, r.TTL)})
+		u.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
+	}
+	return m, u
+}
+
+// CheckTogether reports whether every RRset of recs (no two of one
+// RRset) is exactly its record's address, with one prerequisite-only
+// UPDATE: the primary answers NOERROR only if all hold, and writes
+// nothing.
+func (c *Client) CheckTogether(ctx context.Context, recs []Record) (bool, error) {
+	m := c.newUpdate()
+	for _, r := range recs {
+		m.Used([]dns.RR{newRR(r.Name, r.Addr, 0)})
+	}
+	resp, err := c.exchange(ctx, OpCheck, m)
+	switch {
+	case err != nil:
+		return false, err
+	case resp.Rcode == dns.RcodeSuccess:
+		return true, nil
+	case resp.Rcode == dns.RcodeNXRrset:
+		return false, nil
+	}
+	return false, c.rcodeError(OpCheck, resp)
+}
+
+// ReplaceTogether replaces every RRset of recs (no two of one RRset) in
+// one UPDATE, which the primary applies all or nothing, and confirms
+// them. Unlike concurrent Replace calls, it is never split: a refusal
+// of one record writes none of them.
+func (c *Client) ReplaceTogether(ctx context.Context, recs []Record) error {
+	chs := make([]change, len(recs))
+	for i, r := range recs {
+		chs[i] = change{r: r}
+	}
+	m, u := c.replaceMsgs(chs)
+	rs := c.exchangeAll(ctx, []string{OpReplace, OpConfirm}, []*dns.Msg{m, u})
+	if err := rs[0].err; err != nil {
+		return err
+	}
+	if resp := rs[0].msg; resp.Rcode != dns.RcodeSuccess {
+		return c.rcodeError(OpReplace, resp)
+	}
+	if rs[1].err == nil && rs[1].msg.Rcode == dns.RcodeSuccess {
+		return nil
+	}
+	return errors.Join(eachAlone(len(recs), func(i int) error { return c.confirm(ctx, recs[i]) })...)
 }
 
 // eachAlone calls one(i) for every i < n, all at once, and returns their

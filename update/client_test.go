@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -847,6 +848,105 @@ func TestSharedChecks(t *testing.T) {
 			}
 			if got := checks.Load(); got != n {
 				t.Errorf("%d check messages for %d checks one at a time, want %d", got, n, n)
+			}
+		})
+	}
+}
+
+// TestSetAllAgainstRealPrimaries: several RRsets as one change — checked
+// with one message, replaced with one UPDATE (one serial step), nothing
+// written when all hold; only those that differ are replaced. A policy
+// that refuses one of them writes none of them (but PowerDNS, whose
+// policy script skips a record and applies the rest: sshdyn reports it
+// as ignored).
+func TestSetAllAgainstRealPrimaries(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{})
+			cl, c := servingClient(t, s)
+			var mu sync.Mutex
+			ops := map[string]int{}
+			cl.Observe = func(op string, _ time.Duration, _ error) {
+				mu.Lock()
+				defer mu.Unlock()
+				ops[op]++
+			}
+			count := func() map[string]int {
+				mu.Lock()
+				defer mu.Unlock()
+				out := maps.Clone(ops)
+				clear(ops)
+				return out
+			}
+			ctx := context.Background()
+			recs := []update.Record{
+				{Name: "home." + s.Zone, Addr: netip.MustParseAddr("2001:db8:1:2::99"), TTL: 60},
+				{Name: "nas." + s.Zone, Addr: netip.MustParseAddr("2001:db8:1:2:211:32ff:fe12:3456"), TTL: 60},
+				{Name: "cam." + s.Zone, Addr: netip.MustParseAddr("2001:db8:1:3::10"), TTL: 60},
+			}
+			serial := s.Serial(t)
+			res, old, err := c.SetAll(ctx, recs, nil)
+			if err != nil || !slices.Equal(res, []update.Result{update.Changed, update.Changed, update.Changed}) || old[0] != nil {
+				t.Fatalf("first SetAll = %v %v %v", res, old, err)
+			}
+			if got := s.Serial(t); got != serial+1 {
+				t.Errorf("serial %d -> %d, want one step for three records", serial, got)
+			}
+			if n := count(); n[update.OpReplace] != 1 {
+				t.Errorf("messages %v, want one replace", n)
+			}
+			for _, r := range recs {
+				if got := s.Lookup(t, r.Name, dns.TypeAAAA); !slices.Equal(got, []string{r.Addr.String()}) {
+					t.Errorf("%s AAAA = %v", r.Name, got)
+				}
+			}
+			serial = s.Serial(t)
+			if res, _, err := c.SetAll(ctx, recs, func() error { return errors.New("must not be asked") }); err != nil || !slices.Equal(res, []update.Result{update.NoChange, update.NoChange, update.NoChange}) {
+				t.Errorf("repeat = %v %v", res, err)
+			}
+			if n := count(); s.Serial(t) != serial || n[update.OpCheck] != 1 || n[update.OpReplace] != 0 {
+				t.Errorf("repeat sent %v, serial %d -> %d: want one check, nothing written", n, serial, s.Serial(t))
+			}
+			// One changes: only it is replaced, and its old address told.
+			recs[1].Addr = netip.MustParseAddr("2001:db8:9:9:211:32ff:fe12:3456")
+			res, old, err = c.SetAll(ctx, recs, nil)
+			if err != nil || !slices.Equal(res, []update.Result{update.NoChange, update.Changed, update.NoChange}) || !slices.Equal(old[1], []netip.Addr{netip.MustParseAddr("2001:db8:1:2:211:32ff:fe12:3456")}) {
+				t.Errorf("one changed = %v %v %v", res, old, err)
+			}
+		})
+	}
+}
+
+// TestSetAllRefusedWritesNothing: an UPDATE with a record the policy
+// refuses (A, on a primary that grants AAAA only) writes none of its
+// records.
+func TestSetAllRefusedWritesNothing(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := dnstest.Start(t, kind, dnstest.Options{Types: []string{"AAAA"}})
+			c := newClient(t, s)
+			recs := []update.Record{
+				{Name: "home." + s.Zone, Addr: netip.MustParseAddr("2001:db8:1:2::99"), TTL: 60},
+				{Name: "nas." + s.Zone, Addr: netip.MustParseAddr("198.51.100.8"), TTL: 60},
+			}
+			serial := s.Serial(t)
+			_, _, err := c.SetAll(context.Background(), recs, nil)
+			var ue *update.Error
+			if !errors.As(err, &ue) || ue.Kind.Temporary() {
+				t.Fatalf("SetAll = %v, want the policy's refusal", err)
+			}
+			if kind == "pdns" {
+				// PowerDNS's policy script skips the A and applies the AAAA,
+				// answering NOERROR: not atomic, but never reported as done.
+				if ue.Kind != update.KindIgnored {
+					t.Errorf("PowerDNS: %v, want ignored", err)
+				}
+				return
+			}
+			if got := s.Serial(t); got != serial || len(s.Lookup(t, "home."+s.Zone, dns.TypeAAAA)) != 0 {
+				t.Errorf("a refused UPDATE wrote: serial %d -> %d", serial, got)
 			}
 		})
 	}

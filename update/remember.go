@@ -1,8 +1,10 @@
 package update
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
+	"slices"
 )
 
 // Guarded is a Primary that can also replace an RRset only while it still
@@ -16,6 +18,7 @@ import (
 // with other such checks.
 type Guarded interface {
 	Primary
+	Together
 	CheckLikely(ctx context.Context, r Record) (bool, error)
 	ReplaceIf(ctx context.Context, r Record, guard netip.Addr) (replaced bool, err error)
 	Lookup(ctx context.Context, name string) ([]Record, error)
@@ -127,6 +130,32 @@ func (m *Remembering) Replace(ctx context.Context, r Record) error {
 	}
 	m.Seen.put(key, r.Addr)
 	return nil
+}
+
+// SetAll is the function SetAll on the primary, in turn with other
+// replaces of the same RRsets, and remembers what it learns: every RRset
+// right after it, or nothing of them after an error.
+func (m *Remembering) SetAll(ctx context.Context, recs []Record, allow func() error) ([]Result, [][]netip.Addr, error) {
+	keys := make([]rrsetKey, len(recs))
+	for i, r := range recs {
+		keys[i] = keyOf(r)
+	}
+	// In one order, so that two SetAll calls never hold each other's.
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b rrsetKey) int { return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.t, b.t)) })
+	sorted = slices.Compact(sorted)
+	for _, k := range sorted {
+		defer m.locks.lock(k)()
+	}
+	res, old, err := SetAll(ctx, m.Primary, recs, allow)
+	for i, k := range keys {
+		if err != nil {
+			m.Seen.forget(k)
+		} else {
+			m.Seen.put(k, recs[i].Addr)
+		}
+	}
+	return res, old, err
 }
 
 // LastSaw returns the address last seen in r's RRset, if any.

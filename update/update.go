@@ -108,3 +108,59 @@ func once(allow func() error) func() error {
 		return denied
 	}
 }
+
+// Together is a primary that can check several RRsets with one message
+// and replace them with one, all or nothing: what SetAll needs. Client
+// is one.
+type Together interface {
+	CheckTogether(ctx context.Context, recs []Record) (bool, error)
+	ReplaceTogether(ctx context.Context, recs []Record) error
+	LookupType(ctx context.Context, name string, t uint16) ([]Record, error)
+}
+
+// SetAll makes each RRset of recs (no two of one RRset) exactly its
+// record's address, as one change: it checks them all with one message
+// and writes nothing when all hold; otherwise it reads each (a signed
+// query), calls allow once, and replaces those that differ with one
+// UPDATE, which the primary applies all or nothing. res and old are per
+// record: Changed with the addresses replaced, or NoChange. On an error
+// nothing was written, for any of them.
+func SetAll(ctx context.Context, p Together, recs []Record, allow func() error) (res []Result, old [][]netip.Addr, err error) {
+	res, old = make([]Result, len(recs)), make([][]netip.Addr, len(recs))
+	held, err := p.CheckTogether(ctx, recs)
+	if err != nil || held {
+		return res, old, err
+	}
+	var differ []Record
+	for i, r := range recs {
+		prev, err := p.LookupType(ctx, r.Name, r.Type())
+		if err != nil {
+			return res, old, err
+		}
+		if len(prev) == 1 && prev[0].Addr == r.Addr {
+			continue
+		}
+		for _, rec := range prev {
+			old[i] = append(old[i], rec.Addr)
+		}
+		res[i] = Changed
+		differ = append(differ, r)
+	}
+	if len(differ) == 0 { // another writer made them right meanwhile
+		return res, old, nil
+	}
+	if allow != nil {
+		if err := allow(); err != nil {
+			return make([]Result, len(recs)), make([][]netip.Addr, len(recs)), err
+		}
+	}
+	if err := p.ReplaceTogether(ctx, differ); err != nil {
+		return make([]Result, len(recs)), make([][]netip.Addr, len(recs)), err
+	}
+	return res, old, nil
+}
+
+// SetAll is the function SetAll on c.
+func (c *Client) SetAll(ctx context.Context, recs []Record, allow func() error) ([]Result, [][]netip.Addr, error) {
+	return SetAll(ctx, c, recs, allow)
+}

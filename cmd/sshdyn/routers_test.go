@@ -441,3 +441,58 @@ func TestRouterExamples(t *testing.T) {
 	out, err = curl(base+path, "-u", "home-router:"+pass)
 	expect("unifi.txt", out, err, "198.51.100.45", "2001:db8::42")
 }
+
+// TestLANHosts: LAN hosts without any client follow the home's IPv6
+// prefix, on every primary: "ssh -6" sets the updater's AAAA and the LAN
+// hosts' (prefix | interface ID) in one UPDATE (the serial moves by one);
+// a repeat writes nothing; "ssh -4" leaves them alone; a FRITZ!Box-style
+// request with ip6lanprefix moves them to its prefix.
+func TestLANHosts(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			p := dnstest.Start(t, kind, dnstest.Options{})
+			z := p.Zone
+			key := newClientKey(t, t.TempDir(), "home")
+			line := credLine(t, "home", "home."+z) + `,lan-host="nas.` + z + `=::211:32ff:fe12:3456",lan-host="cam.` + z + `=::1:0:0:0:10",prefix-length=56 ` + key.line
+			d, base := startRouterDaemon(t, p, "", line)
+			aaaa := func(host string) []string { return p.Lookup(t, host+"."+z, dns.TypeAAAA) }
+
+			serial := p.Serial(t)
+			r := d.ssh(t, key, []string{"-6"}, "update")
+			want := "good home." + z + " AAAA ::1\ngood nas." + z + " AAAA ::211:32ff:fe12:3456\ngood cam." + z + " AAAA ::1:0:0:0:10\n"
+			if r.code != 0 || r.stdout != want {
+				t.Fatalf("ssh -6 update = %+v, want\n%s", r, want)
+			}
+			if got := p.Serial(t); got != serial+1 {
+				t.Errorf("serial %d -> %d, want one step for three records", serial, got)
+			}
+			if !slices.Equal(aaaa("nas"), []string{"::211:32ff:fe12:3456"}) || !slices.Equal(aaaa("cam"), []string{"::1:0:0:0:10"}) {
+				t.Errorf("LAN AAAA: nas %v, cam %v", aaaa("nas"), aaaa("cam"))
+			}
+			serial = p.Serial(t)
+			if r := d.ssh(t, key, []string{"-6"}, "update"); r.code != 0 || strings.Count(r.stdout, "nochg ") != 3 || p.Serial(t) != serial {
+				t.Errorf("repeat = %+v, serial %d -> %d", r, serial, p.Serial(t))
+			}
+			if r := d.ssh(t, key, []string{"-4"}, "update"); r.code != 0 || r.stdout != "good home."+z+" A 127.0.0.1\n" || !slices.Equal(aaaa("nas"), []string{"::211:32ff:fe12:3456"}) {
+				t.Errorf("ssh -4 = %+v, nas AAAA %v", r, aaaa("nas"))
+			}
+			if r := d.ssh(t, key, nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "nas."+z+" AAAA ::211:32ff:fe12:3456 60") {
+				t.Errorf("status = %+v", r)
+			}
+
+			// The FRITZ!Box's request: its LAN prefix, a /64 of another
+			// network (cam's interface ID does not fit in a /64: badip).
+			url := base + "/nic/update?hostname=home." + z + "&myip=198.51.100.50,2001:db8:aa::50&ip6lanprefix=2001:db8:bb:1::/64"
+			out, _ := runRouter(t, "curl", "-sS", "-u", "home:"+routerPassword, url)
+			if out != "badip\n" || !slices.Equal(aaaa("nas"), []string{"2001:db8:bb:1:211:32ff:fe12:3456"}) {
+				t.Errorf("with ip6lanprefix /64: %q, nas AAAA %v", out, aaaa("nas"))
+			}
+			url = strings.Replace(url, "2001:db8:bb:1::/64", "2001:db8:cc::/56", 1)
+			out, err := runRouter(t, "curl", "-sS", "--fail-with-body", "-u", "home:"+routerPassword, url)
+			if err != nil || out != "nochg 198.51.100.50,2001:db8:aa::50\n" || !slices.Equal(aaaa("cam"), []string{"2001:db8:cc:1::10"}) {
+				t.Errorf("with ip6lanprefix /56: %q %v, cam AAAA %v", out, err, aaaa("cam"))
+			}
+		})
+	}
+}
