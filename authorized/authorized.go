@@ -657,6 +657,15 @@ func ParseFrom(s string) (*From, error) {
 			if err == nil && p != p.Masked() {
 				err = fmt.Errorf("host bits set (did you mean %s?)", p.Masked())
 			}
+			if err == nil && p.Addr().Is4In6() {
+				// Addresses are matched un-mapped: a 4-in-6 prefix is
+				// the IPv4 prefix it covers.
+				if p.Bits() < 96 {
+					err = errors.New("a ::ffff: prefix shorter than /96 covers more than IPv4 addresses")
+				} else {
+					p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+				}
+			}
 		} else {
 			var a netip.Addr
 			a, err = netip.ParseAddr(item)

@@ -433,3 +433,21 @@ func mustKey(t *testing.T, line string) ssh.PublicKey {
 	}
 	return k
 }
+
+// TestFromMappedPrefixes: a from= prefix written as IPv4-mapped IPv6 is
+// the IPv4 prefix it covers, so a negation written that way excludes
+// (audit finding L5); a ::ffff: prefix shorter than /96 is refused.
+func TestFromMappedPrefixes(t *testing.T) {
+	f, err := ParseFrom("0.0.0.0/0,!::ffff:198.51.100.0/120")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{"198.51.100.7": false, "::ffff:198.51.100.7": false, "198.51.101.7": true} {
+		if got := f.Match(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Match(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if _, err := ParseFrom("::ffff:0:0/80"); err == nil {
+		t.Error("a ::ffff: prefix shorter than /96 was accepted")
+	}
+}

@@ -55,3 +55,45 @@ func TestPublicUnicast(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicUnicastRegistries: the IANA special-purpose registries'
+// blocks that are not globally reachable are refused, their global
+// exceptions accepted, and an IPv4 address carried in NAT64 or 6to4 is
+// judged as itself (audit finding L1).
+func TestPublicUnicastRegistries(t *testing.T) {
+	for s, want := range map[string]bool{
+		"8.8.8.8": true, "2a00:1450::1": true, "::ffff:8.8.8.8": true,
+		"192.0.0.9": true, "192.0.0.10": true, "2001:1::1": true, "2001:3::1": true, "2001:4:112::1": true,
+		"2001:20::1": true, "2001:30::1": true, "2620:4f:8000::1": true,
+		"64:ff9b::808:808": true, "2002:808:808::1": true,
+		"64:ff9b::a00:1": false, "64:ff9b::7f00:1": false, "64:ff9b::c0a8:101": false,
+		"2002:a00:1::1": false, "2002:c0a8:101::1": false, "2002:7f00:1::1": false,
+		"2001::1": false, "2001:0:4136:e378::1": false, "2001:2::1": false, "2001:10::1": false, "2001:1::4": false,
+		"fec0::1": false, "::1.2.3.4": false, "::ffff:0:808:808": false, "100:0:0:1::1": false, "100::1": false,
+		"64:ff9b:1::1": false, "3fff::1": false, "5f00::1": false, "4000::1": false, "8000::1": false,
+		"192.88.99.1": false, "240.0.0.1": false, "255.255.255.255": false, "192.0.0.8": false,
+		"198.18.0.1": false, "203.0.113.9": false, "192.0.2.1": false,
+		"fe80::1%eth0": false,
+	} {
+		if got := PublicUnicast(netip.MustParseAddr(s)); got != want {
+			t.Errorf("PublicUnicast(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestSourceGroupsIPv6By64: the per-source limits count an IPv6 /64 as
+// one source, an IPv4 address alone (audit finding M2).
+func TestSourceGroupsIPv6By64(t *testing.T) {
+	if Source(netip.MustParseAddr("2001:db8:1:2::1")) != Source(netip.MustParseAddr("2001:db8:1:2:ffff::9")) {
+		t.Error("two addresses of one /64 are two sources")
+	}
+	if Source(netip.MustParseAddr("2001:db8:1:2::1")) == Source(netip.MustParseAddr("2001:db8:1:3::1")) {
+		t.Error("two /64s are one source")
+	}
+	if Source(netip.MustParseAddr("198.51.100.1")) == Source(netip.MustParseAddr("198.51.100.2")) {
+		t.Error("two IPv4 addresses are one source")
+	}
+	if Source(netip.MustParseAddr("::ffff:198.51.100.1")) != Source(netip.MustParseAddr("198.51.100.1")) {
+		t.Error("a 4-in-6 address is another source than its IPv4 address")
+	}
+}

@@ -24,8 +24,12 @@ type penalties struct {
 // and new sources are not tracked (fail open rather than grow).
 const maxPenaltySources = 65536
 
-// sourceOf is the source a penalty is kept for: the address, or its /64
-// for IPv6. a is normalised (Address).
+// Source is the source a per-source limit counts a's connections or
+// failures for: the address itself for IPv4, its /64 for IPv6 (one
+// customer's network, which holds as many addresses as it likes).
+func Source(a netip.Addr) netip.Prefix { return sourceOf(Address(a)) }
+
+// sourceOf is Source of a normalised address.
 func sourceOf(a netip.Addr) netip.Prefix {
 	if a.Is6() {
 		p, _ := a.Prefix(64)

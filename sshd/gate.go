@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/sshdyn/sshdyn/publish"
 )
 
 // gate bounds connections that have not authenticated yet, in total and
@@ -14,18 +16,19 @@ import (
 // past it, in SYN retries) instead of being refused, so a cron burst is
 // served late rather than not at all, and the memory held stays bounded.
 // The per-source limit refuses at once: one source cannot take all the
-// slots, and many homes behind one carrier-NAT address still fit.
+// slots, and many homes behind one carrier-NAT address still fit. An
+// IPv6 source is its /64, which one host can fill with addresses.
 type gate struct {
 	perSource int
 	slots     chan struct{} // one per connection accepted and not yet authenticated or gone
 
 	mu       sync.Mutex
-	total    int // admitted by enter and not yet released
-	bySource map[netip.Addr]int
+	total    int                  // admitted by enter and not yet released
+	bySource map[netip.Prefix]int // by publish.Source: IPv6 by /64
 }
 
 func newGate(max, perSource int) *gate {
-	return &gate{perSource: perSource, slots: make(chan struct{}, max), bySource: make(map[netip.Addr]int)}
+	return &gate{perSource: perSource, slots: make(chan struct{}, max), bySource: make(map[netip.Prefix]int)}
 }
 
 // acquire takes a slot, waiting until one is free or done is closed.
@@ -45,7 +48,8 @@ func (g *gate) drop() { <-g.slots }
 // release, which gives the slot back, must be called once, when it
 // authenticates or ends. ok is false over the per-source limit: the
 // caller closes the connection and calls drop.
-func (g *gate) enter(src netip.Addr) (release func(), ok bool) {
+func (g *gate) enter(addr netip.Addr) (release func(), ok bool) {
+	src := publish.Source(addr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.bySource[src] >= g.perSource {

@@ -521,3 +521,23 @@ func TestGateSlots(t *testing.T) {
 		t.Error("acquire succeeded after done")
 	}
 }
+
+// TestGateCountsIPv6By64: the per-source cap on connections not logged
+// in counts an IPv6 /64 as one source, as the login penalty does: one
+// host cannot take every slot with addresses of its /64 (audit finding
+// M2).
+func TestGateCountsIPv6By64(t *testing.T) {
+	g := newGate(100, 2)
+	for i, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"2001:db8:1:2::1", true}, {"2001:db8:1:2::2", true}, {"2001:db8:1:2:ffff::3", false},
+		{"2001:db8:1:3::1", true}, {"198.51.100.1", true}, {"198.51.100.2", true}, {"198.51.100.1", true}, {"198.51.100.1", false},
+	} {
+		_, ok := g.enter(netip.MustParseAddr(tc.addr))
+		if ok != tc.ok {
+			t.Errorf("%d: enter(%s) = %v, want %v", i, tc.addr, ok, tc.ok)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/gliderlabs/ssh"
+
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/publish"

@@ -148,24 +148,55 @@ Host sshdyn-demo6
 // prepareDemoDir makes dir empty: it creates it, or clears an earlier
 // demo's. It refuses any other directory that is not empty.
 func prepareDemoDir(dir string) error {
-	entries, err := os.ReadDir(dir)
+	fi, err := os.Lstat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
 		return err
-	case len(entries) == 0:
 	default:
-		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
-			return fmt.Errorf("demo: %s exists and was not made by sshdyn demo; give another --dir", dir)
+		if err := privateDir(dir, fi); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		if len(entries) > 0 {
+			if _, err := os.Lstat(filepath.Join(dir, demoMarker)); err != nil {
+				return fmt.Errorf("demo: %s exists and was not made by sshdyn demo; give another --dir", dir)
+			}
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
+	// Mkdir, not MkdirAll: if another user made it in the meantime, this
+	// fails instead of using theirs.
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	return os.WriteFile(filepath.Join(dir, demoMarker), nil, 0o600)
+}
+
+// privateDir reports why the existing dir is not one the demo may clear
+// and reuse: a symbolic link, not a directory, another user's, or open to
+// other users. Another local user could otherwise plant an ssh_config
+// whose ProxyCommand the printed ssh commands would run.
+func privateDir(dir string, fi os.FileInfo) error {
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0:
+		return fmt.Errorf("demo: %s is a symbolic link; give another --dir", dir)
+	case !fi.IsDir():
+		return fmt.Errorf("demo: %s is not a directory; give another --dir", dir)
+	case !ownedByMe(fi):
+		return fmt.Errorf("demo: %s belongs to another user; give another --dir", dir)
+	case fi.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("demo: %s is mode %04o, open to other users; give another --dir", dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // writeClientKey writes a new ed25519 key in OpenSSH's format (mode 0600)
