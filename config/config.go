@@ -16,11 +16,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/pelletier/go-toml/v2"
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/publish"
@@ -50,6 +52,13 @@ type Config struct {
 
 	MaxUnauthenticated          int `toml:"max_unauthenticated"`            // connections not yet logged in, in total; more wait to be accepted
 	MaxUnauthenticatedPerSource int `toml:"max_unauthenticated_per_source"` // the same, per source address
+
+	// SSHKeyExchanges, SSHCiphers and SSHMACs replace the modern
+	// algorithm sets sshdyn offers (sshd.DefaultKeyExchanges, …), for
+	// an old client; empty keeps them.
+	SSHKeyExchanges []string `toml:"ssh_key_exchanges"`
+	SSHCiphers      []string `toml:"ssh_ciphers"`
+	SSHMACs         []string `toml:"ssh_macs"`
 
 	AuthFailPenalty Duration `toml:"auth_fail_penalty"` // added to a source's penalty per failed login; 0: off
 	AuthFailGrace   Duration `toml:"auth_fail_grace"`   // penalty tolerated before refusing the source
@@ -356,7 +365,32 @@ func (c *Config) validateServer() error {
 			return fmt.Errorf("dns_listen %q: want host:port, e.g. \"0.0.0.0:53\" or \"[::]:53\"", l)
 		}
 	}
+	if err := validateAlgorithms(c); err != nil {
+		return err
+	}
 	return c.validateHTTP()
+}
+
+// validateAlgorithms checks that every SSH algorithm named is one
+// golang.org/x/crypto implements.
+func validateAlgorithms(c *Config) error {
+	known, insecure := gossh.SupportedAlgorithms(), gossh.InsecureAlgorithms()
+	for _, set := range []struct {
+		key        string
+		names      []string
+		ok, unsafe []string
+	}{
+		{"ssh_key_exchanges", c.SSHKeyExchanges, append(known.KeyExchanges, "curve25519-sha256@libssh.org"), insecure.KeyExchanges},
+		{"ssh_ciphers", c.SSHCiphers, known.Ciphers, insecure.Ciphers},
+		{"ssh_macs", c.SSHMACs, known.MACs, insecure.MACs},
+	} {
+		for _, n := range set.names {
+			if !slices.Contains(set.ok, n) && !slices.Contains(set.unsafe, n) {
+				return fmt.Errorf("%s: %q is not an algorithm sshdyn knows (it knows %s)", set.key, n, strings.Join(set.ok, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // validateHTTP checks the dyndns2 front's settings.

@@ -66,6 +66,16 @@ func TestParseEmbedded(t *testing.T) {
 	}
 }
 
+func TestParseSSHAlgorithms(t *testing.T) {
+	c, err := Parse([]byte("ssh_key_exchanges = [\"curve25519-sha256\", \"diffie-hellman-group14-sha256\"]\nssh_ciphers = [\"aes128-ctr\", \"aes128-cbc\"]\nssh_macs = [\"hmac-sha2-256\"]\n"+good[1:]), "f.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SSHKeyExchanges) != 2 || c.SSHCiphers[1] != "aes128-cbc" || c.SSHMACs[0] != "hmac-sha2-256" {
+		t.Errorf("algorithms = %v %v %v", c.SSHKeyExchanges, c.SSHCiphers, c.SSHMACs)
+	}
+}
+
 func TestParseHTTP(t *testing.T) {
 	for _, in := range []string{
 		"http_listen = [\"127.0.0.1:8080\", \"[::1]:8080\"]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n",
@@ -115,6 +125,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad http_listen", "http_listen = [\"80\"]\n" + good[1:], "http_listen \"80\": want host:port"},
 		{"cert without key", "http_listen = [\"0.0.0.0:443\"]\ntls_cert = \"c.pem\"\n" + good[1:], "tls_cert and tls_key go together"},
 		{"bad trusted proxy", "trusted_proxies = [\"proxy\"]\n" + good[1:], "trusted_proxies: \"proxy\""},
+		{"unknown cipher", "ssh_ciphers = [\"rot13\"]\n" + good[1:], "ssh_ciphers: \"rot13\" is not an algorithm"},
+		{"unknown MAC", "ssh_macs = [\"md5\"]\n" + good[1:], "ssh_macs: \"md5\""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

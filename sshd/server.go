@@ -57,6 +57,10 @@ type Server struct {
 	// before the SSH banner.
 	MaxUnauthenticated          int
 	MaxUnauthenticatedPerSource int
+	// KeyExchanges, Ciphers and MACs are the algorithms offered; nil
+	// offers the modern sets (DefaultKeyExchanges, DefaultCiphers,
+	// DefaultMACs), which an operator widens only for an old client.
+	KeyExchanges, Ciphers, MACs []string
 
 	Logger *slog.Logger
 	// Observer, if set, is told about connections, failed logins,
@@ -81,6 +85,25 @@ const (
 	releaseCtx                   // func(): leaves the unauthenticated gate
 	sessionsCtx                  // *atomic.Int32: open sessions on the connection
 )
+
+// DefaultKeyExchanges are the key exchanges offered by default: the
+// post-quantum hybrid first (OpenSSH 9.9 and later), then curve25519
+// under both its names. No NIST curves, no SHA-1, no finite-field groups.
+func DefaultKeyExchanges() []string {
+	return []string{gossh.KeyExchangeMLKEM768X25519, gossh.KeyExchangeCurve25519, "curve25519-sha256@libssh.org"}
+}
+
+// DefaultCiphers are the ciphers offered by default: AEADs, then AES-CTR
+// (with the encrypt-then-MAC MACs only).
+func DefaultCiphers() []string {
+	return []string{gossh.CipherChaCha20Poly1305, gossh.CipherAES256GCM, gossh.CipherAES128GCM, gossh.CipherAES256CTR, gossh.CipherAES128CTR}
+}
+
+// DefaultMACs are the MACs offered by default: SHA-2 in encrypt-then-MAC
+// mode only.
+func DefaultMACs() []string {
+	return []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM}
+}
 
 // MaxSessionsPerConn bounds the session channels open at once on one
 // connection; a client needs one. More are rejected.
@@ -110,6 +133,15 @@ func (s *Server) init() {
 		s.MaxUnauthenticatedPerSource = DefaultMaxUnauthenticatedPerSource
 	}
 	s.unauth = newGate(s.MaxUnauthenticated, s.MaxUnauthenticatedPerSource)
+	if s.KeyExchanges == nil {
+		s.KeyExchanges = DefaultKeyExchanges()
+	}
+	if s.Ciphers == nil {
+		s.Ciphers = DefaultCiphers()
+	}
+	if s.MACs == nil {
+		s.MACs = DefaultMACs()
+	}
 	srv := &ssh.Server{
 		Version: "sshdyn",
 		Handler: s.handle,
@@ -157,7 +189,7 @@ func (s *Server) init() {
 
 // serverConfig returns a fresh x/crypto config for each connection.
 func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
-	return &gossh.ServerConfig{
+	cfg := &gossh.ServerConfig{
 		MaxAuthTries: 6,
 		// Called only for the key whose signature verified: the session
 		// checks that s.PublicKey() is this one.
@@ -172,6 +204,8 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 			return perms, nil
 		},
 	}
+	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = s.KeyExchanges, s.Ciphers, s.MACs
+	return cfg
 }
 
 // admit runs first on every new connection: it applies the limits on

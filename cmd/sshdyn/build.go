@@ -104,6 +104,9 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		SessionTimeout:              cfg.SessionTimeout.Duration,
 		MaxUnauthenticated:          cfg.MaxUnauthenticated,
 		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
+		KeyExchanges:                cfg.SSHKeyExchanges,
+		Ciphers:                     cfg.SSHCiphers,
+		MACs:                        cfg.SSHMACs,
 		Logger:                      log.With("component", "sshd"),
 	}
 	if signer != nil {
