@@ -65,6 +65,8 @@ type Config struct {
 
 	MaxDNSInFlight int `toml:"max_dns_in_flight"` // commands doing DNS work at once
 
+	MaxConnsPerKey int `toml:"max_connections_per_key"` // logged-in SSH connections of one key at once
+
 	MaxChangesPerKey int      `toml:"max_changes_per_key"` // record changes per key per change_window; 0: no limit
 	ChangeWindow     Duration `toml:"change_window"`
 
@@ -173,6 +175,7 @@ func Default() Config {
 		AuthFailGrace:   Duration{publish.DefaultFailGrace},
 
 		MaxDNSInFlight: publish.DefaultMaxInFlight,
+		MaxConnsPerKey: sshd.DefaultMaxConnsPerKey,
 
 		MaxChangesPerKey: DefaultMaxChangesPerKey,
 		ChangeWindow:     Duration{publish.DefaultChangeWindow},
@@ -353,6 +356,9 @@ func (c *Config) validateServer() error {
 	}
 	if c.MaxDNSInFlight < 1 {
 		return errors.New("max_dns_in_flight must be at least 1")
+	}
+	if c.MaxConnsPerKey < 1 {
+		return errors.New("max_connections_per_key must be at least 1")
 	}
 	if c.ReloadInterval.Duration < 0 {
 		return errors.New("reload_interval must be 0 (SIGHUP only) or more")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -539,5 +540,85 @@ func TestGateCountsIPv6By64(t *testing.T) {
 		if ok != tc.ok {
 			t.Errorf("%d: enter(%s) = %v, want %v", i, tc.addr, ok, tc.ok)
 		}
+	}
+}
+
+// TestConnectionsPerKeyAreCapped: one key may have MaxConnsPerKey
+// connections logged in at once; over it the login is refused, another
+// key is not affected, and a closed connection frees its place (audit
+// finding M1).
+func TestConnectionsPerKeyAreCapped(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) { s.Service.AllowPrivate = true; s.MaxConnsPerKey = 2 })
+	c1, c2 := login(t, env, a), login(t, env, a)
+	if c, err := dial(env, a); err == nil {
+		c.Close()
+		t.Fatal("a third connection of one key logged in")
+	}
+	login(t, env, b).Close()
+	c1.Close()
+	waitFor(t, "the closed connection to free its place", func() bool {
+		c, err := dial(env, a)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	if out, _, code := run(t, c2, "ip"); code != 0 || out != "127.0.0.1\n" {
+		t.Errorf("the connection within the cap = %q exit %d", out, code)
+	}
+}
+
+// TestUnreadInputIsBounded: a key that opens session channels and sends
+// input, running no command, does not make the server keep that input:
+// it is drained. Before, each channel kept up to x/crypto's 2 MiB window
+// (4 connections × 4 channels grew the heap by 43 MB; now 2 MB). The figure is
+// in docs/security.md (audit finding M1).
+func TestUnreadInputIsBounded(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) { s.Service.AllowPrivate = true })
+	before := heapAfterGC()
+	const conns, chans, size = 4, 4, 2 << 20
+	var wg sync.WaitGroup
+	errs := make(chan error, conns*chans)
+	var clients []*gossh.Client
+	for range conns {
+		c := login(t, env, a)
+		clients = append(clients, c)
+		for range chans {
+			ch, reqs, err := c.OpenChannel("session", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go gossh.DiscardRequests(reqs)
+			wg.Go(func() {
+				// Without draining, the write blocks when the 2 MiB window
+				// is full: the deadline below ends it.
+				_, err := ch.Write(make([]byte, size))
+				errs <- err
+			})
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		for _, c := range clients {
+			c.Close()
+		}
+		t.Fatal("writing 2 MiB of input to each channel did not finish: the server does not read it")
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := heapAfterGC()
+	grew := int64(after) - int64(before)
+	t.Logf("heap %d -> %d bytes (%+d) with %d channels that sent %d MiB each", before, after, grew, conns*chans, size>>20)
+	if grew > 8<<20 {
+		t.Errorf("heap grew by %d bytes: the input is kept", grew)
 	}
 }

@@ -7,6 +7,7 @@ package sshd
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -32,6 +33,7 @@ const (
 	DefaultSessionTimeout              = 60 * time.Second
 	DefaultMaxUnauthenticated          = 4096
 	DefaultMaxUnauthenticatedPerSource = 128
+	DefaultMaxConnsPerKey              = 8
 )
 
 // Server is the SSH front. Set the fields, then call Serve for each
@@ -57,6 +59,9 @@ type Server struct {
 	// before the SSH banner.
 	MaxUnauthenticated          int
 	MaxUnauthenticatedPerSource int
+	// MaxConnsPerKey bounds the connections one key has logged in at
+	// once (DefaultMaxConnsPerKey if zero); a login over it is refused.
+	MaxConnsPerKey int
 	// KeyExchanges, Ciphers and MACs are the algorithms offered; nil
 	// offers the modern sets (DefaultKeyExchanges, DefaultCiphers,
 	// DefaultMACs), which an operator widens only for an old client.
@@ -75,6 +80,7 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool // Shutdown was called
 	listeners []*gatedListener
+	perKey    map[string]int // logged-in connections by key
 }
 
 type ctxKey int
@@ -133,6 +139,10 @@ func (s *Server) init() {
 		s.MaxUnauthenticatedPerSource = DefaultMaxUnauthenticatedPerSource
 	}
 	s.unauth = newGate(s.MaxUnauthenticated, s.MaxUnauthenticatedPerSource)
+	if s.MaxConnsPerKey <= 0 {
+		s.MaxConnsPerKey = DefaultMaxConnsPerKey
+	}
+	s.perKey = map[string]int{}
 	if s.KeyExchanges == nil {
 		s.KeyExchanges = DefaultKeyExchanges()
 	}
@@ -194,6 +204,12 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		// Called only for the key whose signature verified: the session
 		// checks that s.PublicKey() is this one.
 		VerifiedPublicKeyCallback: func(_ gossh.ConnMetadata, key gossh.PublicKey, perms *gossh.Permissions, _ string) (*gossh.Permissions, error) {
+			release, ok := s.keyConn(key)
+			if !ok {
+				s.Logger.Info("login refused: too many connections for this key", "remote", ctx.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "max", s.MaxConnsPerKey)
+				return nil, errTooManyForKey
+			}
+			context.AfterFunc(ctx, release)
 			ctx.SetValue(verifiedKeyCtx, key)
 			if t, ok := ctx.Value(loginTimerCtx).(*time.Timer); ok {
 				t.Stop()
@@ -206,6 +222,30 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	}
 	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = s.KeyExchanges, s.Ciphers, s.MACs
 	return cfg
+}
+
+var errTooManyForKey = errors.New("too many connections for this key")
+
+// keyConn counts a logged-in connection of key, if the key has fewer
+// than MaxConnsPerKey; release uncounts it.
+func (s *Server) keyConn(key gossh.PublicKey) (release func(), ok bool) {
+	k := string(key.Marshal())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perKey[k] >= s.MaxConnsPerKey {
+		return nil, false
+	}
+	s.perKey[k]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.perKey[k]--; s.perKey[k] == 0 {
+				delete(s.perKey, k)
+			}
+		})
+	}, true
 }
 
 // admit runs first on every new connection: it applies the limits on
@@ -319,6 +359,10 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Nothing sshdyn runs reads its input: drain it, or x/crypto keeps
+	// up to a 2 MiB window of it per channel for as long as the
+	// connection lives.
+	go io.Copy(io.Discard, ch)
 	out := make(chan *gossh.Request)
 	go func() {
 		defer close(out)

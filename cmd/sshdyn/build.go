@@ -104,6 +104,7 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		SessionTimeout:              cfg.SessionTimeout.Duration,
 		MaxUnauthenticated:          cfg.MaxUnauthenticated,
 		MaxUnauthenticatedPerSource: cfg.MaxUnauthenticatedPerSource,
+		MaxConnsPerKey:              cfg.MaxConnsPerKey,
 		KeyExchanges:                cfg.SSHKeyExchanges,
 		Ciphers:                     cfg.SSHCiphers,
 		MACs:                        cfg.SSHMACs,
