@@ -81,6 +81,7 @@ type Server struct {
 	closed    bool // Shutdown was called
 	listeners []*gatedListener
 	perKey    map[string]int // logged-in connections by key
+	conns     atomic.Int64   // connections admitted and not ended
 }
 
 type ctxKey int
@@ -274,9 +275,11 @@ func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 	ctx.SetValue(releaseCtx, release)
 	ctx.SetValue(sessionsCtx, new(atomic.Int32))
 	// No goroutine per connection: AfterFunc runs when the connection ends.
+	s.conns.Add(1)
 	context.AfterFunc(ctx, func() {
 		t.Stop()
 		release()
+		s.conns.Add(-1)
 	})
 	return fixedDeadline{c}
 }
@@ -321,20 +324,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return s.err
 	}
-	// Close the listeners here too: gliderlabs only closes those its
-	// Serve has begun to track, and one that began just now would keep
-	// its Shutdown waiting.
+	// Close the listeners here: gliderlabs' Shutdown only closes those
+	// its Serve has begun to track (one that began just now would keep it
+	// waiting), and it waits for connections with a WaitGroup that a
+	// handshake finishing meanwhile adds to while it waits (a race). So
+	// the waiting is done here, on sshdyn's own count, and gliderlabs is
+	// only told to Close.
 	s.mu.Lock()
 	s.closed = true
 	for _, l := range s.listeners {
 		l.Close()
 	}
 	s.mu.Unlock()
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		s.srv.Close()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.conns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.srv.Close()
+			return ctx.Err()
+		case <-tick.C:
+		}
 	}
-	return err
+	return s.srv.Close()
 }
 
 // sessionHandler is gliderlabs' session handler behind a filter that
