@@ -158,9 +158,6 @@ func (m *Remembering) SetAll(ctx context.Context, recs []Record, allow func() er
 	return res, old, err
 }
 
-// LastSaw returns the address last seen in r's RRset, if any.
-func (m *Remembering) LastSaw(r Record) (netip.Addr, bool) { return m.Seen.get(keyOf(r)) }
-
 // LookupType reads the primary; it remembers nothing.
 func (m *Remembering) LookupType(ctx context.Context, name string, t uint16) ([]Record, error) {
 	return m.Primary.LookupType(ctx, name, t)
