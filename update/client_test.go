@@ -269,6 +269,44 @@ func TestForgedSignatureIsRejected(t *testing.T) {
 	}
 }
 
+// TestReplyKeyAndAlgorithmArePinned: a reply signed with the right
+// secret under another algorithm or another key name is not accepted
+// (dns.TsigVerify takes both from the reply).
+func TestReplyKeyAndAlgorithmArePinned(t *testing.T) {
+	const secret = "c2VjcmV0c2VjcmV0c2VjcmV0"
+	for _, tc := range []struct{ name, keyName, alg string }{
+		{"the request's key and algorithm", "k.", dns.HmacSHA256},
+		{"another algorithm", "k.", dns.HmacSHA512},
+		{"another key name", "other.", dns.HmacSHA256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakePrimary(t, func(w dns.ResponseWriter, r *dns.Msg) {
+				m := new(dns.Msg)
+				m.SetRcode(r, dns.RcodeSuccess)
+				m.SetTsig(tc.keyName, tc.alg, 300, time.Now().Unix())
+				signed, _, err := dns.TsigGenerate(m, secret, r.IsTsig().MAC, false)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				w.Write(signed)
+			})
+			c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: tsig.Key{Name: "k.", Algorithm: dns.HmacSHA256, Secret: secret}}
+			ok, err := c.Check(context.Background(), update.Record{Name: "h.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1")})
+			if tc.keyName == "k." && tc.alg == dns.HmacSHA256 {
+				if !ok || err != nil {
+					t.Fatalf("Check = %v, %v; want true (control: the fake signs correctly)", ok, err)
+				}
+				return
+			}
+			var ue *update.Error
+			if ok || !errors.As(err, &ue) || ue.Kind != update.KindAuth {
+				t.Fatalf("Check = %v, %v; want a TSIG error", ok, err)
+			}
+		})
+	}
+}
+
 func TestBlackholeTimesOut(t *testing.T) {
 	// A primary that accepts the connection and never answers.
 	l, err := net.Listen("tcp", "127.0.0.1:0")

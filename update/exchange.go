@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/internal/sockopt"
 )
 
@@ -161,11 +163,28 @@ func (c *Client) send(ctx context.Context, nc net.Conn, msgs []*dns.Msg) (out []
 		delete(byID, m.Id)
 		read++
 		out[req.i].msg = m
-		if m.IsTsig() != nil {
-			// On the bytes as received: the TSIG covers them.
-			out[req.i].err = dns.TsigVerify(p, c.Key.Secret, req.mac, false)
+		if t := m.IsTsig(); t != nil {
+			// On the bytes as received: the TSIG covers them. TsigVerify
+			// takes the algorithm and key name from the reply itself, so
+			// pin both to the request's: the same secret under another
+			// algorithm or name is not this key's signature.
+			out[req.i].err = c.pinned(t)
+			if out[req.i].err == nil {
+				out[req.i].err = dns.TsigVerify(p, c.Key.Secret, req.mac, false)
+			}
 		}
 	}
 	nc.SetDeadline(time.Time{})
 	return out, read, nil
+}
+
+// pinned checks that a reply's TSIG names the client's key and algorithm.
+func (c *Client) pinned(t *dns.TSIG) error {
+	if !strings.EqualFold(dnsname.FQDN(t.Hdr.Name), dnsname.FQDN(c.Key.Name)) {
+		return fmt.Errorf("reply signed with key %q, not %q: %w", t.Hdr.Name, c.Key.Name, dns.ErrSig)
+	}
+	if !strings.EqualFold(dnsname.FQDN(t.Algorithm), dnsname.FQDN(c.Key.Algorithm)) {
+		return fmt.Errorf("reply signed with algorithm %s, not %s: %w", t.Algorithm, c.Key.Algorithm, dns.ErrSig)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
 )
 
 // run runs a real client (dig, kdig, nsupdate, knsupdate) with stdin and
@@ -100,6 +102,9 @@ func TestNsupdateAndKnsupdate(t *testing.T) {
 		{"nsupdate TXT outside the policy", "nsupdate", []string{"-y", ykey}, script("update add t." + p.Zone + ". 60 TXT hello"), false, "REFUSED", "t", nil},
 		{"nsupdate unsigned", "nsupdate", nil, script("update add u." + p.Zone + ". 60 A 192.0.2.4"), false, "REFUSED", "u", nil},
 		{"nsupdate wrong secret", "nsupdate", []string{"-y", "hmac-sha256:" + strings.TrimSuffix(p.Key.Name, ".") + ":c2VjcmV0LXRoYXQtdGhlLXNlcnZlci1kb2VzLW5vdC1rbm93"}, script("update add w." + p.Zone + ". 60 A 192.0.2.5"), false, "NOTAUTH", "w", nil},
+		// Audit L2: what the loader refuses is refused, not written.
+		{"nsupdate wildcard", "nsupdate", []string{"-k", p.KeyFile}, script("update add *." + p.Zone + ". 60 A 192.0.2.7"), false, "REFUSED", "*", nil},
+		{"knsupdate wildcard below a host", "knsupdate", []string{"-y", ykey}, script("update add *.home." + p.Zone + ". 60 AAAA 2001:db8::7"), false, "REFUSED", "*.home", nil},
 		{"knsupdate adds AAAA", "knsupdate", []string{"-y", ykey}, script("update add k1." + p.Zone + ". 60 AAAA 2001:db8::10"), true, "", "k1", nil},
 		{"knsupdate deletes", "knsupdate", []string{"-y", ykey}, script("update delete n1." + p.Zone + ". A"), true, "", "n1", nil},
 		{"knsupdate prerequisite nxdomain fails", "knsupdate", []string{"-y", ykey}, script("prereq nxdomain home."+p.Zone+".", "update add home."+p.Zone+". 60 A 192.0.2.6"), false, "YXDOMAIN", "home", []string{"192.0.2.2"}},
@@ -124,6 +129,11 @@ func TestNsupdateAndKnsupdate(t *testing.T) {
 	}
 	if got := p.Lookup(t, "k1."+p.Zone, dns.TypeAAAA); !slices.Equal(got, []string{"2001:db8::10"}) {
 		t.Errorf("k1 AAAA = %v after knsupdate", got)
+	}
+	// Every acknowledged change left a file the loader (serve, check)
+	// accepts.
+	if _, err := zone.Load(zone.Config{Origin: p.Zone, File: filepath.Join(p.Dir, p.Zone+".zone")}); err != nil {
+		t.Errorf("the zone file no longer loads: %v", err)
 	}
 }
 

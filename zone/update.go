@@ -151,6 +151,11 @@ func (z *Zone) prescan(updates []dns.RR) int {
 			if isMeta(h.Rrtype) || !storable(rr) {
 				return dns.RcodeFormatError
 			}
+			// What the loader would refuse (a wildcard, DNAME) is refused
+			// here, whatever the policy allows.
+			if servable(name, h.Rrtype, z.Origin) != nil {
+				return dns.RcodeRefused
+			}
 		case dns.ClassANY:
 			if h.Ttl != 0 || h.Rdlength != 0 || (isMeta(h.Rrtype) && h.Rrtype != dns.TypeANY) {
 				return dns.RcodeFormatError

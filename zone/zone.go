@@ -9,6 +9,7 @@ package zone
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -158,14 +159,9 @@ func parse(r io.Reader, origin, file string) (map[string]node, error) {
 			return nil, bad(h.Name, "class %s: only IN is served", dns.ClassToString[h.Class])
 		case !dnsname.InZone(h.Name, origin):
 			return nil, bad(h.Name, "not in zone %s", strings.TrimSuffix(origin, "."))
-		case strings.HasPrefix(h.Name, "*.") || h.Name == "*":
-			return nil, bad(h.Name, "wildcards are not supported")
-		case h.Rrtype == dns.TypeDNAME:
-			return nil, bad(h.Name, "DNAME is not supported")
-		case h.Rrtype == dns.TypeSOA && h.Name != origin:
-			return nil, bad(h.Name, "SOA below the apex")
-		case isMeta(h.Rrtype):
-			return nil, bad(h.Name, "type %s cannot be in a zone", dns.TypeToString[h.Rrtype])
+		}
+		if err := servable(h.Name, h.Rrtype, origin); err != nil {
+			return nil, bad(h.Name, "%v", err)
 		}
 		n := names[h.Name]
 		if n == nil {
@@ -196,6 +192,24 @@ func parse(r io.Reader, origin, file string) (map[string]node, error) {
 		}
 	}
 	return names, nil
+}
+
+// servable reports why a record of type t at name, a name inside origin,
+// cannot be in a zone this server loads. The loader and the update path
+// both ask it, so an acknowledged update never leaves a zone file that
+// does not load.
+func servable(name string, t uint16, origin string) error {
+	switch {
+	case name == "*" || strings.HasPrefix(name, "*."):
+		return errors.New("wildcards are not supported")
+	case t == dns.TypeDNAME:
+		return errors.New("DNAME is not supported")
+	case t == dns.TypeSOA && name != origin:
+		return errors.New("SOA below the apex")
+	case isMeta(t):
+		return fmt.Errorf("type %s cannot be in a zone", typeName(t))
+	}
+	return nil
 }
 
 // addRR adds rr to an RRset, or replaces the duplicate of it, and gives
@@ -377,7 +391,7 @@ func DefaultUpdateTypes() []uint16 { return []uint16{dns.TypeA, dns.TypeAAAA} }
 // zone's own, and query and meta types (AXFR, ANY, OPT, TSIG, …) are not
 // records at all.
 func Updatable(t uint16) error {
-	if t == dns.TypeSOA || t == dns.TypeNS || isMeta(t) {
+	if t == dns.TypeSOA || t == dns.TypeNS || t == dns.TypeDNAME || isMeta(t) {
 		return fmt.Errorf("updates of %s records cannot be allowed", typeName(t))
 	}
 	return nil
