@@ -204,7 +204,14 @@ func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *
 
 // loadKey loads a TSIG key file, saying how to fix a file the daemon's
 // user may not read.
+//
+// A key file every user may read is refused: anyone on the machine could
+// sign updates with it. Group-readable stays allowed, for the documented
+// chgrp sshdyn set-up.
 func loadKey(zoneName, path string) (tsig.Key, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o004 != 0 {
+		return tsig.Key{}, fmt.Errorf("zone %s: TSIG key %s is mode %04o, readable by every user: chmod o-rwx %s (chown root:sshdyn and chmod 640 it if sshdyn runs as its own user)", zoneName, path, fi.Mode().Perm(), path)
+	}
 	key, err := tsig.Load(path)
 	if errors.Is(err, fs.ErrPermission) {
 		return key, fmt.Errorf("zone %s: %w: the user sshdyn runs as must be able to read it (e.g. chown root:sshdyn %s; chmod 640 %s)", zoneName, err, path, path)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/sshdyn/sshdyn/config"
@@ -77,19 +76,14 @@ func unjoin(err error) []error {
 	return nil
 }
 
-// reportZone says what check found of a zone that built: its key, with a
-// warning if every user may read the file, and its zone file.
+// reportZone says what check found of a zone that built: its key and its
+// zone file.
 func reportZone(cfg *config.Config, bz builtZone, stdout io.Writer) {
 	zc := bz.cfg
 	if bz.client == nil {
 		return
 	}
 	fmt.Fprintf(stdout, "zone %s: TSIG key %s (%s) from %s\n", zc.Name, bz.key.Name, strings.TrimSuffix(bz.key.Algorithm, "."), zc.TSIGKey)
-	for _, path := range []string{zc.TSIGKey, zc.TransferKey} {
-		if fi, err := os.Stat(path); path != "" && err == nil && fi.Mode().Perm()&0o007 != 0 {
-			fmt.Fprintf(stdout, "zone %s: warning: %s is mode %04o, readable by every user: chmod 640 %s\n", zc.Name, path, fi.Mode().Perm(), path)
-		}
-	}
 	if bz.embedded != nil {
 		fmt.Fprintf(stdout, "zone %s: file %s: ok, serial %d; served here on %s\n", zc.Name, zc.File, bz.embedded.Serial(), strings.Join(cfg.DNSListen, " "))
 	}
