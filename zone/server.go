@@ -25,6 +25,7 @@ type Server struct {
 	Logger *slog.Logger
 
 	once    sync.Once
+	noisy   noisyLog // lines spoofable packets cause
 	keys    tsig.Ring
 	mu      sync.Mutex
 	servers []*dns.Server
@@ -249,7 +250,7 @@ func (s *Server) update(w dns.ResponseWriter, req, resp *dns.Msg, key string, z 
 		resp.Rcode = dns.RcodeNotAuth
 	case key == "":
 		// Unsigned updates are never applied.
-		log.Info("unsigned update refused")
+		s.noisy.info(log, "unsigned update refused")
 		resp.Rcode = dns.RcodeRefused
 	default:
 		before := z.Serial()
@@ -271,7 +272,7 @@ func (s *Server) transfer(w dns.ResponseWriter, req, resp *dns.Msg, key string, 
 	remote, _ := netip.ParseAddrPort(w.RemoteAddr().String())
 	log := s.Logger.With("remote", w.RemoteAddr().String(), "zone", z.Origin, "type", dns.TypeToString[req.Question[0].Qtype])
 	if !z.mayTransfer(remote.Addr().Unmap(), key) {
-		log.Info("zone transfer refused", "key", key)
+		s.noisy.info(log, "zone transfer refused", "key", key)
 		resp.Rcode = dns.RcodeRefused
 		return false
 	}
@@ -363,7 +364,7 @@ func (s *Server) tsigFailure(w dns.ResponseWriter, req *dns.Msg, t *dns.TSIG, er
 	case errors.Is(err, dns.ErrTime):
 		code = dns.RcodeBadTime
 	}
-	s.Logger.Info("TSIG verification failed", "remote", w.RemoteAddr().String(), "key", t.Hdr.Name, "error", dns.RcodeToString[int(code)])
+	s.noisy.info(s.Logger, "TSIG verification failed", "remote", w.RemoteAddr().String(), "key", t.Hdr.Name, "error", dns.RcodeToString[int(code)])
 	resp := new(dns.Msg)
 	resp.SetRcode(req, dns.RcodeNotAuth)
 	now := time.Now().Unix()

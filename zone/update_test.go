@@ -12,10 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
 )
@@ -120,6 +122,38 @@ func TestUnsignedUpdateIsRefused(t *testing.T) {
 	}
 	if got := p.Lookup(t, "x."+p.Zone, dns.TypeA); len(got) != 0 {
 		t.Fatalf("unsigned update applied: %v", got)
+	}
+}
+
+// TestSpoofableLogLinesAreLimited: unsigned and badly signed UPDATEs,
+// which anyone can send over UDP with any source address, log a bounded
+// number of lines (audit, issue 22), not one each.
+func TestSpoofableLogLinesAreLimited(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	wrong := tsig.Key{Name: p.Key.Name, Algorithm: p.Key.Algorithm, Secret: "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="}
+	const n = 300
+	for i := range n {
+		m := new(dns.Msg)
+		m.SetUpdate(p.Zone + ".")
+		m.Insert([]dns.RR{rr("x." + p.Zone + ". 60 IN A 192.0.2.1")})
+		c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+		if i%2 == 1 {
+			c.TsigSecret = map[string]string{wrong.Name: wrong.Secret}
+			m.SetTsig(wrong.Name, wrong.Algorithm, 300, time.Now().Unix())
+		}
+		r, _, err := c.Exchange(m, p.Addr)
+		if r == nil || r.Rcode == dns.RcodeSuccess {
+			t.Fatalf("packet %d: reply %v, %v; want a refusal", i, r, err)
+		}
+	}
+	out := p.Output()
+	for _, msg := range []string{"unsigned update refused", "TSIG verification failed"} {
+		if got := strings.Count(out, msg); got < 1 || got > 10 {
+			t.Errorf("%d lines %q for %d packets, want 1 to 10", got, msg, n/2)
+		}
+	}
+	if got := p.Lookup(t, "x."+p.Zone, dns.TypeA); len(got) != 0 {
+		t.Fatalf("update applied: %v", got)
 	}
 }
 

@@ -262,6 +262,10 @@ func (s *Server) launch(args []string) error {
 	return fmt.Errorf("%s did not answer within 15s:\n%s", kind, s.output())
 }
 
+// Output returns what the server has logged so far (for the embedded
+// primary, its slog lines).
+func (s *Server) Output() string { return s.output() }
+
 // output returns what the server has written to stdout and stderr.
 func (s *Server) output() string {
 	if s.logOut == "" {
