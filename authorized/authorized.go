@@ -13,6 +13,7 @@ package authorized
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,17 @@ import (
 
 	"github.com/sshdyn/sshdyn/dnsname"
 )
+
+// Scope is what an authorized file's host names are checked against.
+type Scope struct {
+	// Zones are the configured zones (canonical names): every host must
+	// be strictly inside one of them.
+	Zones []string
+	// Reserved maps names no line may list to why: the names a zone's NS,
+	// MX and SRV records point at, when sshdyn knows them (the embedded
+	// primary's zones).
+	Reserved map[string]string
+}
 
 // Entry is one key's line: the key and what it may update.
 type Entry struct {
@@ -54,6 +66,11 @@ type Entry struct {
 	// no Key: a router's line, which cannot log in over SSH.
 	HTTPUser     string
 	HTTPPassword string
+
+	// SharedHosts (shared-hosts) lets the line's hosts be on other lines
+	// that have it too; without it a host is on one line only, so no key
+	// can overwrite another's address.
+	SharedHosts bool
 }
 
 // LANHost is a host of the LAN behind a line's updater.
@@ -104,8 +121,9 @@ type Map struct {
 // nameUse is where a host name is on the file: the line, and whether as
 // a LAN host.
 type nameUse struct {
-	line int
-	lan  bool
+	line   int
+	lan    bool
+	shared bool
 }
 
 // Lookup returns the entry for key, in O(1).
@@ -149,13 +167,33 @@ const maxErrors = 20
 // Parse reads an authorized file; name is used in errors. Every host must
 // be a valid RFC 1123 name inside one of zones (canonical names, lower
 // case, no trailing dot). All bad lines are reported, up to 20, joined.
-func Parse(r io.Reader, name string, zones []string) (*Map, error) {
+func Parse(r io.Reader, name string, scope Scope) (*Map, error) {
+	m, _, err := parse(r, name, scope)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// badLine is a line that did not parse, with what identifies it if that
+// much could be read: its key's wire encoding, its http-user.
+type badLine struct {
+	line      int
+	key, user string
+}
+
+// parse is Parse, which also returns the map of the good lines and the
+// bad lines when some are bad.
+func parse(r io.Reader, name string, scope Scope) (*Map, []badLine, error) {
 	m := &Map{byKey: make(map[string]*Entry), byUser: make(map[string]*Entry), names: make(map[string]nameUse)}
 	var errs []error
-	fail := func(line int, err error) {
+	var bad []badLine
+	fail := func(line int, text string, err error) {
 		if len(errs) < maxErrors {
 			errs = append(errs, &LineError{File: name, Line: line, Err: err})
 		}
+		key, user := identify(text)
+		bad = append(bad, badLine{line, key, user})
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
@@ -166,14 +204,14 @@ func Parse(r io.Reader, name string, zones []string) (*Map, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		e, err := parseLine(line, zones)
+		e, err := parseLine(line, scope)
 		if err != nil {
-			fail(n, err)
+			fail(n, line, err)
 			continue
 		}
 		e.Line = n
 		if err := m.add(e); err != nil {
-			fail(n, err)
+			fail(n, line, err)
 			continue
 		}
 	}
@@ -181,15 +219,79 @@ func Parse(r io.Reader, name string, zones []string) (*Map, error) {
 		if errors.Is(err, bufio.ErrTooLong) {
 			err = fmt.Errorf("line longer than %d bytes", maxLine)
 		}
-		fail(n+1, err)
+		fail(n+1, "", err)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return m, nil
+	return m, bad, errors.Join(errs...)
 }
 
-// add puts e in the map, unless its key or http-user is on another line.
+// identify finds, in a line that did not parse, the public key it holds
+// (its wire encoding) and its http-user, as far as they can be read.
+func identify(line string) (key, user string) {
+	for _, f := range strings.Fields(line) {
+		b, err := base64.StdEncoding.DecodeString(f)
+		if err != nil || len(b) < 16 {
+			continue
+		}
+		if k, err := ssh.ParsePublicKey(b); err == nil {
+			key = string(k.Marshal())
+			break
+		}
+	}
+	if _, after, ok := strings.Cut(line, `http-user="`); ok {
+		user, _, _ = strings.Cut(after, `"`)
+	}
+	return key, user
+}
+
+// carryOver puts into m, for each bad line whose key or http-user old had
+// and m has not, old's entry for it: an edit that breaks a line keeps
+// that line's previous options until it is fixed. It returns how many it
+// carried over. Keys on no line at all are not carried over: removing a
+// line revokes it, whatever else is broken.
+func (m *Map) carryOver(old *Map, bad []badLine) int {
+	n := 0
+	for _, b := range bad {
+		var e *Entry
+		switch {
+		case b.key != "":
+			if _, dup := m.byKey[b.key]; !dup {
+				e = old.byKey[b.key]
+			}
+		case b.user != "":
+			if _, dup := m.byUser[b.user]; !dup {
+				e = old.byUser[b.user]
+			}
+		}
+		if e == nil {
+			continue
+		}
+		c := *e
+		c.Line = b.line
+		if m.add(&c) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// removed counts old's entries that m does not have.
+func (m *Map) removed(old *Map) int {
+	n := 0
+	for k := range old.byKey {
+		if _, ok := m.byKey[k]; !ok {
+			n++
+		}
+	}
+	for u, e := range old.byUser {
+		if _, ok := m.byUser[u]; !ok && e.Key == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// add puts e in the map, unless its key, http-user or one of its hosts is
+// on another line (hosts may be, on lines that all have shared-hosts).
 func (m *Map) add(e *Entry) error {
 	var k string
 	if e.Key != nil {
@@ -209,13 +311,17 @@ func (m *Map) add(e *Entry) error {
 		}
 	}
 	for _, h := range e.Hosts {
-		if u, ok := m.names[h]; ok && u.lan {
+		u, ok := m.names[h]
+		switch {
+		case ok && u.lan:
 			return fmt.Errorf("host %q is a lan-host on line %d", h, u.line)
+		case ok && !(u.shared && e.SharedHosts):
+			return fmt.Errorf("host %q is also on line %d: either line could overwrite the other's address; list it on one line, or add shared-hosts to both", h, u.line)
 		}
 	}
 	for _, h := range e.Hosts {
 		if _, ok := m.names[h]; !ok {
-			m.names[h] = nameUse{line: e.Line}
+			m.names[h] = nameUse{line: e.Line, shared: e.SharedHosts}
 		}
 	}
 	for _, l := range e.LANHosts {
@@ -232,13 +338,13 @@ func (m *Map) add(e *Entry) error {
 }
 
 // Load reads and parses the authorized file at path.
-func Load(path string, zones []string) (*Map, error) {
+func Load(path string, scope Scope) (*Map, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return Parse(f, path, zones)
+	return Parse(f, path, scope)
 }
 
 // restrictive lists the OpenSSH options that only take something away;
@@ -252,7 +358,7 @@ var restrictive = map[string]bool{
 	"no-user-rc":          true,
 }
 
-func parseLine(line string, zones []string) (*Entry, error) {
+func parseLine(line string, scope Scope) (*Entry, error) {
 	e := &Entry{}
 	var opts []string
 	key, comment, keyOpts, rest, err := ssh.ParseAuthorizedKey([]byte(line))
@@ -276,7 +382,7 @@ func parseLine(line string, zones []string) (*Entry, error) {
 	}
 	seen := map[string]bool{}
 	for _, o := range opts {
-		if err := e.option(o, zones, seen); err != nil {
+		if err := e.option(o, scope, seen); err != nil {
 			return nil, err
 		}
 	}
@@ -293,12 +399,12 @@ func parseLine(line string, zones []string) (*Entry, error) {
 }
 
 // lanHost applies lan-host="NAME=IID"; seen holds the line's names.
-func (e *Entry) lanHost(value string, zones []string, seen map[string]bool) error {
+func (e *Entry) lanHost(value string, scope Scope, seen map[string]bool) error {
 	name, iid, ok := strings.Cut(value, "=")
 	if !ok {
 		return fmt.Errorf("lan-host %q: want NAME=IID, e.g. \"nas.dyn.example.com=::211:32ff:fe12:3456\"", value)
 	}
-	h, err := checkHost(name, zones)
+	h, err := checkHost(name, scope)
 	if err != nil {
 		return fmt.Errorf("lan-host: %w", err)
 	}
@@ -347,7 +453,7 @@ func iidExample(a netip.Addr, bits int) string {
 }
 
 // option applies one option of a line to e; seen holds the hosts so far.
-func (e *Entry) option(o string, zones []string, seen map[string]bool) error {
+func (e *Entry) option(o string, scope Scope, seen map[string]bool) error {
 	name, value, hasValue := strings.Cut(o, "=")
 	lname := strings.ToLower(name)
 	if hasValue {
@@ -359,7 +465,7 @@ func (e *Entry) option(o string, zones []string, seen map[string]bool) error {
 	}
 	switch {
 	case lname == "host" && hasValue:
-		h, err := checkHost(value, zones)
+		h, err := checkHost(value, scope)
 		if err != nil {
 			return err
 		}
@@ -398,7 +504,7 @@ func (e *Entry) option(o string, zones []string, seen map[string]bool) error {
 	case (lname == "http-user" || lname == "http-password") && hasValue:
 		return e.httpOption(lname, value)
 	case lname == "lan-host" && hasValue:
-		return e.lanHost(value, zones, seen)
+		return e.lanHost(value, scope, seen)
 	case lname == "prefix-length" && hasValue:
 		if e.PrefixLen != 0 {
 			return errors.New("prefix-length given twice")
@@ -410,13 +516,15 @@ func (e *Entry) option(o string, zones []string, seen map[string]bool) error {
 		e.PrefixLen = n
 	case lname == "allow-private" && !hasValue:
 		e.AllowPrivate = true
+	case lname == "shared-hosts" && !hasValue:
+		e.SharedHosts = true
 	case restrictive[lname] && !hasValue:
 	case valued[lname]:
 		return fmt.Errorf("option %s needs a value", name)
-	case restrictive[lname] || lname == "allow-private":
+	case restrictive[lname] || lname == "allow-private" || lname == "shared-hosts":
 		return fmt.Errorf("option %s takes no value", name)
 	default:
-		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, lan-host=, prefix-length=, allow-private and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
+		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, lan-host=, prefix-length=, allow-private, shared-hosts and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
 	}
 	return nil
 }
@@ -505,15 +613,22 @@ func unquote(v string) (string, error) {
 	return strings.ReplaceAll(v[1:len(v)-1], `\"`, `"`), nil
 }
 
-// checkHost validates an RFC 1123 host name inside one of zones and
-// returns it canonical.
-func checkHost(h string, zones []string) (string, error) {
+// checkHost validates an RFC 1123 host name strictly inside one of the
+// scope's zones, and not reserved, and returns it canonical.
+func checkHost(h string, scope Scope) (string, error) {
 	c := dnsname.Canonical(h)
 	if err := dnsname.CheckHost(c); err != nil {
 		return "", fmt.Errorf("host %q: %v", h, err)
 	}
-	if _, ok := dnsname.Longest(c, zones, func(z string) string { return z }); !ok {
-		return "", fmt.Errorf("host %q is not inside a configured zone (%s)", h, strings.Join(zones, ", "))
+	z, ok := dnsname.Longest(c, scope.Zones, func(z string) string { return z })
+	switch {
+	case !ok:
+		return "", fmt.Errorf("host %q is not inside a configured zone (%s)", h, strings.Join(scope.Zones, ", "))
+	case c == z:
+		return "", fmt.Errorf("host %q is the apex of zone %s: its records are the zone's own; give the key a name below it", h, z)
+	}
+	if why, ok := scope.Reserved[c]; ok {
+		return "", fmt.Errorf("host %q is %s: a key could move it; give the key another name", h, why)
 	}
 	return c, nil
 }
@@ -522,7 +637,7 @@ func checkHost(h string, zones []string) (string, error) {
 // whole map, the old one until a reload has parsed the new file entirely.
 type File struct {
 	path  string
-	zones []string
+	scope Scope
 	cur   atomic.Pointer[Map]
 
 	mu   sync.Mutex // serializes Reload; guards seen
@@ -545,20 +660,36 @@ func stamp(path string) (fileStamp, error) {
 }
 
 // Open loads the authorized file at path.
-func Open(path string, zones []string) (*File, error) {
-	f := &File{path: path, zones: zones}
+func Open(path string, scope Scope) (*File, error) {
+	f := &File{path: path, scope: scope}
 	if err := f.Reload(); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// Reload parses the file again and swaps the new map in. On error the
-// old map stays in use.
-//
-// A reload that finds no keys at all is refused too: an emptied file is far
-// more often a botched edit than a wish to lock every client out. (The
-// first load accepts an empty file.)
+// ReloadError is a reload that found bad lines. The map in use is then
+// the file's good lines, plus, for each bad line whose key (or http-user)
+// the previous map had, that previous entry: a broken edit does not lock
+// the line's key out, and a line removed from the file is revoked whatever
+// else fails.
+type ReloadError struct {
+	Err     error // the bad lines, as file:line: what is wrong
+	Kept    int   // bad lines whose key keeps its previous options
+	Removed int   // entries of the previous map not in the new one
+	Keys    int   // entries in the new map
+}
+
+func (e *ReloadError) Error() string {
+	return fmt.Sprintf("%v (now in use: the good lines, %d key(s), the previous options kept for %d bad line(s), %d key(s) removed)", e.Err, e.Keys, e.Kept, e.Removed)
+}
+
+func (e *ReloadError) Unwrap() error { return e.Err }
+
+// Reload parses the file again and swaps the new map in. The first load
+// fails on any bad line; a later one with bad lines returns a
+// *ReloadError and uses what the file still says (see ReloadError). An
+// emptied file revokes every key.
 func (f *File) Reload() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -568,16 +699,24 @@ func (f *File) Reload() error {
 	if err != nil {
 		return err
 	}
-	m, err := Load(f.path, f.zones)
+	r, err := os.Open(f.path)
 	if err != nil {
 		return err
 	}
-	if m.Len() == 0 && f.cur.Load() != nil {
-		return fmt.Errorf("%s: no keys in the file; keeping the old map (%d keys)", f.path, f.cur.Load().Len())
+	defer r.Close()
+	m, bad, err := parse(r, f.path, f.scope)
+	old := f.cur.Load()
+	if err != nil && old == nil {
+		return err
+	}
+	var rerr error
+	if err != nil {
+		kept := m.carryOver(old, bad)
+		rerr = &ReloadError{Err: err, Kept: kept, Removed: m.removed(old), Keys: m.Len()}
 	}
 	f.cur.Store(m)
 	f.seen = st
-	return nil
+	return rerr
 }
 
 // Changed reports whether the file on disk differs (size, mtime or inode)

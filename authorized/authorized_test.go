@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-var zones = []string{"dyn.example.com"}
+var zones = Scope{Zones: []string{"dyn.example.com"}}
 
 // testKey returns a deterministic ed25519 public key and its
 // authorized_keys text.
@@ -90,11 +90,20 @@ func TestParseErrors(t *testing.T) {
 		{"ttl zero", `host="h.dyn.example.com",ttl="0" ` + a, "ttl"},
 		{"ttl junk", `host="h.dyn.example.com",ttl="1h" ` + a, "ttl"},
 		{"restrict with value", `restrict="x",host="h.dyn.example.com" ` + a, "takes no value"},
+		// Audit, issue 22: names whose records are the zone's own.
+		{"zone apex", `host="dyn.example.com." ` + a, `host "dyn.example.com." is the apex of zone dyn.example.com`},
+		{"name server", `host="NS.dyn.example.com" ` + a, `host "NS.dyn.example.com" is the target of the NS record of dyn.example.com`},
+		{"mail server", `host="h.dyn.example.com",host="mx.dyn.example.com" ` + a, "is the target of the MX record"},
+		{"lan-host names the name server", `host="h.dyn.example.com",lan-host="ns.dyn.example.com=::1" ` + a, "lan-host: host \"ns.dyn.example.com\" is the target of the NS record"},
+		// One host, two keys: either could overwrite the other's address.
+		{"host of another line", `host="ok.dyn.example.com" ` + a, `host "ok.dyn.example.com" is also on line 1: either line could overwrite the other's address; list it on one line, or add shared-hosts to both`},
+		{"shared-hosts on one line only", `shared-hosts,host="ok.dyn.example.com" ` + a, "is also on line 1"},
+		{"shared-hosts with a value", `shared-hosts="yes",host="h.dyn.example.com" ` + a, "takes no value"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			in := `host="ok.dyn.example.com" ` + b + "\n" + tc.line + "\n"
-			_, err := Parse(strings.NewReader(in), "/etc/sshdyn/keys", zones)
+			_, err := Parse(strings.NewReader(in), "/etc/sshdyn/keys", reserved)
 			var le *LineError
 			if !errors.As(err, &le) || le.Line != 2 || le.File != "/etc/sshdyn/keys" {
 				t.Fatalf("err = %v, want a LineError for line 2", err)
@@ -103,6 +112,29 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("err = %q, want file:line and %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// reserved is zones with the names a zone's NS and MX records point at.
+var reserved = Scope{Zones: zones.Zones, Reserved: map[string]string{
+	"ns.dyn.example.com": "the target of the NS record of dyn.example.com",
+	"mx.dyn.example.com": "the target of the MX record of dyn.example.com",
+}}
+
+// TestSharedHosts: a host may be on several lines when every one of them
+// has shared-hosts.
+func TestSharedHosts(t *testing.T) {
+	ka, a := testKey(t, 1)
+	kb, b := testKey(t, 2)
+	in := `shared-hosts,host="both.dyn.example.com",host="a.dyn.example.com" ` + a + "\n" + `host="both.dyn.example.com",shared-hosts ` + b + "\n"
+	m, err := Parse(strings.NewReader(in), "keys", zones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ea, _ := m.Lookup(ka)
+	eb, _ := m.Lookup(kb)
+	if !ea.Owns("both.dyn.example.com") || !eb.Owns("both.dyn.example.com") || eb.Owns("a.dyn.example.com") {
+		t.Fatalf("hosts: %v and %v", ea.Hosts, eb.Hosts)
 	}
 }
 
@@ -115,29 +147,92 @@ func TestParseReportsEveryBadLine(t *testing.T) {
 	}
 }
 
-func TestFileReloadKeepsOldMapOnError(t *testing.T) {
+// TestReloadWithBadLines: a reload that finds bad lines uses the file's
+// good lines, keeps the previous options of a key whose line broke, and
+// revokes the keys the file no longer lists (audit L3: a removal beside a
+// broken line takes effect).
+func TestReloadWithBadLines(t *testing.T) {
 	ka, a := testKey(t, 1)
 	kb, b := testKey(t, 2)
-	f, write := openTemp(t, `host="a.dyn.example.com" `+a+"\n")
-	for _, broken := range []string{`host="b.dyn.example.com" ` + b + "\nbroken line\n", `host="b.dyn.example.com" ` + b[:30]} {
-		write(broken)
-		if err := f.Reload(); err == nil {
-			t.Fatalf("reload of %q succeeded", broken)
-		}
-		if _, ok := f.Lookup(ka); !ok {
-			t.Fatal("old map lost after a failed reload")
-		}
+	hash := bcryptHash(t)
+	lineA := `host="a.dyn.example.com" ` + a
+	lineB := `host="b.dyn.example.com" ` + b
+	router := `http-user="r",http-password="` + hash + `",host="r.dyn.example.com"`
+	initial := lineA + "\n" + lineB + "\n" + router + "\n"
+	cases := []struct {
+		name    string
+		edit    string
+		a, b, r string // the host each identity has afterwards; "" if revoked
+		kept    int
+		removed int
+		wantErr string
+	}{
+		{"a bad line added", initial + "broken line\n", "a", "b", "r", 0, 0, "keys:4: no valid public key"},
+		{"a removed beside a bad line", lineB + "\nbroken line\n" + router + "\n", "", "b", "r", 0, 1, "keys:2:"},
+		{"a's line broken by an edit", `host="a2.dyn.example.com",colour="red" ` + a + "\n" + lineB + "\n" + router + "\n", "a", "b", "r", 1, 0, `keys:1: option "colour"`},
+		{"a's key cut short", lineA[:60] + "\n" + lineB + "\n" + router + "\n", "", "b", "r", 0, 1, "keys:1:"},
+		{"the router's line broken", lineA + "\n" + lineB + "\n" + `http-user="r",http-password="plain",host="r2.dyn.example.com"` + "\n", "a", "b", "r", 1, 0, "keys:3: http-password is not a bcrypt hash"},
+		{"b's line broken, the router's removed", lineA + "\n" + `host="x.example.org" ` + b + "\n", "a", "b", "", 1, 1, "keys:2: host \"x.example.org\" is not inside"},
+		{"emptied", "", "", "", "", 0, 0, ""},
 	}
-	write(`host="b.dyn.example.com" ` + b + "\n")
-	if err := f.Reload(); err != nil {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, write := openTemp(t, initial)
+			write(tc.edit)
+			err := f.Reload()
+			var re *ReloadError
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Reload: %v", err)
+			case tc.wantErr != "" && (!errors.As(err, &re) || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Reload: %v; want a ReloadError with %q", err, tc.wantErr)
+			case re != nil && (re.Kept != tc.kept || re.Removed != tc.removed):
+				t.Errorf("kept %d, removed %d; want %d, %d", re.Kept, re.Removed, tc.kept, tc.removed)
+			}
+			for _, c := range []struct {
+				who  string
+				e    *Entry
+				ok   bool
+				host string
+			}{
+				{"a", lookup(f, ka), true, tc.a},
+				{"b", lookup(f, kb), true, tc.b},
+				{"r", nil, false, tc.r},
+			} {
+				e := c.e
+				if !c.ok {
+					e, _ = f.LookupUser("r")
+				}
+				switch {
+				case c.host == "" && e != nil:
+					t.Errorf("%s still has %v: not revoked", c.who, e.Hosts)
+				case c.host != "" && (e == nil || !e.Owns(c.host+".dyn.example.com") || len(e.Hosts) != 1):
+					t.Errorf("%s has %v, want [%s.dyn.example.com]", c.who, entryHosts(e), c.host)
+				}
+			}
+		})
+	}
+}
+
+func bcryptHash(t *testing.T) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.Lookup(ka); ok {
-		t.Error("removed key still present")
+	return string(h)
+}
+
+func lookup(f *File, k ssh.PublicKey) *Entry {
+	e, _ := f.Lookup(k)
+	return e
+}
+
+func entryHosts(e *Entry) []string {
+	if e == nil {
+		return nil
 	}
-	if _, ok := f.Lookup(kb); !ok {
-		t.Error("added key missing")
-	}
+	return e.Hosts
 }
 
 func FuzzParse(f *testing.F) {
@@ -237,14 +332,12 @@ func TestWatchReloadsOnChange(t *testing.T) {
 	if _, ok := f.Lookup(kb); !ok {
 		t.Fatal("added key not seen after the file changed")
 	}
-	for _, broken := range []string{"", `host="a.dyn.example.com" ` + a[:50]} {
-		write(broken)
-		if err := next(); err == nil {
-			t.Fatalf("reload of %q succeeded", broken)
-		}
-		if _, ok := f.Lookup(ka); !ok || f.Map().Len() != 2 {
-			t.Fatalf("old map lost after %q", broken)
-		}
+	write(`host="a.dyn.example.com" ` + a + "\n" + `host="b.dyn.example.com" ` + b + "\nbroken\n")
+	if err := next(); err == nil {
+		t.Fatal("reload with a broken line reported no error")
+	}
+	if _, ok := f.Lookup(ka); !ok || f.Map().Len() != 2 {
+		t.Fatal("good lines lost after a broken edit")
 	}
 	select {
 	case err := <-reports:

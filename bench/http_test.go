@@ -43,7 +43,7 @@ func BenchmarkHTTPFront(b *testing.B) {
 	for i := range users {
 		lines = append(lines, fmt.Sprintf(`http-user="r%d",http-password="%s",host="r%d.%s",allow-private`, i, hash, i, p.Zone))
 	}
-	m, err := authorized.Parse(strings.NewReader(strings.Join(lines, "\n")), "bench", []string{p.Zone})
+	m, err := authorized.Parse(strings.NewReader(strings.Join(lines, "\n")), "bench", authorized.Scope{Zones: []string{p.Zone}})
 	if err != nil {
 		b.Fatal(err)
 	}

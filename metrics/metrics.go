@@ -27,6 +27,9 @@ type Metrics struct {
 	updates     *prometheus.CounterVec
 	dnsRTT      *prometheus.HistogramVec
 	httpReqs    *prometheus.CounterVec
+	reloads     *prometheus.CounterVec
+	reloadOK    prometheus.Gauge
+	keys        prometheus.Gauge
 }
 
 // New returns a registry with sshdyn's metrics, the Go runtime's and the
@@ -63,15 +66,31 @@ func New(version string) *Metrics {
 		// 250 µs to 4 s: loopback to a primary across the world.
 		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15),
 	}, []string{"zone", "op", "outcome"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sshdyn_authorized_reloads_total",
+		Help: "Reloads of the authorized file after the first load, by result: ok, bad_lines (the good lines are in use, see the log), failed (the file could not be read; the old map is in use).",
+	}, []string{"result"})
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sshdyn_authorized_reload_ok",
+		Help: "1 if the last load of the authorized file took every line, 0 if it found bad lines or failed: alert on 0.",
+	})
+	m.reloadOK.Set(1)
+	m.keys = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sshdyn_authorized_keys",
+		Help: "Lines (identities) in the authorized map in use.",
+	})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "sshdyn_build_info",
 		Help:        "Always 1; the version label says which sshdyn runs.",
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.connections, m.authFails, m.limited, m.sessions, m.updates, m.dnsRTT, m.httpReqs, build,
+	m.reg.MustRegister(m.connections, m.authFails, m.limited, m.sessions, m.updates, m.dnsRTT, m.httpReqs, m.reloads, m.reloadOK, m.keys, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Start the labelled series at zero so that rate() sees the first one.
+	for _, r := range []string{ReloadOK, ReloadBadLines, ReloadFailed} {
+		m.reloads.WithLabelValues(r)
+	}
 	for _, l := range []string{publish.LimitPenalty, publish.LimitUnauthenticated, publish.LimitDNSSlots, publish.LimitChanges} {
 		m.limited.WithLabelValues(l)
 	}
@@ -85,6 +104,28 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry returns the registry, for tests and for more collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Results of a reload of the authorized file.
+const (
+	ReloadOK       = "ok"
+	ReloadBadLines = "bad_lines"
+	ReloadFailed   = "failed"
+)
+
+// Reload counts a reload of the authorized file with its result; keys is
+// the number of lines in the map in use afterwards.
+func (m *Metrics) Reload(result string, keys int) {
+	m.reloads.WithLabelValues(result).Inc()
+	m.keys.Set(float64(keys))
+	if result == ReloadOK {
+		m.reloadOK.Set(1)
+	} else {
+		m.reloadOK.Set(0)
+	}
+}
+
+// Keys sets the number of lines in the map in use.
+func (m *Metrics) Keys(n int) { m.keys.Set(float64(n)) }
 
 // Connection counts an accepted connection.
 func (m *Metrics) Connection() { m.connections.Inc() }

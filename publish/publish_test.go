@@ -127,7 +127,7 @@ func entry(t *testing.T, opts string) *authorized.Entry {
 		t.Fatal(err)
 	}
 	line := opts + " " + string(gossh.MarshalAuthorizedKey(k))
-	m, err := authorized.Parse(strings.NewReader(line), "keys", []string{"example.com", "dyn.example.com"})
+	m, err := authorized.Parse(strings.NewReader(line), "keys", authorized.Scope{Zones: []string{"example.com", "dyn.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/update"
@@ -620,5 +622,49 @@ func TestUnreadInputIsBounded(t *testing.T) {
 	t.Logf("heap %d -> %d bytes (%+d) with %d channels that sent %d MiB each", before, after, grew, conns*chans, size>>20)
 	if grew > 8<<20 {
 		t.Errorf("heap grew by %d bytes: the input is kept", grew)
+	}
+}
+
+// TestRevokedKeysAreDisconnected: after a reload removes a key,
+// CloseRevoked closes that key's logged-in connections and leaves the
+// others (audit, issue 22: removing a key did not close them).
+func TestRevokedKeysAreDisconnected(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	path := filepath.Join(t.TempDir(), "keys")
+	line := func(host string, k gossh.Signer) string {
+		return `host="` + host + `.dyn.example.com" ` + string(gossh.MarshalAuthorizedKey(k.PublicKey()))
+	}
+	if err := os.WriteFile(path, []byte(line("a", a)+line("b", b)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := authorized.Open(path, authorized.Scope{Zones: []string{"dyn.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startServerOpts(t, a, b, "", func(s *Server) { s.Service.AllowPrivate = true; s.Hosts = f })
+	ca1, ca2, cb := login(t, env, a), login(t, env, a), login(t, env, b)
+	if n := env.srv.CloseRevoked(); n != 0 {
+		t.Fatalf("CloseRevoked closed %d connections with no key removed", n)
+	}
+	if err := os.WriteFile(path, []byte(line("b", b)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if n := env.srv.CloseRevoked(); n != 2 {
+		t.Fatalf("CloseRevoked closed %d connections, want a's 2", n)
+	}
+	for i, c := range []*gossh.Client{ca1, ca2} {
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("a's connection %d still open after its key was removed", i+1)
+		}
+	}
+	if out, _, code := run(t, cb, "ip"); code != 0 || out != "127.0.0.1\n" {
+		t.Errorf("b's connection after a's removal: %q exit %d", out, code)
 	}
 }

@@ -80,8 +80,8 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool // Shutdown was called
 	listeners []*gatedListener
-	perKey    map[string]int // logged-in connections by key
-	conns     atomic.Int64   // connections admitted and not ended
+	perKey    map[string]map[net.Conn]bool // logged-in connections by key
+	conns     atomic.Int64                 // connections admitted and not ended
 }
 
 type ctxKey int
@@ -91,6 +91,7 @@ const (
 	loginTimerCtx                // closes the connection if login takes too long
 	releaseCtx                   // func(): leaves the unauthenticated gate
 	sessionsCtx                  // *atomic.Int32: open sessions on the connection
+	connCtx                      // net.Conn: the connection, to close it
 )
 
 // DefaultKeyExchanges are the key exchanges offered by default: the
@@ -143,7 +144,7 @@ func (s *Server) init() {
 	if s.MaxConnsPerKey <= 0 {
 		s.MaxConnsPerKey = DefaultMaxConnsPerKey
 	}
-	s.perKey = map[string]int{}
+	s.perKey = map[string]map[net.Conn]bool{}
 	if s.KeyExchanges == nil {
 		s.KeyExchanges = DefaultKeyExchanges()
 	}
@@ -205,7 +206,8 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		// Called only for the key whose signature verified: the session
 		// checks that s.PublicKey() is this one.
 		VerifiedPublicKeyCallback: func(_ gossh.ConnMetadata, key gossh.PublicKey, perms *gossh.Permissions, _ string) (*gossh.Permissions, error) {
-			release, ok := s.keyConn(key)
+			c, _ := ctx.Value(connCtx).(net.Conn)
+			release, ok := s.keyConn(key, c)
 			if !ok {
 				s.Logger.Info("login refused: too many connections for this key", "remote", ctx.RemoteAddr().String(), "key", gossh.FingerprintSHA256(key), "max", s.MaxConnsPerKey)
 				return nil, errTooManyForKey
@@ -227,26 +229,60 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 
 var errTooManyForKey = errors.New("too many connections for this key")
 
-// keyConn counts a logged-in connection of key, if the key has fewer
+// keyConn counts c, a logged-in connection of key, if the key has fewer
 // than MaxConnsPerKey; release uncounts it.
-func (s *Server) keyConn(key gossh.PublicKey) (release func(), ok bool) {
+func (s *Server) keyConn(key gossh.PublicKey, c net.Conn) (release func(), ok bool) {
 	k := string(key.Marshal())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.perKey[k] >= s.MaxConnsPerKey {
+	conns := s.perKey[k]
+	if len(conns) >= s.MaxConnsPerKey {
 		return nil, false
 	}
-	s.perKey[k]++
+	if conns == nil {
+		conns = map[net.Conn]bool{}
+		s.perKey[k] = conns
+	}
+	conns[c] = true
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if s.perKey[k]--; s.perKey[k] == 0 {
+			if delete(conns, c); len(conns) == 0 {
 				delete(s.perKey, k)
 			}
 		})
 	}, true
+}
+
+// CloseRevoked closes the logged-in connections whose key Hosts no
+// longer lists (call it after the authorized file was reloaded) and
+// returns how many it closed. A command running on one is cut off; its
+// DNS change, if already sent, stands.
+func (s *Server) CloseRevoked() int {
+	s.once.Do(s.init)
+	var revoked []net.Conn
+	s.mu.Lock()
+	for k, conns := range s.perKey {
+		key, err := gossh.ParsePublicKey([]byte(k))
+		if err == nil {
+			if _, ok := s.Hosts.Lookup(key); ok {
+				continue
+			}
+		}
+		for c := range conns {
+			revoked = append(revoked, c)
+		}
+		if err == nil {
+			s.Logger.Info("closing connections of a revoked key", "key", gossh.FingerprintSHA256(key), "connections", len(conns))
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range revoked {
+		c.Close()
+	}
+	return len(revoked)
 }
 
 // admit runs first on every new connection: it applies the limits on
@@ -274,6 +310,7 @@ func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 	ctx.SetValue(loginTimerCtx, t)
 	ctx.SetValue(releaseCtx, release)
 	ctx.SetValue(sessionsCtx, new(atomic.Int32))
+	ctx.SetValue(connCtx, c)
 	// No goroutine per connection: AfterFunc runs when the connection ends.
 	s.conns.Add(1)
 	context.AfterFunc(ctx, func() {

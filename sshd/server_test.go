@@ -73,7 +73,7 @@ func startServerOpts(t *testing.T, a, b gossh.Signer, aOpts string, mod func(*Se
 	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
 	text := aOpts + `host="a.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(a.PublicKey())) +
 		`host="b.` + p.Zone + `" ` + string(gossh.MarshalAuthorizedKey(b.PublicKey()))
-	m, err := authorized.Parse(strings.NewReader(text), "keys", []string{p.Zone})
+	m, err := authorized.Parse(strings.NewReader(text), "keys", authorized.Scope{Zones: []string{p.Zone}})
 	if err != nil {
 		t.Fatal(err)
 	}

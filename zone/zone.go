@@ -140,6 +140,36 @@ func (z *Zone) Serial() uint32 { return z.cur.Load().serial }
 
 func (z *Zone) snapshot() *snapshot { return z.cur.Load() }
 
+// Targets returns the names inside the zone that its NS, MX and SRV
+// records point at (canonical, no trailing dot), each with the record
+// that names it: an update key must not own one, or it could move the
+// zone's name server or mail.
+func (z *Zone) Targets() map[string]string {
+	out := map[string]string{}
+	for name, n := range z.snapshot().names {
+		for _, set := range n {
+			for _, rr := range set {
+				var target string
+				switch r := rr.(type) {
+				case *dns.NS:
+					target = r.Ns
+				case *dns.MX:
+					target = r.Mx
+				case *dns.SRV:
+					target = r.Target
+				default:
+					continue
+				}
+				t := dnsname.Canonical(target)
+				if dnsname.InZone(dnsname.FQDN(t), z.Origin) {
+					out[t] = fmt.Sprintf("the target of the %s record of %s", typeName(rr.Header().Rrtype), strings.TrimSuffix(name, "."))
+				}
+			}
+		}
+	}
+	return out
+}
+
 // parse reads a zone file for origin and checks what the server relies
 // on: one SOA and at least one NS at the apex, class IN, every name in
 // the zone, CNAME alone at its name. Wildcards and DNAME are refused: the

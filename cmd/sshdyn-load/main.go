@@ -163,7 +163,7 @@ func floor(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	m, err := authorized.Load(*authFile, []string{*zone})
+	m, err := authorized.Load(*authFile, authorized.Scope{Zones: []string{*zone}})
 	if err != nil {
 		return err
 	}

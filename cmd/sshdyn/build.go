@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 
 	gossh "golang.org/x/crypto/ssh"
@@ -32,6 +33,7 @@ type parts struct {
 	ssh     *sshd.Server
 	web     *dyndns2.Server   // the dyndns2 front; nil without http_listen
 	certs   *dyndns2.CertFile // its certificate; nil for plain HTTP
+	metrics *metrics.Metrics  // nil without metrics_listen
 
 	hostKeyCreated bool // serve: the host key was made just now
 	hostKeyMissing bool // check: there is no host key yet
@@ -59,7 +61,7 @@ const (
 // found, joined, with the parts it could make. m (nil for none) is hooked
 // in for metrics, log is the daemon's logger.
 func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Logger) (*parts, error) {
-	p := &parts{cfg: cfg}
+	p := &parts{cfg: cfg, metrics: m}
 	var problems []error
 	bad := func(err error) { problems = append(problems, err) }
 
@@ -77,11 +79,14 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	}
 	p.dns = embeddedServer(p.zones, ring, log.With("component", "dns"))
 
-	hosts, err := authorized.Open(cfg.AuthorizedKeys, cfg.ZoneNames())
+	hosts, err := authorized.Open(cfg.AuthorizedKeys, authorized.Scope{Zones: cfg.ZoneNames(), Reserved: reserved(p.zones)})
 	if err != nil {
 		bad(fmt.Errorf("authorized keys: %w", err))
 	}
 	p.hosts = hosts
+	if m != nil && hosts != nil {
+		m.Keys(hosts.Map().Len())
+	}
 
 	signer, err := p.loadHostKey(hk)
 	if err != nil {
@@ -120,6 +125,18 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		bad(err)
 	}
 	return p, errors.Join(problems...)
+}
+
+// reserved returns the names the embedded primary's zones point their NS,
+// MX and SRV records at: no key may own one.
+func reserved(zones []builtZone) map[string]string {
+	out := map[string]string{}
+	for _, bz := range zones {
+		if bz.embedded != nil {
+			maps.Copy(out, bz.embedded.Targets())
+		}
+	}
+	return out
 }
 
 // buildHTTP makes the dyndns2 front, if http_listen asks for it, and

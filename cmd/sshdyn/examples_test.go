@@ -24,7 +24,7 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := authorized.Load(filepath.Join(examples, "authorized_keys"), cfg.ZoneNames())
+	m, err := authorized.Load(filepath.Join(examples, "authorized_keys"), authorized.Scope{Zones: cfg.ZoneNames()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,6 +189,76 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestRevocationBesideABrokenLine (audit L3): removing a key in the same
+// edit that leaves a bad line revokes it, and closes its open
+// connections; the other keys keep working; the failing reload shows in
+// sshdyn_authorized_reload_ok until the file is fixed.
+func TestRevocationBesideABrokenLine(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	keys := t.TempDir()
+	one := newClientKey(t, keys, "one")
+	two := newClientKey(t, keys, "two")
+	lineOne, lineTwo := `host="one.`+p.Zone+`" `+one.line+"\n", `host="two.`+p.Zone+`" `+two.line+"\n"
+	dir := writeConfig(t, p, p.Addr, p.KeyFile, lineOne+lineTwo)
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfg, strings.Replace(string(b), `reload_interval = "0s"`, `reload_interval = "50ms"`, 1))
+	d, base := runWithMetrics(t, dir, "")
+	gauge := func(name string) float64 {
+		t.Helper()
+		m := find(scrape(t, base+"/metrics"), name, nil)
+		if m == nil {
+			t.Fatalf("no %s", name)
+		}
+		return m.GetGauge().GetValue()
+	}
+	if g := gauge("sshdyn_authorized_reload_ok"); g != 1 {
+		t.Fatalf("sshdyn_authorized_reload_ok = %v at start", g)
+	}
+	// One's connection stays open: no command (-N). ssh runs LocalCommand
+	// once it has logged in.
+	loggedIn := filepath.Join(keys, "logged-in")
+	held := d.sshCommand(one, []string{"-N", "-o", "PermitLocalCommand=yes", "-o", "LocalCommand=touch " + loggedIn})
+	if err := held.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- held.Wait() }()
+	waitFor(t, "one's connection to log in", func() bool { _, err := os.Stat(loggedIn); return err == nil })
+
+	writeFile(t, filepath.Join(dir, "authorized_keys"), "a line gone wrong\n"+lineTwo)
+	waitFor(t, "the reload", func() bool { return strings.Contains(d.log.String(), "authorized file has bad lines") })
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		held.Process.Kill()
+		t.Fatalf("one's open connection survived its removal:\n%s", d.log.String())
+	}
+	if r := d.ssh(t, one, nil, "update"); r.code != 255 {
+		t.Errorf("removed key one still logs in: %+v", r)
+	}
+	if r := d.ssh(t, two, nil, "update"); r.code != 0 {
+		t.Errorf("key two after the edit: %+v", r)
+	}
+	if !strings.Contains(d.log.String(), "authorized_keys:1: no valid public key") || !strings.Contains(d.log.String(), "removed=1") {
+		t.Errorf("the log does not say what happened:\n%s", d.log.String())
+	}
+	if g := gauge("sshdyn_authorized_reload_ok"); g != 0 {
+		t.Errorf("sshdyn_authorized_reload_ok = %v after a reload with a bad line, want 0", g)
+	}
+	if c := counter(scrape(t, base+"/metrics"), "sshdyn_authorized_reloads_total", map[string]string{"result": "bad_lines"}); c != 1 {
+		t.Errorf("sshdyn_authorized_reloads_total{result=bad_lines} = %v, want 1", c)
+	}
+	writeFile(t, filepath.Join(dir, "authorized_keys"), lineTwo)
+	waitFor(t, "sshdyn_authorized_reload_ok back to 1", func() bool { return gauge("sshdyn_authorized_reload_ok") == 1 })
+	if g := gauge("sshdyn_authorized_keys"); g != 1 {
+		t.Errorf("sshdyn_authorized_keys = %v, want 1", g)
+	}
+}
+
 // TestMetricsPprof: metrics_pprof serves Go's profiler beside /metrics.
 func TestMetricsPprof(t *testing.T) {
 	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
@@ -279,4 +349,16 @@ func histogram(fams map[string]*dto.MetricFamily, name string, labels map[string
 		return m.GetHistogram()
 	}
 	return nil
+}
+
+// waitFor polls cond every 20 ms for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

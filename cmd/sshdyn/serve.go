@@ -17,6 +17,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/publish"
@@ -97,18 +98,39 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 	return run(ctx, p, errc, log)
 }
 
+// reloaded reports a reload of the authorized file (the log line, the
+// metric) and closes the connections of the keys it removed.
+func (p *parts) reloaded(err error, why string, log *slog.Logger) {
+	path, keys := p.hosts.Path(), p.hosts.Map().Len()
+	result := metrics.ReloadOK
+	var re *authorized.ReloadError
+	switch {
+	case errors.As(err, &re):
+		result = metrics.ReloadBadLines
+		log.Error("authorized file has bad lines: using its good lines, and for a key on a bad line its previous options; keys it no longer lists are revoked",
+			"path", path, "why", why, "keys", keys, "kept", re.Kept, "removed", re.Removed, "err", re.Err)
+	case err != nil:
+		result = metrics.ReloadFailed
+		log.Error("authorized file cannot be read; keeping the old map", "path", path, "why", why, "err", err)
+	case keys == 0:
+		log.Warn("reloaded: the authorized file lists no keys, so no client can update", "path", path, "why", why)
+	default:
+		log.Info("reloaded", "path", path, "keys", keys, "why", why)
+	}
+	if p.metrics != nil {
+		p.metrics.Reload(result, keys)
+	}
+	if n := p.ssh.CloseRevoked(); n > 0 {
+		log.Info("closed the connections of removed keys", "connections", n)
+	}
+}
+
 // run reloads the authorized file when it changes or on SIGHUP, until a
 // listener fails or ctx ends; then it shuts the SSH front down.
 func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) error {
 	hosts := p.hosts
 	if d := p.cfg.ReloadInterval.Duration; d > 0 {
-		go hosts.Watch(ctx, d, func(err error) {
-			if err != nil {
-				log.Error("authorized file changed but does not load; keeping the old map", "err", err)
-			} else {
-				log.Info("reloaded", "path", hosts.Path(), "keys", hosts.Map().Len(), "why", "file changed")
-			}
-		})
+		go hosts.Watch(ctx, d, func(err error) { p.reloaded(err, "file changed", log) })
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -116,11 +138,7 @@ func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) err
 	for {
 		select {
 		case <-hup:
-			if err := hosts.Reload(); err != nil {
-				log.Error("reload failed; keeping the old map", "path", hosts.Path(), "err", err)
-			} else {
-				log.Info("reloaded", "path", hosts.Path(), "keys", hosts.Map().Len())
-			}
+			p.reloaded(hosts.Reload(), "SIGHUP", log)
 		case err := <-errc:
 			return err
 		case <-ctx.Done():

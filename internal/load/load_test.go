@@ -21,7 +21,7 @@ func startFloor(t *testing.T, keys *Keys) string {
 	if err := keys.Authorized(&buf, "dyn.example.com", ""); err != nil {
 		t.Fatal(err)
 	}
-	m, err := authorized.Parse(&buf, "keys", []string{"dyn.example.com"})
+	m, err := authorized.Parse(&buf, "keys", authorized.Scope{Zones: []string{"dyn.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
