@@ -69,6 +69,10 @@ type Config struct {
 
 	MaxChangesPerKey int      `toml:"max_changes_per_key"` // record changes per key per change_window; 0: no limit
 	ChangeWindow     Duration `toml:"change_window"`
+	// MaxRequestsPerKey bounds the requests (update, status; changed or
+	// not) per key per request_window; 0: no limit.
+	MaxRequestsPerKey int      `toml:"max_requests_per_key"`
+	RequestWindow     Duration `toml:"request_window"`
 
 	// HTTPListen serves the dyndns2 front for routers (GET /nic/update)
 	// on these addresses, host:port; empty (the default) serves none.
@@ -177,8 +181,10 @@ func Default() Config {
 		MaxDNSInFlight: publish.DefaultMaxInFlight,
 		MaxConnsPerKey: sshd.DefaultMaxConnsPerKey,
 
-		MaxChangesPerKey: DefaultMaxChangesPerKey,
-		ChangeWindow:     Duration{publish.DefaultChangeWindow},
+		MaxChangesPerKey:  DefaultMaxChangesPerKey,
+		ChangeWindow:      Duration{publish.DefaultChangeWindow},
+		MaxRequestsPerKey: DefaultMaxRequestsPerKey,
+		RequestWindow:     Duration{publish.DefaultRequestWindow},
 	}
 }
 
@@ -187,7 +193,10 @@ func Default() Config {
 const (
 	DefaultAuthFailPenalty  = 5 * time.Second
 	DefaultMaxChangesPerKey = 60
-	DefaultTTL              = 60
+	// DefaultMaxRequestsPerKey is one request a second on average, with
+	// room for a router's burst of hotplug events.
+	DefaultMaxRequestsPerKey = 60
+	DefaultTTL               = 60
 )
 
 // Load reads the file at path over the defaults and validates the result.
@@ -365,6 +374,9 @@ func (c *Config) validateServer() error {
 	}
 	if c.MaxChangesPerKey < 0 || c.ChangeWindow.Duration <= 0 {
 		return errors.New("max_changes_per_key must be 0 (no limit) or more, change_window more than 0")
+	}
+	if c.MaxRequestsPerKey < 0 || c.RequestWindow.Duration <= 0 {
+		return errors.New("max_requests_per_key must be 0 (no limit) or more, request_window more than 0")
 	}
 	for _, l := range c.DNSListen {
 		if _, _, err := net.SplitHostPort(l); err != nil {

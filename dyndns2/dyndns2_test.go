@@ -190,6 +190,22 @@ func TestWrongPasswordsPenalize(t *testing.T) {
 	}
 }
 
+// TestRequestLimit: nochg answers count toward max_requests_per_key
+// too, once per host and address family; over it the router is told
+// abuse, and another user is not.
+func TestRequestLimit(t *testing.T) {
+	e := newEnv(t, ",allow-private")
+	e.srv.Service.MaxRequestsPerKey = 4 // two requests for the router's two hosts
+	for i, want := range []string{"good 192.0.2.1\ngood 192.0.2.1\n", "nochg 192.0.2.1\nnochg 192.0.2.1\n", "abuse\nabuse\n"} {
+		if code, body := e.get(t, "/nic/update", "myip=192.0.2.1", "router", password); body != want {
+			t.Fatalf("request %d = %d %q, want %q", i+1, code, body, want)
+		}
+	}
+	if _, body := e.get(t, "/nic/update", "myip=8.8.4.4", "other", password); body != "good 8.8.4.4\n" {
+		t.Errorf("another user = %q", body)
+	}
+}
+
 // TestTrustedProxy: from a trusted proxy, X-Forwarded-For names the
 // client (whose from= is checked) and, without myip, its address.
 func TestTrustedProxy(t *testing.T) {

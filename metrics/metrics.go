@@ -50,7 +50,7 @@ func New(version string) *Metrics {
 	}, []string{"code"})
 	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sshdyn_rate_limited_total",
-		Help: "Requests refused by a limit: penalty, unauthenticated, dns_slots, changes.",
+		Help: "Requests refused by a limit: penalty, unauthenticated, dns_slots, changes, requests.",
 	}, []string{"limit"})
 	m.sessions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sshdyn_sessions_total",
@@ -91,7 +91,7 @@ func New(version string) *Metrics {
 	for _, r := range []string{ReloadOK, ReloadBadLines, ReloadFailed} {
 		m.reloads.WithLabelValues(r)
 	}
-	for _, l := range []string{publish.LimitPenalty, publish.LimitUnauthenticated, publish.LimitDNSSlots, publish.LimitChanges} {
+	for _, l := range []string{publish.LimitPenalty, publish.LimitUnauthenticated, publish.LimitDNSSlots, publish.LimitChanges, publish.LimitRequests} {
 		m.limited.WithLabelValues(l)
 	}
 	return m

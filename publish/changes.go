@@ -6,27 +6,32 @@ import (
 	"time"
 )
 
-// changeLimiter allows each key at most max record changes in any window
-// (a sliding window). Only changes count: nochg answers are free.
-type changeLimiter struct {
+// windowLimiter allows each key at most max events in any window (a
+// sliding window): record changes (nochg answers are free), or requests.
+type windowLimiter struct {
 	max    int
 	window time.Duration
+	what   string // what is counted, for the error: "changes", "requests"
 
 	mu     sync.Mutex
 	recent map[string][]time.Time // by key; oldest first
 	sweep  time.Time
 }
 
-// LimitError is a change refused by MaxChangesPerKey; Retry says when
-// the identity may change a record again.
-type LimitError struct{ Retry time.Duration }
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("too many changes for this key; try again in %s", e.Retry.Round(time.Second))
+// LimitError is a change refused by MaxChangesPerKey, or a request
+// refused by MaxRequestsPerKey; Retry says when the identity may try
+// again.
+type LimitError struct {
+	What  string // "changes" or "requests"
+	Retry time.Duration
 }
 
-// allow records a change for key at now, or returns *LimitError.
-func (l *changeLimiter) allow(key string, now time.Time) error {
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("too many %s for this key; try again in %s", e.What, max(e.Retry.Round(time.Second), time.Second))
+}
+
+// allow records an event for key at now, or returns *LimitError.
+func (l *windowLimiter) allow(key string, now time.Time) error {
 	if l.max <= 0 {
 		return nil
 	}
@@ -50,7 +55,7 @@ func (l *changeLimiter) allow(key string, now time.Time) error {
 	}
 	if len(ts) >= l.max {
 		l.recent[key] = ts
-		return &LimitError{Retry: ts[0].Add(l.window).Sub(now)}
+		return &LimitError{What: l.what, Retry: ts[0].Add(l.window).Sub(now)}
 	}
 	l.recent[key] = append(ts, now)
 	return nil

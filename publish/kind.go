@@ -27,7 +27,7 @@ const (
 	KindNoZone    // a host is in no configured zone: the server's configuration
 
 	// Failures of one host; nothing was written for it.
-	KindRateLimited // the identity changed its records too often
+	KindRateLimited // the identity changed its records, or asked, too often
 	KindUnreachable // no connection to the primary
 	KindTimeout     // no answer in time
 	KindServFail    // SERVFAIL: the primary failed to apply it
@@ -98,7 +98,7 @@ type Error struct {
 	Temporary bool
 	Host      string     // KindNotOwned, KindNoZone, a DNS failure: the host (as the client named it)
 	Addr      netip.Addr // KindNotPublic: the address
-	Err       error      // KindDenied: why; a DNS failure: its detail
+	Err       error      // KindDenied: why; KindRateLimited: *LimitError; a DNS failure: its detail
 }
 
 func (e *Error) Error() string {
@@ -115,6 +115,10 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s is in no configured zone", e.Host)
 	case KindBadPrefix:
 		return fmt.Sprintf("%s: its interface ID does not fit below the LAN prefix", e.Host)
+	case KindRateLimited:
+		if e.Host == "" {
+			return e.Err.Error()
+		}
 	}
 	return fmt.Sprintf("%s: %v", e.Host, e.Err)
 }

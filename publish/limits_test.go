@@ -7,7 +7,7 @@ import (
 )
 
 func TestWriteLimiterWindow(t *testing.T) {
-	l := changeLimiter{max: 2, window: time.Minute}
+	l := windowLimiter{max: 2, window: time.Minute, what: "changes"}
 	t0 := time.Unix(1_000_000, 0)
 	for i, tc := range []struct {
 		at time.Duration

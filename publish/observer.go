@@ -25,6 +25,7 @@ const (
 	LimitUnauthenticated = "unauthenticated" // too many connections not logged in yet (a front's)
 	LimitDNSSlots        = "dns_slots"       // no DNS slot free in time
 	LimitChanges         = "changes"         // the identity changed its records too often
+	LimitRequests        = "requests"        // the identity sent too many requests
 )
 
 type nopObserver struct{}

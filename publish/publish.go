@@ -51,6 +51,8 @@ const (
 	DefaultTimeout      = 30 * time.Second
 	DefaultMaxInFlight  = 64
 	DefaultChangeWindow = time.Hour
+	// DefaultRequestWindow is the window of MaxRequestsPerKey.
+	DefaultRequestWindow = time.Minute
 	DefaultFailGrace    = 30 * time.Second
 	// MaxPenalty caps one source's penalty for failed logins.
 	MaxPenalty = 10 * time.Minute
@@ -77,6 +79,12 @@ type Service struct {
 	// Unchanged records (nochg) are free.
 	MaxChangesPerKey int
 	ChangeWindow     time.Duration
+	// MaxRequestsPerKey bounds the requests (update or status, changed or
+	// not, from any front) one identity may make in any RequestWindow
+	// (DefaultRequestWindow if zero); 0 means no limit. Each costs the
+	// primary at least one query.
+	MaxRequestsPerKey int
+	RequestWindow     time.Duration
 	// FailPenalty is added to a source's penalty for every failed login
 	// at any front; 0 means no penalties. While the penalty exceeds
 	// FailGrace (DefaultFailGrace if zero), Penalized refuses the
@@ -91,7 +99,8 @@ type Service struct {
 	once    sync.Once
 	zones   []Zone
 	slots   chan struct{}
-	changes changeLimiter
+	changes  windowLimiter
+	requests windowLimiter
 	fails   penalties
 }
 
@@ -110,7 +119,11 @@ func (s *Service) init() {
 	if s.ChangeWindow <= 0 {
 		s.ChangeWindow = DefaultChangeWindow
 	}
-	s.changes = changeLimiter{max: s.MaxChangesPerKey, window: s.ChangeWindow}
+	s.changes = windowLimiter{max: s.MaxChangesPerKey, window: s.ChangeWindow, what: "changes"}
+	if s.RequestWindow <= 0 {
+		s.RequestWindow = DefaultRequestWindow
+	}
+	s.requests = windowLimiter{max: s.MaxRequestsPerKey, window: s.RequestWindow, what: "requests"}
 	if s.FailGrace <= 0 {
 		s.FailGrace = DefaultFailGrace
 	}
@@ -406,6 +419,10 @@ func (s *Service) begin(ctx context.Context, req Request, addr netip.Addr) (_ co
 	}
 	if zones, err = s.route(hosts); err != nil {
 		return nil, nil, nil, nil, err
+	}
+	if err := s.requests.allow(id.ID(), time.Now()); err != nil {
+		s.Observer.Limited(LimitRequests)
+		return nil, nil, nil, nil, &Error{Kind: KindRateLimited, Temporary: true, Err: err}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Timeout)
 	release, err := s.slot(ctx)

@@ -311,6 +311,50 @@ func TestChangeLimit(t *testing.T) {
 	}
 }
 
+// TestRequestLimit: an identity may make MaxRequestsPerKey requests,
+// nochg and status included, per window; the next is refused before any
+// DNS work, temporarily, and other identities are not affected (audit
+// M1: status and nochg updates had no per-key rate).
+func TestRequestLimit(t *testing.T) {
+	m := newMemory()
+	obs := &recorder{}
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, MaxRequestsPerKey: 3, Observer: obs}
+	a, b := entry(t, `host="a.dyn.example.com"`), entry(t, `host="b.dyn.example.com"`)
+	req := func(id *authorized.Entry) Request { return Request{Identity: id, Client: public4, Addr: public4} }
+	for i, kind := range []Kind{KindGood, KindNoChange} {
+		if res, err := s.Update(t.Context(), req(a)); err != nil || res[0].Kind != kind {
+			t.Fatalf("update %d = %v, %v", i+1, res, err)
+		}
+	}
+	if _, err := s.Status(t.Context(), req(a)); err != nil {
+		t.Fatal(err)
+	}
+	sets := len(m.sets)
+	for _, call := range []func() error{
+		func() error { _, err := s.Update(t.Context(), req(a)); return err },
+		func() error { _, err := s.Status(t.Context(), req(a)); return err },
+	} {
+		err := call()
+		var pe *Error
+		var le *LimitError
+		if !errors.As(err, &pe) || pe.Kind != KindRateLimited || !pe.Temporary || !errors.As(err, &le) || le.What != "requests" || le.Retry <= 0 || le.Retry > time.Minute {
+			t.Fatalf("request over the limit: %v; want a temporary rate_limited *Error with a LimitError", err)
+		}
+		if !strings.HasPrefix(err.Error(), "too many requests for this key; try again in ") {
+			t.Errorf("message %q", err)
+		}
+	}
+	if len(m.sets) != sets {
+		t.Error("a request over the limit reached the backend")
+	}
+	if res, err := s.Update(t.Context(), req(b)); err != nil || res[0].Kind != KindGood {
+		t.Fatalf("another identity: %v, %v", res, err)
+	}
+	if !slices.Equal(obs.limited, []string{LimitRequests, LimitRequests}) {
+		t.Errorf("limited %v", obs.limited)
+	}
+}
+
 // TestBusy: with every DNS slot taken, a request waits until its timeout,
 // then is refused as a whole, temporarily.
 func TestBusy(t *testing.T) {

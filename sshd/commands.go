@@ -340,6 +340,8 @@ func refusal(err error, log *sessionLog) *fail {
 		return failf(code, "server busy, try again later")
 	case publish.KindNoZone:
 		return failf(code, "%s is in no configured zone", pe.Host)
+	case publish.KindRateLimited:
+		return failf(code, "not now: %v", pe.Err)
 	}
 	return hostFailure(publish.HostResult{Host: pe.Host, Kind: pe.Kind, Temporary: pe.Temporary, Err: pe.Err})
 }

@@ -155,6 +155,33 @@ func itoa(i int) string {
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
 
+
+// TestRequestLimitPerKey: status and nochg updates count toward
+// max_requests_per_key; over it the client gets one line and exit 75,
+// and another key is not affected (audit M1).
+func TestRequestLimitPerKey(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) {
+		s.Service.AllowPrivate = true
+		s.Service.MaxRequestsPerKey = 3
+	})
+	c := login(t, env, a)
+	for _, cmd := range []string{"update", "update", "status"} {
+		if _, errOut, code := run(t, c, cmd); code != 0 {
+			t.Fatalf("%s within the limit: exit %d %q", cmd, code, errOut)
+		}
+	}
+	for _, cmd := range []string{"update", "status"} {
+		out, errOut, code := run(t, c, cmd)
+		if code != ExitTempFail || out != "" || !strings.HasPrefix(errOut, "sshdyn: not now: too many requests for this key; try again in ") || strings.Count(errOut, "\n") != 1 {
+			t.Fatalf("%s over the limit = %q %q exit %d, want one line and exit %d", cmd, out, errOut, code, ExitTempFail)
+		}
+	}
+	if _, _, code := run(t, login(t, env, b), "status"); code != 0 {
+		t.Errorf("other key's status: exit %d", code)
+	}
+}
+
 // dialKeyFrom logs in with key from the loopback source src.
 func dialKeyFrom(t *testing.T, env *testEnv, key gossh.Signer, src string) *gossh.Client {
 	t.Helper()

@@ -94,13 +94,15 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	}
 
 	p.service = &publish.Service{
-		Zones:            zones,
-		AllowPrivate:     cfg.AllowPrivate,
-		MaxInFlight:      cfg.MaxDNSInFlight,
-		MaxChangesPerKey: cfg.MaxChangesPerKey,
-		ChangeWindow:     cfg.ChangeWindow.Duration,
-		FailPenalty:      cfg.AuthFailPenalty.Duration,
-		FailGrace:        cfg.AuthFailGrace.Duration,
+		Zones:             zones,
+		AllowPrivate:      cfg.AllowPrivate,
+		MaxInFlight:       cfg.MaxDNSInFlight,
+		MaxChangesPerKey:  cfg.MaxChangesPerKey,
+		ChangeWindow:      cfg.ChangeWindow.Duration,
+		MaxRequestsPerKey: cfg.MaxRequestsPerKey,
+		RequestWindow:     cfg.RequestWindow.Duration,
+		FailPenalty:       cfg.AuthFailPenalty.Duration,
+		FailGrace:         cfg.AuthFailGrace.Duration,
 	}
 	p.ssh = &sshd.Server{
 		Hosts:                       hosts,
