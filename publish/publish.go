@@ -53,7 +53,7 @@ const (
 	DefaultChangeWindow = time.Hour
 	// DefaultRequestWindow is the window of MaxRequestsPerKey.
 	DefaultRequestWindow = time.Minute
-	DefaultFailGrace    = 30 * time.Second
+	DefaultFailGrace     = 30 * time.Second
 	// MaxPenalty caps one source's penalty for failed logins.
 	MaxPenalty = 10 * time.Minute
 )
@@ -96,12 +96,12 @@ type Service struct {
 	// refusal by a limit, for metrics.
 	Observer Observer
 
-	once    sync.Once
-	zones   []Zone
-	slots   chan struct{}
+	once     sync.Once
+	zones    []Zone
+	slots    chan struct{}
 	changes  windowLimiter
 	requests windowLimiter
-	fails   penalties
+	fails    penalties
 }
 
 func (s *Service) init() {

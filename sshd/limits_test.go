@@ -155,7 +155,6 @@ func itoa(i int) string {
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
 
-
 // TestRequestLimitPerKey: status and nochg updates count toward
 // max_requests_per_key; over it the client gets one line and exit 75,
 // and another key is not affected (audit M1).
