@@ -21,14 +21,19 @@ import (
 // cannot show PowerDNS's policy, which skips a refused record and answers
 // NOERROR. So when the primary does not refuse a LOC change either (a
 // type no sshdyn policy grants), Probe writes an A and an AAAA record at
-// a fresh _sshdyn-check name, confirms each, and removes them again.
+// a fresh sshdyn-check name, confirms each, and removes them again; then
+// it does the same with a LOC record, to tell a grant of every type (a
+// warning, with the narrower grant to use) from PowerDNS's silent skip.
+// The name is a valid host name (letters, digits, hyphens): BIND's
+// check-names, on by default for primary zones, silently drops A and
+// AAAA records at names with an underscore.
 func (c *Client) Probe(ctx context.Context, note func(format string, args ...any)) error {
 	if note == nil {
 		note = func(string, ...any) {}
 	}
 	label := make([]byte, 6)
 	rand.Read(label)
-	probe := "_sshdyn-check-" + hex.EncodeToString(label) + "." + c.Zone
+	probe := "sshdyn-check-" + hex.EncodeToString(label) + "." + c.Zone
 	types := []uint16{dns.TypeA, dns.TypeAAAA}
 	var denied []string
 	for _, t := range types {
@@ -93,7 +98,62 @@ func (c *Client) Probe(ctx context.Context, note func(format string, args ...any
 		return policyError(c, denied)
 	}
 	note("primary %s answers, accepts TSIG key %s and lets it change A and AAAA records (checked by writing and removing %s)", c.Server, c.Key.Name, probe)
+	broad, err := c.writesAnyType(ctx, probe)
+	switch {
+	case err != nil:
+		note("warning: could not tell whether the key may change other record types: %v", err)
+	case broad:
+		name := strings.TrimSuffix(c.Key.Name, ".")
+		note("warning: the grant is too broad: TSIG key %s may change every record type in %s (a LOC record was written and removed), so whoever holds it can change the zone's other records. Grant A and AAAA only, e.g. BIND: update-policy { grant %s zonesub A AAAA; }; Knot: update-type [A, AAAA] in the key's acl",
+			name, c.Zone, name)
+	default:
+		note("primary %s skipped a LOC record without refusing it (a PowerDNS policy script does): the grant is A and AAAA", c.Server)
+	}
 	return nil
+}
+
+// probeLOC is a record of a type no sshdyn grant allows.
+const probeLOC = "1 IN LOC 0 0 0 N 0 0 0 E 0m"
+
+// writesAnyType writes a LOC record at name, reports whether the primary
+// then serves it, and removes it.
+func (c *Client) writesAnyType(ctx context.Context, name string) (bool, error) {
+	rr, err := dns.NewRR(dns.Fqdn(name) + " " + probeLOC)
+	if err != nil {
+		return false, err
+	}
+	u := c.newUpdate()
+	u.Insert([]dns.RR{rr})
+	resp, err := c.exchange(ctx, OpReplace, u)
+	defer func() {
+		if rerr := c.Remove(ctx, name, dns.TypeLOC); rerr != nil && err == nil {
+			err = fmt.Errorf("removing the LOC record at %s: %w", name, rerr)
+		}
+	}()
+	if err != nil {
+		return false, err
+	}
+	if resp.Rcode != dns.RcodeSuccess {
+		var ue *Error
+		if err := c.rcodeError(OpReplace, resp); errors.As(err, &ue) && policyRefusal(ue) {
+			return false, nil
+		}
+		return false, c.rcodeError(OpReplace, resp)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), dns.TypeLOC)
+	q.RecursionDesired = false
+	q.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
+	resp, err = c.exchange(ctx, OpLookup, q)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range resp.Answer {
+		if a.Header().Rrtype == dns.TypeLOC {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // policyRefusal reports whether a failed update, signed with a key that

@@ -32,7 +32,7 @@ func TestCheck(t *testing.T) {
 			line := `host="home.` + p.Zone + `" ` + key.line
 
 			// PowerDNS's policy can only be seen by writing: check --dns
-			// adds and removes a record at a _sshdyn-check name there,
+			// adds and removes a record at a sshdyn-check name there,
 			// and nowhere else.
 			writes := kind == "pdns"
 			// leftIntact checks what check --dns left behind: the serial
@@ -45,7 +45,7 @@ func TestCheck(t *testing.T) {
 					}
 					return
 				}
-				probe := regexp.MustCompile(`_sshdyn-check-[0-9a-f]+\.` + regexp.QuoteMeta(s.Zone)).FindString(out)
+				probe := regexp.MustCompile(`sshdyn-check-[0-9a-f]+\.` + regexp.QuoteMeta(s.Zone)).FindString(out)
 				if probe == "" {
 					t.Fatalf("no probe name in the output:\n%s", out)
 				}
@@ -71,6 +71,30 @@ func TestCheck(t *testing.T) {
 					t.Errorf("no %q:\n%s", how, out)
 				}
 				leftIntact(t, p, serial, out)
+				if writes && !strings.Contains(out, "skipped a LOC record without refusing it") {
+					t.Errorf("the policy script's skip is not told from a broad grant:\n%s", out)
+				}
+			})
+			t.Run("grant too broad", func(t *testing.T) {
+				// BIND: zonesub ANY (its check-names used to drop the
+				// probe, and check reported the grant as missing);
+				// Knot: more types than A and AAAA.
+				types := map[string][]string{"bind": {"ANY"}, "knot": {"A", "AAAA", "LOC", "TXT"}}[kind]
+				if types == nil {
+					return // PowerDNS's grant is its policy script; the embedded primary's update_types
+				}
+				broad := dnstest.Start(t, kind, dnstest.Options{Types: types})
+				code, out, errs := runCheck(t, writeConfig(t, broad, broad.Addr, broad.KeyFile, line), "--dns")
+				if code != 0 || !strings.Contains(out, "warning: the grant is too broad: TSIG key sshdyn-test may change every record type in "+broad.Zone) ||
+					!strings.Contains(out, "update-policy { grant sshdyn-test zonesub A AAAA; }") {
+					t.Fatalf("exit %d, want 0 and a warning naming the narrower grant\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+				}
+				probe := regexp.MustCompile(`sshdyn-check-[0-9a-f]+\.` + regexp.QuoteMeta(broad.Zone)).FindString(out)
+				for _, typ := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeLOC} {
+					if got := broad.Lookup(t, probe, typ); len(got) != 0 {
+						t.Errorf("%s %s = %v left behind", probe, dns.TypeToString[typ], got)
+					}
+				}
 			})
 			t.Run("wrong secret", func(t *testing.T) {
 				bad := filepath.Join(t.TempDir(), "bad.key")
