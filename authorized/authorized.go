@@ -71,6 +71,9 @@ type Entry struct {
 	// that have it too; without it a host is on one line only, so no key
 	// can overwrite another's address.
 	SharedHosts bool
+
+	// NoACME (no-acme) forbids the key to answer ACME challenges.
+	NoACME bool
 }
 
 // LANHost is a host of the LAN behind a line's updater.
@@ -518,13 +521,15 @@ func (e *Entry) option(o string, scope Scope, seen map[string]bool) error {
 		e.AllowPrivate = true
 	case lname == "shared-hosts" && !hasValue:
 		e.SharedHosts = true
+	case lname == "no-acme" && !hasValue:
+		e.NoACME = true
 	case restrictive[lname] && !hasValue:
 	case valued[lname]:
 		return fmt.Errorf("option %s needs a value", name)
-	case restrictive[lname] || lname == "allow-private" || lname == "shared-hosts":
+	case restrictive[lname] || lname == "allow-private" || lname == "shared-hosts" || lname == "no-acme":
 		return fmt.Errorf("option %s takes no value", name)
 	default:
-		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, lan-host=, prefix-length=, allow-private, shared-hosts and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
+		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, lan-host=, prefix-length=, allow-private, shared-hosts, no-acme and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
 	}
 	return nil
 }

@@ -37,6 +37,8 @@ const (
 	KindIgnored     // NOERROR, but the change is not there (PowerDNS's policy script)
 	KindOther       // anything else
 	KindBadPrefix   // a LAN host's interface ID does not fit below the LAN's prefix
+	KindLagging     // written, but a name server of the zone's wait_for did not serve it in time
+	KindMalformed   // the request itself is malformed (an ACME value that is no digest)
 )
 
 var kindNames = [...]string{
@@ -57,6 +59,8 @@ var kindNames = [...]string{
 	KindIgnored:     "ignored",
 	KindOther:       "other",
 	KindBadPrefix:   "bad_prefix",
+	KindLagging:     "lagging",
+	KindMalformed:   "malformed",
 }
 
 func (k Kind) String() string {
@@ -74,6 +78,7 @@ const (
 	ClassTemporary              // nobody: the next run may succeed
 	ClassForbidden              // the client: it asked for what it may not have
 	ClassServer                 // the server's operator: configuration, keys, policy
+	ClassUsage                  // the client: its request is malformed
 )
 
 // Class returns who has to act on k; temporary says that this outcome
@@ -82,6 +87,8 @@ func (k Kind) Class(temporary bool) Class {
 	switch {
 	case k == KindGood || k == KindNoChange:
 		return ClassOK
+	case k == KindMalformed:
+		return ClassUsage
 	case temporary:
 		return ClassTemporary
 	case k == KindDenied || k == KindNotOwned || k == KindNotPublic || k == KindBadPrefix:
@@ -115,7 +122,7 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s is in no configured zone", e.Host)
 	case KindBadPrefix:
 		return fmt.Sprintf("%s: its interface ID does not fit below the LAN prefix", e.Host)
-	case KindRateLimited:
+	case KindRateLimited, KindMalformed, KindLagging:
 		if e.Host == "" {
 			return e.Err.Error()
 		}

@@ -33,10 +33,14 @@ import (
 // nothing. Lookup returns the A and AAAA records served for name now.
 // update.Client (RFC 2136) and update.Remembering (the same, with
 // compare-and-set) are Backends.
+//
+// The TXT methods add and remove single values (ACME challenges), as
+// update.Client's do.
 type Backend interface {
 	Set(ctx context.Context, r update.Record, allow func() error) (res update.Result, old []netip.Addr, err error)
 	SetAll(ctx context.Context, recs []update.Record, allow func() error) (res []update.Result, old [][]netip.Addr, err error)
 	Lookup(ctx context.Context, name string) ([]update.Record, error)
+	update.TXT
 }
 
 // Zone is one zone sshdyn updates, and the backend that writes it.
@@ -44,6 +48,17 @@ type Zone struct {
 	Name    string // any case, with or without the trailing dot
 	TTL     uint32 // for records whose identity sets none
 	Backend Backend
+
+	// ACME lets identities answer ACME DNS-01 challenges for their hosts:
+	// TXT values at _acme-challenge.HOST, with ACMETTL (DefaultACMETTL if
+	// zero).
+	ACME    bool
+	ACMETTL uint32
+	// WaitFor are name servers (host:port: the zone's secondaries, or its
+	// public servers) that must serve a change before a request that
+	// waits is done, within WaitTimeout (DefaultWaitTimeout if zero).
+	WaitFor     []string
+	WaitTimeout time.Duration
 }
 
 // Defaults of a Service's fields, used where a field is zero.
@@ -54,6 +69,8 @@ const (
 	// DefaultRequestWindow is the window of MaxRequestsPerKey.
 	DefaultRequestWindow = time.Minute
 	DefaultFailGrace     = 30 * time.Second
+	DefaultACMETTL       = 60
+	DefaultWaitTimeout   = time.Minute
 	// MaxPenalty caps one source's penalty for failed logins.
 	MaxPenalty = 10 * time.Minute
 )
@@ -96,6 +113,10 @@ type Service struct {
 	// refusal by a limit, for metrics.
 	Observer Observer
 
+	// Served asks a name server of a zone's WaitFor whether it serves
+	// value in name's RRset of type t; update.Served if nil.
+	Served func(ctx context.Context, server, name string, t uint16, value string) (bool, error)
+
 	once     sync.Once
 	zones    []Zone
 	slots    chan struct{}
@@ -130,6 +151,9 @@ func (s *Service) init() {
 	s.fails = penalties{cost: s.FailPenalty, grace: s.FailGrace, max: MaxPenalty}
 	if s.Observer == nil {
 		s.Observer = nopObserver{}
+	}
+	if s.Served == nil {
+		s.Served = update.Served
 	}
 }
 
@@ -188,6 +212,10 @@ type Request struct {
 	// prefix-length is.
 	LAN       bool
 	LANPrefix netip.Prefix
+	// Wait asks Update to return only when each changed or unchanged
+	// record is served by every name server of its zone's WaitFor (or
+	// their WaitTimeout passed: KindLagging).
+	Wait bool
 }
 
 // Update points the hosts asked for at req.Addr: an A record for IPv4,
@@ -199,8 +227,18 @@ type Request struct {
 // changed nothing.
 //
 // The work goes on when ctx is cancelled (a client gone mid-update does
-// not leave a change half done); it is bounded by Timeout.
+// not leave a change half done); it is bounded by Timeout. With
+// req.Wait, Update then waits for the zones' WaitFor servers, without
+// holding a DNS slot.
 func (s *Service) Update(ctx context.Context, req Request) ([]HostResult, error) {
+	out, err := s.update(ctx, req)
+	if err == nil && req.Wait {
+		s.awaitHosts(ctx, out)
+	}
+	return out, err
+}
+
+func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error) {
 	addr, id := Address(req.Addr), req.Identity
 	ctx, hosts, zones, done, err := s.begin(ctx, req, addr)
 	if err != nil {

@@ -30,9 +30,54 @@ type memory struct {
 	block chan struct{} // if set, Set waits for it
 
 	messages, writes int // SetAll calls, and those that wrote
+
+	txt    map[string][]string // TXT values by name
+	txtTTL map[string]uint32
 }
 
-func newMemory() *memory { return &memory{recs: map[string]netip.Addr{}} }
+func newMemory() *memory {
+	return &memory{recs: map[string]netip.Addr{}, txt: map[string][]string{}, txtTTL: map[string]uint32{}}
+}
+
+func (m *memory) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return nil, m.fail
+	}
+	return slices.Clone(m.txt[name]), nil
+}
+
+func (m *memory) AddTXT(ctx context.Context, name, value string, ttl uint32) (update.Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return update.NoChange, m.fail
+	}
+	if slices.Contains(m.txt[name], value) {
+		return update.NoChange, nil
+	}
+	m.txt[name] = append(m.txt[name], value)
+	m.txtTTL[name] = ttl
+	return update.Changed, nil
+}
+
+func (m *memory) RemoveTXT(ctx context.Context, name, value string) (update.Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return update.NoChange, m.fail
+	}
+	i := slices.Index(m.txt[name], value)
+	if i < 0 {
+		return update.NoChange, nil
+	}
+	m.txt[name] = slices.Delete(m.txt[name], i, i+1)
+	if len(m.txt[name]) == 0 {
+		delete(m.txt, name)
+	}
+	return update.Changed, nil
+}
 
 func key(name string, t uint16) string { return name + " " + dns.TypeToString[t] }
 

@@ -22,6 +22,15 @@ type Guarded interface {
 	CheckLikely(ctx context.Context, r Record) (bool, error)
 	ReplaceIf(ctx context.Context, r Record, guard netip.Addr) (replaced bool, err error)
 	Lookup(ctx context.Context, name string) ([]Record, error)
+	TXT
+}
+
+// TXT adds and removes single TXT values (ACME challenges); Client's
+// methods say how.
+type TXT interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	AddTXT(ctx context.Context, name, value string, ttl uint32) (Result, error)
+	RemoveTXT(ctx context.Context, name, value string) (Result, error)
 }
 
 // Remembering decorates a Guarded primary with a memory of the one
@@ -44,7 +53,23 @@ type Remembering struct {
 var (
 	_ Guarded = (*Client)(nil)
 	_ Primary = (*Remembering)(nil)
+	_ TXT     = (*Remembering)(nil)
 )
+
+// LookupTXT is the primary's LookupTXT: TXT values are not remembered.
+func (r *Remembering) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return r.Primary.LookupTXT(ctx, name)
+}
+
+// AddTXT is the primary's AddTXT.
+func (r *Remembering) AddTXT(ctx context.Context, name, value string, ttl uint32) (Result, error) {
+	return r.Primary.AddTXT(ctx, name, value, ttl)
+}
+
+// RemoveTXT is the primary's RemoveTXT.
+func (r *Remembering) RemoveTXT(ctx context.Context, name, value string) (Result, error) {
+	return r.Primary.RemoveTXT(ctx, name, value)
+}
 
 // Remember returns p decorated with seen, or a new LastSeen if seen is nil.
 func Remember(p Guarded, seen *LastSeen) *Remembering {
