@@ -35,10 +35,18 @@ const (
 const Usage = `usage: ssh [-4|-6] [-p PORT] SERVER COMMAND
 
 commands:
-  update [--json] [HOST...]
+  update [--wait] [--json] [HOST...]
                     point this key's hosts (or the named ones) at the
                     address you connect from: IPv4 sets A, IPv6 sets AAAA;
+                    --wait returns once the zone's secondaries serve it;
                     --json prints one JSON object instead of lines
+  acme present NAME VALUE
+  acme cleanup NAME VALUE
+                    add (present) or remove (cleanup) an ACME DNS-01
+                    challenge value at _acme-challenge.HOST; NAME is HOST,
+                    *.HOST or _acme-challenge.HOST of one of this key's
+                    hosts; present returns once the zone's secondaries
+                    serve it
   ip                print the address the server sees
   status            print the A and AAAA records of this key's hosts
   help              print this text
@@ -147,6 +155,8 @@ func (s *Server) run(sess ssh.Session, log *sessionLog) (code int, fingerprint, 
 		err = s.update(ctx, e, args[1:])
 	case "status":
 		err = s.status(ctx, e, args[1:])
+	case "acme":
+		err = s.acme(ctx, e, args[1:])
 	case "ip":
 		if len(args) > 1 {
 			err = failf(ExitUsage, "ip takes no arguments")
@@ -164,7 +174,7 @@ func (s *Server) run(sess ssh.Session, log *sessionLog) (code int, fingerprint, 
 }
 
 // commands are the ones run knows.
-var commands = map[string]bool{"update": true, "ip": true, "status": true, "help": true}
+var commands = map[string]bool{"update": true, "ip": true, "status": true, "acme": true, "help": true}
 
 // maxArgs bounds the words of a command: a key has few hosts.
 const maxArgs = 64
@@ -191,7 +201,7 @@ func parseCommand(raw string) ([]string, *fail) {
 		}
 	}
 	if !commands[args[0]] {
-		return nil, failf(ExitUsage, "unknown command %q (try: update, ip, status, help)", truncate(args[0], 40))
+		return nil, failf(ExitUsage, "unknown command %q (try: update, ip, status, acme, help)", truncate(args[0], 40))
 	}
 	return args, nil
 }
@@ -223,12 +233,13 @@ type HostReport struct {
 }
 
 func (s *Server) update(ctx context.Context, e *env, args []string) error {
-	asJSON := len(args) > 0 && args[0] == "--json"
-	if asJSON {
+	var asJSON, wait bool
+	for len(args) > 0 && (args[0] == "--json" || args[0] == "--wait") {
+		asJSON, wait = asJSON || args[0] == "--json", wait || args[0] == "--wait"
 		args = args[1:]
 	}
 	rep := Report{Address: e.peer.String(), Type: publish.RecordType(e.peer), Hosts: []HostReport{}}
-	err := s.updateHosts(ctx, e, args, &rep, !asJSON)
+	err := s.updateHosts(ctx, e, args, wait, &rep, !asJSON)
 	if asJSON {
 		var f *fail
 		if errors.As(err, &f) {
@@ -243,13 +254,13 @@ func (s *Server) update(ctx context.Context, e *env, args []string) error {
 // updateHosts asks the core to point the hosts named (or all of the
 // key's) at the peer address, fills rep, and prints a line per host on
 // stdout if text is set.
-func (s *Server) updateHosts(ctx context.Context, e *env, named []string, rep *Report, text bool) error {
+func (s *Server) updateHosts(ctx context.Context, e *env, named []string, wait bool, rep *Report, text bool) error {
 	for _, h := range named {
 		if strings.HasPrefix(h, "-") {
-			return failf(ExitUsage, "unknown option %q (update takes --json, then host names)", truncate(h, 40))
+			return failf(ExitUsage, "unknown option %q (update takes --wait and --json, then host names)", truncate(h, 40))
 		}
 	}
-	results, err := s.Service.Update(ctx, publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Addr: e.peer, Hosts: named, LAN: true})
+	results, err := s.Service.Update(ctx, publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Addr: e.peer, Hosts: named, LAN: true, Wait: wait})
 	if err != nil {
 		return refusal(err, e.log)
 	}
@@ -316,6 +327,8 @@ func exitStatus(c publish.Class) int {
 		return ExitTempFail
 	case publish.ClassForbidden:
 		return ExitNoPerm
+	case publish.ClassUsage:
+		return ExitUsage
 	}
 	return ExitConfig
 }
@@ -342,6 +355,10 @@ func refusal(err error, log *sessionLog) *fail {
 		return failf(code, "%s is in no configured zone", pe.Host)
 	case publish.KindRateLimited:
 		return failf(code, "not now: %v", pe.Err)
+	case publish.KindMalformed:
+		return failf(code, "%v", pe.Err)
+	case publish.KindLagging:
+		return failf(code, "%v; try again later", pe.Err)
 	}
 	return hostFailure(publish.HostResult{Host: pe.Host, Kind: pe.Kind, Temporary: pe.Temporary, Err: pe.Err})
 }
@@ -354,6 +371,8 @@ func hostFailure(r publish.HostResult) *fail {
 	switch {
 	case r.Kind == publish.KindRateLimited:
 		return failf(code, "%s: not changed: %v", r.Host, r.Err)
+	case r.Kind == publish.KindLagging:
+		return failf(code, "%s: %v", r.Host, r.Err)
 	case code == ExitConfig:
 		return failf(code, "%s: DNS primary rejected the update (%s); the server's operator must fix its configuration", r.Host, r.Kind)
 	case code == ExitNoPerm && r.Kind == publish.KindBadPrefix:
@@ -371,4 +390,31 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// acme runs "acme present NAME VALUE" and "acme cleanup NAME VALUE": one
+// line on stdout, "good" or "nochg" with the challenge's name.
+func (s *Server) acme(ctx context.Context, e *env, args []string) error {
+	if len(args) != 3 || args[0] != "present" && args[0] != "cleanup" {
+		return failf(ExitUsage, "usage: acme present|cleanup NAME VALUE")
+	}
+	req := publish.ChallengeRequest{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Name: args[1], Value: args[2], Wait: true}
+	var res publish.ChallengeResult
+	var err error
+	if args[0] == "present" {
+		res, err = s.Service.Present(ctx, req)
+	} else {
+		res, err = s.Service.Cleanup(ctx, req)
+	}
+	if err != nil {
+		var pe *publish.Error
+		if errors.As(err, &pe) && pe.Host != "" {
+			e.log.get().Error("acme "+args[0]+" failed", "name", res.Owner, "err", pe.Err)
+			return hostFailure(publish.HostResult{Host: res.Owner, Kind: pe.Kind, Temporary: pe.Temporary, Err: pe.Err})
+		}
+		e.log.get().Info("acme "+args[0]+" refused", "name", res.Owner, "reason", err)
+		return refusal(err, e.log)
+	}
+	fmt.Fprintf(e.stdout, "%s %s TXT\n", res.Kind, res.Owner)
+	return nil
 }

@@ -172,7 +172,7 @@ func (z *Zone) prescan(updates []dns.RR) int {
 		}
 		// "Delete all RRsets from a name" deletes the types the policy
 		// allows and leaves the others (as BIND does).
-		if !(h.Class == dns.ClassANY && h.Rrtype == dns.TypeANY) && !z.types[h.Rrtype] {
+		if !(h.Class == dns.ClassANY && h.Rrtype == dns.TypeANY) && !z.may(name, h.Rrtype) {
 			return dns.RcodeRefused
 		}
 	}
@@ -247,7 +247,7 @@ func (z *Zone) change(n node, name string, rr dns.RR) {
 	case dns.ClassANY:
 		if h.Rrtype == dns.TypeANY {
 			for t := range n {
-				if z.types[t] {
+				if z.may(name, t) {
 					delete(n, t)
 				}
 			}

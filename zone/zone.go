@@ -44,6 +44,11 @@ type Config struct {
 	TransferKeys  []string
 	// Notify lists secondaries (host:port) told of every change.
 	Notify []string
+
+	// ACME lets the update keys add and remove TXT records at
+	// _acme-challenge names (ACME DNS-01 challenges), and nowhere else
+	// unless UpdateTypes has TXT.
+	ACME bool
 }
 
 // node holds the RRsets of one owner name, by type. A node is never
@@ -134,6 +139,15 @@ func Load(cfg Config) (*Zone, error) {
 	z.cur.Store(newSnapshot(origin, names))
 	return z, nil
 }
+
+// may reports whether an update may change name's (canonical, fully
+// qualified) RRset of type t.
+func (z *Zone) may(name string, t uint16) bool {
+	return z.types[t] || z.cfg.ACME && t == dns.TypeTXT && strings.HasPrefix(name, acmeLabel)
+}
+
+// acmeLabel starts the owner names of ACME DNS-01 challenges.
+const acmeLabel = "_acme-challenge."
 
 // Serial returns the SOA serial served now.
 func (z *Zone) Serial() uint32 { return z.cur.Load().serial }

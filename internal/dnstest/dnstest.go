@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,6 +47,10 @@ type Options struct {
 	Records []string // zone-file lines relative to the origin, e.g. "home 300 A 192.0.2.1"
 	// Types lists the RR types the key may update; default A and AAAA.
 	Types []string
+	// ACME grants the key TXT records for ACME challenges too: at
+	// _acme-challenge names only where the primary can say so (PowerDNS's
+	// policy script, the embedded primary), else anywhere (BIND, Knot).
+	ACME bool
 
 	// LogToFile sends the server's output to output.log in its directory,
 	// not into the test process. Benchmarks set it: a busy primary logs
@@ -182,7 +187,7 @@ func (s *Server) configure(kind, zoneFile string, opts Options) ([]string, error
 			return nil, err
 		}
 		conf := filepath.Join(s.Dir, "named.conf")
-		if err := os.WriteFile(conf, []byte(bindConf(s.Dir, s.Port, s, zoneFile, opts.Types)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(bindConf(s.Dir, s.Port, s, zoneFile, withTXT(opts))), 0o644); err != nil {
 			return nil, err
 		}
 		return []string{"named", "-g", "-c", conf}, nil
@@ -191,12 +196,12 @@ func (s *Server) configure(kind, zoneFile string, opts Options) ([]string, error
 			return nil, err
 		}
 		conf := filepath.Join(s.Dir, "knot.conf")
-		if err := os.WriteFile(conf, []byte(knotConf(s.Dir, s.Port, s, opts.Types, opts.KnotZone)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(knotConf(s.Dir, s.Port, s, withTXT(opts), opts.KnotZone)), 0o644); err != nil {
 			return nil, err
 		}
 		return []string{"knotd", "-c", conf}, nil
 	case "pdns":
-		if err := s.setupPowerDNS(zoneFile, opts.Types); err != nil {
+		if err := s.setupPowerDNS(zoneFile, opts.Types, opts.ACME); err != nil {
 			return nil, err
 		}
 		return []string{"pdns_server", "--config-dir=" + s.Dir}, nil
@@ -281,7 +286,7 @@ func (s *Server) output() string {
 // startEmbedded runs sshdyn's embedded primary in this process on s.Port.
 func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 	cfg := zone.Config{Origin: s.Zone, File: zoneFile, UpdateKeys: []string{s.Key.Name},
-		AllowTransfer: opts.AllowTransfer, Notify: opts.Notify}
+		AllowTransfer: opts.AllowTransfer, Notify: opts.Notify, ACME: opts.ACME}
 	for _, t := range opts.Types {
 		cfg.UpdateTypes = append(cfg.UpdateTypes, dns.StringToType[t])
 	}
@@ -420,6 +425,14 @@ func zoneText(zone, token string, records []string) string {
 		b.WriteString(r + "\n")
 	}
 	return b.String()
+}
+
+// withTXT returns opts.Types, with TXT if opts.ACME asks for it.
+func withTXT(opts Options) []string {
+	if opts.ACME && !slices.Contains(opts.Types, "TXT") {
+		return append(slices.Clone(opts.Types), "TXT")
+	}
+	return opts.Types
 }
 
 func bindConf(dir string, port int, s *Server, zoneFile string, types []string) string {

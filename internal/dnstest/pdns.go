@@ -16,7 +16,7 @@ import (
 // zone. The types are limited, as examples/pdns tells operators to, with a
 // lua-dnsupdate-policy-script. PowerDNS skips a record that script refuses
 // and still answers NOERROR.
-func (s *Server) setupPowerDNS(zoneFile string, types []string) error {
+func (s *Server) setupPowerDNS(zoneFile string, types []string, acme bool) error {
 	dir, db := s.Dir, filepath.Join(s.Dir, "pdns.sqlite3")
 	key := strings.TrimSuffix(s.Key.Name, ".")
 	s.KeyFile = filepath.Join(dir, "tsig.key")
@@ -24,7 +24,7 @@ func (s *Server) setupPowerDNS(zoneFile string, types []string) error {
 		return err
 	}
 	policy := filepath.Join(dir, "policy.lua")
-	if err := os.WriteFile(policy, []byte(PowerDNSPolicy(key, []string{s.Zone}, []string{"127.0.0.0/8", "::1/128"}, types)), 0o644); err != nil {
+	if err := os.WriteFile(policy, []byte(PowerDNSPolicy(key, []string{s.Zone}, []string{"127.0.0.0/8", "::1/128"}, types, acme)), 0o644); err != nil {
 		return err
 	}
 	conf := fmt.Sprintf(`launch=gsqlite3
@@ -81,7 +81,7 @@ zone-cache-refresh-interval=0
 // allow-dnsupdate-from nor TSIG-ALLOW-DNSUPDATE applies any more. The
 // signature itself is still verified before the script runs.
 // examples/pdns-dnsupdate-policy.lua is this script for key "sshdyn".
-func PowerDNSPolicy(key string, zones, from, types []string) string {
+func PowerDNSPolicy(key string, zones, from, types []string, acme bool) string {
 	var zs, nets, allowed []string
 	for _, z := range zones {
 		zs = append(zs, fmt.Sprintf("[%q] = true", strings.TrimSuffix(strings.ToLower(z), ".")+"."))
@@ -94,20 +94,28 @@ func PowerDNSPolicy(key string, zones, from, types []string) string {
 	}
 	return fmt.Sprintf(`-- lua-dnsupdate-policy-script for sshdyn: the TSIG key %[1]s may change
 -- only these record types, only below the apex of these zones, only from
--- these networks. With a policy script PowerDNS checks neither
--- allow-dnsupdate-from nor TSIG-ALLOW-DNSUPDATE: this script is the policy.
+-- these networks; with acme = true also TXT records at _acme-challenge
+-- names (ACME DNS-01 challenges), and nowhere else. With a policy script
+-- PowerDNS checks neither allow-dnsupdate-from nor TSIG-ALLOW-DNSUPDATE:
+-- this script is the policy.
 local key = newDN(%[1]q)
 local zones = { %[2]s }
 local types = { %[3]s }
+local acme = %[5]t
 local from = newNMG()
 %[4]s
+
+local function challenge(input)
+  return acme and input:getQType() == pdns.TXT
+    and input:getQName():toString():lower():sub(1, 16) == "_acme-challenge."
+end
 
 function updatepolicy(input)
   return input:getTsigName():toString() == key:toString()
     and zones[input:getZoneName():toString()] == true
     and input:getQName():countLabels() > input:getZoneName():countLabels()
-    and types[input:getQType()] == true
+    and (types[input:getQType()] == true or challenge(input))
     and from:match(input:getRemote())
 end
-`, key+".", strings.Join(zs, ", "), strings.Join(allowed, ", "), strings.Join(nets, "\n"))
+`, key+".", strings.Join(zs, ", "), strings.Join(allowed, ", "), strings.Join(nets, "\n"), acme)
 }
