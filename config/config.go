@@ -102,6 +102,16 @@ type Zone struct {
 	TTL     uint32   `toml:"ttl"`
 	Timeout Duration `toml:"timeout"` // per DNS exchange
 
+	// ACME lets keys answer ACME DNS-01 challenges for their hosts (TXT
+	// at _acme-challenge.HOST, with acme_ttl); the primary must grant
+	// TXT. WaitFor are name servers (host[:port]) that must serve a
+	// change before "acme present" and "update --wait" return, within
+	// wait_timeout.
+	ACME        bool     `toml:"acme"`
+	ACMETTL     uint32   `toml:"acme_ttl"`
+	WaitFor     []string `toml:"wait_for"`
+	WaitTimeout Duration `toml:"wait_timeout"`
+
 	// File makes sshdyn the zone's primary (the embedded one): the zone
 	// is served from this zone file, and rewritten there on every change.
 	// The fields below apply to such a zone only.
@@ -279,6 +289,15 @@ func (c *Config) normalize() {
 		}
 		for i, n := range z.Notify {
 			z.Notify[i] = withPort(n)
+		}
+		for i, n := range z.WaitFor {
+			z.WaitFor[i] = withPort(n)
+		}
+		if z.ACMETTL == 0 {
+			z.ACMETTL = publish.DefaultACMETTL
+		}
+		if z.WaitTimeout.Duration == 0 {
+			z.WaitTimeout.Duration = publish.DefaultWaitTimeout
 		}
 		if z.TTL == 0 {
 			z.TTL = DefaultTTL
@@ -462,6 +481,18 @@ func (c *Config) validateZone(z Zone) error {
 	}
 	if z.Timeout.Duration < 0 {
 		return errors.New("timeout must be positive")
+	}
+	if z.ACMETTL > 86400 {
+		return fmt.Errorf("acme_ttl %d: at most 86400 (a challenge lives minutes)", z.ACMETTL)
+	}
+	if z.WaitTimeout.Duration < 0 || z.WaitTimeout.Duration > 10*time.Minute {
+		return errors.New("wait_timeout must be positive, at most 10m")
+	}
+	for _, w := range z.WaitFor {
+		host, port, err := net.SplitHostPort(w)
+		if _, perr := netip.ParseAddr(host); err != nil || perr != nil || port == "0" {
+			return fmt.Errorf("wait_for: %q is not ADDRESS[:PORT] (an IP address: sshdyn asks that server directly, e.g. \"192.0.2.53\" or \"[2001:db8::53]:53\")", w)
+		}
 	}
 	return nil
 }

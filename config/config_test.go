@@ -42,6 +42,21 @@ file = "dyn.example.com.zone"
 tsig_key = "tsig.key"
 `
 
+func TestParseACME(t *testing.T) {
+	c, err := Parse([]byte(good+"acme = true\nwait_for = [\"192.0.2.53\", \"[2001:db8::53]:5353\"]\n"), "sshdyn.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := c.Zones[0]
+	if !z.ACME || z.ACMETTL != 60 || z.WaitTimeout.Duration != time.Minute || len(z.WaitFor) != 2 || z.WaitFor[0] != "192.0.2.53:53" || z.WaitFor[1] != "[2001:db8::53]:5353" {
+		t.Errorf("zone = %+v", z)
+	}
+	c, err = Parse([]byte(good), "sshdyn.toml")
+	if err != nil || c.Zones[0].ACME {
+		t.Errorf("acme is on by default: %+v, %v", c.Zones[0], err)
+	}
+}
+
 func TestParseEmbedded(t *testing.T) {
 	c, err := Parse([]byte(embedded+"allow_transfer = [\"192.0.2.53\", \"2001:db8::/64\"]\nnotify = [\"192.0.2.53\", \"[2001:db8::53]:5300\"]\nupdate_types = [\"a\", \"TXT\"]\n"), "f.toml")
 	if err != nil {
@@ -127,6 +142,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad trusted proxy", "trusted_proxies = [\"proxy\"]\n" + good[1:], "trusted_proxies: \"proxy\""},
 		{"unknown cipher", "ssh_ciphers = [\"rot13\"]\n" + good[1:], "ssh_ciphers: \"rot13\" is not an algorithm"},
 		{"unknown MAC", "ssh_macs = [\"md5\"]\n" + good[1:], "ssh_macs: \"md5\""},
+		{"wait_for a name", good + "wait_for = [\"ns2.example.com\"]\n", "wait_for: \"ns2.example.com:53\" is not ADDRESS[:PORT]"},
+		{"wait_timeout too long", good + "wait_timeout = \"1h\"\n", "wait_timeout must be positive, at most 10m"},
+		{"acme_ttl too long", good + "acme = true\nacme_ttl = 604800\n", "acme_ttl 604800: at most 86400"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -74,7 +74,8 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		}
 		p.zones = append(p.zones, bz)
 		if bz.client != nil {
-			zones = append(zones, publish.Zone{Name: zc.Name, TTL: zc.TTL, Backend: update.Remember(bz.client, &update.LastSeen{})})
+			zones = append(zones, publish.Zone{Name: zc.Name, TTL: zc.TTL, Backend: update.Remember(bz.client, &update.LastSeen{}),
+				ACME: zc.ACME, ACMETTL: zc.ACMETTL, WaitFor: zc.WaitFor, WaitTimeout: zc.WaitTimeout.Duration})
 		}
 	}
 	p.dns = embeddedServer(p.zones, ring, log.With("component", "dns"))
@@ -212,7 +213,7 @@ func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *
 	z, err := zone.Load(zone.Config{
 		Origin: zc.Name, File: zc.File,
 		UpdateKeys: []string{key.Name}, UpdateTypes: zc.Types(),
-		AllowTransfer: zc.TransferPrefixes(), TransferKeys: xfr, Notify: zc.Notify,
+		AllowTransfer: zc.TransferPrefixes(), TransferKeys: xfr, Notify: zc.Notify, ACME: zc.ACME,
 	})
 	if err != nil {
 		return bz, err

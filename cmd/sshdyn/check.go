@@ -54,7 +54,7 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 		note := func(format string, args ...any) {
 			fmt.Fprintf(stdout, "zone %s: %s\n", bz.cfg.Name, fmt.Sprintf(format, args...))
 		}
-		if err := c.Probe(ctx, note); err != nil {
+		if err := c.Probe(ctx, note, bz.cfg.ACME); err != nil {
 			bad("zone %s: %v", bz.cfg.Name, err)
 		}
 	}
