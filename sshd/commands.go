@@ -408,7 +408,7 @@ func (s *Server) acme(ctx context.Context, e *env, args []string) error {
 	}
 	if err != nil {
 		var pe *publish.Error
-		if errors.As(err, &pe) && pe.Host != "" {
+		if errors.As(err, &pe) && pe.Err != nil && pe.Host != "" { // a DNS failure
 			e.log.get().Error("acme "+args[0]+" failed", "name", res.Owner, "err", pe.Err)
 			return hostFailure(publish.HostResult{Host: res.Owner, Kind: pe.Kind, Temporary: pe.Temporary, Err: pe.Err})
 		}
