@@ -277,7 +277,7 @@ func TestEndToEnd(t *testing.T) {
 			expect(d.ssh(t, home, []string{"-b", "127.0.0.3"}, "ip"), 0, "127.0.0.3\n", "")
 			expect(d.ssh(t, home, nil, "status"), 0, homeHost+" A 127.0.0.2 60\n"+homeHost+" AAAA ::1 60\n", "")
 			r := d.ssh(t, home, nil, "help")
-			if r.code != 0 || !strings.Contains(r.stdout, "update [--json] [HOST...]") {
+			if r.code != 0 || !strings.Contains(r.stdout, "update [--wait] [--json] [HOST...]") || !strings.Contains(r.stdout, "acme present NAME VALUE") {
 				t.Errorf("help = %+v", r)
 			}
 			// No command: a shell request.
