@@ -12,6 +12,7 @@ package authorized
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -74,6 +75,18 @@ type Entry struct {
 
 	// NoACME (no-acme) forbids the key to answer ACME challenges.
 	NoACME bool
+
+	// CA (cert-authority): Key is a certificate authority's, which never
+	// logs in itself; a user certificate it signed does, with the
+	// certificate's principals as its hosts, as far as the line's host=
+	// values allow: exact names (Hosts) and *.SUFFIX (Below: any name
+	// strictly below SUFFIX).
+	CA    bool
+	Below []string
+
+	// Cert is set on the entry Lookup makes for a certificate: the
+	// certificate (also in Key), the CA's line in the other fields.
+	Cert *ssh.Certificate
 }
 
 // LANHost is a host of the LAN behind a line's updater.
@@ -102,8 +115,11 @@ func (e *Entry) Permits(addr netip.Addr, now time.Time) error {
 // that follow it across fronts and reloads: the key's wire encoding, or
 // for a line without a key its HTTP user.
 func (e *Entry) ID() string {
-	if e.Key == nil {
+	switch {
+	case e.Key == nil:
 		return "http-user:" + e.HTTPUser
+	case e.Cert != nil:
+		return string(e.Cert.Key.Marshal()) // the certificate's key: its renewals share the limits
 	}
 	return string(e.Key.Marshal())
 }
@@ -115,10 +131,12 @@ func (e *Entry) Owns(host string) bool {
 
 // Map is a parsed authorized file. It is never modified after Parse.
 type Map struct {
-	byKey  map[string]*Entry // by the key's wire encoding
-	byUser map[string]*Entry // by http-user
-	names  map[string]nameUse
-	n      int
+	byKey    map[string]*Entry // by the key's wire encoding
+	byCA     map[string]*Entry // cert-authority lines, by the CA key's wire encoding
+	byUser   map[string]*Entry // by http-user
+	names    map[string]nameUse
+	reserved map[string]string
+	n        int
 }
 
 // nameUse is where a host name is on the file: the line, and whether as
@@ -129,13 +147,78 @@ type nameUse struct {
 	shared bool
 }
 
-// Lookup returns the entry for key, in O(1).
+// Lookup returns the entry for key, in O(1). For a certificate it is an
+// entry made from its CA's line with the certificate's usable principals
+// as hosts (see Certificate); false if the CA is not trusted or no
+// principal is usable. Lookup does not check the certificate's
+// signature, validity or options: the SSH front does, before it asks.
 func (m *Map) Lookup(key ssh.PublicKey) (*Entry, bool) {
 	if m == nil || key == nil {
 		return nil, false
 	}
+	if c, ok := key.(*ssh.Certificate); ok {
+		e, _, err := m.Certificate(c)
+		return e, err == nil
+	}
 	e, ok := m.byKey[string(key.Marshal())]
 	return e, ok
+}
+
+// Authority reports whether key is a CA a cert-authority line trusts.
+func (m *Map) Authority(key ssh.PublicKey) bool {
+	if m == nil || key == nil {
+		return false
+	}
+	_, ok := m.byCA[string(key.Marshal())]
+	return ok
+}
+
+// Certificate returns the entry for certificate c: its CA's line, with
+// the principals that the line's host= values allow, that are valid host
+// names inside a configured zone, not reserved, and not another line's
+// host (unless both lines have shared-hosts). ignored lists the other
+// principals, with why. err says why c gets no entry at all.
+func (m *Map) Certificate(c *ssh.Certificate) (e *Entry, ignored []string, err error) {
+	ca, ok := m.byCA[string(c.SignatureKey.Marshal())]
+	if !ok {
+		return nil, nil, errors.New("certificate signed by a CA no cert-authority line trusts")
+	}
+	var hosts []string
+	for _, p := range c.ValidPrincipals {
+		if why := m.principal(ca, p); why != "" {
+			ignored = append(ignored, fmt.Sprintf("%q (%s)", p, why))
+		} else if !slices.Contains(hosts, dnsname.Canonical(p)) {
+			hosts = append(hosts, dnsname.Canonical(p))
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, ignored, fmt.Errorf("certificate has no principal that line %d allows", ca.Line)
+	}
+	d := *ca
+	d.Key, d.Cert, d.CA, d.Below, d.Hosts = c, c, false, nil, hosts
+	return &d, ignored, nil
+}
+
+// principal says why p may not be a host of a certificate of ca, or "".
+func (m *Map) principal(ca *Entry, p string) string {
+	h := dnsname.Canonical(p)
+	if err := dnsname.CheckHost(h); err != nil {
+		return err.Error()
+	}
+	allowed := slices.Contains(ca.Hosts, h)
+	for _, suffix := range ca.Below {
+		allowed = allowed || strings.HasSuffix(h, "."+suffix)
+	}
+	if !allowed {
+		return fmt.Sprintf("not allowed by line %d", ca.Line)
+	}
+	if why, ok := m.reserved[h]; ok {
+		return why
+	}
+	if u, ok := m.names[h]; ok && u.line != ca.Line && !(u.shared && ca.SharedHosts) {
+		return fmt.Sprintf("a host of line %d", u.line)
+	}
+	return ""
 }
 
 // LookupUser returns the entry whose http-user is name, in O(1).
@@ -188,7 +271,7 @@ type badLine struct {
 // parse is Parse, which also returns the map of the good lines and the
 // bad lines when some are bad.
 func parse(r io.Reader, name string, scope Scope) (*Map, []badLine, error) {
-	m := &Map{byKey: make(map[string]*Entry), byUser: make(map[string]*Entry), names: make(map[string]nameUse)}
+	m := &Map{byKey: make(map[string]*Entry), byCA: make(map[string]*Entry), byUser: make(map[string]*Entry), names: make(map[string]nameUse), reserved: scope.Reserved}
 	var errs []error
 	var bad []badLine
 	fail := func(line int, text string, err error) {
@@ -257,8 +340,10 @@ func (m *Map) carryOver(old *Map, bad []badLine) int {
 		var e *Entry
 		switch {
 		case b.key != "":
-			if _, dup := m.byKey[b.key]; !dup {
-				e = old.byKey[b.key]
+			_, dup := m.byKey[b.key]
+			_, dupCA := m.byCA[b.key]
+			if !dup && !dupCA {
+				e = cmp.Or(old.byKey[b.key], old.byCA[b.key])
 			}
 		case b.user != "":
 			if _, dup := m.byUser[b.user]; !dup {
@@ -285,6 +370,11 @@ func (m *Map) removed(old *Map) int {
 			n++
 		}
 	}
+	for k := range old.byCA {
+		if _, ok := m.byCA[k]; !ok {
+			n++
+		}
+	}
 	for u, e := range old.byUser {
 		if _, ok := m.byUser[u]; !ok && e.Key == nil {
 			n++
@@ -300,6 +390,9 @@ func (m *Map) add(e *Entry) error {
 	if e.Key != nil {
 		k = string(e.Key.Marshal())
 		if prev, dup := m.byKey[k]; dup {
+			return fmt.Errorf("key already listed on line %d", prev.Line)
+		}
+		if prev, dup := m.byCA[k]; dup {
 			return fmt.Errorf("key already listed on line %d", prev.Line)
 		}
 	}
@@ -330,7 +423,10 @@ func (m *Map) add(e *Entry) error {
 	for _, l := range e.LANHosts {
 		m.names[l.Name] = nameUse{line: e.Line, lan: true}
 	}
-	if e.Key != nil {
+	switch {
+	case e.CA:
+		m.byCA[k] = e
+	case e.Key != nil:
 		m.byKey[k] = e
 	}
 	if e.HTTPUser != "" {
@@ -371,7 +467,7 @@ func parseLine(line string, scope Scope) (*Entry, error) {
 			return nil, errors.New("more than one key on this line")
 		}
 		if _, ok := key.(*ssh.Certificate); ok {
-			return nil, errors.New("certificates are not supported; list the plain public key")
+			return nil, errors.New("a certificate: list the plain public key, or its CA's with cert-authority")
 		}
 		e.Key, e.Comment, opts = key, comment, keyOpts
 	default:
@@ -389,8 +485,11 @@ func parseLine(line string, scope Scope) (*Entry, error) {
 			return nil, err
 		}
 	}
-	if len(e.Hosts) == 0 {
+	if len(e.Hosts) == 0 && len(e.Below) == 0 {
 		return nil, errors.New(`no host="..." option: the key would have nothing to update`)
+	}
+	if err := e.checkCA(); err != nil {
+		return nil, err
 	}
 	if (e.HTTPUser == "") != (e.HTTPPassword == "") {
 		return nil, errors.New(`http-user="..." and http-password="..." go together`)
@@ -399,6 +498,22 @@ func parseLine(line string, scope Scope) (*Entry, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// checkCA checks what a cert-authority line may have, and that host="*.X"
+// patterns are on one.
+func (e *Entry) checkCA() error {
+	switch {
+	case !e.CA && len(e.Below) > 0:
+		return fmt.Errorf(`host="*.%s" is a pattern, for a cert-authority line only`, e.Below[0])
+	case !e.CA:
+		return nil
+	case e.Key == nil:
+		return errors.New("cert-authority needs the CA's public key on the line")
+	case e.HTTPUser != "" || len(e.LANHosts) > 0:
+		return errors.New("a cert-authority line cannot have http-user or lan-host")
+	}
+	return nil
 }
 
 // lanHost applies lan-host="NAME=IID"; seen holds the line's names.
@@ -467,6 +582,12 @@ func (e *Entry) option(o string, scope Scope, seen map[string]bool) error {
 		value = v
 	}
 	switch {
+	case lname == "host" && hasValue && strings.HasPrefix(value, "*."):
+		suffix, err := checkSuffix(value[2:], scope)
+		if err != nil {
+			return fmt.Errorf("host %q: %v", value, err)
+		}
+		e.Below = append(e.Below, suffix)
 	case lname == "host" && hasValue:
 		h, err := checkHost(value, scope)
 		if err != nil {
@@ -523,13 +644,15 @@ func (e *Entry) option(o string, scope Scope, seen map[string]bool) error {
 		e.SharedHosts = true
 	case lname == "no-acme" && !hasValue:
 		e.NoACME = true
+	case lname == "cert-authority" && !hasValue:
+		e.CA = true
 	case restrictive[lname] && !hasValue:
 	case valued[lname]:
 		return fmt.Errorf("option %s needs a value", name)
-	case restrictive[lname] || lname == "allow-private" || lname == "shared-hosts" || lname == "no-acme":
+	case restrictive[lname] || lname == "allow-private" || lname == "shared-hosts" || lname == "no-acme" || lname == "cert-authority":
 		return fmt.Errorf("option %s takes no value", name)
 	default:
-		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, lan-host=, prefix-length=, allow-private, shared-hosts, no-acme and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
+		return fmt.Errorf("option %q is not supported (sshdyn accepts host=, ttl=, from=, expiry-time=, http-user=, http-password=, lan-host=, prefix-length=, allow-private, shared-hosts, no-acme, cert-authority and the restricting options %s)", name, "restrict, no-pty, no-port-forwarding, no-agent-forwarding, no-X11-forwarding, no-user-rc")
 	}
 	return nil
 }
@@ -634,6 +757,19 @@ func checkHost(h string, scope Scope) (string, error) {
 	}
 	if why, ok := scope.Reserved[c]; ok {
 		return "", fmt.Errorf("host %q is %s: a key could move it; give the key another name", h, why)
+	}
+	return c, nil
+}
+
+// checkSuffix validates the SUFFIX of a host="*.SUFFIX" pattern: a valid
+// name, a configured zone or inside one, and returns it canonical.
+func checkSuffix(suffix string, scope Scope) (string, error) {
+	c := dnsname.Canonical(suffix)
+	if err := dnsname.CheckHost(c); err != nil {
+		return "", err
+	}
+	if _, ok := dnsname.Longest(c, scope.Zones, func(z string) string { return z }); !ok {
+		return "", fmt.Errorf("%s is not a configured zone or inside one (%s)", c, strings.Join(scope.Zones, ", "))
 	}
 	return c, nil
 }
@@ -766,6 +902,14 @@ func (f *File) Watch(ctx context.Context, interval time.Duration, report func(er
 
 // Lookup returns key's entry in the current map.
 func (f *File) Lookup(key ssh.PublicKey) (*Entry, bool) { return f.cur.Load().Lookup(key) }
+
+// Authority reports whether key is a CA of the current map.
+func (f *File) Authority(key ssh.PublicKey) bool { return f.cur.Load().Authority(key) }
+
+// Certificate is the current map's Certificate.
+func (f *File) Certificate(c *ssh.Certificate) (*Entry, []string, error) {
+	return f.cur.Load().Certificate(c)
+}
 
 // LookupUser returns the entry of http-user name in the current map.
 func (f *File) LookupUser(name string) (*Entry, bool) { return f.cur.Load().LookupUser(name) }

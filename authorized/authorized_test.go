@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,10 @@ func TestParseErrors(t *testing.T) {
 		{"suffix trick", `host="evildyn.example.com" ` + a, "not inside a configured zone"},
 		{"bad label", `host="-h.dyn.example.com" ` + a, "hyphen"},
 		{"underscore", `host="h_1.dyn.example.com" ` + a, "not allowed"},
-		{"wildcard", `host="*.dyn.example.com" ` + a, "not allowed"},
+		{"wildcard", `host="*.dyn.example.com" ` + a, "is a pattern, for a cert-authority line only"},
+		{"pattern outside the zones", `cert-authority,host="*.example.org" ` + a, "example.org is not a configured zone or inside one"},
+		{"cert-authority with http-user", `cert-authority,host="*.dyn.example.com",http-user="u",http-password="$2a$04$KIK2dADGA0nP3K6JRTIkDOoTRgaoY7ZdP8zUCLbtpw0uNh1BbTEcu" ` + a, "cannot have http-user"},
+		{"cert-authority with a value", `cert-authority="x",host="*.dyn.example.com" ` + a, "takes no value"},
 		{"empty label", `host="a..dyn.example.com" ` + a, "empty label"},
 		{"stray quote", `host=h.dyn"example.com ` + a, "no valid public key"},
 		{"host twice", `host="h.dyn.example.com",host="H.dyn.example.com" ` + a, "listed twice"},
@@ -542,5 +546,53 @@ func TestFromMappedPrefixes(t *testing.T) {
 	}
 	if _, err := ParseFrom("::ffff:0:0/80"); err == nil {
 		t.Error("a ::ffff: prefix shorter than /96 was accepted")
+	}
+}
+
+// TestCertificateAuthority: a cert-authority line's certificates get the
+// principals its host= values allow, and nothing else; the CA's key does
+// not log in by itself.
+func TestCertificateAuthority(t *testing.T) {
+	caKey, caLine := testKey(t, 1)
+	_, other := testKey(t, 2)
+	userPub, _ := testKey(t, 3)
+	in := `cert-authority,host="*.fleet.dyn.example.com",host="x.dyn.example.com",ttl=30 ` + caLine + "\n" +
+		`host="taken.fleet.dyn.example.com" ` + other + "\n"
+	m, err := Parse(strings.NewReader(in), "keys", reserved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := func(signer ssh.PublicKey, principals ...string) *ssh.Certificate {
+		return &ssh.Certificate{Key: userPub, CertType: ssh.UserCert, ValidPrincipals: principals, SignatureKey: signer, KeyId: "id"}
+	}
+	c := cert(caKey, "a.fleet.dyn.example.com", "X.dyn.example.com.", "b.dyn.example.com", "fleet.dyn.example.com",
+		"taken.fleet.dyn.example.com", "bad_name.fleet.dyn.example.com", "a.fleet.dyn.example.com")
+	e, ignored, err := m.Certificate(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(e.Hosts, []string{"a.fleet.dyn.example.com", "x.dyn.example.com"}) || e.TTL != 30 || e.Cert != c || e.CA {
+		t.Errorf("entry %+v", e)
+	}
+	if len(ignored) != 4 || !strings.Contains(ignored[2], "a host of line 2") || !strings.Contains(ignored[0], "not allowed by line 1") {
+		t.Errorf("ignored %q", ignored)
+	}
+	if got, ok := m.Lookup(c); !ok || !slices.Equal(got.Hosts, e.Hosts) {
+		t.Errorf("Lookup(certificate) = %v, %v", got, ok)
+	}
+	if e.ID() != string(userPub.Marshal()) {
+		t.Error("a certificate's identity is not its key's")
+	}
+	if _, ok := m.Lookup(caKey); ok {
+		t.Error("the CA key logs in as a plain key")
+	}
+	if !m.Authority(caKey) || m.Authority(userPub) {
+		t.Error("Authority is wrong")
+	}
+	if _, _, err := m.Certificate(cert(caKey, "b.dyn.example.com")); err == nil || !strings.Contains(err.Error(), "no principal that line 1 allows") {
+		t.Errorf("no usable principal: %v", err)
+	}
+	if _, _, err := m.Certificate(cert(userPub, "a.fleet.dyn.example.com")); err == nil || !strings.Contains(err.Error(), "a CA no cert-authority line trusts") {
+		t.Errorf("untrusted CA: %v", err)
 	}
 }

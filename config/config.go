@@ -36,6 +36,9 @@ type Config struct {
 	Listen         []string `toml:"listen"`          // SSH listen addresses, host:port
 	HostKey        string   `toml:"host_key"`        // ed25519 host key, created on first start
 	AuthorizedKeys string   `toml:"authorized_keys"` // key -> hosts map
+	// RevokedKeys is an OpenSSH KRL (ssh-keygen -k) or a list of public
+	// keys; the keys and certificates it revokes cannot log in.
+	RevokedKeys    string   `toml:"revoked_keys"`
 	ReloadInterval Duration `toml:"reload_interval"` // how often to look for changes to it; 0: only on SIGHUP
 	AllowPrivate   bool     `toml:"allow_private"`   // accept loopback, RFC 1918, ULA, ... peer addresses
 	LogFormat      string   `toml:"log_format"`      // "text" or "json"
@@ -229,6 +232,7 @@ func Load(path string) (*Config, error) {
 	}
 	c.HostKey = abs(c.HostKey)
 	c.AuthorizedKeys = abs(c.AuthorizedKeys)
+	c.RevokedKeys = abs(c.RevokedKeys)
 	c.TLSCert = abs(c.TLSCert)
 	c.TLSKey = abs(c.TLSKey)
 	for i := range c.Zones {

@@ -121,13 +121,20 @@ func (s *Server) run(sess ssh.Session, log *sessionLog) (code int, fingerprint, 
 		log.get().Error("session key differs from the verified key; refusing")
 		return report(failf(ExitNoPerm, "not permitted")), "", ""
 	}
-	fingerprint = gossh.FingerprintSHA256(key)
+	fingerprint = describeKey(key)
 	log.with("key", fingerprint)
-	// Look the key up in the current map: it may have been removed since
-	// the client authenticated.
-	entry, ok := s.Hosts.Lookup(key)
-	if !ok {
+	// Look the key up in the current map: it may have been removed (or
+	// revoked, or a certificate may have expired) since the client
+	// authenticated.
+	entry, err := s.identify(connMeta{sess.Context()}, key)
+	if entry == nil {
+		if err != nil {
+			log.get().Info("key refused", "reason", err)
+		}
 		return report(failf(ExitNoPerm, "not permitted: this key is no longer authorized")), fingerprint, ""
+	}
+	if entry.Cert != nil {
+		log.with("hosts", strings.Join(entry.Hosts, ","))
 	}
 	args, perr := parseCommand(sess.RawCommand())
 	if perr != nil {
@@ -149,7 +156,6 @@ func (s *Server) run(sess ssh.Session, log *sessionLog) (code int, fingerprint, 
 	}
 	ctx := sess.Context()
 	e := &env{entry: entry, peer: peer, stdout: sess, stderr: sess.Stderr(), log: log}
-	var err error
 	switch cmd {
 	case "update":
 		err = s.update(ctx, e, args[1:])
@@ -314,6 +320,13 @@ func (s *Server) status(ctx context.Context, e *env, named []string) error {
 			e.log.get().Error("dns lookup failed", "host", pe.Host, "err", pe.Err)
 		}
 		return refusal(err, e.log)
+	}
+	if c := e.entry.Cert; c != nil {
+		valid := "forever"
+		if c.ValidBefore != gossh.CertTimeInfinity {
+			valid = time.Unix(int64(c.ValidBefore), 0).UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(e.stdout, "# certificate id %q serial %d, principals used %s, valid until %s\n", c.KeyId, c.Serial, strings.Join(e.entry.Hosts, ","), valid)
 	}
 	return nil
 }

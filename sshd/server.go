@@ -22,10 +22,23 @@ import (
 	"github.com/sshdyn/sshdyn/publish"
 )
 
-// Authorizer answers which hosts a key may update.
+// Authorizer answers which hosts a key, or a certificate, may update,
+// and which certificate authorities are trusted.
 type Authorizer interface {
 	Lookup(key gossh.PublicKey) (*authorized.Entry, bool)
+	Authority(key gossh.PublicKey) bool
+	Certificate(c *gossh.Certificate) (e *authorized.Entry, ignored []string, err error)
 }
+
+// Revoker answers whether a key or certificate is revoked, and why;
+// krl.File is one.
+type Revoker interface {
+	Revoked(key gossh.PublicKey) (why string, revoked bool)
+}
+
+// CertClockSkew is how far a certificate's validity window is stretched
+// at each end, for a client's clock (or its CA's) a little off.
+const CertClockSkew = time.Minute
 
 // Defaults of a Server's fields, used where a field is zero.
 const (
@@ -47,6 +60,9 @@ type Server struct {
 	Hosts       Authorizer
 	Service     *publish.Service
 	HostSigners []gossh.Signer
+	// Revoked, if set, refuses the keys and certificates it revokes, at
+	// login and at every command.
+	Revoked Revoker
 
 	// LoginTimeout bounds the handshake plus authentication;
 	// SessionTimeout bounds a whole connection.
@@ -161,9 +177,13 @@ func (s *Server) init() {
 		// Only answers "is this key in the map"; it stores nothing. The
 		// session looks the key up again (CVE-2024-45337).
 		PublicKeyHandler: func(ctx ssh.Context, key ssh.PublicKey) bool {
-			e, ok := s.Hosts.Lookup(key)
-			if !ok {
+			e, err := s.identify(connMeta{ctx}, key)
+			if err != nil {
+				s.Logger.Info("key refused", "remote", ctx.RemoteAddr().String(), "key", describeKey(key), "reason", err)
 				return false
+			}
+			if e == nil {
+				return false // not a key of the file: nothing to log
 			}
 			peer, _ := peerAddr(ctx.RemoteAddr())
 			if err := s.Service.Permit(e, peer); err != nil {
@@ -257,7 +277,8 @@ func (s *Server) keyConn(key gossh.PublicKey, c net.Conn) (release func(), ok bo
 }
 
 // CloseRevoked closes the logged-in connections whose key Hosts no
-// longer lists (call it after the authorized file was reloaded) and
+// longer lists, Revoked revokes, or whose certificate has expired (call
+// it after the authorized file or the revocation list was reloaded) and
 // returns how many it closed. A command running on one is cut off; its
 // DNS change, if already sent, stands.
 func (s *Server) CloseRevoked() int {
@@ -266,10 +287,8 @@ func (s *Server) CloseRevoked() int {
 	s.mu.Lock()
 	for k, conns := range s.perKey {
 		key, err := gossh.ParsePublicKey([]byte(k))
-		if err == nil {
-			if _, ok := s.Hosts.Lookup(key); ok {
-				continue
-			}
+		if err == nil && s.stillValid(key) {
+			continue
 		}
 		for c := range conns {
 			revoked = append(revoked, c)

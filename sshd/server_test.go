@@ -45,6 +45,12 @@ type countingHosts struct {
 	lookups map[string]*atomic.Int32
 }
 
+func (c *countingHosts) Authority(k gossh.PublicKey) bool { return c.m.Authority(k) }
+
+func (c *countingHosts) Certificate(cert *gossh.Certificate) (*authorized.Entry, []string, error) {
+	return c.m.Certificate(cert)
+}
+
 func (c *countingHosts) Lookup(k gossh.PublicKey) (*authorized.Entry, bool) {
 	if n, ok := c.lookups[string(k.Marshal())]; ok {
 		n.Add(1)
@@ -134,26 +140,7 @@ func run(t *testing.T, c *gossh.Client, cmd string) (stdout, stderr string, code
 func TestKeyConfusionRegression(t *testing.T) {
 	a, b := newSigner(t), newSigner(t)
 	env := startServer(t, a, b)
-	step := 0
-	cfg := &gossh.ClientConfig{
-		User:            "victim",
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
-		AuthCallback: func(*gossh.ClientAuthContext) (gossh.AuthMethod, error) {
-			step++
-			switch step {
-			case 1:
-				return gossh.PublicKeys(failingSigner{b.PublicKey()}), nil
-			case 2:
-				return gossh.PublicKeys(a), nil
-			}
-			return nil, nil
-		},
-	}
-	c, err := gossh.Dial("tcp", env.addr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := confusedLogin(t, env, b.PublicKey(), a)
 	if n := env.hosts.lookups[string(b.PublicKey().Marshal())].Load(); n == 0 {
 		t.Fatal("the server never saw B's key offered; the test proves nothing")
 	}
@@ -168,6 +155,37 @@ func TestKeyConfusionRegression(t *testing.T) {
 	if code != ExitNoPerm {
 		t.Fatalf("update of B's host = exit %d %q, want %d", code, errOut, ExitNoPerm)
 	}
+}
+
+// confusedLogin logs in offering offered first, without its private key
+// (the server accepts the key and asks for a signature the client cannot
+// make), then signs with signer: the CVE-2024-45337 pattern.
+func confusedLogin(t *testing.T, env *testEnv, offered gossh.PublicKey, signer gossh.Signer) *gossh.Client {
+	t.Helper()
+	step := 0
+	cfg := &gossh.ClientConfig{
+		User:            "victim",
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		AuthCallback: func(*gossh.ClientAuthContext) (gossh.AuthMethod, error) {
+			step++
+			switch step {
+			case 1:
+				return gossh.PublicKeys(failingSigner{offered}), nil
+			case 2:
+				return gossh.PublicKeys(signer), nil
+			}
+			return nil, nil
+		},
+	}
+	c, err := gossh.Dial("tcp", env.addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if step < 2 {
+		t.Fatal("the second key was never tried; the test proves nothing")
+	}
+	return c
 }
 
 // TestOnlyExecIsGranted: no PTY, subsystem, forwarding, env or agent.

@@ -13,6 +13,7 @@ import (
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/dyndns2"
+	"github.com/sshdyn/sshdyn/krl"
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
@@ -33,6 +34,7 @@ type parts struct {
 	ssh     *sshd.Server
 	web     *dyndns2.Server   // the dyndns2 front; nil without http_listen
 	certs   *dyndns2.CertFile // its certificate; nil for plain HTTP
+	revoked *krl.File         // revoked_keys; nil if not set
 	metrics *metrics.Metrics  // nil without metrics_listen
 
 	hostKeyCreated bool // serve: the host key was made just now
@@ -89,6 +91,13 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		m.Keys(hosts.Map().Len())
 	}
 
+	if cfg.RevokedKeys != "" {
+		p.revoked, err = krl.Open(cfg.RevokedKeys)
+		if err != nil {
+			bad(err)
+		}
+	}
+
 	signer, err := p.loadHostKey(hk)
 	if err != nil {
 		bad(err)
@@ -120,6 +129,9 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	}
 	if signer != nil {
 		p.ssh.HostSigners = []gossh.Signer{signer}
+	}
+	if p.revoked != nil {
+		p.ssh.Revoked = p.revoked
 	}
 	if m != nil {
 		p.service.Observer, p.ssh.Observer = m, m

@@ -39,6 +39,9 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 	if p.hosts != nil {
 		fmt.Fprintf(stdout, "%s: ok: %d key(s)\n", cfg.AuthorizedKeys, p.hosts.Map().Len())
 	}
+	if p.revoked != nil {
+		fmt.Fprintf(stdout, "%s: ok: KRL version %d\n", cfg.RevokedKeys, p.revoked.List().Version)
+	}
 	switch {
 	case p.hostKeyMissing:
 		fmt.Fprintf(stdout, "%s: not there yet; serve creates it on first start\n", cfg.HostKey)

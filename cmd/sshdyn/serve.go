@@ -125,12 +125,45 @@ func (p *parts) reloaded(err error, why string, log *slog.Logger) {
 	}
 }
 
+// watchRevoked reloads revoked_keys when it changes, until ctx ends.
+func (p *parts) watchRevoked(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p.revoked.Changed() {
+			p.reloadRevoked("file changed", log)
+		}
+	}
+}
+
+// reloadRevoked reloads revoked_keys, logs how it went, and closes the
+// connections of the keys it now revokes. A list that does not load keeps
+// the old one (it only ever takes away).
+func (p *parts) reloadRevoked(why string, log *slog.Logger) {
+	if err := p.revoked.Reload(); err != nil {
+		log.Error("revoked_keys changed but does not load; keeping the old list", "why", why, "err", err)
+		return
+	}
+	log.Info("reloaded revoked keys", "path", p.revoked.Path(), "krl_version", p.revoked.List().Version, "why", why)
+	if n := p.ssh.CloseRevoked(); n > 0 {
+		log.Info("closed the connections of revoked keys", "connections", n)
+	}
+}
+
 // run reloads the authorized file when it changes or on SIGHUP, until a
 // listener fails or ctx ends; then it shuts the SSH front down.
 func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) error {
 	hosts := p.hosts
 	if d := p.cfg.ReloadInterval.Duration; d > 0 {
 		go hosts.Watch(ctx, d, func(err error) { p.reloaded(err, "file changed", log) })
+		if p.revoked != nil {
+			go p.watchRevoked(ctx, d, log)
+		}
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -139,6 +172,9 @@ func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) err
 		select {
 		case <-hup:
 			p.reloaded(hosts.Reload(), "SIGHUP", log)
+			if p.revoked != nil {
+				p.reloadRevoked("SIGHUP", log)
+			}
 		case err := <-errc:
 			return err
 		case <-ctx.Done():
