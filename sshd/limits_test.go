@@ -694,3 +694,34 @@ func TestRevokedKeysAreDisconnected(t *testing.T) {
 		t.Errorf("b's connection after a's removal: %q exit %d", out, code)
 	}
 }
+
+// TestStalledConnectionsPenalize: a connection dropped at login_timeout
+// counts as a failed login of its source (audit M2: it added no penalty),
+// so a source that keeps stalling connections is refused; another source
+// is not.
+func TestStalledConnectionsPenalize(t *testing.T) {
+	a, b := newSigner(t), newSigner(t)
+	env := startServerOpts(t, a, b, "", func(s *Server) {
+		s.Service.AllowPrivate = true
+		s.Service.FailPenalty, s.Service.FailGrace = 10*time.Second, 25*time.Second // the third crosses it
+		s.LoginTimeout = 300 * time.Millisecond
+	})
+	for range 3 {
+		conn := dialFrom(t, "127.0.0.5", env.addr)
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.Copy(io.Discard, conn); err != nil { // until the server drops it
+			t.Fatalf("a stalled connection was not dropped: %v", err)
+		}
+		conn.Close()
+	}
+	if left, refused := env.srv.Service.Penalized(netip.MustParseAddr("127.0.0.5")); !refused {
+		t.Fatalf("after 3 stalled connections the source is not refused (%v left)", left)
+	}
+	conn := dialFrom(t, "127.0.0.5", env.addr)
+	if _, _, _, err := gossh.NewClientConn(conn, env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(a)}}); err == nil {
+		t.Error("the penalized source logged in")
+	}
+	if out, _, code := run(t, dialKeyFrom(t, env, a, "127.0.0.6"), "ip"); code != 0 || out != "127.0.0.6\n" {
+		t.Errorf("another source: %q exit %d", out, code)
+	}
+}

@@ -325,7 +325,13 @@ func (s *Server) admit(ctx ssh.Context, c net.Conn) net.Conn {
 	}
 	// SessionTimeout: one deadline for the whole connection, set once.
 	c.SetDeadline(time.Now().Add(s.SessionTimeout))
-	t := time.AfterFunc(s.LoginTimeout, func() { c.Close() })
+	t := time.AfterFunc(s.LoginTimeout, func() {
+		// A connection that never logged in counts as a failed login:
+		// stalling connections costs a source as guessing keys does.
+		s.Service.LoginFailed(src)
+		s.Logger.Debug("login timeout", "remote", c.RemoteAddr().String())
+		c.Close()
+	})
 	ctx.SetValue(loginTimerCtx, t)
 	ctx.SetValue(releaseCtx, release)
 	ctx.SetValue(sessionsCtx, new(atomic.Int32))
