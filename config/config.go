@@ -99,11 +99,16 @@ type Config struct {
 
 // Zone is one zone and how to reach its primary.
 type Zone struct {
-	Name    string   `toml:"name"`
-	Primary string   `toml:"primary"`  // host:port; port 53 if omitted
-	TSIGKey string   `toml:"tsig_key"` // key file: BIND key statement or hmac-sha256:name:secret
-	TTL     uint32   `toml:"ttl"`
-	Timeout Duration `toml:"timeout"` // per DNS exchange
+	Name string `toml:"name"`
+	// Backend is how the zone is written: "rfc2136" (the default: signed
+	// updates to primary) or "tinydns" (a block of tinydns_root's data
+	// file, compiled with tinydns-data).
+	Backend     string   `toml:"backend"`
+	TinydnsRoot string   `toml:"tinydns_root"`
+	Primary     string   `toml:"primary"`  // host:port; port 53 if omitted
+	TSIGKey     string   `toml:"tsig_key"` // key file: BIND key statement or hmac-sha256:name:secret
+	TTL         uint32   `toml:"ttl"`
+	Timeout     Duration `toml:"timeout"` // per DNS exchange
 
 	// ACME lets keys answer ACME DNS-01 challenges for their hosts (TXT
 	// at _acme-challenge.HOST, with acme_ttl); the primary must grant
@@ -240,6 +245,7 @@ func Load(path string) (*Config, error) {
 		z.TSIGKey = abs(z.TSIGKey)
 		z.File = abs(z.File)
 		z.TransferKey = abs(z.TransferKey)
+		z.TinydnsRoot = abs(z.TinydnsRoot)
 	}
 	return c, nil
 }
@@ -280,6 +286,9 @@ func (c *Config) normalize() {
 	for i := range c.Zones {
 		z := &c.Zones[i]
 		z.Name = dnsname.Canonical(z.Name)
+		if z.Backend == "" {
+			z.Backend = BackendRFC2136
+		}
 		if z.Embedded() && z.Primary == "" && len(c.DNSListen) > 0 {
 			z.Primary = loopbackOf(c.DNSListen[0])
 		}
@@ -469,8 +478,30 @@ func (c *Config) TrustedPrefixes() []netip.Prefix {
 	return out
 }
 
+// Backends of a zone.
+const (
+	BackendRFC2136 = "rfc2136"
+	BackendTinydns = "tinydns"
+)
+
 // validateZone checks one normalised zone.
 func (c *Config) validateZone(z Zone) error {
+	switch z.Backend {
+	case BackendRFC2136:
+		if z.TinydnsRoot != "" {
+			return errors.New(`tinydns_root is for backend = "tinydns"`)
+		}
+	case BackendTinydns:
+		if z.TinydnsRoot == "" {
+			return errors.New(`backend = "tinydns" needs tinydns_root, the directory with tinydns's data`)
+		}
+		if z.Primary != "" || z.TSIGKey != "" || z.Embedded() {
+			return errors.New(`backend = "tinydns" writes tinydns_root: primary, tsig_key and file are for RFC 2136 zones`)
+		}
+		return nil
+	default:
+		return fmt.Errorf("backend %q: want \"rfc2136\" or \"tinydns\"", z.Backend)
+	}
 	if err := c.validateEmbedded(z); err != nil {
 		return err
 	}

@@ -144,6 +144,10 @@ func TestParseErrors(t *testing.T) {
 		{"unknown MAC", "ssh_macs = [\"md5\"]\n" + good[1:], "ssh_macs: \"md5\""},
 		{"wait_for a name", good + "wait_for = [\"ns2.example.com\"]\n", "wait_for: \"ns2.example.com:53\" is not ADDRESS[:PORT]"},
 		{"wait_timeout too long", good + "wait_timeout = \"1h\"\n", "wait_timeout must be positive, at most 10m"},
+		{"tinydns without root", "[[zone]]\nname = \"d.example\"\nbackend = \"tinydns\"\n", "needs tinydns_root"},
+		{"tinydns with a primary", "[[zone]]\nname = \"d.example\"\nbackend = \"tinydns\"\ntinydns_root = \"/r\"\nprimary = \"127.0.0.1\"\n", "primary, tsig_key and file are for RFC 2136 zones"},
+		{"unknown backend", "[[zone]]\nname = \"d.example\"\nbackend = \"bind\"\n", `backend "bind": want "rfc2136" or "tinydns"`},
+		{"tinydns_root for rfc2136", good + "tinydns_root = \"/r\"\n", `tinydns_root is for backend = "tinydns"`},
 		{"acme_ttl too long", good + "acme = true\nacme_ttl = 604800\n", "acme_ttl 604800: at most 86400"},
 	}
 	for _, tc := range cases {

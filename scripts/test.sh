@@ -14,7 +14,8 @@ scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dig:bi
 	dbclient:dropbear-bin dropbearconvert:dropbear-bin plink:putty-tools puttygen:putty-tools \
 	systemd-analyze:systemd \
 	ddclient:ddclient inadyn:inadyn curl:curl ssh-audit:ssh-audit \
-	pebble:pebble certbot:certbot lego:lego dehydrated:dehydrated
+	pebble:pebble certbot:certbot lego:lego dehydrated:dehydrated \
+	/usr/sbin/tinydns:tinydns /usr/sbin/tinydns-data:tinydns
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is needed (https://go.dev/doc/install; /usr/local/go/bin on PATH)" >&2; exit 1; }
 
 echo "== gofmt"

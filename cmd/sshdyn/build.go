@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
+	"github.com/sshdyn/sshdyn/tinydns"
 	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
@@ -46,7 +48,8 @@ type builtZone struct {
 	cfg      config.Zone
 	key      tsig.Key // the update key, if it loaded
 	client   *update.Client
-	embedded *zone.Zone // the zone, if sshdyn serves it
+	embedded *zone.Zone       // the zone, if sshdyn serves it
+	tinydns  *tinydns.Backend // the zone's backend, if it is "tinydns"
 }
 
 // hostKeyMode says what build does when the host key file does not exist.
@@ -75,10 +78,16 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 			bad(err)
 		}
 		p.zones = append(p.zones, bz)
-		if bz.client != nil {
-			zones = append(zones, publish.Zone{Name: zc.Name, TTL: zc.TTL, Backend: update.Remember(bz.client, &update.LastSeen{}),
-				ACME: zc.ACME, ACMETTL: zc.ACMETTL, WaitFor: zc.WaitFor, WaitTimeout: zc.WaitTimeout.Duration})
+		pz := publish.Zone{Name: zc.Name, TTL: zc.TTL, ACME: zc.ACME, ACMETTL: zc.ACMETTL, WaitFor: zc.WaitFor, WaitTimeout: zc.WaitTimeout.Duration}
+		switch {
+		case bz.tinydns != nil:
+			pz.Backend = bz.tinydns
+		case bz.client != nil:
+			pz.Backend = update.Remember(bz.client, &update.LastSeen{})
+		default:
+			continue
 		}
+		zones = append(zones, pz)
 	}
 	p.dns = embeddedServer(p.zones, ring, log.With("component", "dns"))
 
@@ -188,6 +197,13 @@ func (p *parts) buildHTTP(m *metrics.Metrics, log *slog.Logger) error {
 // ring; two different keys of one name are an error.
 func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *metrics.Metrics) (builtZone, error) {
 	bz := builtZone{cfg: zc}
+	if zc.Backend == config.BackendTinydns {
+		bz.tinydns = &tinydns.Backend{Root: zc.TinydnsRoot, Zone: zc.Name}
+		if _, err := os.Stat(filepath.Join(zc.TinydnsRoot, "data")); err != nil {
+			return bz, fmt.Errorf("zone %s: tinydns_root: %w", zc.Name, err)
+		}
+		return bz, nil
+	}
 	key, err := loadKey(zc.Name, zc.TSIGKey)
 	if err != nil {
 		return bz, err

@@ -50,6 +50,13 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 	}
 	for _, bz := range p.zones {
 		reportZone(cfg, bz, stdout)
+		if probe && bz.tinydns != nil {
+			if err := bz.tinydns.Check(); err != nil {
+				bad("zone %s: %v", bz.cfg.Name, err)
+			} else {
+				fmt.Fprintf(stdout, "zone %s: tinydns root %s: writable, and tinydns-data compiles its data\n", bz.cfg.Name, bz.cfg.TinydnsRoot)
+			}
+		}
 		if !probe || bz.client == nil {
 			continue
 		}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+)
+
+// TestTinydnsBackend: sshdyn serve with a zone of backend "tinydns"
+// against a real tinydns, driven by OpenSSH: A over IPv4, AAAA over IPv6,
+// the key's ttl=; a repeat is nochg and leaves data.cdb alone; a broken
+// operator line gives exit 78 and keeps data.cdb; check --dns proves the
+// root; ACME challenges work there too.
+func TestTinydnsBackend(t *testing.T) {
+	s := dnstest.StartTinydns(t)
+	key := newClientKey(t, t.TempDir(), "home")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "sshdyn.toml"), `listen = ["127.0.0.1:0", "[::1]:0"]
+host_key = "host_ed25519"
+authorized_keys = "authorized_keys"
+allow_private = true
+reload_interval = "0s"
+[[zone]]
+name = "dyn.example.com"
+backend = "tinydns"
+tinydns_root = "`+s.Root+`"
+acme = true
+`)
+	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com",ttl=90 `+key.line+"\n")
+	d := runDaemon(t, dir)
+	cdb := filepath.Join(s.Root, "data.cdb")
+	stamp := func() time.Time {
+		fi, err := os.Stat(cdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.ModTime()
+	}
+
+	if r := d.ssh(t, key, nil, "update"); r.code != 0 || r.stdout != "good home.dyn.example.com A 127.0.0.1\n" {
+		t.Fatalf("update: %+v", r)
+	}
+	if got := s.Lookup(t, "home.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"127.0.0.1 90"}) {
+		t.Errorf("tinydns serves A %v", got)
+	}
+	if r := d.ssh(t, key, []string{"-6"}, "update"); r.code != 0 || r.stdout != "good home.dyn.example.com AAAA ::1\n" {
+		t.Fatalf("update -6: %+v", r)
+	}
+	if got := s.Lookup(t, "home.dyn.example.com", dns.TypeAAAA); !slices.Equal(got, []string{"::1 90"}) {
+		t.Errorf("tinydns serves AAAA %v", got)
+	}
+	before := stamp()
+	time.Sleep(20 * time.Millisecond)
+	if r := d.ssh(t, key, nil, "update"); r.code != 0 || r.stdout != "nochg home.dyn.example.com A 127.0.0.1\n" {
+		t.Fatalf("repeat: %+v", r)
+	}
+	if !stamp().Equal(before) {
+		t.Error("nochg touched data.cdb")
+	}
+	if r := d.ssh(t, key, nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "home.dyn.example.com A 127.0.0.1 90") {
+		t.Errorf("status: %+v", r)
+	}
+	const v = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
+	if r := d.ssh(t, key, nil, "acme", "present", "home.dyn.example.com", v); r.code != 0 {
+		t.Errorf("acme present: %+v", r)
+	}
+	if got := s.Lookup(t, "_acme-challenge.home.dyn.example.com", dns.TypeTXT); !slices.Equal(got, []string{v + " 60"}) {
+		t.Errorf("TXT %v", got)
+	}
+	if r := d.ssh(t, key, nil, "acme", "cleanup", "home.dyn.example.com", v); r.code != 0 {
+		t.Errorf("acme cleanup: %+v", r)
+	}
+	if code, out, errs := runCheck(t, dir, "--dns"); code != 0 || !strings.Contains(out, "tinydns-data compiles its data") {
+		t.Errorf("check --dns: exit %d\n%s\n%s", code, out, errs)
+	}
+
+	// The operator breaks a line of their own.
+	data, err := os.ReadFile(filepath.Join(s.Root, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnstest.WriteData(t, s.Root, string(data)+"?a broken line\n")
+	before = stamp()
+	r := d.ssh(t, key, []string{"-b", "127.0.0.2"}, "update")
+	if r.code != 78 || !strings.Contains(r.stderr, "the server's operator must fix its configuration") {
+		t.Errorf("update over a broken data file: %+v, want 78", r)
+	}
+	if !stamp().Equal(before) {
+		t.Error("data.cdb replaced after tinydns-data failed")
+	}
+	if got := s.Lookup(t, "home.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"127.0.0.1 90"}) {
+		t.Errorf("after the failed update tinydns serves %v", got)
+	}
+	if !strings.Contains(d.log.String(), "tinydns-data failed") {
+		t.Errorf("the log does not say why:\n%s", d.log.String())
+	}
+	if code, _, errs := runCheck(t, dir, "--dns"); code != 1 || !strings.Contains(errs, "tinydns-data does not compile") {
+		t.Errorf("check --dns with a broken data: exit %d %s", code, errs)
+	}
+}
