@@ -4,6 +4,8 @@ go 1.26.8
 
 require (
 	github.com/gliderlabs/ssh v0.3.8
+	github.com/libdns/desec v1.1.0
+	github.com/libdns/libdns v1.1.1
 	github.com/miekg/dns v1.1.73
 	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/prometheus/client_golang v1.25.0

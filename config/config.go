@@ -101,10 +101,15 @@ type Config struct {
 type Zone struct {
 	Name string `toml:"name"`
 	// Backend is how the zone is written: "rfc2136" (the default: signed
-	// updates to primary) or "tinydns" (a block of tinydns_root's data
-	// file, compiled with tinydns-data).
+	// updates to primary), "tinydns" (a block of tinydns_root's data
+	// file, compiled with tinydns-data) or "libdns" (a provider's HTTP
+	// API: provider, api_url, api_key_file, server_id).
 	Backend     string   `toml:"backend"`
 	TinydnsRoot string   `toml:"tinydns_root"`
+	Provider    string   `toml:"provider"`
+	APIURL      string   `toml:"api_url"`
+	APIKeyFile  string   `toml:"api_key_file"`
+	ServerID    string   `toml:"server_id"`
 	Primary     string   `toml:"primary"`  // host:port; port 53 if omitted
 	TSIGKey     string   `toml:"tsig_key"` // key file: BIND key statement or hmac-sha256:name:secret
 	TTL         uint32   `toml:"ttl"`
@@ -246,6 +251,7 @@ func Load(path string) (*Config, error) {
 		z.File = abs(z.File)
 		z.TransferKey = abs(z.TransferKey)
 		z.TinydnsRoot = abs(z.TinydnsRoot)
+		z.APIKeyFile = abs(z.APIKeyFile)
 	}
 	return c, nil
 }
@@ -482,11 +488,23 @@ func (c *Config) TrustedPrefixes() []netip.Prefix {
 const (
 	BackendRFC2136 = "rfc2136"
 	BackendTinydns = "tinydns"
+	BackendLibdns  = "libdns"
 )
 
 // validateZone checks one normalised zone.
 func (c *Config) validateZone(z Zone) error {
+	if z.Backend != BackendLibdns && (z.Provider != "" || z.APIURL != "" || z.APIKeyFile != "" || z.ServerID != "") {
+		return errors.New(`provider, api_url, api_key_file and server_id are for backend = "libdns"`)
+	}
 	switch z.Backend {
+	case BackendLibdns:
+		if z.Provider == "" || z.APIKeyFile == "" {
+			return errors.New(`backend = "libdns" needs provider (e.g. "powerdns") and api_key_file`)
+		}
+		if z.Primary != "" || z.TSIGKey != "" || z.Embedded() || z.TinydnsRoot != "" {
+			return errors.New(`backend = "libdns" writes through the provider's API: primary, tsig_key, file and tinydns_root are for other backends`)
+		}
+		return nil
 	case BackendRFC2136:
 		if z.TinydnsRoot != "" {
 			return errors.New(`tinydns_root is for backend = "tinydns"`)
@@ -500,7 +518,7 @@ func (c *Config) validateZone(z Zone) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("backend %q: want \"rfc2136\" or \"tinydns\"", z.Backend)
+		return fmt.Errorf("backend %q: want \"rfc2136\", \"tinydns\" or \"libdns\"", z.Backend)
 	}
 	if err := c.validateEmbedded(z); err != nil {
 		return err

@@ -146,8 +146,10 @@ func TestParseErrors(t *testing.T) {
 		{"wait_timeout too long", good + "wait_timeout = \"1h\"\n", "wait_timeout must be positive, at most 10m"},
 		{"tinydns without root", "[[zone]]\nname = \"d.example\"\nbackend = \"tinydns\"\n", "needs tinydns_root"},
 		{"tinydns with a primary", "[[zone]]\nname = \"d.example\"\nbackend = \"tinydns\"\ntinydns_root = \"/r\"\nprimary = \"127.0.0.1\"\n", "primary, tsig_key and file are for RFC 2136 zones"},
-		{"unknown backend", "[[zone]]\nname = \"d.example\"\nbackend = \"bind\"\n", `backend "bind": want "rfc2136" or "tinydns"`},
+		{"unknown backend", "[[zone]]\nname = \"d.example\"\nbackend = \"bind\"\n", `backend "bind": want "rfc2136", "tinydns" or "libdns"`},
 		{"tinydns_root for rfc2136", good + "tinydns_root = \"/r\"\n", `tinydns_root is for backend = "tinydns"`},
+		{"libdns without provider", "[[zone]]\nname = \"d.example\"\nbackend = \"libdns\"\n", "needs provider"},
+		{"api_url for rfc2136", good + "api_url = \"http://x\"\n", `are for backend = "libdns"`},
 		{"acme_ttl too long", good + "acme = true\nacme_ttl = 604800\n", "acme_ttl 604800: at most 86400"},
 	}
 	for _, tc := range cases {

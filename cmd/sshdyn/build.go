@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/sshdyn/sshdyn/dyndns2"
 	"github.com/sshdyn/sshdyn/krl"
 	"github.com/sshdyn/sshdyn/metrics"
+	"github.com/sshdyn/sshdyn/provider"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
 	"github.com/sshdyn/sshdyn/tinydns"
@@ -48,8 +50,9 @@ type builtZone struct {
 	cfg      config.Zone
 	key      tsig.Key // the update key, if it loaded
 	client   *update.Client
-	embedded *zone.Zone       // the zone, if sshdyn serves it
-	tinydns  *tinydns.Backend // the zone's backend, if it is "tinydns"
+	embedded *zone.Zone        // the zone, if sshdyn serves it
+	tinydns  *tinydns.Backend  // the zone's backend, if it is "tinydns"
+	provider *provider.Backend // the zone's backend, if it is "libdns"
 }
 
 // hostKeyMode says what build does when the host key file does not exist.
@@ -82,6 +85,8 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		switch {
 		case bz.tinydns != nil:
 			pz.Backend = bz.tinydns
+		case bz.provider != nil:
+			pz.Backend = bz.provider
 		case bz.client != nil:
 			pz.Backend = update.Remember(bz.client, &update.LastSeen{})
 		default:
@@ -204,6 +209,11 @@ func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *
 		}
 		return bz, nil
 	}
+	if zc.Backend == config.BackendLibdns {
+		p, err := buildProvider(zc)
+		bz.provider = p
+		return bz, err
+	}
 	key, err := loadKey(zc.Name, zc.TSIGKey)
 	if err != nil {
 		return bz, err
@@ -248,6 +258,27 @@ func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *
 	}
 	bz.embedded = z
 	return bz, nil
+}
+
+// buildProvider makes a libdns zone's backend, with the API key read from
+// its file (refused if every user may read it, as a TSIG key is).
+func buildProvider(zc config.Zone) (*provider.Backend, error) {
+	if fi, err := os.Stat(zc.APIKeyFile); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o004 != 0 {
+		return nil, fmt.Errorf("zone %s: API key %s is mode %04o, readable by every user: chmod o-rwx %s", zc.Name, zc.APIKeyFile, fi.Mode().Perm(), zc.APIKeyFile)
+	}
+	b, err := os.ReadFile(zc.APIKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: API key: %w", zc.Name, err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" || strings.ContainsAny(key, "\r\n") {
+		return nil, fmt.Errorf("zone %s: API key %s: want the key alone on one line", zc.Name, zc.APIKeyFile)
+	}
+	p, err := provider.New(zc.Provider, provider.Settings{URL: zc.APIURL, Key: key, ServerID: zc.ServerID})
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: %w", zc.Name, err)
+	}
+	return &provider.Backend{Provider: p, Zone: zc.Name, Name: zc.Provider + " " + zc.APIURL}, nil
 }
 
 // loadKey loads a TSIG key file, saying how to fix a file the daemon's

@@ -57,6 +57,13 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 				fmt.Fprintf(stdout, "zone %s: tinydns root %s: writable, and tinydns-data compiles its data\n", bz.cfg.Name, bz.cfg.TinydnsRoot)
 			}
 		}
+		if probe && bz.provider != nil {
+			if err := bz.provider.Check(ctx); err != nil {
+				bad("zone %s: %v", bz.cfg.Name, err)
+			} else {
+				fmt.Fprintf(stdout, "zone %s: the %s API answers, accepts the key and has the zone\n", bz.cfg.Name, bz.cfg.Provider)
+			}
+		}
 		if !probe || bz.client == nil {
 			continue
 		}

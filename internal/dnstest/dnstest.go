@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -47,6 +48,10 @@ type Options struct {
 	Records []string // zone-file lines relative to the origin, e.g. "home 300 A 192.0.2.1"
 	// Types lists the RR types the key may update; default A and AAAA.
 	Types []string
+	// API turns on PowerDNS's HTTP API (PowerDNS only): APIURL and
+	// APIKeyFile, with SOA-EDIT-API INCREASE so that every PATCH shows in
+	// the serial.
+	API bool
 	// ACME grants the key TXT records for ACME challenges too: at
 	// _acme-challenge names only where the primary can say so (PowerDNS's
 	// policy script, the embedded primary), else anywhere (BIND, Knot).
@@ -78,7 +83,9 @@ type Server struct {
 	Key     tsig.Key
 	KeyFile string   // the key in the server's own format (BIND's key statement or keymgr's one line)
 	XfrKey  tsig.Key // the embedded primary's transfer key, with Options.AllowTransfer
-	Dir     string
+	// APIURL and APIKeyFile reach PowerDNS's HTTP API, with Options.API.
+	APIURL, APIKey, APIKeyFile string
+	Dir                        string
 
 	t      testing.TB
 	cmd    *exec.Cmd
@@ -111,6 +118,9 @@ func Start(t testing.TB, kind string, opts Options) *Server {
 	var lastErr error
 	for attempt := 0; attempt < 6; attempt++ {
 		s, err := start(t, kind, opts)
+		if err == nil && s.APIURL != "" {
+			err = s.waitAPI()
+		}
 		if err == nil {
 			return s
 		}
@@ -201,7 +211,7 @@ func (s *Server) configure(kind, zoneFile string, opts Options) ([]string, error
 		}
 		return []string{"knotd", "-c", conf}, nil
 	case "pdns":
-		if err := s.setupPowerDNS(zoneFile, opts.Types, opts.ACME); err != nil {
+		if err := s.setupPowerDNS(zoneFile, opts.Types, opts.ACME, opts.API); err != nil {
 			return nil, err
 		}
 		return []string{"pdns_server", "--config-dir=" + s.Dir}, nil
@@ -309,6 +319,24 @@ func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// waitAPI waits until PowerDNS's HTTP API answers; it stops the server if
+// it does not.
+func (s *Server) waitAPI() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.APIURL + "/api/v1/servers")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return fmt.Errorf("PowerDNS API at %s: %w", s.APIURL, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Pid returns the server's process ID; 0 for the embedded primary, which

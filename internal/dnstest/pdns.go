@@ -16,7 +16,7 @@ import (
 // zone. The types are limited, as examples/pdns tells operators to, with a
 // lua-dnsupdate-policy-script. PowerDNS skips a record that script refuses
 // and still answers NOERROR.
-func (s *Server) setupPowerDNS(zoneFile string, types []string, acme bool) error {
+func (s *Server) setupPowerDNS(zoneFile string, types []string, acme, api bool) error {
 	dir, db := s.Dir, filepath.Join(s.Dir, "pdns.sqlite3")
 	key := strings.TrimSuffix(s.Key.Name, ".")
 	s.KeyFile = filepath.Join(dir, "tsig.key")
@@ -46,6 +46,19 @@ negquery-cache-ttl=0
 query-cache-ttl=0
 zone-cache-refresh-interval=0
 `, db, s.Port, dir, policy)
+	if api {
+		port, err := FreePort()
+		if err != nil {
+			return err
+		}
+		s.APIKey = randomSecret()
+		s.APIURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+		s.APIKeyFile = filepath.Join(dir, "api.key")
+		if err := os.WriteFile(s.APIKeyFile, []byte(s.APIKey+"\n"), 0o600); err != nil {
+			return err
+		}
+		conf += fmt.Sprintf("webserver=yes\nwebserver-address=127.0.0.1\nwebserver-port=%d\nwebserver-allow-from=127.0.0.0/8\napi=yes\napi-key=%s\n", port, s.APIKey)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "pdns.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}
@@ -64,6 +77,7 @@ zone-cache-refresh-interval=0
 		{"import-tsig-key", key, "hmac-sha256", s.Key.Secret},
 		{"set-meta", s.Zone, "TSIG-ALLOW-DNSUPDATE", key},
 		{"set-meta", s.Zone, "SOA-EDIT-DNSUPDATE", "INCREASE"},
+		{"set-meta", s.Zone, "SOA-EDIT-API", "INCREASE"},
 	} {
 		cmd := exec.Command("pdnsutil", append([]string{"--config-dir=" + dir}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+)
+
+// TestLibdnsBackend: sshdyn serve with a zone of backend "libdns",
+// provider "powerdns", driven by OpenSSH against PowerDNS's HTTP API:
+// update, nochg with the serial unchanged, IPv6, check --dns; a wrong API
+// key and a zone the API does not have exit 78, the API down exits 75.
+func TestLibdnsBackend(t *testing.T) {
+	p := dnstest.Start(t, "pdns", dnstest.Options{API: true})
+	key := newClientKey(t, t.TempDir(), "home")
+	host := "home." + p.Zone
+	daemon := func(zone, url, keyText string) (*daemon, string) {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "api.key"), keyText+"\n")
+		writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
+host_key = "host_ed25519"
+authorized_keys = "authorized_keys"
+allow_private = true
+reload_interval = "0s"
+[[zone]]
+name = %q
+backend = "libdns"
+provider = "powerdns"
+api_url = %q
+api_key_file = "api.key"
+`, zone, url))
+		writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.`+zone+`" `+key.line+"\n")
+		return runDaemon(t, dir), dir
+	}
+
+	d, dir := daemon(p.Zone, p.APIURL, p.APIKey)
+	if r := d.ssh(t, key, nil, "update"); r.code != 0 || r.stdout != "good "+host+" A 127.0.0.1\n" {
+		t.Fatalf("update: %+v", r)
+	}
+	serial := p.Serial(t)
+	if r := d.ssh(t, key, nil, "update"); r.code != 0 || r.stdout != "nochg "+host+" A 127.0.0.1\n" {
+		t.Fatalf("repeat: %+v", r)
+	}
+	if p.Serial(t) != serial {
+		t.Error("nochg wrote: the serial moved")
+	}
+	if r := d.ssh(t, key, []string{"-6"}, "update"); r.code != 0 || r.stdout != "good "+host+" AAAA ::1\n" {
+		t.Errorf("update -6: %+v", r)
+	}
+	if code, out, errs := runCheck(t, dir, "--dns"); code != 0 || !strings.Contains(out, "the powerdns API answers, accepts the key and has the zone") {
+		t.Errorf("check --dns: exit %d\n%s\n%s", code, out, errs)
+	}
+
+	serial = p.Serial(t)
+	wrong, _ := daemon(p.Zone, p.APIURL, "not-the-key")
+	if r := wrong.ssh(t, key, []string{"-b", "127.0.0.2"}, "update"); r.code != 78 {
+		t.Errorf("wrong API key: %+v, want 78", r)
+	}
+	missing, _ := daemon("other.example", p.APIURL, p.APIKey)
+	if r := missing.ssh(t, key, []string{"-b", "127.0.0.2"}, "update"); r.code != 78 {
+		t.Errorf("a zone the API does not have: %+v, want 78", r)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	down, _ := daemon(p.Zone, closed, p.APIKey)
+	if r := down.ssh(t, key, []string{"-b", "127.0.0.2"}, "update"); r.code != 75 {
+		t.Errorf("API down: %+v, want 75", r)
+	}
+	if p.Serial(t) != serial {
+		t.Error("a failed update wrote")
+	}
+}
