@@ -21,7 +21,8 @@ func TestLibdnsBackend(t *testing.T) {
 	daemon := func(zone, url, keyText string) (*daemon, string) {
 		dir := t.TempDir()
 		writeFile(t, filepath.Join(dir, "api.key"), keyText+"\n")
-		writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
+		writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`http_listen = ["127.0.0.1:0"]
+listen = ["127.0.0.1:0", "[::1]:0"]
 host_key = "host_ed25519"
 authorized_keys = "authorized_keys"
 allow_private = true
@@ -33,7 +34,7 @@ provider = "powerdns"
 api_url = %q
 api_key_file = "api.key"
 `, zone, url))
-		writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.`+zone+`" `+key.line+"\n")
+		writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.`+zone+`" `+key.line+"\n"+credLine(t, "router", "rt."+zone)+"\n")
 		return runDaemon(t, dir), dir
 	}
 
@@ -50,6 +51,14 @@ api_key_file = "api.key"
 	}
 	if r := d.ssh(t, key, []string{"-6"}, "update"); r.code != 0 || r.stdout != "good "+host+" AAAA ::1\n" {
 		t.Errorf("update -6: %+v", r)
+	}
+	base := httpBase(t, d)
+	if out := routerUpdate(t, base, "router", "hostname=rt."+p.Zone+"&myip=192.0.2.33"); out != "good 192.0.2.33\n" {
+		t.Errorf("dyndns2 update: %q", out)
+	}
+	serial = p.Serial(t)
+	if out := routerUpdate(t, base, "router", "hostname=rt."+p.Zone+"&myip=192.0.2.33"); out != "nochg 192.0.2.33\n" || p.Serial(t) != serial {
+		t.Errorf("dyndns2 repeat: %q (serial %d -> %d)", out, serial, p.Serial(t))
 	}
 	if code, out, errs := runCheck(t, dir, "--dns"); code != 0 || !strings.Contains(out, "the powerdns API answers, accepts the key and has the zone") {
 		t.Errorf("check --dns: exit %d\n%s\n%s", code, out, errs)

@@ -87,6 +87,27 @@ func startRouterDaemon(t *testing.T, p *dnstest.Server, top string, lines ...str
 	return d, scheme + "://" + m[1]
 }
 
+// httpBase returns the dyndns2 front's base URL from d's log.
+func httpBase(t *testing.T, d *daemon) string {
+	t.Helper()
+	m := httpListenRE.FindStringSubmatch(d.log.String())
+	if m == nil {
+		t.Fatalf("no HTTP listener in the log:\n%s", d.log.String())
+	}
+	return "http://" + m[1]
+}
+
+// routerUpdate sends a dyndns2 update as a router does, with curl, and
+// returns the answer.
+func routerUpdate(t *testing.T, base, user, query string) string {
+	t.Helper()
+	out, err := runRouter(t, "curl", "-sS", "--fail-with-body", "-u", user+":"+routerPassword, base+"/nic/update?"+query)
+	if err != nil {
+		t.Errorf("curl: %v: %s", err, out)
+	}
+	return out
+}
+
 // runRouter runs a router's client program and returns its combined
 // output. A missing program fails the test: test.sh installs it.
 func runRouter(t *testing.T, name string, args ...string) (string, error) {

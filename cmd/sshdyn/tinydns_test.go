@@ -22,7 +22,8 @@ func TestTinydnsBackend(t *testing.T) {
 	s := dnstest.StartTinydns(t)
 	key := newClientKey(t, t.TempDir(), "home")
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "sshdyn.toml"), `listen = ["127.0.0.1:0", "[::1]:0"]
+	writeFile(t, filepath.Join(dir, "sshdyn.toml"), `http_listen = ["127.0.0.1:0"]
+listen = ["127.0.0.1:0", "[::1]:0"]
 host_key = "host_ed25519"
 authorized_keys = "authorized_keys"
 allow_private = true
@@ -33,7 +34,7 @@ backend = "tinydns"
 tinydns_root = "`+s.Root+`"
 acme = true
 `)
-	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com",ttl=90 `+key.line+"\n")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com",ttl=90 `+key.line+"\n"+credLine(t, "router", "rt.dyn.example.com")+"\n")
 	d := runDaemon(t, dir)
 	cdb := filepath.Join(s.Root, "data.cdb")
 	stamp := func() time.Time {
@@ -76,6 +77,17 @@ acme = true
 	}
 	if r := d.ssh(t, key, nil, "acme", "cleanup", "home.dyn.example.com", v); r.code != 0 {
 		t.Errorf("acme cleanup: %+v", r)
+	}
+	// The dyndns2 front, over the same backend.
+	base := httpBase(t, d)
+	if out := routerUpdate(t, base, "router", "hostname=rt.dyn.example.com&myip=192.0.2.33"); out != "good 192.0.2.33\n" {
+		t.Errorf("dyndns2 update: %q", out)
+	}
+	if out := routerUpdate(t, base, "router", "hostname=rt.dyn.example.com&myip=192.0.2.33"); out != "nochg 192.0.2.33\n" {
+		t.Errorf("dyndns2 repeat: %q", out)
+	}
+	if got := s.Lookup(t, "rt.dyn.example.com", dns.TypeA); len(got) != 1 || !strings.HasPrefix(got[0], "192.0.2.33 ") {
+		t.Errorf("tinydns serves rt A %v", got)
 	}
 	if code, out, errs := runCheck(t, dir, "--dns"); code != 0 || !strings.Contains(out, "tinydns-data compiles its data") {
 		t.Errorf("check --dns: exit %d\n%s\n%s", code, out, errs)
