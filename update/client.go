@@ -354,10 +354,12 @@ func (c *Client) confirm(ctx context.Context, r Record) error {
 	}
 	if len(recs) != 1 || recs[0].Addr != r.Addr {
 		var got []string
+		var seen []netip.Addr
 		for _, rec := range recs {
 			got = append(got, rec.Addr.String())
+			seen = append(seen, rec.Addr)
 		}
-		return &Error{Op: OpReplace, Server: c.Server, Zone: c.Zone, Kind: KindIgnored, Rcode: dns.RcodeSuccess,
+		return &Error{Op: OpReplace, Server: c.Server, Zone: c.Zone, Kind: KindIgnored, Rcode: dns.RcodeSuccess, Seen: seen,
 			Err: fmt.Errorf("NOERROR, but %s %s is %v afterwards, not %s", r.Name, dns.TypeToString[r.Type()], got, r.Addr)}
 	}
 	return nil

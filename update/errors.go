@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -60,6 +62,28 @@ type Error struct {
 	Rcode     int    // the reply's rcode, -1 if there was no reply
 	TSIGError uint16 // the reply's TSIG error field, if it had a TSIG
 	Err       error
+	// Seen is what a KindIgnored replace found in the RRset afterwards
+	// (nil: nothing).
+	Seen []netip.Addr
+}
+
+// superseded reports whether err is a replace of ours to addr that the
+// primary did apply, but that another writer's change (a second
+// frontend, an operator) replaced right after: the RRset holds neither
+// addr nor what it held before (before), which a policy that skips a
+// record (PowerDNS's) would have left. It returns what the RRset holds.
+func superseded(err error, before []netip.Addr, addr netip.Addr) ([]netip.Addr, bool) {
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindIgnored || len(e.Seen) == 0 || slices.Contains(e.Seen, addr) {
+		return nil, false
+	}
+	a, b := slices.Clone(e.Seen), slices.Clone(before)
+	slices.SortFunc(a, netip.Addr.Compare)
+	slices.SortFunc(b, netip.Addr.Compare)
+	if slices.Equal(a, b) {
+		return nil, false // unchanged: the primary skipped ours
+	}
+	return e.Seen, true
 }
 
 func (e *Error) Error() string {

@@ -111,6 +111,14 @@ func (m *Remembering) swap(ctx context.Context, key rrsetKey, r Record) (old []n
 		return nil, false, nil
 	}
 	replaced, err := m.Primary.ReplaceIf(ctx, r, seen)
+	if now, ok := superseded(err, []netip.Addr{seen}, r.Addr); ok {
+		// Ours applied; another writer's came right after.
+		m.Seen.forget(key)
+		if len(now) == 1 {
+			m.Seen.put(key, now[0])
+		}
+		return []netip.Addr{seen}, true, nil
+	}
 	if err != nil || !replaced {
 		m.Seen.forget(key)
 		return nil, false, err

@@ -88,6 +88,10 @@ func Set(ctx context.Context, p Primary, r Record, allow func() error) (res Resu
 		}
 	}
 	if err := p.Replace(ctx, r); err != nil {
+		if _, ok := superseded(err, old, r.Addr); ok {
+			// Ours applied; another writer's came right after.
+			return Changed, old, nil
+		}
 		return NoChange, nil, err
 	}
 	return Changed, old, nil
