@@ -85,6 +85,18 @@ func TestExamples(t *testing.T) {
 		writeFile(t, filepath.Join(pdnsDir, "pdns.conf"), "launch=gsqlite3\ngsqlite3-database="+filepath.Join(pdnsDir, "db")+"\n"+string(b))
 		run("pdns_server", "--config-dir="+pdnsDir, "--config=check")
 	})
+	// The PowerDNS-on-PostgreSQL pair: each passes the same check.
+	for _, name := range []string{"pdns-pgsql-writer.conf", "pdns-pgsql-reader.conf"} {
+		checkSnippet(t, name, "launch=gpgsql", "launch=gpgsql", func(p string) {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := strings.ReplaceAll(string(b), "/etc/powerdns/sshdyn-policy.lua", policy)
+			writeFile(t, filepath.Join(pdnsDir, "pdns.conf"), text)
+			run("pdns_server", "--config-dir="+pdnsDir, "--config=check")
+		})
+	}
 	lua, err := os.ReadFile(filepath.Join(examples, "pdns-dnsupdate-policy.lua"))
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,13 @@ type Options struct {
 	Records []string // zone-file lines relative to the origin, e.g. "home 300 A 192.0.2.1"
 	// Types lists the RR types the key may update; default A and AAAA.
 	Types []string
+	// PgsqlPort makes PowerDNS use gpgsql, the database "pdns" on
+	// 127.0.0.1 at this port (see StartPostgres), instead of sqlite3.
+	// Follows, with it, is another PowerDNS whose database this one's
+	// replicates: this one loads nothing, and shares its zone, key and
+	// token.
+	PgsqlPort int
+	Follows   *Server
 	// API turns on PowerDNS's HTTP API (PowerDNS only): APIURL and
 	// APIKeyFile, with SOA-EDIT-API INCREASE so that every PATCH shows in
 	// the serial.
@@ -158,6 +165,9 @@ func start(t testing.TB, kind string, opts Options) (*Server, error) {
 		s.logOut = filepath.Join(dir, "output.log")
 	}
 	token := randomToken()
+	if f := opts.Follows; f != nil {
+		s.Zone, s.Key, token = f.Zone, f.Key, f.token
+	}
 	zoneFile := filepath.Join(dir, s.Zone+".zone")
 	if err := os.WriteFile(zoneFile, []byte(zoneText(s.Zone, token, opts.Records)), 0o644); err != nil {
 		return nil, err
@@ -211,7 +221,7 @@ func (s *Server) configure(kind, zoneFile string, opts Options) ([]string, error
 		}
 		return []string{"knotd", "-c", conf}, nil
 	case "pdns":
-		if err := s.setupPowerDNS(zoneFile, opts.Types, opts.ACME, opts.API); err != nil {
+		if err := s.setupPowerDNS(zoneFile, opts); err != nil {
 			return nil, err
 		}
 		return []string{"pdns_server", "--config-dir=" + s.Dir}, nil

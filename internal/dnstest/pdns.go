@@ -16,7 +16,8 @@ import (
 // zone. The types are limited, as examples/pdns tells operators to, with a
 // lua-dnsupdate-policy-script. PowerDNS skips a record that script refuses
 // and still answers NOERROR.
-func (s *Server) setupPowerDNS(zoneFile string, types []string, acme, api bool) error {
+func (s *Server) setupPowerDNS(zoneFile string, opts Options) error {
+	types, acme, api := opts.Types, opts.ACME, opts.API
 	dir, db := s.Dir, filepath.Join(s.Dir, "pdns.sqlite3")
 	key := strings.TrimSuffix(s.Key.Name, ".")
 	s.KeyFile = filepath.Join(dir, "tsig.key")
@@ -27,9 +28,11 @@ func (s *Server) setupPowerDNS(zoneFile string, types []string, acme, api bool) 
 	if err := os.WriteFile(policy, []byte(PowerDNSPolicy(key, []string{s.Zone}, []string{"127.0.0.0/8", "::1/128"}, types, acme)), 0o644); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(`launch=gsqlite3
-gsqlite3-database=%[1]s
-local-address=127.0.0.1, ::1
+	backend := "launch=gsqlite3\ngsqlite3-database=" + db + "\n"
+	if opts.PgsqlPort != 0 {
+		backend = fmt.Sprintf("launch=gpgsql\ngpgsql-host=127.0.0.1\ngpgsql-port=%d\ngpgsql-dbname=pdns\ngpgsql-user=postgres\n", opts.PgsqlPort)
+	}
+	conf := backend + fmt.Sprintf(`local-address=127.0.0.1, ::1
 local-port=%[2]d
 daemon=no
 guardian=no
@@ -45,7 +48,7 @@ cache-ttl=0
 negquery-cache-ttl=0
 query-cache-ttl=0
 zone-cache-refresh-interval=0
-`, db, s.Port, dir, policy)
+`, "", s.Port, dir, policy)
 	if api {
 		port, err := FreePort()
 		if err != nil {
@@ -62,15 +65,20 @@ zone-cache-refresh-interval=0
 	if err := os.WriteFile(filepath.Join(dir, "pdns.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}
-	schema, err := os.Open("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
-	if err != nil {
-		return fmt.Errorf("PowerDNS sqlite3 schema: %w (install pdns-backend-sqlite3)", err)
+	if opts.Follows != nil {
+		return nil // the database, replicated, has it all
 	}
-	defer schema.Close()
-	cmd := exec.Command("sqlite3", db)
-	cmd.Stdin = schema
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("sqlite3 %s: %v: %s", db, err, out)
+	if opts.PgsqlPort == 0 {
+		schema, err := os.Open("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
+		if err != nil {
+			return fmt.Errorf("PowerDNS sqlite3 schema: %w (install pdns-backend-sqlite3)", err)
+		}
+		defer schema.Close()
+		cmd := exec.Command("sqlite3", db)
+		cmd.Stdin = schema
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("sqlite3 %s: %v: %s", db, err, out)
+		}
 	}
 	for _, args := range [][]string{
 		{"load-zone", s.Zone, zoneFile},
