@@ -187,3 +187,24 @@ func TestEDNSAndTruncation(t *testing.T) {
 		}
 	})
 }
+
+// TestManyQueriesOnOneTCPConnection: a client's persistent TCP
+// connection is not cut after 128 messages (miekg/dns's default).
+func TestManyQueriesOnOneTCPConnection(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{Records: []string{"home 60 A 192.0.2.1"}})
+	co, err := dns.DialTimeout("tcp", p.Addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	for i := range 300 {
+		co.SetDeadline(time.Now().Add(2 * time.Second))
+		if err := co.WriteMsg(question("home."+p.Zone+".", dns.TypeA)); err != nil {
+			t.Fatalf("query %d: %v", i+1, err)
+		}
+		r, err := co.ReadMsg()
+		if err != nil || len(r.Answer) != 1 {
+			t.Fatalf("query %d on one connection: %v, %v", i+1, r, err)
+		}
+	}
+}

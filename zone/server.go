@@ -93,7 +93,10 @@ func (s *Server) Listen(addr string) error {
 	}
 	for _, srv := range []*dns.Server{
 		{PacketConn: pc, UDPSize: dns.MaxMsgSize},
-		{Listener: l, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
+		// No cap on the messages of one TCP connection (miekg/dns closes
+		// it after 128 by default): sshdyn's own client and secondaries
+		// keep theirs open; the 10 s idle timeout ends it.
+		{Listener: l, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: -1},
 	} {
 		srv.Handler = s
 		srv.MsgAcceptFunc = acceptMsg
