@@ -29,7 +29,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s := newSnapshot("dyn.example.com.", names)
+		s := newSnapshot("dyn.example.com.", names, canonicalOrder("dyn.example.com.", names))
 		if s.soa() == nil || len(names["dyn.example.com."][dns.TypeNS]) == 0 {
 			t.Fatal("a zone without SOA or NS loaded")
 		}
@@ -73,7 +73,7 @@ func FuzzUpdate(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := writeZone(file, "dyn.example.com.", names); err != nil {
+		if err := writeZone(file, "dyn.example.com.", canonicalOrder("dyn.example.com.", names), renderAll("dyn.example.com.", names)); err != nil {
 			t.Fatal(err)
 		}
 		z, err := Load(Config{Origin: "dyn.example.com", File: file, UpdateKeys: []string{"k."}})

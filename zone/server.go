@@ -298,7 +298,7 @@ func (s *Server) transfer(w dns.ResponseWriter, req, resp *dns.Msg, key string, 
 		resp.Rcode = dns.RcodeFormatError // AXFR is TCP only (RFC 5936 4.2)
 		return false
 	}
-	rrs := sortedRRs(snap.origin, snap.names)
+	rrs := orderedRRs(snap.origin, snap.names, snap.order)
 	rrs = append(rrs, soa)
 	ch := make(chan *dns.Envelope, len(rrs)/100+1)
 	for len(rrs) > 0 {

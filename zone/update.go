@@ -219,6 +219,7 @@ func (z *Zone) apply(updates []dns.RR) bool {
 		} else {
 			z.pending[name] = n
 		}
+		z.dirty[name] = true
 	}
 	z.bumpSerial()
 	return true
@@ -281,6 +282,7 @@ func (z *Zone) bumpSerial() {
 	}
 	apex[dns.TypeSOA] = []dns.RR{soa}
 	z.pending[z.Origin] = apex
+	z.dirty[z.Origin] = true
 }
 
 // storable reports whether rr can be written to the zone file and read

@@ -61,6 +61,7 @@ type node map[uint16][]dns.RR
 type snapshot struct {
 	origin string
 	names  map[string]node
+	order  []string        // names' keys in canonical order, apex first
 	ents   map[string]bool // empty non-terminals: names with descendants but no records
 	cuts   map[string]bool // names below the apex that hold NS records (delegations)
 	serial uint32
@@ -76,12 +77,15 @@ type Zone struct {
 
 	cur atomic.Pointer[snapshot] // on disk, served
 
-	mu        sync.Mutex      // guards pending, persisted and batch
+	mu        sync.Mutex      // guards pending, persisted, batch and dirty
 	pending   map[string]node // the latest state, written or not; the writer's own map
 	persisted map[string]node
 	batch     *batch
+	dirty     map[string]bool // names changed since the last write began
 
-	flushMu sync.Mutex // one zone-file write at a time
+	flushMu sync.Mutex        // one zone-file write at a time; guards order and text
+	order   []string          // persisted's names in canonical order, apex first; never changed in place
+	text    map[string]string // each name's lines in the zone file, kept from write to write
 
 	// changed is called, without locks held, after a change is on disk.
 	changed func()
@@ -120,6 +124,9 @@ func Load(cfg Config) (*Zone, error) {
 		pending:   maps.Clone(names),
 		persisted: names,
 		batch:     &batch{},
+		dirty:     map[string]bool{},
+		order:     canonicalOrder(origin, names),
+		text:      renderAll(origin, names),
 	}
 	if len(cfg.UpdateTypes) == 0 {
 		cfg.UpdateTypes = DefaultUpdateTypes()
@@ -136,7 +143,7 @@ func Load(cfg Config) (*Zone, error) {
 	for _, k := range cfg.TransferKeys {
 		z.xfrKey[dnsname.FQDN(k)] = true
 	}
-	z.cur.Store(newSnapshot(origin, names))
+	z.cur.Store(newSnapshot(origin, names, z.order))
 	return z, nil
 }
 
@@ -274,8 +281,8 @@ func addRR(set []dns.RR, rr dns.RR) []dns.RR {
 	return append(out, rr)
 }
 
-func newSnapshot(origin string, names map[string]node) *snapshot {
-	s := &snapshot{origin: origin, names: names, ents: map[string]bool{}, cuts: map[string]bool{}}
+func newSnapshot(origin string, names map[string]node, order []string) *snapshot {
+	s := &snapshot{origin: origin, names: names, order: order, ents: map[string]bool{}, cuts: map[string]bool{}}
 	s.serial = names[origin][dns.TypeSOA][0].(*dns.SOA).Serial
 	for name, n := range names {
 		if name != origin && len(n[dns.TypeNS]) > 0 {
@@ -288,6 +295,36 @@ func newSnapshot(origin string, names map[string]node) *snapshot {
 		}
 	}
 	return s
+}
+
+// next returns the snapshot after s for names, whose names in dirty are
+// the only ones that may differ from s's: only their delegation points
+// and empty non-terminals (theirs and their ancestors') are looked at
+// again, so the cost follows the change, not the zone.
+func (s *snapshot) next(names map[string]node, order []string, dirty map[string]bool) *snapshot {
+	n := &snapshot{origin: s.origin, names: names, order: order, ents: maps.Clone(s.ents), cuts: maps.Clone(s.cuts)}
+	n.serial = names[s.origin][dns.TypeSOA][0].(*dns.SOA).Serial
+	cmp := orderFunc(s.origin)
+	for name := range dirty {
+		if node, ok := names[name]; ok && name != s.origin && len(node[dns.TypeNS]) > 0 {
+			n.cuts[name] = true
+		} else {
+			delete(n.cuts, name)
+		}
+		for p := name; p != "" && p != s.origin && dnsname.InZone(p, s.origin); p = parent(p) {
+			if _, ok := names[p]; ok {
+				delete(n.ents, p)
+				continue
+			}
+			// p's descendants, if any, come right where p would be.
+			if i, _ := slices.BinarySearchFunc(order, p, cmp); i < len(order) && strings.HasSuffix(order[i], "."+p) {
+				n.ents[p] = true
+			} else {
+				delete(n.ents, p)
+			}
+		}
+	}
+	return n
 }
 
 // commit makes the updates of b durable: the first caller writes the
@@ -303,19 +340,36 @@ func (z *Zone) commit(b *batch) error {
 	names := maps.Clone(z.pending)
 	cur := z.batch
 	z.batch = &batch{}
+	dirty := z.dirty
+	z.dirty = map[string]bool{}
 	z.mu.Unlock()
 
-	err := writeZone(z.cfg.File, z.Origin, names)
+	order := reorder(z.Origin, z.order, names, dirty)
+	for name := range dirty {
+		if n, ok := names[name]; ok {
+			z.text[name] = nodeText(z.Origin, name, n)
+		} else {
+			delete(z.text, name)
+		}
+	}
+	err := writeZone(z.cfg.File, z.Origin, order, z.text)
+	if err == nil {
+		z.order = order
+	}
 	z.mu.Lock()
 	if err != nil {
 		// Nothing of cur is on disk, and the updates applied since (in
-		// z.batch) were checked against cur's state: fail them all.
+		// z.batch) were checked against cur's state: fail them all. The
+		// names of cur render as persisted has them on the next write.
+		for name := range dirty {
+			z.dirty[name] = true
+		}
 		z.pending = maps.Clone(z.persisted)
 		z.batch.done, z.batch.err = true, err
 		z.batch = &batch{}
 	} else {
 		z.persisted = names
-		z.cur.Store(newSnapshot(z.Origin, names))
+		z.cur.Store(z.cur.Load().next(names, order, dirty))
 	}
 	z.mu.Unlock()
 	cur.done, cur.err = true, err
@@ -328,7 +382,7 @@ func (z *Zone) commit(b *batch) error {
 // writeZone writes names as a zone file next to path, fsyncs it, renames
 // it over path and fsyncs the directory: a crash leaves the old file or
 // the new one, never a part.
-func writeZone(path, origin string, names map[string]node) (err error) {
+func writeZone(path, origin string, order []string, text map[string]string) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -352,9 +406,8 @@ func writeZone(path, origin string, names map[string]node) (err error) {
 	}
 	w := bufio.NewWriterSize(f, 64<<10)
 	fmt.Fprintf(w, "; zone %s, written by sshdyn; edits are overwritten on the next update\n", origin)
-	for _, rr := range sortedRRs(origin, names) {
-		w.WriteString(rr.String())
-		w.WriteByte('\n')
+	for _, name := range order {
+		w.WriteString(text[name])
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -376,21 +429,103 @@ func writeZone(path, origin string, names map[string]node) (err error) {
 	return d.Sync()
 }
 
-// sortedRRs lists every record: the SOA first (RFC 5936 wants it first
-// in a transfer), then the apex, then the other names in canonical order.
-func sortedRRs(origin string, names map[string]node) []dns.RR {
-	keys := slices.Collect(maps.Keys(names))
-	slices.SortFunc(keys, func(a, b string) int {
-		if a == origin {
+// canonicalOrder returns the names of a zone in canonical order (RFC
+// 4034 6.1), the apex first. Sorting is the cost of a large zone: a
+// write keeps the order of the last and moves only the names that came
+// or went (reorder).
+func canonicalOrder(origin string, names map[string]node) []string {
+	order := slices.Collect(maps.Keys(names))
+	slices.SortFunc(order, orderFunc(origin))
+	return order
+}
+
+// orderFunc compares names in canonical order, origin first.
+func orderFunc(origin string) func(a, b string) int {
+	return func(a, b string) int {
+		switch {
+		case a == b:
+			return 0
+		case a == origin:
 			return -1
-		}
-		if b == origin {
+		case b == origin:
 			return 1
 		}
 		return compareNames(a, b)
-	})
+	}
+}
+
+// reorder returns order (the names of the last write, in canonical
+// order) made to hold names: the dirty names that came are inserted, those
+// that went are removed. order itself is not changed; with nothing to
+// move it is returned as it is.
+func reorder(origin string, order []string, names map[string]node, dirty map[string]bool) []string {
+	cmp := orderFunc(origin)
+	var add, del []string
+	for name := range dirty {
+		_, exists := names[name]
+		_, found := slices.BinarySearchFunc(order, name, cmp)
+		switch {
+		case exists && !found:
+			add = append(add, name)
+		case !exists && found:
+			del = append(del, name)
+		}
+	}
+	if len(add) == 0 && len(del) == 0 {
+		return order
+	}
+	out := slices.Clone(order)
+	for _, name := range del {
+		if i, found := slices.BinarySearchFunc(out, name, cmp); found {
+			out = slices.Delete(out, i, i+1)
+		}
+	}
+	for _, name := range add {
+		i, _ := slices.BinarySearchFunc(out, name, cmp)
+		out = slices.Insert(out, i, name)
+	}
+	return out
+}
+
+// nodeText is name's lines in the zone file: its records, the SOA first
+// at the apex, then by type.
+func nodeText(origin, name string, n node) string {
+	var b strings.Builder
+	write := func(rr dns.RR) {
+		b.WriteString(rr.String())
+		b.WriteByte('\n')
+	}
+	if name == origin {
+		for _, rr := range n[dns.TypeSOA] {
+			write(rr)
+		}
+	}
+	for _, t := range sortedTypes(n) {
+		if name == origin && t == dns.TypeSOA {
+			continue
+		}
+		for _, rr := range n[t] {
+			write(rr)
+		}
+	}
+	return b.String()
+}
+
+// renderAll is nodeText of every name.
+func renderAll(origin string, names map[string]node) map[string]string {
+	out := make(map[string]string, len(names))
+	for name, n := range names {
+		out[name] = nodeText(origin, name, n)
+	}
+	return out
+}
+
+// orderedRRs lists every record in order: the SOA first (RFC 5936 wants
+// it first in a transfer), then the rest of the apex, then the other
+// names.
+func orderedRRs(origin string, names map[string]node, order []string) []dns.RR {
 	var out []dns.RR
-	for _, name := range keys {
+	for _, name := range order {
 		n := names[name]
 		if name == origin {
 			out = append(out, n[dns.TypeSOA]...)
@@ -406,8 +541,32 @@ func sortedRRs(origin string, names map[string]node) []dns.RR {
 }
 
 // compareNames orders names by their labels from the right (RFC 4034 6.1,
-// without the byte-level detail), so a zone file reads as a tree.
+// names being lower case already), without allocating: it is most of the
+// cost of writing a large zone.
 func compareNames(a, b string) int {
+	if strings.IndexByte(a, '\\') >= 0 || strings.IndexByte(b, '\\') >= 0 {
+		return compareSplit(a, b) // an escaped dot is not a label boundary
+	}
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	for {
+		ia, ib := strings.LastIndexByte(a, '.'), strings.LastIndexByte(b, '.')
+		if c := strings.Compare(a[ia+1:], b[ib+1:]); c != 0 {
+			return c
+		}
+		switch {
+		case ia < 0 && ib < 0:
+			return 0
+		case ia < 0:
+			return -1
+		case ib < 0:
+			return 1
+		}
+		a, b = a[:ia], b[:ib]
+	}
+}
+
+// compareSplit is compareNames for names with escapes.
+func compareSplit(a, b string) int {
 	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
 	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
 		if c := strings.Compare(la[i], lb[j]); c != 0 {

@@ -1,0 +1,55 @@
+package zone_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/zone"
+)
+
+// BenchmarkUpdate measures one change (replace a host's A) applied and
+// made durable by the embedded primary, for zones of 1,000 to 1,000,000
+// names. Every change still rewrites the zone file (kept rendered, in
+// order), so it grows with the zone; see BENCHMARKS.md.
+func BenchmarkUpdate(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000, 1000000} {
+		b.Run(fmt.Sprintf("names=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			var text strings.Builder
+			text.WriteString("$ORIGIN dyn.example.com.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n")
+			for i := range n {
+				fmt.Fprintf(&text, "h%d A 198.51.%d.%d\n", i, i/250%250, i%250+1)
+			}
+			file := filepath.Join(dir, "zone")
+			if err := os.WriteFile(file, []byte(text.String()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			z, err := zone.Load(zone.Config{Origin: "dyn.example.com", File: file, UpdateKeys: []string{"k."}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				m := new(dns.Msg)
+				m.SetUpdate("dyn.example.com.")
+				name := fmt.Sprintf("h%d.dyn.example.com.", i%n)
+				rr, _ := dns.NewRR(fmt.Sprintf("%s 60 IN A 203.0.113.%d", name, i%250+1))
+				m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA}}})
+				m.Insert([]dns.RR{rr})
+				wire, _ := m.Pack() // as it arrives: RDLENGTH set
+				m = new(dns.Msg)
+				if err := m.Unpack(wire); err != nil {
+					b.Fatal(err)
+				}
+				if rcode := z.Update(m, "k."); rcode != dns.RcodeSuccess {
+					b.Fatalf("rcode %s", dns.RcodeToString[rcode])
+				}
+			}
+		})
+	}
+}
