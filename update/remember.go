@@ -119,6 +119,12 @@ func (m *Remembering) swap(ctx context.Context, key rrsetKey, r Record) (old []n
 		}
 		return []netip.Addr{seen}, true, nil
 	}
+	if ignored(err) {
+		// As before: a policy that skips ours, or another writer that put
+		// the old address back. Set's own path decides.
+		m.Seen.forget(key)
+		return nil, false, nil
+	}
 	if err != nil || !replaced {
 		m.Seen.forget(key)
 		return nil, false, err

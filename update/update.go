@@ -14,6 +14,7 @@ package update
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 
 	"github.com/miekg/dns"
@@ -87,14 +88,31 @@ func Set(ctx context.Context, p Primary, r Record, allow func() error) (res Resu
 			old = append(old, rec.Addr)
 		}
 	}
-	if err := p.Replace(ctx, r); err != nil {
-		if _, ok := superseded(err, old, r.Addr); ok {
-			// Ours applied; another writer's came right after.
-			return Changed, old, nil
+	err = p.Replace(ctx, r)
+	if ignored(err) {
+		if _, ok := superseded(err, old, r.Addr); !ok {
+			// The RRset is as before: a policy that skips ours
+			// (PowerDNS's), or another writer that put the old address
+			// back right after ours. A policy skips it again; ask once
+			// more.
+			err = p.Replace(ctx, r)
 		}
+	}
+	if _, ok := superseded(err, old, r.Addr); ok {
+		// Ours applied; another writer's came right after.
+		return Changed, old, nil
+	}
+	if err != nil {
 		return NoChange, nil, err
 	}
 	return Changed, old, nil
+}
+
+// ignored reports whether err is a replace the primary answered NOERROR
+// to but that is not there afterwards.
+func ignored(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == KindIgnored
 }
 
 // once returns allow wrapped so that it is called at most once; later
