@@ -2,9 +2,11 @@ package zone_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,5 +214,48 @@ func TestTransferPolicy(t *testing.T) {
 				t.Errorf("dig does not report the refusal:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestAXFRStreams: a zone of 5,000 names reaches dig whole (the SOA, every
+// record, the SOA again), sent as it is read from the snapshot; and a
+// client that leaves after the first message leaves no goroutine behind.
+func TestAXFRStreams(t *testing.T) {
+	var recs []string
+	for i := range 5000 {
+		recs = append(recs, fmt.Sprintf("h%d 60 A 198.51.%d.%d", i, i/250, i%250+1))
+	}
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{Records: recs, AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	xfr := "hmac-sha256:" + strings.TrimSuffix(p.XfrKey.Name, ".") + ":" + p.XfrKey.Secret
+	out, _ := run(t, "", "dig", "-y", xfr, "@127.0.0.1", "-p", strconv.Itoa(p.Port), p.Zone, "AXFR")
+	// 5,000 hosts, the SOA twice, NS, ns's A and the _token TXT.
+	if !strings.Contains(out, "XFR size: 5005 records") || !strings.Contains(out, "h4999."+p.Zone+".") {
+		t.Fatalf("AXFR:\n%.2000s", out[max(0, len(out)-2000):])
+	}
+
+	before := runtime.NumGoroutine()
+	for range 5 {
+		m := new(dns.Msg)
+		m.SetAxfr(p.Zone + ".")
+		m.SetTsig(p.XfrKey.Name, p.XfrKey.Algorithm, 300, time.Now().Unix())
+		co, err := dns.DialTimeout("tcp", p.Addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		co.TsigSecret = map[string]string{p.XfrKey.Name: p.XfrKey.Secret}
+		if err := co.WriteMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := co.ReadMsg(); err != nil || len(r.Answer) != 100 {
+			t.Fatalf("first message: %v, %v", r, err)
+		}
+		co.Close() // leave mid-transfer
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines %d, %d before the abandoned transfers", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -298,21 +298,49 @@ func (s *Server) transfer(w dns.ResponseWriter, req, resp *dns.Msg, key string, 
 		resp.Rcode = dns.RcodeFormatError // AXFR is TCP only (RFC 5936 4.2)
 		return false
 	}
-	rrs := orderedRRs(snap.origin, snap.names, snap.order)
-	rrs = append(rrs, soa)
-	ch := make(chan *dns.Envelope, len(rrs)/100+1)
-	for len(rrs) > 0 {
-		n := min(100, len(rrs))
-		ch <- &dns.Envelope{RR: rrs[:n]}
-		rrs = rrs[n:]
-	}
-	close(ch)
-	if err := new(dns.Transfer).Out(w, req, ch); err != nil {
+	// Stream from the snapshot: the first message goes out at once and
+	// only a few are held at a time, whatever the zone's size.
+	ch, done := make(chan *dns.Envelope, 2), make(chan struct{})
+	go snap.stream(ch, done)
+	err := new(dns.Transfer).Out(w, req, ch)
+	close(done)
+	if err != nil {
 		log.Info("zone transfer failed", "err", err)
 		return true
 	}
 	log.Info("zone transferred", "serial", soa.Serial, "key", key)
 	return true
+}
+
+// stream sends the snapshot's records on ch, 100 to a message: the SOA,
+// every other record in canonical order, the SOA again (RFC 5936 2.2);
+// then closes ch. It stops early when done is closed (the transfer
+// failed).
+func (s *snapshot) stream(ch chan<- *dns.Envelope, done <-chan struct{}) {
+	defer close(ch)
+	var batch []dns.RR
+	flush := func(last bool) bool {
+		if len(batch) < 100 && !(last && len(batch) > 0) {
+			return true
+		}
+		select {
+		case ch <- &dns.Envelope{RR: batch}:
+			batch = nil
+			return true
+		case <-done:
+			return false
+		}
+	}
+	for _, name := range s.order {
+		for _, rr := range orderedRRs(s.origin, s.names, []string{name}) {
+			batch = append(batch, rr)
+			if !flush(false) {
+				return
+			}
+		}
+	}
+	batch = append(batch, s.soa())
+	flush(true)
 }
 
 func (z *Zone) mayTransfer(remote netip.Addr, key string) bool {
