@@ -402,11 +402,7 @@ func (c *Client) LookupType(ctx context.Context, name string, t uint16) ([]Recor
 
 // lookupType is LookupType, observed as op.
 func (c *Client) lookupType(ctx context.Context, op, name string, t uint16) ([]Record, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), t)
-	m.RecursionDesired = false
-	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
-	resp, err := c.exchange(ctx, op, m)
+	resp, err := c.exchange(ctx, op, c.query(name, t))
 	if err != nil {
 		return nil, err
 	}
@@ -427,6 +423,15 @@ func (c *Client) lookupType(ctx context.Context, op, name string, t uint16) ([]R
 		}
 	}
 	return out, nil
+}
+
+// query is a signed, non-recursive query for name's RRset of type t.
+func (c *Client) query(name string, t uint16) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), t)
+	m.RecursionDesired = false
+	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
+	return m
 }
 
 func (c *Client) newUpdate() *dns.Msg {
@@ -526,11 +531,7 @@ func tsigErrorString(code uint16) string {
 // nothing to remove. A primary that does not check its policy before
 // prerequisites (none known) would answer YXDOMAIN for a name in use.
 func (c *Client) Verify(ctx context.Context, name string, t uint16) error {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(c.Zone), dns.TypeSOA)
-	m.RecursionDesired = false
-	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
-	resp, err := c.exchange(ctx, OpQuery, m)
+	resp, err := c.exchange(ctx, OpQuery, c.query(c.Zone, dns.TypeSOA))
 	if err != nil {
 		return err
 	}

@@ -199,34 +199,26 @@ const probeLOC = "1 IN LOC 0 0 0 N 0 0 0 E 0m"
 
 // writesAnyType writes a LOC record at name, reports whether the primary
 // then serves it, and removes it.
-func (c *Client) writesAnyType(ctx context.Context, name string) (bool, error) {
+func (c *Client) writesAnyType(ctx context.Context, name string) (served bool, err error) {
 	rr, err := dns.NewRR(dns.Fqdn(name) + " " + probeLOC)
 	if err != nil {
 		return false, err
 	}
 	u := c.newUpdate()
 	u.Insert([]dns.RR{rr})
-	resp, err := c.exchange(ctx, OpReplace, u)
 	defer func() {
 		if rerr := c.Remove(ctx, name, dns.TypeLOC); rerr != nil && err == nil {
 			err = fmt.Errorf("removing the LOC record at %s: %w", name, rerr)
 		}
 	}()
-	if err != nil {
+	var ue *Error
+	switch err := c.write(ctx, u); {
+	case errors.As(err, &ue) && policyRefusal(ue):
+		return false, nil
+	case err != nil:
 		return false, err
 	}
-	if resp.Rcode != dns.RcodeSuccess {
-		var ue *Error
-		if err := c.rcodeError(OpReplace, resp); errors.As(err, &ue) && policyRefusal(ue) {
-			return false, nil
-		}
-		return false, c.rcodeError(OpReplace, resp)
-	}
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(name), dns.TypeLOC)
-	q.RecursionDesired = false
-	q.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
-	resp, err = c.exchange(ctx, OpLookup, q)
+	resp, err := c.exchange(ctx, OpLookup, c.query(name, dns.TypeLOC))
 	if err != nil {
 		return false, err
 	}

@@ -20,11 +20,7 @@ func (c *Client) LookupTXT(ctx context.Context, name string) ([]string, error) {
 }
 
 func (c *Client) lookupTXT(ctx context.Context, op, name string) ([]string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
-	m.RecursionDesired = false
-	m.SetTsig(c.Key.Name, c.Key.Algorithm, 300, c.now())
-	resp, err := c.exchange(ctx, op, m)
+	resp, err := c.exchange(ctx, op, c.query(name, dns.TypeTXT))
 	if err != nil {
 		return nil, err
 	}
