@@ -144,27 +144,12 @@ func describeKey(key gossh.PublicKey) string {
 	return gossh.FingerprintSHA256(key)
 }
 
-// stillValid reports whether a logged-in key may stay: not revoked, still
-// in the file, and a certificate still valid and trusted. (Its
-// source-address held at login; the connection's address has not moved.)
-func (s *Server) stillValid(key gossh.PublicKey) bool {
-	if s.Revoked != nil {
-		if _, revoked := s.Revoked.Revoked(key); revoked {
-			return false
-		}
-	}
-	cert, ok := key.(*gossh.Certificate)
-	if !ok {
-		_, ok := s.Hosts.Lookup(key)
-		return ok
-	}
-	if len(cert.ValidPrincipals) == 0 || !s.Hosts.Authority(cert.SignatureKey) {
-		return false
-	}
-	checker := &gossh.CertChecker{Clock: func() time.Time { return skewed(time.Now(), cert) }}
-	if checker.CheckCert(cert.ValidPrincipals[0], cert) != nil {
-		return false
-	}
-	_, _, err := s.Hosts.Certificate(cert)
-	return err == nil
-}
+// netConn is a logged-in connection as x/crypto's ConnMetadata, for
+// identify: only its addresses are known here (the user name plays no
+// part, and a certificate is shown its own principal).
+type netConn struct{ net.Conn }
+
+func (netConn) User() string          { return "" }
+func (netConn) SessionID() []byte     { return nil }
+func (netConn) ClientVersion() []byte { return nil }
+func (netConn) ServerVersion() []byte { return nil }

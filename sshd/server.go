@@ -287,7 +287,7 @@ func (s *Server) CloseRevoked() int {
 	s.mu.Lock()
 	for k, conns := range s.perKey {
 		key, err := gossh.ParsePublicKey([]byte(k))
-		if err == nil && s.stillValid(key) {
+		if err == nil && s.stillAllowed(key, conns) {
 			continue
 		}
 		for c := range conns {
@@ -302,6 +302,16 @@ func (s *Server) CloseRevoked() int {
 		c.Close()
 	}
 	return len(revoked)
+}
+
+// stillAllowed reports whether key, logged in on conns, would log in now:
+// the checks of a login and of every command (identify).
+func (s *Server) stillAllowed(key gossh.PublicKey, conns map[net.Conn]bool) bool {
+	for c := range conns {
+		e, _ := s.identify(netConn{c}, key)
+		return e != nil
+	}
+	return false
 }
 
 // admit runs first on every new connection: it applies the limits on
