@@ -332,7 +332,7 @@ func (s *snapshot) stream(ch chan<- *dns.Envelope, done <-chan struct{}) {
 		}
 	}
 	for _, name := range s.order {
-		for _, rr := range orderedRRs(s.origin, s.names, []string{name}) {
+		for _, rr := range nodeRRs(s.origin, name, s.names[name]) {
 			batch = append(batch, rr)
 			if !flush(false) {
 				return

@@ -487,26 +487,12 @@ func reorder(origin string, order []string, names map[string]node, dirty map[str
 	return out
 }
 
-// nodeText is name's lines in the zone file: its records, the SOA first
-// at the apex, then by type.
+// nodeText is name's lines in the zone file (nodeRRs).
 func nodeText(origin, name string, n node) string {
 	var b strings.Builder
-	write := func(rr dns.RR) {
+	for _, rr := range nodeRRs(origin, name, n) {
 		b.WriteString(rr.String())
 		b.WriteByte('\n')
-	}
-	if name == origin {
-		for _, rr := range n[dns.TypeSOA] {
-			write(rr)
-		}
-	}
-	for _, t := range sortedTypes(n) {
-		if name == origin && t == dns.TypeSOA {
-			continue
-		}
-		for _, rr := range n[t] {
-			write(rr)
-		}
 	}
 	return b.String()
 }
@@ -520,22 +506,18 @@ func renderAll(origin string, names map[string]node) map[string]string {
 	return out
 }
 
-// orderedRRs lists every record in order: the SOA first (RFC 5936 wants
-// it first in a transfer), then the rest of the apex, then the other
-// names.
-func orderedRRs(origin string, names map[string]node, order []string) []dns.RR {
+// nodeRRs lists name's records: at the apex the SOA first (RFC 5936
+// wants it first in a transfer), then by type.
+func nodeRRs(origin, name string, n node) []dns.RR {
 	var out []dns.RR
-	for _, name := range order {
-		n := names[name]
-		if name == origin {
-			out = append(out, n[dns.TypeSOA]...)
+	if name == origin {
+		out = append(out, n[dns.TypeSOA]...)
+	}
+	for _, t := range sortedTypes(n) {
+		if name == origin && t == dns.TypeSOA {
+			continue
 		}
-		for _, t := range sortedTypes(n) {
-			if name == origin && t == dns.TypeSOA {
-				continue
-			}
-			out = append(out, n[t]...)
-		}
+		out = append(out, n[t]...)
 	}
 	return out
 }
