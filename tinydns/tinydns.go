@@ -149,6 +149,14 @@ func split(data []byte) (before, block, after []string) {
 	return before, block, after
 }
 
+// compose returns data with its block (added at the end if it has none)
+// holding want's lines.
+func compose(data []byte, want map[string]*rrset) []byte {
+	before, _, after := split(data)
+	all := slices.Concat(before, []string{begin}, lines(want), []string{end}, after)
+	return []byte(strings.Join(all, "\n") + "\n")
+}
+
 // lines returns the block's lines for want, sorted.
 func lines(want map[string]*rrset) []string {
 	var out []string
@@ -388,24 +396,11 @@ func (b *Backend) rebuild(ctx context.Context, want map[string]*rrset) error {
 	if fi, err := os.Stat(dataPath); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	before, _, after := split(old)
-	var buf bytes.Buffer
-	for _, l := range before {
-		buf.WriteString(l + "\n")
-	}
-	buf.WriteString(begin + "\n")
-	for _, l := range lines(want) {
-		buf.WriteString(l + "\n")
-	}
-	buf.WriteString(end + "\n")
-	for _, l := range after {
-		buf.WriteString(l + "\n")
-	}
 	scratch := filepath.Join(b.Root, ".sshdyn")
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return b.fail(update.KindUnreachable, err)
 	}
-	if err := writeSynced(filepath.Join(scratch, "data"), buf.Bytes(), mode); err != nil {
+	if err := writeSynced(filepath.Join(scratch, "data"), compose(old, want), mode); err != nil {
 		return b.fail(update.KindUnreachable, err)
 	}
 	prog := b.Program
@@ -614,9 +609,7 @@ func (b *Backend) Check() error {
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return fmt.Errorf("tinydns root %s is not writable: %w", b.Root, err)
 	}
-	before, _, after := split(data)
-	text := strings.Join(slices.Concat(before, []string{begin}, lines(want), []string{end}, after), "\n") + "\n"
-	if err := os.WriteFile(filepath.Join(scratch, "data"), []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(scratch, "data"), compose(data, want), 0o644); err != nil {
 		return fmt.Errorf("tinydns root %s is not writable: %w", b.Root, err)
 	}
 	cmd := exec.Command(Program())
