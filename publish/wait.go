@@ -35,7 +35,7 @@ func (s *Service) awaitHosts(ctx context.Context, out []HostResult) {
 	for i := range out {
 		r := &out[i]
 		z, ok := s.zone(r.Zone)
-		if !r.Kind.Class(r.Temporary).ok() || !ok || len(z.WaitFor) == 0 {
+		if !r.OK() || !ok || len(z.WaitFor) == 0 {
 			continue
 		}
 		wg.Go(func() {
@@ -46,8 +46,6 @@ func (s *Service) awaitHosts(ctx context.Context, out []HostResult) {
 	}
 	wg.Wait()
 }
-
-func (c Class) ok() bool { return c == ClassOK }
 
 // await waits until every name server of z.WaitFor serves value in name's
 // RRset of type t, asking each every 250 ms, for up to z's WaitTimeout.
