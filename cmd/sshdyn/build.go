@@ -263,8 +263,8 @@ func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *
 // buildProvider makes a libdns zone's backend, with the API key read from
 // its file (refused if every user may read it, as a TSIG key is).
 func buildProvider(zc config.Zone) (*provider.Backend, error) {
-	if fi, err := os.Stat(zc.APIKeyFile); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o004 != 0 {
-		return nil, fmt.Errorf("zone %s: API key %s is mode %04o, readable by every user: chmod o-rwx %s", zc.Name, zc.APIKeyFile, fi.Mode().Perm(), zc.APIKeyFile)
+	if err := private(zc.Name, "API key", zc.APIKeyFile); err != nil {
+		return nil, err
 	}
 	b, err := os.ReadFile(zc.APIKeyFile)
 	if err != nil {
@@ -281,15 +281,21 @@ func buildProvider(zc config.Zone) (*provider.Backend, error) {
 	return &provider.Backend{Provider: p, Zone: zc.Name, Name: zc.Provider + " " + zc.APIURL}, nil
 }
 
-// loadKey loads a TSIG key file, saying how to fix a file the daemon's
-// user may not read.
-//
-// A key file every user may read is refused: anyone on the machine could
-// sign updates with it. Group-readable stays allowed, for the documented
+// private refuses a secret file every user may read: anyone on the
+// machine could use it. Group-readable stays allowed, for the documented
 // chgrp sshdyn set-up.
-func loadKey(zoneName, path string) (tsig.Key, error) {
+func private(zoneName, what, path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o004 != 0 {
-		return tsig.Key{}, fmt.Errorf("zone %s: TSIG key %s is mode %04o, readable by every user: chmod o-rwx %s (chown root:sshdyn and chmod 640 it if sshdyn runs as its own user)", zoneName, path, fi.Mode().Perm(), path)
+		return fmt.Errorf("zone %s: %s %s is mode %04o, readable by every user: chmod o-rwx %s (chown root:sshdyn and chmod 640 it if sshdyn runs as its own user)", zoneName, what, path, fi.Mode().Perm(), path)
+	}
+	return nil
+}
+
+// loadKey loads a TSIG key file, saying how to fix a file the daemon's
+// user may not read; one every user may read is refused (private).
+func loadKey(zoneName, path string) (tsig.Key, error) {
+	if err := private(zoneName, "TSIG key", path); err != nil {
+		return tsig.Key{}, err
 	}
 	key, err := tsig.Load(path)
 	if errors.Is(err, fs.ErrPermission) {
