@@ -203,7 +203,7 @@ func TestACMEClients(t *testing.T) {
 			hosts := map[string]string{"certbot": "c." + p.Zone, "lego": "l." + p.Zone, "dehydrated": "d." + p.Zone}
 			line := `host="` + hosts["certbot"] + `",host="` + hosts["lego"] + `",host="` + hosts["dehydrated"] + `" ` + key.line
 			dir := writeConfig(t, p, p.Addr, p.KeyFile, line)
-			appendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
+			dnstest.AppendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
 			d := runDaemon(t, dir)
 			pb := startPebble(t, p.Addr)
 			env := d.hookEnv(t, key)
@@ -284,7 +284,7 @@ func TestACMECommands(t *testing.T) {
 	home, other, noACME := newClientKey(t, keys, "home"), newClientKey(t, keys, "other"), newClientKey(t, keys, "noacme")
 	dir := writeConfig(t, p, p.Addr, p.KeyFile,
 		`host="home.`+p.Zone+`" `+home.line, `host="other.`+p.Zone+`" `+other.line, `no-acme,host="n.`+p.Zone+`" `+noACME.line)
-	appendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
+	dnstest.AppendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
 	d := runDaemon(t, dir)
 	const v1, v2 = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbA"
 	owner := "_acme-challenge.home." + p.Zone
@@ -339,7 +339,7 @@ func TestACMECommands(t *testing.T) {
 	t.Run("primary without the TXT grant", func(t *testing.T) {
 		bare := dnstest.Start(t, "bind", dnstest.Options{})
 		dir := writeConfig(t, bare, bare.Addr, bare.KeyFile, `host="home.`+bare.Zone+`" `+home.line)
-		appendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
+		dnstest.AppendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
 		r := runDaemon(t, dir).ssh(t, home, nil, "acme", "present", "home."+bare.Zone, v1)
 		if r.code != 78 || !strings.Contains(r.stderr, "DNS primary rejected the update (refused); the server's operator must fix its configuration") {
 			t.Errorf("exit %d, stderr %q; want 78", r.code, r.stderr)
@@ -369,7 +369,7 @@ func TestWaitForSecondaries(t *testing.T) {
 			key := newClientKey(t, t.TempDir(), "home")
 			host := "home." + p.Zone
 			dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="`+host+`" `+key.line)
-			appendFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf("acme = true\nwait_for = [%q]\nwait_timeout = \"8s\"\n", sec.Addr))
+			dnstest.AppendFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf("acme = true\nwait_for = [%q]\nwait_timeout = \"8s\"\n", sec.Addr))
 			d := runDaemon(t, dir)
 			const v1, v2 = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbA"
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -101,7 +100,7 @@ func TestCheck(t *testing.T) {
 				acme := dnstest.Start(t, kind, dnstest.Options{ACME: true})
 				serial := acme.Serial(t)
 				dir := writeConfig(t, acme, acme.Addr, acme.KeyFile, line)
-				appendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
+				dnstest.AppendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
 				code, out, errs := runCheck(t, dir, "--dns")
 				if code != 0 || !strings.Contains(out, "lets it change A and AAAA records and TXT records at _acme-challenge names") {
 					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -116,7 +115,7 @@ func TestCheck(t *testing.T) {
 			t.Run("acme grant missing", func(t *testing.T) {
 				serial := p.Serial(t)
 				dir := writeConfig(t, p, p.Addr, p.KeyFile, line)
-				appendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
+				dnstest.AppendFile(t, filepath.Join(dir, "sshdyn.toml"), "acme = true\n")
 				code, out, errs := runCheck(t, dir, "--dns")
 				want := "its update policy does not let it change TXT records at _acme-challenge names in " + p.Zone + ", which acme = true needs"
 				if code != 1 || !strings.Contains(errs, want) {
@@ -184,17 +183,5 @@ func TestCheckFiles(t *testing.T) {
 	code, _, errs = runCheck(t, dir)
 	if code != 1 || !strings.Contains(errs, "sshdyn.toml:2: unknown key \"listen_adress\"") {
 		t.Fatalf("bad config: exit %d, stderr:\n%s", code, errs)
-	}
-}
-
-func appendFile(t *testing.T, path, text string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(text); err != nil {
-		t.Fatal(err)
 	}
 }

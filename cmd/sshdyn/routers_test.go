@@ -76,15 +76,11 @@ func startRouterDaemon(t *testing.T, p *dnstest.Server, top string, lines ...str
 	}
 	writeFile(t, cfg, top+string(b))
 	d := runDaemon(t, dir)
-	m := httpListenRE.FindStringSubmatch(d.log.String())
-	if m == nil {
-		t.Fatalf("no HTTP listener in the log:\n%s", d.log.String())
-	}
-	scheme := "http"
+	base := httpBase(t, d)
 	if strings.Contains(top, "tls_cert") {
-		scheme = "https"
+		base = "https" + strings.TrimPrefix(base, "http")
 	}
-	return d, scheme + "://" + m[1]
+	return d, base
 }
 
 // httpBase returns the dyndns2 front's base URL from d's log.

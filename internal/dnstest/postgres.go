@@ -78,17 +78,7 @@ func StartPostgres(t testing.TB) *Postgres {
 	primary, replica := filepath.Join(dir, "primary"), filepath.Join(dir, "replica")
 	run("initdb", "-D", primary, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
 	conf := fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\nfsync = off\n", p.Primary, dir)
-	appendTo := func(path, text string) {
-		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(text); err != nil {
-			t.Fatal(err)
-		}
-	}
-	appendTo(filepath.Join(primary, "postgresql.conf"), conf)
+	AppendFile(t, filepath.Join(primary, "postgresql.conf"), conf)
 	stop := func(data string) {
 		asPostgres(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop").Run()
 	}
@@ -100,8 +90,21 @@ func StartPostgres(t testing.TB) *Postgres {
 	psql("-c", "CREATE DATABASE pdns")
 	psql("-d", "pdns", "-f", schema)
 	run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(p.Primary), "-U", "postgres", "-D", replica, "-R", "-X", "stream", "-c", "fast")
-	appendTo(filepath.Join(replica, "postgresql.conf"), fmt.Sprintf("\nport = %d\n", p.Replica))
+	AppendFile(t, filepath.Join(replica, "postgresql.conf"), fmt.Sprintf("\nport = %d\n", p.Replica))
 	run("pg_ctl", "-D", replica, "-l", filepath.Join(dir, "replica.log"), "-w", "start")
 	t.Cleanup(func() { stop(replica) })
 	return p
+}
+
+// AppendFile appends text to the file at path.
+func AppendFile(t testing.TB, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
 }
