@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/gliderlabs/ssh v0.3.8
+	github.com/google/btree v1.1.3
 	github.com/libdns/desec v1.1.0
 	github.com/libdns/libdns v1.1.1
 	github.com/miekg/dns v1.1.73

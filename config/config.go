@@ -126,13 +126,19 @@ type Zone struct {
 	WaitTimeout Duration `toml:"wait_timeout"`
 
 	// File makes sshdyn the zone's primary (the embedded one): the zone
-	// is served from this zone file, and rewritten there on every change.
-	// The fields below apply to such a zone only.
+	// is served from this zone file. Each change is appended to the
+	// journal FILE.jnl before it is acknowledged; the file is rewritten
+	// from it when the journal reaches journal_limit bytes (default:
+	// about a quarter of the zone file, at least 1 MiB), zonefile_sync
+	// after its oldest change (default 1m), and at shutdown. The fields
+	// below apply to such a zone only.
 	File          string   `toml:"file"`
 	UpdateTypes   []string `toml:"update_types"`   // RR types tsig_key may change; default A, AAAA
 	AllowTransfer []string `toml:"allow_transfer"` // addresses or networks that may AXFR; default none
 	TransferKey   string   `toml:"transfer_key"`   // TSIG key transfers must be signed with; optional
 	Notify        []string `toml:"notify"`         // secondaries told of changes, host[:port]
+	JournalLimit  int64    `toml:"journal_limit"`
+	ZonefileSync  Duration `toml:"zonefile_sync"`
 }
 
 // Embedded reports whether sshdyn itself serves the zone.
@@ -553,10 +559,16 @@ func (c *Config) validateZone(z Zone) error {
 // validateEmbedded checks the fields of a zone sshdyn serves itself.
 func (c *Config) validateEmbedded(z Zone) error {
 	if !z.Embedded() {
-		if len(z.UpdateTypes) > 0 || len(z.AllowTransfer) > 0 || z.TransferKey != "" || len(z.Notify) > 0 {
-			return errors.New("update_types, allow_transfer, transfer_key and notify are for a zone served here: set file too")
+		if len(z.UpdateTypes) > 0 || len(z.AllowTransfer) > 0 || z.TransferKey != "" || len(z.Notify) > 0 || z.JournalLimit != 0 || z.ZonefileSync.Duration != 0 {
+			return errors.New("update_types, allow_transfer, transfer_key, notify, journal_limit and zonefile_sync are for a zone served here: set file too")
 		}
 		return nil
+	}
+	if z.JournalLimit < 0 {
+		return errors.New("journal_limit must be positive (bytes)")
+	}
+	if z.ZonefileSync.Duration < 0 || z.ZonefileSync.Duration > 24*time.Hour {
+		return errors.New("zonefile_sync must be positive, at most 24h")
 	}
 	if len(c.DNSListen) == 0 {
 		return errors.New("file is set, so sshdyn serves the zone: dns_listen is needed, e.g. [\"0.0.0.0:53\", \"[::]:53\"]")

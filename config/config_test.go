@@ -58,13 +58,16 @@ func TestParseACME(t *testing.T) {
 }
 
 func TestParseEmbedded(t *testing.T) {
-	c, err := Parse([]byte(embedded+"allow_transfer = [\"192.0.2.53\", \"2001:db8::/64\"]\nnotify = [\"192.0.2.53\", \"[2001:db8::53]:5300\"]\nupdate_types = [\"a\", \"TXT\"]\n"), "f.toml")
+	c, err := Parse([]byte(embedded+"allow_transfer = [\"192.0.2.53\", \"2001:db8::/64\"]\nnotify = [\"192.0.2.53\", \"[2001:db8::53]:5300\"]\nupdate_types = [\"a\", \"TXT\"]\njournal_limit = 4096\nzonefile_sync = \"30s\"\n"), "f.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	z := c.Zones[0]
 	if !z.Embedded() || z.Primary != "127.0.0.1:5353" {
 		t.Errorf("zone %+v: want embedded, its updates sent to 127.0.0.1:5353", z)
+	}
+	if z.JournalLimit != 4096 || z.ZonefileSync.Duration != 30*time.Second {
+		t.Errorf("journal_limit %d, zonefile_sync %v", z.JournalLimit, z.ZonefileSync)
 	}
 	if p := z.TransferPrefixes(); len(p) != 2 || p[0].String() != "192.0.2.53/32" || p[1].String() != "2001:db8::/64" {
 		t.Errorf("allow_transfer = %v", p)
@@ -133,6 +136,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad update type", embedded + "update_types = [\"SOA\"]\n", "update_types: \"SOA\""},
 		{"bad allow_transfer", embedded + "allow_transfer = [\"ns2\"]\n", "allow_transfer: \"ns2\""},
 		{"notify without file", good + "notify = [\"192.0.2.53\"]\n", "set file too"},
+		{"zonefile_sync without file", good + "zonefile_sync = \"1m\"\n", "set file too"},
+		{"negative journal_limit", embedded + "journal_limit = -1\n", "journal_limit must be positive"},
+		{"zonefile_sync too long", embedded + "zonefile_sync = \"48h\"\n", "zonefile_sync must be positive, at most 24h"},
 		{"neither primary nor file", "[[zone]]\nname = \"d.example\"\ntsig_key = \"k\"\n", "primary is needed (or file"},
 		{"update type AXFR", embedded + "update_types = [\"AXFR\"]\n", "updates of AXFR records cannot be allowed"},
 		{"plain HTTP off loopback", "http_listen = [\"0.0.0.0:80\"]\n" + good[1:], "passwords in clear"},

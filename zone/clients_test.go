@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -139,9 +140,10 @@ func TestNsupdateAndKnsupdate(t *testing.T) {
 	}
 }
 
-// TestSecondaries: real BIND and Knot secondaries transfer the zone from
-// the embedded primary (TSIG-signed AXFR) and follow an update within
-// seconds of its NOTIFY.
+// TestSecondaries: real BIND and Knot secondaries transfer the zone (2,000
+// names) from the embedded primary (TSIG-signed AXFR), and follow each
+// update within seconds of its NOTIFY by IXFR: their logs say the answer
+// was incremental, and it held the change's six records, not the zone.
 func TestSecondaries(t *testing.T) {
 	for _, kind := range []string{"bind", "knot"} {
 		t.Run(kind, func(t *testing.T) {
@@ -150,8 +152,12 @@ func TestSecondaries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			recs := []string{"home 60 A 192.0.2.1"}
+			for i := range 2000 {
+				recs = append(recs, fmt.Sprintf("fill%d 60 A 198.51.%d.%d", i, i/250, i%250+1))
+			}
 			p := dnstest.Start(t, "sshdyn", dnstest.Options{
-				Records:       []string{"home 60 A 192.0.2.1"},
+				Records:       recs,
 				AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 				Notify:        []string{"127.0.0.1:" + strconv.Itoa(port)},
 			})
@@ -177,6 +183,27 @@ func TestSecondaries(t *testing.T) {
 				if ps, ss := p.Serial(t), sec.Serial(t); ps != ss {
 					t.Errorf("serial: primary %d, secondary %d", ps, ss)
 				}
+			}
+			// One AXFR, then one IXFR per update, each a condensed
+			// difference of six records (RFC 1995 4).
+			out := sec.Output()
+			var incremental int
+			switch kind {
+			case "bind": // logged at debug level 3
+				incremental = strings.Count(out, "got incremental response")
+				if n := strings.Count(out, "Transfer completed: 1 messages, 6 records"); n != incremental {
+					t.Errorf("%d of %d incremental transfers held six records", n, incremental)
+				}
+			case "knot":
+				for _, m := range regexp.MustCompile(`IXFR, incoming, .* finished, .* (\d+) bytes`).FindAllStringSubmatch(out, -1) {
+					incremental++
+					if n, _ := strconv.Atoi(m[1]); n > 1000 {
+						t.Errorf("an IXFR of %d bytes for a change of one record", n)
+					}
+				}
+			}
+			if incremental < 2 {
+				t.Errorf("%d incremental transfers for 2 updates; the secondary's log:\n%s", incremental, out)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -22,15 +23,53 @@ func TestCompareNames(t *testing.T) {
 			}
 		}
 	}
+	// Random names of short labels over a small alphabet: shared
+	// suffixes, prefixes of labels, ancestors.
+	rng := rand.New(rand.NewPCG(3, 4))
+	random := func() string {
+		labels := []string{"a", "b", "ab", "ba", "a-b", "aa", "b0", "0"}
+		name := "dyn.example.com."
+		if rng.IntN(8) == 0 {
+			name = "example.com."
+		}
+		for range rng.IntN(4) {
+			name = labels[rng.IntN(len(labels))] + "." + name
+		}
+		return name
+	}
+	for range 100000 {
+		a, b := random(), random()
+		want := sign(compareSplit(a, b))
+		if got := sign(compareNames(a, b)); got != want {
+			t.Fatalf("compareNames(%q, %q) = %d, want %d", a, b, got, want)
+		}
+		if got := sign(strings.Compare(nameKey(a), nameKey(b))); got != want {
+			t.Fatalf("keys of %q and %q compare %d, want %d", a, b, got, want)
+		}
+	}
 	if n := testing.AllocsPerRun(100, func() { compareNames("h1.dyn.example.com.", "h2.dyn.example.com.") }); n != 0 {
 		t.Errorf("%v allocations per comparison", n)
 	}
 }
 
-// TestIncrementalOrderAndSnapshot: after random changes (names deep and
-// shallow coming and going, delegations), the order kept by reorder and
-// the snapshot made by next are the ones computed from scratch.
-func TestIncrementalOrderAndSnapshot(t *testing.T) {
+// TestNameKeyOrder: the tree's keys order the example of RFC 4034 6.1,
+// escapes included, as the RFC does.
+func TestNameKeyOrder(t *testing.T) {
+	want := []string{"example.", "a.example.", "yljkjljk.a.example.", "z.a.example.", "zabc.a.example.",
+		"z.example.", "\\000.z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."}
+	got := slices.Clone(want)
+	rand.Shuffle(len(got), func(i, j int) { got[i], got[j] = got[j], got[i] })
+	slices.SortFunc(got, func(a, b string) int { return strings.Compare(nameKey(a), nameKey(b)) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("order %q, want %q", got, want)
+	}
+}
+
+// TestTreeAgainstAMap: after random changes (names deep and shallow
+// coming and going, delegations), the tree lists the names in canonical
+// order, finds empty non-terminals as a scan of every name does, and a
+// clone taken before the changes still holds what it held.
+func TestTreeAgainstAMap(t *testing.T) {
 	const origin = "dyn.example.com."
 	rr := func(s string) dns.RR {
 		r, err := dns.NewRR(s)
@@ -39,41 +78,92 @@ func TestIncrementalOrderAndSnapshot(t *testing.T) {
 		}
 		return r
 	}
-	names := map[string]node{origin: {
+	names := map[string]node{origin: rrsets{
 		dns.TypeSOA: {rr(origin + " 60 IN SOA ns." + origin + " h. 1 1 1 1 1")},
 		dns.TypeNS:  {rr(origin + " 60 IN NS ns." + origin)},
-	}}
-	order := canonicalOrder(origin, names)
-	snap := newSnapshot(origin, names, order)
+	}.node()}
+	tr := treeOf(origin, names)
 	labels := []string{"a", "b", "c", "x-1", "zz"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for step := range 2000 {
-		next := maps.Clone(names)
-		dirty := map[string]bool{}
+		frozen, frozenNames := tr.clone(), maps.Clone(names)
 		for range 1 + rng.IntN(3) {
 			name := origin
 			for range 1 + rng.IntN(3) {
 				name = labels[rng.IntN(len(labels))] + "." + name
 			}
-			dirty[name] = true
+			var n node
 			switch rng.IntN(3) {
-			case 0:
-				delete(next, name)
 			case 1:
-				next[name] = node{dns.TypeA: {rr(name + " 60 IN A 192.0.2.1")}}
-			default:
-				next[name] = node{dns.TypeNS: {rr(name + " 60 IN NS ns.example.net.")}}
+				n = node{{dns.TypeA, []dns.RR{rr(name + " 60 IN A 192.0.2.1")}}}
+			case 2:
+				n = node{{dns.TypeNS, []dns.RR{rr(name + " 60 IN NS ns.example.net.")}}}
+			}
+			if n == nil {
+				delete(names, name)
+			} else {
+				names[name] = n
+			}
+			tr.set(name, n)
+		}
+		want := slices.SortedFunc(maps.Keys(names), orderFunc(origin))
+		var got []string
+		tr.ascend(func(name string, _ node) bool { got = append(got, name); return true })
+		if !slices.Equal(got, want) {
+			t.Fatalf("step %d: order %v, want %v", step, got, want)
+		}
+		for _, a := range labels {
+			for _, b := range append(labels, "") {
+				p := a + "." + origin
+				if b != "" {
+					p = b + "." + p
+				}
+				ent := false
+				for name := range names {
+					ent = ent || dns.IsSubDomain(p, name) && name != p
+				}
+				if tr.hasBelow(p) != ent {
+					t.Fatalf("step %d: hasBelow(%s) = %v, want %v", step, p, !ent, ent)
+				}
 			}
 		}
-		order = reorder(origin, order, next, dirty)
-		if want := canonicalOrder(origin, next); !slices.Equal(order, want) {
-			t.Fatalf("step %d: order %v, want %v", step, order, want)
+		var still []string
+		frozen.ascend(func(name string, _ node) bool { still = append(still, name); return true })
+		if !slices.Equal(still, slices.SortedFunc(maps.Keys(frozenNames), orderFunc(origin))) {
+			t.Fatalf("step %d: a clone changed with the tree", step)
 		}
-		snap = snap.next(next, order, dirty)
-		want := newSnapshot(origin, next, order)
-		if !maps.Equal(snap.ents, want.ents) || !maps.Equal(snap.cuts, want.cuts) {
-			t.Fatalf("step %d: ents %v cuts %v, want %v %v", step, snap.ents, snap.cuts, want.ents, want.cuts)
+	}
+}
+
+// TestNodeWith: a node keeps its RRsets in type order, with replaces one
+// without touching the node it was called on, and an empty RRset removes
+// its type.
+func TestNodeWith(t *testing.T) {
+	a, _ := dns.NewRR("h.dyn.example.com. 60 IN A 192.0.2.1")
+	aaaa, _ := dns.NewRR("h.dyn.example.com. 60 IN AAAA 2001:db8::1")
+	txt, _ := dns.NewRR("h.dyn.example.com. 60 IN TXT \"x\"")
+	var n node
+	n = n.with(dns.TypeTXT, []dns.RR{txt}).with(dns.TypeA, []dns.RR{a})
+	m := n.with(dns.TypeAAAA, []dns.RR{aaaa})
+	types := func(n node) (out []uint16) {
+		for _, s := range n {
+			out = append(out, s.t)
 		}
-		names = next
+		return out
+	}
+	if got := types(m); !slices.Equal(got, []uint16{dns.TypeA, dns.TypeTXT, dns.TypeAAAA}) {
+		t.Errorf("types %v, want A TXT AAAA in numeric order", got)
+	}
+	if got := types(n); !slices.Equal(got, []uint16{dns.TypeA, dns.TypeTXT}) {
+		t.Errorf("with changed the node it was called on: %v", got)
+	}
+	if got := types(m.with(dns.TypeTXT, nil)); !slices.Equal(got, []uint16{dns.TypeA, dns.TypeAAAA}) {
+		t.Errorf("after removing TXT: %v", got)
+	}
+	if m.get(dns.TypeAAAA)[0] != aaaa || m.get(dns.TypeMX) != nil {
+		t.Error("get")
+	}
+	if n.with(dns.TypeA, nil).with(dns.TypeTXT, nil) != nil {
+		t.Error("a node with no RRsets is not nil")
 	}
 }

@@ -1,9 +1,6 @@
 package zone
 
 import (
-	"maps"
-	"slices"
-
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/dnsname"
@@ -23,25 +20,25 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
 			s.referral(cut, resp)
 			return
 		}
-		n, ok := s.names[name]
+		n, ok := s.names.get(name)
 		if !ok {
-			if !s.ents[name] {
+			if !s.names.hasBelow(name) {
 				resp.Rcode = dns.RcodeNameError
 			}
 			resp.Ns = append(resp.Ns, s.negativeSOA())
 			return
 		}
 		if q.Qtype == dns.TypeANY {
-			for _, t := range sortedTypes(n) {
-				resp.Answer = append(resp.Answer, n[t]...)
+			for _, s := range n {
+				resp.Answer = append(resp.Answer, s.rrs...)
 			}
 			return
 		}
-		if rrs := n[q.Qtype]; len(rrs) > 0 {
+		if rrs := n.get(q.Qtype); len(rrs) > 0 {
 			resp.Answer = append(resp.Answer, rrs...)
 			return
 		}
-		cname := n[dns.TypeCNAME]
+		cname := n.get(dns.TypeCNAME)
 		if len(cname) == 0 {
 			resp.Ns = append(resp.Ns, s.negativeSOA())
 			return
@@ -57,12 +54,12 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
 
 // cut returns the delegation point at or above name, "" if none.
 func (s *snapshot) cut(name string) string {
-	if len(s.cuts) == 0 {
+	if s.cuts == 0 {
 		return ""
 	}
-	for n := name; n != "" && n != s.origin; n = parent(n) {
-		if s.cuts[n] {
-			return n
+	for p := name; p != "" && p != s.origin; p = parent(p) {
+		if n, ok := s.names.get(p); ok && isCut(s.origin, p, n) {
+			return p
 		}
 	}
 	return ""
@@ -73,13 +70,14 @@ func (s *snapshot) cut(name string) string {
 // addresses of name servers inside the zone as glue.
 func (s *snapshot) referral(cut string, resp *dns.Msg) {
 	resp.Authoritative = false
-	ns := s.names[cut][dns.TypeNS]
+	n, _ := s.names.get(cut)
+	ns := n.get(dns.TypeNS)
 	resp.Ns = append(resp.Ns, ns...)
 	for _, rr := range ns {
 		target := dnsname.FQDN(rr.(*dns.NS).Ns)
-		if n, ok := s.names[target]; ok {
-			resp.Extra = append(resp.Extra, n[dns.TypeA]...)
-			resp.Extra = append(resp.Extra, n[dns.TypeAAAA]...)
+		if n, ok := s.names.get(target); ok {
+			resp.Extra = append(resp.Extra, n.get(dns.TypeA)...)
+			resp.Extra = append(resp.Extra, n.get(dns.TypeAAAA)...)
 		}
 	}
 }
@@ -94,8 +92,4 @@ func (s *snapshot) negativeSOA() dns.RR {
 	return soa
 }
 
-func (s *snapshot) soa() *dns.SOA {
-	return s.names[s.origin][dns.TypeSOA][0].(*dns.SOA)
-}
-
-func sortedTypes(n node) []uint16 { return slices.Sorted(maps.Keys(n)) }
+func (s *snapshot) soa() *dns.SOA { return s.names.soa() }

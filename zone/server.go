@@ -45,6 +45,9 @@ func (s *Server) init() {
 	s.stop = make(chan struct{})
 	for _, z := range s.Zones {
 		z := z
+		if z.cfg.Logger == nil {
+			z.log = s.Logger
+		}
 		if len(z.cfg.Notify) == 0 {
 			continue
 		}
@@ -152,7 +155,9 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
-// Shutdown stops serving and waits for NOTIFYs in flight, until ctx ends.
+// Shutdown stops serving, waits for NOTIFYs in flight (until ctx ends)
+// and closes the zones: each zone file is written with every update its
+// journal holds.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(s.init)
 	s.mu.Lock()
@@ -174,6 +179,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, ctx.Err())
+	}
+	for _, z := range s.Zones {
+		errs = append(errs, z.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -268,12 +276,15 @@ func (s *Server) update(w dns.ResponseWriter, req, resp *dns.Msg, key string, z 
 	resp.Answer, resp.Ns = nil, nil
 }
 
-// transfer answers AXFR and IXFR. IXFR is answered with the whole zone
-// (RFC 1995 4), or with the SOA alone when the secondary is up to date or
-// asked over UDP. It reports whether it wrote the answer itself.
+// transfer answers AXFR and IXFR. IXFR is answered with the differences
+// since the secondary's serial, condensed into one (RFC 1995 4), or with
+// the whole zone when the history does not reach back that far; with the
+// SOA alone when the secondary is up to date (or ahead), or asked over
+// UDP. It reports whether it wrote the answer itself.
 func (s *Server) transfer(w dns.ResponseWriter, req, resp *dns.Msg, key string, z *Zone) bool {
 	remote, _ := netip.ParseAddrPort(w.RemoteAddr().String())
-	log := s.Logger.With("remote", w.RemoteAddr().String(), "zone", z.Origin, "type", dns.TypeToString[req.Question[0].Qtype])
+	qtype := req.Question[0].Qtype
+	log := s.Logger.With("remote", w.RemoteAddr().String(), "zone", z.Origin, "type", dns.TypeToString[qtype])
 	if !z.mayTransfer(remote.Addr().Unmap(), key) {
 		s.noisy.info(log, "zone transfer refused", "key", key)
 		resp.Rcode = dns.RcodeRefused
@@ -282,65 +293,102 @@ func (s *Server) transfer(w dns.ResponseWriter, req, resp *dns.Msg, key string, 
 	snap := z.snapshot()
 	soa := snap.soa()
 	_, udp := w.RemoteAddr().(*net.UDPAddr)
-	if req.Question[0].Qtype == dns.TypeIXFR {
-		upToDate := false
+	var delta []dns.RR
+	if qtype == dns.TypeIXFR {
+		var theirs *dns.SOA
 		if len(req.Ns) == 1 {
-			if theirs, ok := req.Ns[0].(*dns.SOA); ok && theirs.Serial == soa.Serial {
-				upToDate = true
-			}
+			theirs, _ = req.Ns[0].(*dns.SOA)
 		}
-		if udp || upToDate {
+		if theirs == nil {
+			resp.Rcode = dns.RcodeFormatError // RFC 1995 3: the authority section has the client's SOA
+			return false
+		}
+		if udp || !serialBefore(theirs.Serial, soa.Serial) {
 			resp.Authoritative = true
 			resp.Answer = []dns.RR{soa}
 			return false
 		}
+		delta, _ = snap.ixfr(theirs.Serial)
+		log = log.With("from", theirs.Serial)
 	} else if udp {
 		resp.Rcode = dns.RcodeFormatError // AXFR is TCP only (RFC 5936 4.2)
 		return false
 	}
-	// Stream from the snapshot: the first message goes out at once and
-	// only a few are held at a time, whatever the zone's size.
+	// Stream: the first message goes out at once and only a few are held
+	// at a time, whatever the zone's size.
 	ch, done := make(chan *dns.Envelope, 2), make(chan struct{})
-	go snap.stream(ch, done)
+	if delta != nil {
+		go streamRRs(delta, ch, done)
+	} else {
+		go snap.stream(ch, done)
+	}
 	err := new(dns.Transfer).Out(w, req, ch)
 	close(done)
 	if err != nil {
 		log.Info("zone transfer failed", "err", err)
 		return true
 	}
-	log.Info("zone transferred", "serial", soa.Serial, "key", key)
+	if delta != nil {
+		log.Info("zone transferred", "serial", soa.Serial, "key", key, "incremental", true, "records", len(delta))
+	} else {
+		log.Info("zone transferred", "serial", soa.Serial, "key", key)
+	}
 	return true
 }
 
-// stream sends the snapshot's records on ch, 100 to a message: the SOA,
-// every other record in canonical order, the SOA again (RFC 5936 2.2);
-// then closes ch. It stops early when done is closed (the transfer
+// serialBefore reports whether serial a comes before b (RFC 1982).
+func serialBefore(a, b uint32) bool { return a != b && int32(b-a) > 0 }
+
+// transferBatch is the records sent to a message of a transfer.
+const transferBatch = 100
+
+// streamRRs sends rrs on ch, transferBatch to a message, then closes ch.
+// It stops early when done is closed (the transfer failed).
+func streamRRs(rrs []dns.RR, ch chan<- *dns.Envelope, done <-chan struct{}) {
+	defer close(ch)
+	for len(rrs) > 0 {
+		n := min(len(rrs), transferBatch)
+		select {
+		case ch <- &dns.Envelope{RR: rrs[:n]}:
+			rrs = rrs[n:]
+		case <-done:
+			return
+		}
+	}
+}
+
+// stream sends the snapshot's records on ch, transferBatch to a message:
+// the SOA, every other record in canonical order, the SOA again (RFC 5936
+// 2.2); then closes ch. It stops early when done is closed (the transfer
 // failed).
 func (s *snapshot) stream(ch chan<- *dns.Envelope, done <-chan struct{}) {
 	defer close(ch)
 	var batch []dns.RR
-	flush := func(last bool) bool {
-		if len(batch) < 100 && !(last && len(batch) > 0) {
-			return true
+	ok := true
+	flush := func(last bool) {
+		if len(batch) < transferBatch && !(last && len(batch) > 0) {
+			return
 		}
 		select {
 		case ch <- &dns.Envelope{RR: batch}:
 			batch = nil
-			return true
 		case <-done:
-			return false
+			ok = false
 		}
 	}
-	for _, name := range s.order {
-		for _, rr := range nodeRRs(s.origin, name, s.names[name]) {
+	s.names.ascend(func(name string, n node) bool {
+		for _, rr := range nodeRRs(s.origin, name, n) {
 			batch = append(batch, rr)
-			if !flush(false) {
-				return
+			if flush(false); !ok {
+				return false
 			}
 		}
+		return true
+	})
+	if ok {
+		batch = append(batch, s.soa())
+		flush(true)
 	}
-	batch = append(batch, s.soa())
-	flush(true)
 }
 
 func (z *Zone) mayTransfer(remote netip.Addr, key string) bool {

@@ -1,8 +1,6 @@
 package zone
 
 import (
-	"maps"
-
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/dnsname"
@@ -16,8 +14,8 @@ import (
 // Processing follows RFC 2136 section 3: the key's permission, the
 // prerequisites (3.2), a prescan of the update section (3.4.1) that
 // includes the zone's policy, then the changes (3.4.2), applied to the
-// zone as one. A change raises the SOA serial and is on disk before
-// Update returns NOERROR.
+// zone as one. A change raises the SOA serial and is in the journal, on
+// disk, before Update returns NOERROR.
 func (z *Zone) Update(req *dns.Msg, key string) int {
 	if !z.keys[dnsname.FQDN(key)] {
 		return dns.RcodeRefused
@@ -31,12 +29,11 @@ func (z *Zone) Update(req *dns.Msg, key string) int {
 		z.mu.Unlock()
 		return rcode
 	}
-	changed := z.apply(req.Ns)
 	b := z.batch
-	if changed {
-		b.n++
+	if d := z.apply(req.Ns); d != nil {
+		b.diffs = append(b.diffs, d)
 	}
-	unwritten := b.n
+	unwritten := len(b.diffs)
 	z.mu.Unlock()
 	if unwritten == 0 {
 		// Nothing waits to be written: what the prerequisites saw is on
@@ -66,7 +63,7 @@ func (z *Zone) checkPrerequisites(prereqs []dns.RR) int {
 		if !dnsname.InZone(name, z.Origin) {
 			return dns.RcodeNotZone
 		}
-		n := z.pending[name]
+		n, _ := z.pending.get(name)
 		switch h.Class {
 		case dns.ClassANY:
 			if h.Rdlength != 0 {
@@ -76,7 +73,7 @@ func (z *Zone) checkPrerequisites(prereqs []dns.RR) int {
 				if len(n) == 0 {
 					return dns.RcodeNameError
 				}
-			} else if len(n[h.Rrtype]) == 0 {
+			} else if len(n.get(h.Rrtype)) == 0 {
 				return dns.RcodeNXRrset
 			}
 		case dns.ClassNONE:
@@ -87,7 +84,7 @@ func (z *Zone) checkPrerequisites(prereqs []dns.RR) int {
 				if len(n) > 0 {
 					return dns.RcodeYXDomain
 				}
-			} else if len(n[h.Rrtype]) > 0 {
+			} else if len(n.get(h.Rrtype)) > 0 {
 				return dns.RcodeYXRrset
 			}
 		case dns.ClassINET:
@@ -104,7 +101,8 @@ func (z *Zone) checkPrerequisites(prereqs []dns.RR) int {
 	}
 	for name, types := range temp {
 		for t, want := range types {
-			if !sameRdata(want, z.pending[name][t]) {
+			n, _ := z.pending.get(name)
+			if !sameRdata(want, n.get(t)) {
 				return dns.RcodeNXRrset
 			}
 		}
@@ -115,14 +113,6 @@ func (z *Zone) checkPrerequisites(prereqs []dns.RR) int {
 // sameRdata reports whether a and b hold the same set of records,
 // ignoring TTLs and duplicates.
 func sameRdata(a, b []dns.RR) bool {
-	contains := func(set []dns.RR, rr dns.RR) bool {
-		for _, x := range set {
-			if dns.IsDuplicate(x, rr) {
-				return true
-			}
-		}
-		return false
-	}
 	for _, rr := range a {
 		if !contains(b, rr) {
 			return false
@@ -181,19 +171,17 @@ func (z *Zone) prescan(updates []dns.RR) int {
 
 // apply makes the changes of a prescanned update section (RFC 2136
 // 3.4.2) and raises the SOA serial if the zone's content changed. It
-// reports whether it did. Called with z.mu held.
-func (z *Zone) apply(updates []dns.RR) bool {
+// returns the change, nil if there was none. Called with z.mu held.
+func (z *Zone) apply(updates []dns.RR) *diff {
 	// Work on copies of the touched nodes; pending's nodes are shared
 	// with published snapshots.
-	touched := map[string]node{}
-	get := func(name string) node {
+	touched := map[string]rrsets{}
+	get := func(name string) rrsets {
 		if n, ok := touched[name]; ok {
 			return n
 		}
-		n := maps.Clone(z.pending[name])
-		if n == nil {
-			n = node{}
-		}
+		old, _ := z.pending.get(name)
+		n := old.sets()
 		touched[name] = n
 		return n
 	}
@@ -201,33 +189,61 @@ func (z *Zone) apply(updates []dns.RR) bool {
 		name := dnsname.FQDN(rr.Header().Name)
 		z.change(get(name), name, rr)
 	}
-	changed := false
-	for name, n := range touched {
-		if !sameNode(n, z.pending[name]) {
-			changed = true
-			break
+	d := &diff{}
+	changed := map[string]node{}
+	for name, sets := range touched {
+		old, _ := z.pending.get(name)
+		n := sets.node()
+		changed[name] = n
+		d.del, d.add = nodeDiff(d.del, d.add, old, n)
+	}
+	if len(d.del) == 0 && len(d.add) == 0 {
+		return nil
+	}
+	// pending is the writer's own tree (commit publishes a clone):
+	// change it one node at a time.
+	for name, n := range changed {
+		old, _ := z.pending.get(name)
+		z.cuts += b2i(isCut(z.Origin, name, n)) - b2i(isCut(z.Origin, name, old))
+		z.pending.set(name, n)
+	}
+	d.from, d.to = z.bumpSerial()
+	return d
+}
+
+// nodeDiff appends to del and add what changed from the node old to n: an
+// RRset whose TTL changed is deleted and added whole.
+func nodeDiff(del, add []dns.RR, old, n node) ([]dns.RR, []dns.RR) {
+	for _, s := range old {
+		before, after := s.rrs, n.get(s.t)
+		if len(after) > 0 && after[0].Header().Ttl != before[0].Header().Ttl {
+			del = append(del, before...)
+			continue
+		}
+		for _, rr := range before {
+			if !contains(after, rr) {
+				del = append(del, rr)
+			}
 		}
 	}
-	if !changed {
-		return false
-	}
-	// pending is the writer's own map (commit writes a clone): change it
-	// in place, one node at a time.
-	for name, n := range touched {
-		if len(n) == 0 {
-			delete(z.pending, name)
-		} else {
-			z.pending[name] = n
+	for _, s := range n {
+		before, after := old.get(s.t), s.rrs
+		if len(before) > 0 && after[0].Header().Ttl != before[0].Header().Ttl {
+			add = append(add, after...)
+			continue
 		}
-		z.dirty[name] = true
+		for _, rr := range after {
+			if !contains(before, rr) {
+				add = append(add, rr)
+			}
+		}
 	}
-	z.bumpSerial()
-	return true
+	return del, add
 }
 
 // change makes one record of an update section's change to n, the node
 // of name (RFC 2136 3.4.2.2-3.4.2.4).
-func (z *Zone) change(n node, name string, rr dns.RR) {
+func (z *Zone) change(n rrsets, name string, rr dns.RR) {
 	h := rr.Header()
 	switch h.Class {
 	case dns.ClassINET:
@@ -272,17 +288,17 @@ func (z *Zone) change(n node, name string, rr dns.RR) {
 }
 
 // bumpSerial raises pending's SOA serial by one (RFC 1982 arithmetic,
-// skipping 0). Called with z.mu held.
-func (z *Zone) bumpSerial() {
-	apex := maps.Clone(z.pending[z.Origin])
-	soa := dns.Copy(apex[dns.TypeSOA][0]).(*dns.SOA)
-	soa.Serial++
-	if soa.Serial == 0 {
-		soa.Serial = 1
+// skipping 0) and returns the SOA before and after. Called with z.mu held.
+func (z *Zone) bumpSerial() (from, to *dns.SOA) {
+	apex, _ := z.pending.get(z.Origin)
+	from = apex.get(dns.TypeSOA)[0].(*dns.SOA)
+	to = dns.Copy(from).(*dns.SOA)
+	to.Serial++
+	if to.Serial == 0 {
+		to.Serial = 1
 	}
-	apex[dns.TypeSOA] = []dns.RR{soa}
-	z.pending[z.Origin] = apex
-	z.dirty[z.Origin] = true
+	z.pending.set(z.Origin, apex.with(dns.TypeSOA, []dns.RR{to}))
+	return from, to
 }
 
 // storable reports whether rr can be written to the zone file and read
@@ -296,6 +312,16 @@ func storable(rr dns.RR) bool {
 	return err == nil && back != nil && dns.IsDuplicate(back, rr)
 }
 
+// contains reports whether set holds rr, TTL aside.
+func contains(set []dns.RR, rr dns.RR) bool {
+	for _, x := range set {
+		if dns.IsDuplicate(x, rr) {
+			return true
+		}
+	}
+	return false
+}
+
 // sameRecord is dns.IsDuplicate for a "delete an RR from an RRset"
 // record, whose class is NONE.
 func sameRecord(zoneRR, del dns.RR) bool {
@@ -304,29 +330,11 @@ func sameRecord(zoneRR, del dns.RR) bool {
 	return dns.IsDuplicate(zoneRR, c)
 }
 
-func hasOtherThan(n node, t uint16) bool {
+func hasOtherThan(n rrsets, t uint16) bool {
 	for typ := range n {
 		if typ != t {
 			return true
 		}
 	}
 	return false
-}
-
-// sameNode reports whether a and b hold the same records with the same
-// TTLs.
-func sameNode(a, b node) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for t, as := range a {
-		bs := b[t]
-		if len(as) != len(bs) || !sameRdata(as, bs) {
-			return false
-		}
-		if len(as) > 0 && as[0].Header().Ttl != bs[0].Header().Ttl {
-			return false
-		}
-	}
-	return true
 }

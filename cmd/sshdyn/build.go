@@ -252,6 +252,7 @@ func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *
 		Origin: zc.Name, File: zc.File,
 		UpdateKeys: []string{key.Name}, UpdateTypes: zc.Types(),
 		AllowTransfer: zc.TransferPrefixes(), TransferKeys: xfr, Notify: zc.Notify, ACME: zc.ACME,
+		JournalLimit: zc.JournalLimit, SyncAfter: zc.ZonefileSync.Duration,
 	})
 	if err != nil {
 		return bz, err

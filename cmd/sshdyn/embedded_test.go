@@ -100,8 +100,11 @@ func TestDemo(t *testing.T) {
 
 // TestEmbeddedCrash kills "sshdyn serve" with SIGKILL at random moments
 // while clients update its embedded zone, and restarts it each time: no
-// acknowledged update is lost, the zone file always loads, and the
-// restarted server serves what the file holds.
+// acknowledged update is lost, the zone file always loads by itself, and
+// the restarted server serves what the file and the journal hold. With
+// journal_limit = 1 the zone file (20,000 names) is rewritten after every
+// change, back to back, so kills land during those writes too: the test
+// goes on until at least three did (a temporary zone file was left).
 func TestEmbeddedCrash(t *testing.T) {
 	dir := t.TempDir()
 	dnsPort, err := dnstest.FreePort()
@@ -112,7 +115,11 @@ func TestEmbeddedCrash(t *testing.T) {
 	keyText := "key \"crash\" {\n\talgorithm hmac-sha256;\n\tsecret \"" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==" + "\";\n};\n"
 	writeFile(t, filepath.Join(dir, "tsig.key"), keyText)
 	zoneFile := filepath.Join(dir, zoneName+".zone")
-	writeFile(t, zoneFile, "$ORIGIN "+zoneName+".\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n")
+	var filler strings.Builder
+	for i := range 20000 {
+		fmt.Fprintf(&filler, "fill%d 300 A 192.0.2.%d\n", i, i%250+1)
+	}
+	writeFile(t, zoneFile, "$ORIGIN "+zoneName+".\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n"+filler.String())
 	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
 	writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
 host_key = "host_ed25519"
@@ -122,6 +129,7 @@ dns_listen = ["127.0.0.1:%d"]
 name = %q
 file = %q
 tsig_key = "tsig.key"
+journal_limit = 1
 `, dnsPort, zoneName, zoneFile))
 	key, err := tsig.Load(filepath.Join(dir, "tsig.key"))
 	if err != nil {
@@ -140,8 +148,11 @@ tsig_key = "tsig.key"
 		ip := netip.MustParseAddr(a).As4()
 		return int(ip[2])<<8 | int(ip[3])
 	}
-	rounds, kills := 10, 0
-	for round := 0; round < rounds; round++ {
+	rounds, kills, midWrite, fileSerial := 10, 0, 0, uint32(0)
+	for round := 0; round < rounds || midWrite < 3; round++ {
+		if round == 60 {
+			t.Fatalf("%d kills, %d of them while the zone file was written: want 3", kills, midWrite)
+		}
 		d := runDaemon(t, dir)
 		// What the restarted server serves is what the last round left.
 		for w := 0; w < writers; w++ {
@@ -187,12 +198,32 @@ tsig_key = "tsig.key"
 		cancel()
 		wg.Wait()
 
-		// The file alone must load, and hold every acknowledged change.
-		if _, err := zone.Load(zone.Config{Origin: zoneName, File: zoneFile}); err != nil {
-			b, _ := os.ReadFile(zoneFile)
-			t.Fatalf("round %d: zone file does not load after SIGKILL: %v\n%s", round, err, b)
+		if tmp, _ := filepath.Glob(filepath.Join(dir, "."+zoneName+".zone.tmp-*")); len(tmp) > 0 {
+			midWrite++
 		}
-		onDisk := readA(t, zoneFile, zoneName, writers)
+		// The file alone must load (copied away from its journal), and
+		// with the journal hold every acknowledged change.
+		alone := filepath.Join(t.TempDir(), "alone.zone")
+		b, err := os.ReadFile(zoneFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, alone, string(b))
+		fileOnly, err := zone.Load(zone.Config{Origin: zoneName, File: alone})
+		if err != nil {
+			t.Fatalf("round %d: zone file does not load after SIGKILL: %v", round, err)
+		}
+		fileSerial = fileOnly.Serial()
+		z, err := zone.Load(zone.Config{Origin: zoneName, File: zoneFile})
+		if err != nil {
+			t.Fatalf("round %d: zone file and journal do not load after SIGKILL: %v", round, err)
+		}
+		onDisk := make([]int, writers)
+		for w := range onDisk {
+			for _, rr := range z.Records(fmt.Sprintf("h%d.%s", w, zoneName), dns.TypeA) {
+				onDisk[w] = countOf(rr.(*dns.A).A.String())
+			}
+		}
 		for w := 0; w < writers; w++ {
 			if acked[w] == 0 {
 				continue
@@ -209,7 +240,10 @@ tsig_key = "tsig.key"
 	if total < writers*rounds {
 		t.Errorf("only %d updates acknowledged in %d rounds: the test did not exercise the server", total, rounds)
 	}
-	t.Logf("%d SIGKILLs, %d acknowledged updates, none lost", kills, total)
+	if fileSerial < 100 {
+		t.Errorf("the zone file alone is at serial %d: it was not rewritten from the journal", fileSerial)
+	}
+	t.Logf("%d SIGKILLs (%d while the zone file was written), %d acknowledged updates, none lost", kills, midWrite, total)
 }
 
 // queryA asks the server at addr for name's A records.
@@ -227,35 +261,6 @@ func queryA(t *testing.T, addr, name string) []string {
 		if a, ok := rr.(*dns.A); ok {
 			out = append(out, a.A.String())
 		}
-	}
-	return out
-}
-
-// readA returns, for each writer w, the count in h<w>'s A record in the
-// zone file (0 if it has none).
-func readA(t *testing.T, file, origin string, writers int) []int {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := make([]int, writers)
-	zp := dns.NewZoneParser(f, origin, file)
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		a, isA := rr.(*dns.A)
-		var w int
-		if !isA || !strings.HasPrefix(a.Hdr.Name, "h") {
-			continue
-		}
-		if _, err := fmt.Sscanf(a.Hdr.Name, "h%d.", &w); err != nil || w >= writers {
-			continue
-		}
-		ip := a.A.To4()
-		out[w] = int(ip[2])<<8 | int(ip[3])
-	}
-	if err := zp.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -57,8 +58,11 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			p.dns.Shutdown(sctx)
+			if err := p.dns.Shutdown(sctx); err != nil {
+				log.Error("embedded primary: shutdown", "component", "dns", "err", err)
+			}
 		}()
+		tuneGC(p.zones, log)
 	}
 	if m != nil {
 		stop, err := serveMetrics(ctx, cfg.MetricsListen, cfg.MetricsPprof, m, log)
@@ -284,4 +288,33 @@ func listenDNS(srv *zone.Server, addrs []string, log *slog.Logger) error {
 		log.Info("dns listening", "addr", a, "zones", len(srv.Zones))
 	}
 	return nil
+}
+
+// largeZone is the size, in names, of the embedded zones from which serve
+// lowers the garbage collector's target.
+const largeZone = 100_000
+
+// tuneGC lowers the GC target (GOGC) to 20 when the embedded zones hold
+// largeZone names or more, unless GOGC is set in the environment. Such a
+// zone is most of the heap and barely changes, while every update leaves
+// a little garbage: with Go's default of 100, a stream of updates lets
+// the heap, and the RSS, grow to about twice the zone's size before a
+// collection; with 20, to 1.2 times. Measured at 1,000,000 names (see
+// BENCHMARKS.md): RSS after 20,000 changes 1.05 times the RSS after
+// loading instead of 1.6, for about 17 % fewer changes a second at full
+// load. It is set after loading, so the start-up does not pay for it.
+func tuneGC(zones []builtZone, log *slog.Logger) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return
+	}
+	names := 0
+	for _, z := range zones {
+		if z.embedded != nil {
+			names += z.embedded.Len()
+		}
+	}
+	if names >= largeZone {
+		debug.SetGCPercent(20)
+		log.Info("garbage collector target lowered for a large zone", "component", "dns", "names", names, "gogc", 20)
+	}
 }

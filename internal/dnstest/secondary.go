@@ -54,7 +54,7 @@ zone %[5]q {
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		args = []string{"named", "-g", "-c", conf}
+		args = []string{"named", "-g", "-d", "3", "-c", conf}
 	case "knot":
 		conf := filepath.Join(dir, "knot.conf")
 		text := knotHead(dir, port, keyName, key.Secret) + fmt.Sprintf(`remote:

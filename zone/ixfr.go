@@ -1,0 +1,117 @@
+package zone
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// History: the diffs that led to a snapshot, oldest first, kept in memory
+// for IXFR (RFC 1995). It reaches back to the zone file's serial at start
+// (the journal's diffs), then as far as historyLimit allows.
+
+// historyLimit is how many records of diffs a zone of size names keeps:
+// about as many as the zone holds (past that a full transfer is as
+// cheap), at least 4,096 and at most 262,144 (some 25 MiB).
+func historyLimit(names int) int { return min(max(names, 4096), 1<<18) }
+
+// trimHistory drops the oldest diffs of h until it holds at most limit
+// records. h's array is shared with older snapshots, which only ever read
+// their own part of it, so it is never changed in place.
+func trimHistory(h []*diff, limit int) []*diff {
+	total := 0
+	for _, d := range h {
+		total += d.size()
+	}
+	i := 0
+	for ; i < len(h) && total > limit; i++ {
+		total -= h[i].size()
+	}
+	return h[i:]
+}
+
+// since returns the diffs that lead from serial to s, nil with false if
+// the history does not reach back that far.
+func (s *snapshot) since(serial uint32) ([]*diff, bool) {
+	for i, d := range s.history {
+		if d.from.Serial == serial {
+			return s.history[i:], true
+		}
+	}
+	return nil, false
+}
+
+// condense turns a run of diffs into one: the records deleted and added
+// between the first one's from and the last one's to. A record added and
+// deleted again within the run (or the other way round) is in neither.
+// Each list is in canonical order.
+func condense(diffs []*diff) (del, add []dns.RR) {
+	type change struct {
+		rr dns.RR
+		n  int // -1 deleted, +1 added, 0 neither
+	}
+	net := map[string]*change{}
+	var keys []string
+	count := func(rr dns.RR, by int) {
+		k := rr.String() // name, TTL, class, type, data
+		c := net[k]
+		if c == nil {
+			c = &change{rr: rr}
+			net[k] = c
+			keys = append(keys, k)
+		}
+		c.n += by
+	}
+	for _, d := range diffs {
+		for _, rr := range d.del {
+			count(rr, -1)
+		}
+		for _, rr := range d.add {
+			count(rr, +1)
+		}
+	}
+	for _, k := range keys {
+		switch c := net[k]; {
+		case c.n < 0:
+			del = append(del, c.rr)
+		case c.n > 0:
+			add = append(add, c.rr)
+		}
+	}
+	return sortRRs(del), sortRRs(add)
+}
+
+// sortRRs orders records by name (canonical order), type and text.
+func sortRRs(rrs []dns.RR) []dns.RR {
+	slices.SortFunc(rrs, func(a, b dns.RR) int {
+		ha, hb := a.Header(), b.Header()
+		if c := compareNames(ha.Name, hb.Name); c != 0 {
+			return c
+		}
+		if ha.Rrtype != hb.Rrtype {
+			return int(ha.Rrtype) - int(hb.Rrtype)
+		}
+		return strings.Compare(a.String(), b.String())
+	})
+	return rrs
+}
+
+// ixfr returns the records of an incremental transfer from serial to s
+// (RFC 1995 4): s's SOA, the SOA of serial, what was deleted since, s's
+// SOA, what was added, s's SOA again; condensed into one difference. It
+// returns false if the history does not reach back to serial.
+func (s *snapshot) ixfr(serial uint32) ([]dns.RR, bool) {
+	diffs, ok := s.since(serial)
+	if !ok {
+		return nil, false
+	}
+	del, add := condense(diffs)
+	soa := s.soa()
+	out := make([]dns.RR, 0, 4+len(del)+len(add))
+	out = append(out, soa, diffs[0].from)
+	out = append(out, del...)
+	out = append(out, soa)
+	out = append(out, add...)
+	return append(out, soa), true
+}
