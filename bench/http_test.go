@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/subtle"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,8 @@ import (
 	"github.com/sshdyn/sshdyn/update"
 )
 
+var httpPrimary = flag.String("http-primary", "bind", "the primary BenchmarkHTTPFront's checks go to: bind, knot, pdns or sshdyn (the embedded one, in the benchmark's process)")
+
 // BenchmarkHTTPFront measures the dyndns2 front's nochg rate beside a
 // bare net/http handler that does only Basic auth (a constant-time
 // compare of the password) and answers like it, on the same machine,
@@ -32,7 +35,7 @@ import (
 //
 //	go test -run '^$' -bench '^BenchmarkHTTPFront$' -benchtime 1x ./bench
 func BenchmarkHTTPFront(b *testing.B) {
-	p := dnstest.Start(b, "bind", dnstest.Options{})
+	p := dnstest.Start(b, *httpPrimary, dnstest.Options{})
 	const password = "bench-password"
 	hash, err := dyndns2.HashPassword(password)
 	if err != nil {
