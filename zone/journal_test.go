@@ -122,6 +122,18 @@ func TestJournalReplayAndClose(t *testing.T) {
 	}
 }
 
+// crash leaves z as a killed process would: journal and lock closed,
+// nothing compacted.
+func crash(z *Zone) {
+	z.flushMu.Lock()
+	defer z.flushMu.Unlock()
+	z.jnl.close()
+	if z.lock != nil {
+		z.lock.Close()
+	}
+	z.closed = true
+}
+
 // TestJournalTornTail: bytes of a record cut short by a crash (never
 // acknowledged) end the journal; the next update cuts them off and
 // appends after the last whole record.
@@ -134,6 +146,7 @@ func TestJournalTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	crash(z)
 	for _, torn := range [][]byte{rec[:5], rec[:len(rec)-3], append(rec[:len(rec)-1:len(rec)-1], rec[len(rec)-1]^0xff)} {
 		f, err := os.OpenFile(journalPath(file), os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
@@ -159,7 +172,7 @@ func TestJournalTornTail(t *testing.T) {
 		if z3.Serial() != z2.Serial() || len(addrs(z3, fmt.Sprintf("c%d.dyn.example.com", len(torn)))) != 1 {
 			t.Fatalf("%d torn bytes: the update after them was not replayed (serial %d, want %d)", len(torn), z3.Serial(), z2.Serial())
 		}
-		z2.jnl.close()
+		crash(z2)
 	}
 }
 
@@ -311,4 +324,30 @@ func TestIXFRCondensed(t *testing.T) {
 	if _, ok := now.ixfr(12345); ok {
 		t.Error("an IXFR from a serial the zone never had")
 	}
+}
+
+// TestOneWriterPerZoneFile: a second owner of a zone file (another
+// sshdyn serving it) is refused while the first holds it, and not after.
+func TestOneWriterPerZoneFile(t *testing.T) {
+	z, file := testZone(t, Config{})
+	if err := z.Own(); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Load(Config{Origin: testOrigin, File: file, UpdateKeys: []string{"k."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Own(); err == nil || !strings.Contains(err.Error(), "another sshdyn serves this zone file") {
+		t.Fatalf("second owner: %v", err)
+	}
+	if rc := send(t, other, "x.dyn.example.com. 60 IN A 192.0.2.7"); rc != dns.RcodeServerFailure {
+		t.Errorf("update through the second owner: %s, want SERVFAIL", dns.RcodeToString[rc])
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Own(); err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	other.Close()
 }

@@ -93,6 +93,7 @@ type Zone struct {
 	flushMu sync.Mutex // one journal write at a time; guards jnl, owned, closing, closed and timer
 	jnl     *journal
 	owned   bool        // the journal is open for appending and stale temporary files are gone
+	lock    *os.File    // FILE.lock, locked while the zone is owned
 	closing bool        // Close was called: no more compactions are scheduled
 	closed  bool        // Close is done: updates fail
 	timer   *time.Timer // compacts the journal into the zone file when it is old enough
@@ -469,13 +470,40 @@ func (z *Zone) commit(b *batch) error {
 	return nil
 }
 
-// own readies the journal for appending, once: opens it, cutting off a
-// record torn by a crash, and removes the temporary files a crash left
-// beside the zone file. Load does neither, so "sshdyn check" can load a
-// zone a running server owns. Called with flushMu held.
+// errLocked: another process holds a zone's lock file.
+var errLocked = errors.New("locked by another process")
+
+// Own makes this process the zone's writer: it locks FILE.lock (another
+// sshdyn serving the same zone file fails here, instead of both appending
+// to one journal), opens the journal for appending, cutting off a record
+// torn by a crash, and removes the temporary files a crash left beside
+// the zone file. Load does none of this, so "sshdyn check" can load a
+// zone a running server owns; the first update owns the zone if Own was
+// not called.
+func (z *Zone) Own() error {
+	z.flushMu.Lock()
+	defer z.flushMu.Unlock()
+	return z.own()
+}
+
+// own is Own, called with flushMu held.
 func (z *Zone) own() error {
 	if z.owned {
 		return nil
+	}
+	if z.closed {
+		return errClosed
+	}
+	lock, err := os.OpenFile(z.cfg.File+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := lockFile(lock); err != nil {
+		lock.Close()
+		if errors.Is(err, errLocked) {
+			return fmt.Errorf("zone %s: %s is %w: another sshdyn serves this zone file", strings.TrimSuffix(z.Origin, "."), lock.Name(), err)
+		}
+		return err
 	}
 	dir, base := filepath.Split(z.cfg.File)
 	if dir == "" {
@@ -488,9 +516,10 @@ func (z *Zone) own() error {
 		}
 	}
 	if err := z.jnl.open(); err != nil {
+		lock.Close()
 		return err
 	}
-	z.owned = true
+	z.lock, z.owned = lock, true
 	return nil
 }
 
@@ -612,7 +641,12 @@ func (z *Zone) Close() error {
 		z.timer.Stop()
 		z.timer = nil
 	}
-	return errors.Join(err, z.jnl.close())
+	err = errors.Join(err, z.jnl.close())
+	if z.lock != nil {
+		z.lock.Close() // and with it the lock
+		z.lock = nil
+	}
+	return err
 }
 
 // writeZone writes the names of t as a zone file next to path, fsyncs it,

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -263,4 +264,44 @@ func queryA(t *testing.T, addr, name string) []string {
 		}
 	}
 	return out
+}
+
+// TestOneServerPerZoneFile: a second "sshdyn serve" given the same zone
+// file (on other ports) refuses to start, saying why, while the first
+// serves it: two writers would append to one journal.
+func TestOneServerPerZoneFile(t *testing.T) {
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "dyn.example.com.zone")
+	writeFile(t, zoneFile, "$ORIGIN dyn.example.com.\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n")
+	writeFile(t, filepath.Join(dir, "tsig.key"), "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0\n")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
+	config := func(name string) string {
+		port, err := dnstest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := filepath.Join(dir, name)
+		if err := os.Mkdir(sub, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(sub, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
+host_key = "host_ed25519"
+authorized_keys = %q
+dns_listen = ["127.0.0.1:%d"]
+[[zone]]
+name = "dyn.example.com"
+file = %q
+tsig_key = %q
+`, filepath.Join(dir, "authorized_keys"), port, zoneFile, filepath.Join(dir, "tsig.key")))
+		return sub
+	}
+	runDaemon(t, config("first"))
+	out, err := exec.Command(binary, "serve", "--config", filepath.Join(config("second"), "sshdyn.toml")).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("second server: %v, want exit 1\n%s", err, out)
+	}
+	if want := zoneFile + ".lock is locked by another process: another sshdyn serves this zone file"; !strings.Contains(string(out), want) {
+		t.Errorf("output %q does not say %q", out, want)
+	}
 }

@@ -52,6 +52,11 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		log.Info("created host key", "path", cfg.HostKey, "fingerprint", gossh.FingerprintSHA256(p.ssh.HostSigners[0].PublicKey()))
 	}
 	if p.dns != nil {
+		for _, z := range p.dns.Zones {
+			if err := z.Own(); err != nil {
+				return err
+			}
+		}
 		if err := listenDNS(p.dns, cfg.DNSListen, log.With("component", "dns")); err != nil {
 			return err
 		}
