@@ -43,7 +43,9 @@ const (
 // after loading, after the changes and after the zone file was written
 // from the journal (zonefile_sync = 10s; how long the last write took, from
 // sshdyn's log), and IXFRs from the serial before the 200
-// changes and from the one before the 8 workers' run (records, time).
+// changes and from the one before the 8 workers' run (records, time);
+// then 2 s more of the 8 workers, SIGKILL, and the start-up with the
+// journal to replay (every acknowledged change must be served after it).
 // Run it with
 //
 //	go test -run '^$' -bench '^BenchmarkPrimary$' -benchtime 1x -timeout 60m ./bench
@@ -54,17 +56,17 @@ func BenchmarkPrimary(b *testing.B) {
 	if bin == "" {
 		bin = buildBinaries(b).sshdyn
 	}
-	fmt.Printf("%-9s %8s %15s %26s %27s %9s %30s\n", "names", "start-up", "alone p50/p99", "8 workers: /s, p50/p99", "RSS load → run → file", "file write", "IXFR: 200 changes; the run")
+	fmt.Printf("%-9s %8s %15s %26s %27s %9s %30s %24s\n", "names", "start-up", "alone p50/p99", "8 workers: /s, p50/p99", "RSS load → run → file", "file write", "IXFR: 200 changes; the run", "restart after kill -9")
 	for _, s := range strings.Split(*primarySizes, ",") {
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			b.Fatalf("-sizes: %v", err)
 		}
 		r := measurePrimary(b, bin, n)
-		fmt.Printf("%-9d %7.2fs %6.2f / %5.2f ms %8.1f, %5.2f / %5.2f ms %6.1f → %6.1f → %6.1f MiB %9v %5d recs %4v; %d recs (%d changes) %v\n",
+		fmt.Printf("%-9d %7.2fs %6.2f / %5.2f ms %8.1f, %5.2f / %5.2f ms %6.1f → %6.1f → %6.1f MiB %9v %5d recs %4v; %d recs (%d changes) %v; %.2fs (journal %.1f MiB)\n",
 			n, r.startup.Seconds(), ms(r.alone50), ms(r.alone99), r.rate, ms(r.p50), ms(r.p99),
 			mib(r.rssLoad), mib(r.rssAfter), mib(r.rssFile), r.fileWrite,
-			r.ixfrAlone.records, r.ixfrAlone.took.Round(time.Millisecond), r.ixfrRun.records, r.changes, r.ixfrRun.took.Round(time.Millisecond))
+			r.ixfrAlone.records, r.ixfrAlone.took.Round(time.Millisecond), r.ixfrRun.records, r.changes, r.ixfrRun.took.Round(time.Millisecond), r.restart.Seconds(), mib(r.journal))
 	}
 }
 
@@ -78,6 +80,8 @@ type primaryResult struct {
 	changes                    int
 	rssLoad, rssAfter, rssFile int64
 	fileWrite                  time.Duration // the last zone-file write, from the log
+	journal                    int64         // the journal's size at the SIGKILL
+	restart                    time.Duration // start-up after the SIGKILL
 	ixfrAlone, ixfrRun         ixfrResult
 }
 
@@ -198,27 +202,32 @@ allow_transfer = ["127.0.0.1"]
 	r.ixfrAlone = ixfr(b, addr, origin, before)
 
 	before = soa()
-	var mu sync.Mutex
-	var lat []time.Duration
-	var wg sync.WaitGroup
-	runStart := time.Now()
-	for w := 1; w <= primaryWorkers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			co := dial()
-			defer co.Close()
-			var mine []time.Duration
-			for i := 0; time.Since(runStart) < primaryRun; i++ {
-				mine = append(mine, replace(co, w, i))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
+	// workers runs the 8 workers for d and returns their latencies and
+	// how long they took.
+	workers := func(d time.Duration) ([]time.Duration, time.Duration) {
+		var mu sync.Mutex
+		var lat []time.Duration
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := 1; w <= primaryWorkers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				co := dial()
+				defer co.Close()
+				var mine []time.Duration
+				for i := 0; time.Since(start) < d; i++ {
+					mine = append(mine, replace(co, w, i))
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return lat, time.Since(start)
 	}
-	wg.Wait()
-	elapsed := time.Since(runStart)
+	lat, elapsed := workers(primaryRun)
 	r.changes = len(lat)
 	r.rate = float64(len(lat)) / elapsed.Seconds()
 	r.p50, r.p99 = percentile(lat, 50), percentile(lat, 99)
@@ -242,6 +251,32 @@ allow_transfer = ["127.0.0.1"]
 	r.rssFile = p.rss(b)
 	if m := regexp.MustCompile(`msg="zone file written".* took=(\S+)`).FindAllStringSubmatch(p.output(), -1); m != nil {
 		r.fileWrite, _ = time.ParseDuration(m[len(m)-1][1])
+	}
+
+	// A crash with changes in the journal: 2 s more of the 8 workers,
+	// SIGKILL, start again; every acknowledged change must be served.
+	if *primaryBin == "" {
+		workers(2 * time.Second)
+		last = soa()
+		p.cmd.Process.Kill()
+		<-p.done
+		fi, err := os.Stat(zoneFile + ".jnl")
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.journal = fi.Size()
+		start := time.Now()
+		p, _ = startProcess(b, exec.Command(bin, "serve", "--config", filepath.Join(dir, "sshdyn.toml")), regexp.MustCompile(`(listening)`))
+		for soa() == 0 {
+			if time.Since(start) > 2*time.Minute {
+				b.Fatalf("no SOA answer after 2 min:\n%s", p.output())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		r.restart = time.Since(start)
+		if got := soa(); got != last {
+			b.Fatalf("after SIGKILL and restart: serial %d, %d acknowledged", got, last)
+		}
 	}
 	return r
 }

@@ -351,3 +351,45 @@ func TestOneWriterPerZoneFile(t *testing.T) {
 	}
 	other.Close()
 }
+
+// TestZoneFileRoundTrip: the zone file sshdyn writes (relative owners,
+// $TTL where the TTL changes, no class) loads back into the same zone:
+// TTLs that differ from name to name, a TXT with spaces and quotes, a
+// CNAME, a name with an escaped dot, the apex's own records.
+func TestZoneFileRoundTrip(t *testing.T) {
+	text := `$ORIGIN dyn.example.com.
+@ 3600 SOA ns hostmaster 7 3600 600 86400 60
+@ 3600 NS ns
+@ 300 MX 10 mail.example.net.
+ns 3600 A 192.0.2.53
+a 60 A 192.0.2.1
+a 60 AAAA 2001:db8::1
+b 300 TXT "two words" "a \"quoted\" one"
+c 60 CNAME a
+d\.e 120 A 192.0.2.9
+f.g 60 A 192.0.2.10
+`
+	dir := t.TempDir()
+	file := filepath.Join(dir, "z")
+	want, err := parse(strings.NewReader(text), testOrigin, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeZone(file, testOrigin, want); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parse(strings.NewReader(string(b)), testOrigin, file)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if !sameTree(got, want) {
+		t.Fatalf("the written file holds another zone:\n%s", b)
+	}
+	if !strings.Contains(string(b), "$TTL 300\n") || strings.Contains(string(b), "\tIN\t") {
+		t.Errorf("not written compactly:\n%s", b)
+	}
+}
