@@ -16,19 +16,21 @@ import (
 // cheap), at least 4,096 and at most 262,144 (some 25 MiB).
 func historyLimit(names int) int { return min(max(names, 4096), 1<<18) }
 
-// trimHistory drops the oldest diffs of h until it holds at most limit
-// records. h's array is shared with older snapshots, which only ever read
-// their own part of it, so it is never changed in place.
-func trimHistory(h []*diff, limit int) []*diff {
-	total := 0
-	for _, d := range h {
-		total += d.size()
+// trimHistory appends add to h, which holds records records of diffs, and
+// drops the oldest diffs until at most limit records are left. It returns
+// the new history and its records. h's array is shared with older
+// snapshots, which only ever read their own part of it, so no element
+// is changed in place.
+func trimHistory(h []*diff, records int, add []*diff, limit int) ([]*diff, int) {
+	for _, d := range add {
+		records += d.size()
 	}
+	h = append(h, add...)
 	i := 0
-	for ; i < len(h) && total > limit; i++ {
-		total -= h[i].size()
+	for ; i < len(h) && records > limit; i++ {
+		records -= h[i].size()
 	}
-	return h[i:]
+	return h[i:], records
 }
 
 // since returns the diffs that lead from serial to s, nil with false if

@@ -393,3 +393,29 @@ f.g 60 A 192.0.2.10
 		t.Errorf("not written compactly:\n%s", b)
 	}
 }
+
+// TestHistoryIsBounded: the history kept for IXFR drops its oldest diffs
+// past its limit, and an IXFR from a serial it no longer reaches is
+// answered with the whole zone (ixfr reports false).
+func TestHistoryIsBounded(t *testing.T) {
+	z, _ := testZone(t, Config{})
+	first := z.Serial()
+	limit := historyLimit(z.Len())
+	for i := 0; i < limit/4+10; i++ { // each change is 4 records: 2 SOAs, 1 deleted, 1 added
+		send(t, z, "home.dyn.example.com. ANY A", fmt.Sprintf("home.dyn.example.com. 60 IN A 192.0.2.%d", 2+i%2))
+	}
+	s := z.snapshot()
+	total := 0
+	for _, d := range s.history {
+		total += d.size()
+	}
+	if total != s.historyRecords || total > limit || total < limit-4 {
+		t.Fatalf("history holds %d records (counted %d), limit %d", total, s.historyRecords, limit)
+	}
+	if _, ok := s.ixfr(first); ok {
+		t.Error("an IXFR from a serial the history dropped")
+	}
+	if _, ok := s.ixfr(s.serial - 10); !ok {
+		t.Error("no IXFR from 10 changes back")
+	}
+}

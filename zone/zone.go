@@ -71,6 +71,8 @@ type snapshot struct {
 	serial  uint32
 	cuts    int     // names below the apex that hold NS records (delegations)
 	history []*diff // the changes that led here, oldest first, for IXFR
+	// historyRecords counts the records of history's diffs.
+	historyRecords int
 }
 
 // Zone is one zone of the embedded primary.
@@ -178,7 +180,8 @@ func Load(cfg Config) (*Zone, error) {
 	for _, k := range cfg.TransferKeys {
 		z.xfrKey[dnsname.FQDN(k)] = true
 	}
-	z.cur.Store(&snapshot{origin: origin, names: t, serial: t.soa().Serial, cuts: cuts, history: trimHistory(diffs, historyLimit(t.len()))})
+	h, records := trimHistory(nil, 0, diffs, historyLimit(t.len()))
+	z.cur.Store(&snapshot{origin: origin, names: t, serial: t.soa().Serial, cuts: cuts, history: h, historyRecords: records})
 	return z, nil
 }
 
@@ -455,8 +458,9 @@ func (z *Zone) commit(b *batch) error {
 		z.batch = &batch{}
 	} else {
 		z.persisted, z.persistedCuts = keep, cuts
-		h := trimHistory(append(z.cur.Load().history, cur.diffs...), historyLimit(state.len()))
-		z.cur.Store(&snapshot{origin: z.Origin, names: state, serial: state.soa().Serial, cuts: cuts, history: h})
+		old := z.cur.Load()
+		h, records := trimHistory(old.history, old.historyRecords, cur.diffs, historyLimit(state.len()))
+		z.cur.Store(&snapshot{origin: z.Origin, names: state, serial: state.soa().Serial, cuts: cuts, history: h, historyRecords: records})
 	}
 	z.mu.Unlock()
 	cur.done, cur.err = true, err
