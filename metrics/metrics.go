@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sshdyn/sshdyn/publish"
+	"github.com/sshdyn/sshdyn/zone"
 )
 
 // Metrics is one registry of sshdyn's metrics. Its methods are safe for
@@ -95,6 +96,41 @@ func New(version string) *Metrics {
 		m.limited.WithLabelValues(l)
 	}
 	return m
+}
+
+// Zone exports the figures of a zone sshdyn serves itself (the embedded
+// primary), read from stats at each scrape: its serial, names, journal
+// size, and whether the last write of the zone file from the journal
+// worked (alert on 0: the journal keeps every update, but grows, and a
+// restart replays more of it).
+func (m *Metrics) Zone(name string, stats func() zone.Stats) {
+	labels := prometheus.Labels{"zone": name}
+	gauge := func(metric, help string, value func(zone.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metric, Help: help, ConstLabels: labels},
+			func() float64 { return value(stats()) })
+	}
+	m.reg.MustRegister(
+		gauge("sshdyn_zone_serial", "The SOA serial served by the embedded primary.",
+			func(s zone.Stats) float64 { return float64(s.Serial) }),
+		gauge("sshdyn_zone_names", "Names in the embedded zone.",
+			func(s zone.Stats) float64 { return float64(s.Names) }),
+		gauge("sshdyn_zone_journal_bytes", "Size of the zone's journal: the updates not yet in the zone file.",
+			func(s zone.Stats) float64 { return float64(s.JournalBytes) }),
+		gauge("sshdyn_zone_file_write_ok", "1 unless the last write of the zone file from the journal failed: alert on 0.",
+			func(s zone.Stats) float64 {
+				if s.WriteErr != nil {
+					return 0
+				}
+				return 1
+			}),
+		gauge("sshdyn_zone_file_written_timestamp_seconds", "When the zone file was last written from the journal (Unix time); 0 if not since start.",
+			func(s zone.Stats) float64 {
+				if s.Written.IsZero() {
+					return 0
+				}
+				return float64(s.Written.UnixNano()) / 1e9
+			}),
+	)
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -419,3 +419,34 @@ func TestHistoryIsBounded(t *testing.T) {
 		t.Error("no IXFR from 10 changes back")
 	}
 }
+
+// TestFailedZoneFileWrite: when the zone file cannot be written (here:
+// its directory is gone) the journal keeps the update, Stats says the
+// write failed, and the next write that works clears it.
+func TestFailedZoneFileWrite(t *testing.T) {
+	z, file := testZone(t, Config{JournalLimit: 1 << 30, SyncAfter: time.Hour})
+	defer z.Close()
+	send(t, z, "a.dyn.example.com. 60 IN A 192.0.2.10")
+	dir := filepath.Dir(file)
+	moved := dir + ".moved"
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.compact(); err == nil {
+		t.Fatal("zone file written into a missing directory")
+	}
+	st := z.Stats()
+	if st.WriteErr == nil || !st.Written.IsZero() || st.JournalBytes <= int64(len(journalHeader)) || st.Serial != 2 {
+		t.Fatalf("after a failed write: %+v", st)
+	}
+	if err := os.Rename(moved, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.compact(); err != nil {
+		t.Fatal(err)
+	}
+	st = z.Stats()
+	if st.WriteErr != nil || st.Written.IsZero() || st.JournalBytes != int64(len(journalHeader)) || fileSerial(t, file) != 2 {
+		t.Fatalf("after a write that worked: %+v, file at serial %d", st, fileSerial(t, file))
+	}
+}

@@ -100,6 +100,8 @@ type Zone struct {
 	closing bool        // Close was called: no more compactions are scheduled
 	closed  bool        // Close is done: updates fail
 	timer   *time.Timer // compacts the journal into the zone file when it is old enough
+	written time.Time   // the last zone-file write from the journal
+	failed  error       // the last zone-file write's error, nil after one that worked
 
 	compactMu  sync.Mutex // one zone-file write at a time
 	compacting atomic.Bool
@@ -617,19 +619,39 @@ func (z *Zone) compact() (uint32, error) {
 	if !write {
 		return 0, nil
 	}
-	if err := writeZone(z.cfg.File, z.Origin, snap.names); err != nil {
-		return 0, err
-	}
+	err := writeZone(z.cfg.File, z.Origin, snap.names)
 	z.flushMu.Lock()
 	defer z.flushMu.Unlock()
-	if z.timer != nil {
-		z.timer.Stop()
-		z.timer = nil
+	if err == nil {
+		if z.timer != nil {
+			z.timer.Stop()
+			z.timer = nil
+		}
+		err = z.jnl.dropBefore(off)
 	}
-	if err := z.jnl.dropBefore(off); err != nil {
+	z.failed = err
+	if err != nil {
 		return 0, err
 	}
+	z.written = time.Now()
 	return snap.serial, nil
+}
+
+// Stats is what a zone reports for monitoring.
+type Stats struct {
+	Serial       uint32
+	Names        int
+	JournalBytes int64     // the journal's size, header included
+	Written      time.Time // the last write of the zone file from the journal; zero if none since start
+	WriteErr     error     // the last such write's error; nil if it worked, or none was tried
+}
+
+// Stats returns the zone's figures now.
+func (z *Zone) Stats() Stats {
+	s := z.snapshot()
+	z.flushMu.Lock()
+	defer z.flushMu.Unlock()
+	return Stats{Serial: s.serial, Names: s.names.len(), JournalBytes: z.jnl.size, Written: z.written, WriteErr: z.failed}
 }
 
 // Close writes the zone file with every update the journal holds, leaves

@@ -81,6 +81,9 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 			bad(err)
 		}
 		p.zones = append(p.zones, bz)
+		if bz.embedded != nil && m != nil {
+			m.Zone(zc.Name, bz.embedded.Stats)
+		}
 		pz := publish.Zone{Name: zc.Name, TTL: zc.TTL, ACME: zc.ACME, ACMETTL: zc.ACMETTL, WaitFor: zc.WaitFor, WaitTimeout: zc.WaitTimeout.Duration}
 		switch {
 		case bz.tinydns != nil:

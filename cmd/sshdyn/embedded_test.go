@@ -305,3 +305,55 @@ tsig_key = %q
 		t.Errorf("output %q does not say %q", out, want)
 	}
 }
+
+// TestEmbeddedZoneMetrics: /metrics shows the embedded zone's serial,
+// names and journal, and when the zone file was last written from the
+// journal (zonefile_sync after a change) with sshdyn_zone_file_write_ok.
+func TestEmbeddedZoneMetrics(t *testing.T) {
+	dir := t.TempDir()
+	port, err := dnstest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zoneFile := filepath.Join(dir, "dyn.example.com.zone")
+	writeFile(t, zoneFile, "$ORIGIN dyn.example.com.\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n")
+	writeFile(t, filepath.Join(dir, "tsig.key"), "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0\n")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
+	writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
+host_key = "host_ed25519"
+authorized_keys = "authorized_keys"
+dns_listen = ["127.0.0.1:%d"]
+[[zone]]
+name = "dyn.example.com"
+file = %q
+tsig_key = "tsig.key"
+zonefile_sync = "300ms"
+`, port, zoneFile))
+	_, base := runWithMetrics(t, dir, "")
+	gauge := func(name string) float64 {
+		t.Helper()
+		m := find(scrape(t, base+"/metrics"), name, map[string]string{"zone": "dyn.example.com"})
+		if m == nil {
+			t.Fatalf("no %s{zone=\"dyn.example.com\"}", name)
+		}
+		return m.GetGauge().GetValue()
+	}
+	if s, n, w := gauge("sshdyn_zone_serial"), gauge("sshdyn_zone_names"), gauge("sshdyn_zone_file_written_timestamp_seconds"); s != 1 || n != 2 || w != 0 {
+		t.Fatalf("at start: serial %v, names %v, written %v; want 1, 2, 0", s, n, w)
+	}
+	key, err := tsig.Load(filepath.Join(dir, "tsig.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &update.Client{Server: "127.0.0.1:" + strconv.Itoa(port), Zone: "dyn.example.com", Key: key}
+	if err := c.Replace(t.Context(), update.Record{Name: "home.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1"), TTL: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if s, n, j := gauge("sshdyn_zone_serial"), gauge("sshdyn_zone_names"), gauge("sshdyn_zone_journal_bytes"); s != 2 || n != 3 || j <= 17 {
+		t.Fatalf("after an update: serial %v, names %v, journal %v bytes; want 2, 3, more than its header", s, n, j)
+	}
+	waitFor(t, "the zone file written from the journal", func() bool { return gauge("sshdyn_zone_file_written_timestamp_seconds") > 0 })
+	if ok, j := gauge("sshdyn_zone_file_write_ok"), gauge("sshdyn_zone_journal_bytes"); ok != 1 || j != 17 {
+		t.Errorf("after the zone file was written: write_ok %v, journal %v bytes; want 1 and the header's 17", ok, j)
+	}
+}
