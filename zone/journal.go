@@ -159,16 +159,28 @@ func readJournal(path string) ([]*diff, int64, error) {
 		return nil, 0, err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	diffs, good, err := decodeJournal(bufio.NewReaderSize(f, 1<<20), fi.Size())
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return diffs, good, nil
+}
+
+// decodeJournal reads a journal of size bytes from r: readJournal.
+func decodeJournal(r io.Reader, size int64) ([]*diff, int64, error) {
 	head := make([]byte, len(journalHeader))
 	if n, err := io.ReadFull(r, head); err != nil {
 		if n == 0 || bytes.HasPrefix([]byte(journalHeader), head[:n]) {
 			return nil, 0, nil // created, never written
 		}
-		return nil, 0, fmt.Errorf("%s: not an sshdyn journal", path)
+		return nil, 0, errors.New("not an sshdyn journal")
 	}
 	if string(head) != journalHeader {
-		return nil, 0, fmt.Errorf("%s: not an sshdyn journal", path)
+		return nil, 0, errors.New("not an sshdyn journal")
 	}
 	good := int64(len(head))
 	var diffs []*diff
@@ -178,8 +190,8 @@ func readJournal(path string) ([]*diff, int64, error) {
 			return diffs, good, nil // the end, or a torn header
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
-		if n > maxRecord {
-			return diffs, good, nil
+		if n > maxRecord || good+8+int64(n) > size {
+			return diffs, good, nil // a length no record has, or past the end: torn
 		}
 		p := make([]byte, n)
 		if _, err := io.ReadFull(r, p); err != nil || crc32.Checksum(p, castagnoli) != binary.BigEndian.Uint32(hdr[4:]) {
@@ -187,7 +199,7 @@ func readJournal(path string) ([]*diff, int64, error) {
 		}
 		d, err := decodeDiff(p)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: record at byte %d: %w", path, good, err)
+			return nil, 0, fmt.Errorf("record at byte %d: %w", good, err)
 		}
 		diffs = append(diffs, d)
 		good += 8 + int64(n)

@@ -210,9 +210,37 @@ func replay(t *tree, cuts *int, diffs []*diff) ([]*diff, error) {
 		if d.from.Serial != t.soa().Serial {
 			return nil, fmt.Errorf("diff to serial %d does not follow serial %d", d.to.Serial, t.soa().Serial)
 		}
+		if err := replayable(t.origin, d); err != nil {
+			return nil, fmt.Errorf("diff to serial %d: %w", d.to.Serial, err)
+		}
 		*cuts += applyDiff(t, d)
 	}
 	return diffs[start:], nil
+}
+
+// replayable reports why d is not a change an update could have made:
+// the journal is sshdyn's own, but a damaged one must not load as a zone
+// without its SOA or NS, or with what the loader refuses.
+func replayable(origin string, d *diff) error {
+	if d.to.Hdr.Name != origin || d.to.Hdr.Class != dns.ClassINET || !storable(d.to) {
+		return errors.New("not the zone's SOA")
+	}
+	for _, rr := range slices.Concat(d.del, d.add) {
+		h := rr.Header()
+		switch {
+		case h.Name != dnsname.FQDN(h.Name) || !dnsname.InZone(h.Name, origin):
+			return fmt.Errorf("%s: not a name of the zone", h.Name)
+		case h.Name == origin || h.Class != dns.ClassINET:
+			return fmt.Errorf("%s: a change of the apex, or of class %d", h.Name, h.Class)
+		}
+		if err := servable(h.Name, h.Rrtype, origin); err != nil {
+			return fmt.Errorf("%s: %w", h.Name, err)
+		}
+		if !storable(rr) {
+			return fmt.Errorf("%s: a %s record that does not read back", h.Name, typeName(h.Rrtype))
+		}
+	}
+	return nil
 }
 
 // applyDiff makes the change d to t (a tree no reader shares) and returns
