@@ -105,8 +105,8 @@ func TestJournalReplayAndClose(t *testing.T) {
 	if again.Serial() != 4 || fmt.Sprint(addrs(again, "home.dyn.example.com")) != "[192.0.2.4]" {
 		t.Fatalf("replayed: serial %d, home %v; want 4, [192.0.2.4]", again.Serial(), addrs(again, "home.dyn.example.com"))
 	}
-	if len(again.snapshot().history) != 3 {
-		t.Errorf("history after replay: %d diffs, want 3", len(again.snapshot().history))
+	if len(again.snapshot().history) != 3 || again.Stats().Replayed != 3 {
+		t.Errorf("after replay: history of %d diffs, %d replayed; want 3", len(again.snapshot().history), again.Stats().Replayed)
 	}
 	if err := z.Close(); err != nil {
 		t.Fatal(err)

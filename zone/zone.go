@@ -93,15 +93,16 @@ type Zone struct {
 	persistedCuts int
 	batch         *batch
 
-	flushMu sync.Mutex // one journal write at a time; guards jnl, owned, closing, closed and timer
-	jnl     *journal
-	owned   bool        // the journal is open for appending and stale temporary files are gone
-	lock    *os.File    // FILE.lock, locked while the zone is owned
-	closing bool        // Close was called: no more compactions are scheduled
-	closed  bool        // Close is done: updates fail
-	timer   *time.Timer // compacts the journal into the zone file when it is old enough
-	written time.Time   // the last zone-file write from the journal
-	failed  error       // the last zone-file write's error, nil after one that worked
+	flushMu  sync.Mutex // one journal write at a time; guards jnl, owned, closing, closed and timer
+	jnl      *journal
+	owned    bool        // the journal is open for appending and stale temporary files are gone
+	lock     *os.File    // FILE.lock, locked while the zone is owned
+	closing  bool        // Close was called: no more compactions are scheduled
+	closed   bool        // Close is done: updates fail
+	replayed int         // diffs replayed at load
+	timer    *time.Timer // compacts the journal into the zone file when it is old enough
+	written  time.Time   // the last zone-file write from the journal
+	failed   error       // the last zone-file write's error, nil after one that worked
 
 	compactMu  sync.Mutex // one zone-file write at a time
 	compacting atomic.Bool
@@ -163,6 +164,7 @@ func Load(cfg Config) (*Zone, error) {
 		persistedCuts: cuts,
 		batch:         &batch{},
 		jnl:           &journal{path: jpath, size: good},
+		replayed:      len(diffs),
 	}
 	if z.log == nil {
 		z.log = slog.New(slog.DiscardHandler)
@@ -672,6 +674,7 @@ type Stats struct {
 	JournalBytes int64     // the journal's size, header included
 	Written      time.Time // the last write of the zone file from the journal; zero if none since start
 	WriteErr     error     // the last such write's error; nil if it worked, or none was tried
+	Replayed     int       // changes replayed from the journal at load: not in the zone file then
 }
 
 // Stats returns the zone's figures now.
@@ -679,7 +682,7 @@ func (z *Zone) Stats() Stats {
 	s := z.snapshot()
 	z.flushMu.Lock()
 	defer z.flushMu.Unlock()
-	return Stats{Serial: s.serial, Names: s.names.len(), JournalBytes: z.jnl.size, Written: z.written, WriteErr: z.failed}
+	return Stats{Serial: s.serial, Names: s.names.len(), JournalBytes: z.jnl.size, Written: z.written, WriteErr: z.failed, Replayed: z.replayed}
 }
 
 // Close writes the zone file with every update the journal holds, leaves

@@ -102,6 +102,10 @@ func reportZone(cfg *config.Config, bz builtZone, stdout io.Writer) {
 	}
 	fmt.Fprintf(stdout, "zone %s: TSIG key %s (%s) from %s\n", zc.Name, bz.key.Name, strings.TrimSuffix(bz.key.Algorithm, "."), zc.TSIGKey)
 	if bz.embedded != nil {
-		fmt.Fprintf(stdout, "zone %s: file %s: ok, serial %d; served here on %s\n", zc.Name, zc.File, bz.embedded.Serial(), strings.Join(cfg.DNSListen, " "))
+		pending := ""
+		if n := bz.embedded.Stats().Replayed; n > 0 {
+			pending = fmt.Sprintf(" with %d changes from its journal, not yet in the file", n)
+		}
+		fmt.Fprintf(stdout, "zone %s: file %s: ok, serial %d%s; served here on %s\n", zc.Name, zc.File, bz.embedded.Serial(), pending, strings.Join(cfg.DNSListen, " "))
 	}
 }
