@@ -774,10 +774,6 @@ func writeZone(path, origin string, t *tree) (err error) {
 	return syncDir(dir)
 }
 
-// orderFunc compares names in canonical order, origin first (it is the
-// ancestor of every other name in its zone).
-func orderFunc(origin string) func(a, b string) int { return compareNames }
-
 // nodeRRs lists name's records: at the apex the SOA first (RFC 5936
 // wants it first in a transfer), then by type.
 func nodeRRs(origin, name string, n node) []dns.RR {
@@ -795,9 +791,10 @@ func nodeRRs(origin, name string, n node) []dns.RR {
 }
 
 // compareNames orders names by their labels from the right (RFC 4034 6.1,
-// names being lower case already), without allocating: it is most of the
-// cost of loading a large zone. Names in one zone share a long suffix, so
-// it first skips the bytes the two share at their ends, then compares the
+// names being lower case already), without allocating: the order of the
+// records of an IXFR. (The tree orders names by their keys, nameKey, which
+// compare as this does.) Names in one zone share a long suffix, so it
+// first skips the bytes the two share at their ends, then compares the
 // labels in which they differ.
 func compareNames(a, b string) int {
 	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
