@@ -108,35 +108,13 @@ func TestDemo(t *testing.T) {
 // goes on until at least three did (a temporary zone file was left).
 func TestEmbeddedCrash(t *testing.T) {
 	dir := t.TempDir()
-	dnsPort, err := dnstest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const zoneName = "dyn.example.com"
-	keyText := "key \"crash\" {\n\talgorithm hmac-sha256;\n\tsecret \"" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==" + "\";\n};\n"
-	writeFile(t, filepath.Join(dir, "tsig.key"), keyText)
 	zoneFile := filepath.Join(dir, zoneName+".zone")
 	var filler strings.Builder
 	for i := range 20000 {
 		fmt.Fprintf(&filler, "fill%d 300 A 192.0.2.%d\n", i, i%250+1)
 	}
-	writeFile(t, zoneFile, "$ORIGIN "+zoneName+".\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n"+filler.String())
-	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
-	writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
-host_key = "host_ed25519"
-authorized_keys = "authorized_keys"
-dns_listen = ["127.0.0.1:%d"]
-[[zone]]
-name = %q
-file = %q
-tsig_key = "tsig.key"
-journal_limit = 1
-`, dnsPort, zoneName, zoneFile))
-	key, err := tsig.Load(filepath.Join(dir, "tsig.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(dnsPort)
+	addr, key := embeddedConfig(t, dir, zoneFile, filler.String(), "journal_limit = 1\n")
 	client := &update.Client{Server: addr, Zone: zoneName, Key: key, Timeout: time.Second}
 
 	// Writer w points h<w> at 10.w.x.y, counting up; acked[w] is the last
@@ -272,27 +250,12 @@ func queryA(t *testing.T, addr, name string) []string {
 func TestOneServerPerZoneFile(t *testing.T) {
 	dir := t.TempDir()
 	zoneFile := filepath.Join(dir, "dyn.example.com.zone")
-	writeFile(t, zoneFile, "$ORIGIN dyn.example.com.\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n")
-	writeFile(t, filepath.Join(dir, "tsig.key"), "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0\n")
-	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
 	config := func(name string) string {
-		port, err := dnstest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
 		sub := filepath.Join(dir, name)
 		if err := os.Mkdir(sub, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(sub, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
-host_key = "host_ed25519"
-authorized_keys = %q
-dns_listen = ["127.0.0.1:%d"]
-[[zone]]
-name = "dyn.example.com"
-file = %q
-tsig_key = %q
-`, filepath.Join(dir, "authorized_keys"), port, zoneFile, filepath.Join(dir, "tsig.key")))
+		embeddedConfig(t, sub, zoneFile, "", "")
 		return sub
 	}
 	runDaemon(t, config("first"))
@@ -311,24 +274,7 @@ tsig_key = %q
 // journal (zonefile_sync after a change) with sshdyn_zone_file_write_ok.
 func TestEmbeddedZoneMetrics(t *testing.T) {
 	dir := t.TempDir()
-	port, err := dnstest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	zoneFile := filepath.Join(dir, "dyn.example.com.zone")
-	writeFile(t, zoneFile, "$ORIGIN dyn.example.com.\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n")
-	writeFile(t, filepath.Join(dir, "tsig.key"), "hmac-sha256:k:c2VjcmV0c2VjcmV0c2VjcmV0\n")
-	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
-	writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
-host_key = "host_ed25519"
-authorized_keys = "authorized_keys"
-dns_listen = ["127.0.0.1:%d"]
-[[zone]]
-name = "dyn.example.com"
-file = %q
-tsig_key = "tsig.key"
-zonefile_sync = "300ms"
-`, port, zoneFile))
+	addr, key := embeddedConfig(t, dir, filepath.Join(dir, "dyn.example.com.zone"), "", `zonefile_sync = "300ms"`+"\n")
 	_, base := runWithMetrics(t, dir, "")
 	gauge := func(name string) float64 {
 		t.Helper()
@@ -341,11 +287,7 @@ zonefile_sync = "300ms"
 	if s, n, w := gauge("sshdyn_zone_serial"), gauge("sshdyn_zone_names"), gauge("sshdyn_zone_file_written_timestamp_seconds"); s != 1 || n != 2 || w != 0 {
 		t.Fatalf("at start: serial %v, names %v, written %v; want 1, 2, 0", s, n, w)
 	}
-	key, err := tsig.Load(filepath.Join(dir, "tsig.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &update.Client{Server: "127.0.0.1:" + strconv.Itoa(port), Zone: "dyn.example.com", Key: key}
+	c := &update.Client{Server: addr, Zone: "dyn.example.com", Key: key}
 	if err := c.Replace(t.Context(), update.Record{Name: "home.dyn.example.com", Addr: netip.MustParseAddr("192.0.2.1"), TTL: 60}); err != nil {
 		t.Fatal(err)
 	}
@@ -356,4 +298,36 @@ zonefile_sync = "300ms"
 	if ok, j := gauge("sshdyn_zone_file_write_ok"), gauge("sshdyn_zone_journal_bytes"); ok != 1 || j != 17 {
 		t.Errorf("after the zone file was written: write_ok %v, journal %v bytes; want 1 and the header's 17", ok, j)
 	}
+}
+
+// embeddedConfig writes into dir an sshdyn.toml whose one zone,
+// dyn.example.com, sshdyn serves from zoneFile (written with records
+// below its SOA, NS and ns A, unless it exists), with zone settings extra,
+// a TSIG key file and an empty authorized file beside it, and DNS on a
+// free loopback port. It returns that address and the key.
+func embeddedConfig(t *testing.T, dir, zoneFile, records, extra string) (string, tsig.Key) {
+	t.Helper()
+	if _, err := os.Stat(zoneFile); errors.Is(err, os.ErrNotExist) {
+		writeFile(t, zoneFile, "$ORIGIN dyn.example.com.\n@ 300 SOA ns hostmaster 1 3600 600 86400 60\n@ 300 NS ns\nns 300 A 127.0.0.1\n"+records)
+	}
+	writeFile(t, filepath.Join(dir, "tsig.key"), "hmac-sha256:embedded:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
+	port, err := dnstest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "sshdyn.toml"), fmt.Sprintf(`listen = ["127.0.0.1:0", "[::1]:0"]
+host_key = "host_ed25519"
+authorized_keys = "authorized_keys"
+dns_listen = ["127.0.0.1:%d"]
+[[zone]]
+name = "dyn.example.com"
+file = %q
+tsig_key = "tsig.key"
+%s`, port, zoneFile, extra))
+	key, err := tsig.Load(filepath.Join(dir, "tsig.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), key
 }
