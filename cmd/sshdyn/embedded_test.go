@@ -274,7 +274,7 @@ func TestOneServerPerZoneFile(t *testing.T) {
 // journal (zonefile_sync after a change) with sshdyn_zone_file_write_ok.
 func TestEmbeddedZoneMetrics(t *testing.T) {
 	dir := t.TempDir()
-	addr, key := embeddedConfig(t, dir, filepath.Join(dir, "dyn.example.com.zone"), "", `zonefile_sync = "300ms"`+"\n")
+	addr, key := embeddedConfig(t, dir, filepath.Join(dir, "dyn.example.com.zone"), "", `zonefile_sync = "2s"`+"\n")
 	_, base := runWithMetrics(t, dir, "")
 	gauge := func(name string) float64 {
 		t.Helper()
