@@ -691,7 +691,12 @@ func (z *Zone) Close() error {
 	z.flushMu.Lock()
 	z.closing = true
 	z.flushMu.Unlock()
-	_, err := z.compact() // after a compaction under way, if any
+	serial, err := z.compact() // after a compaction under way, if any
+	if err != nil {
+		z.log.Error("zone file write at shutdown failed; the journal keeps every update", "zone", z.Origin, "file", z.cfg.File, "err", err)
+	} else if serial != 0 {
+		z.log.Info("zone file written", "zone", z.Origin, "serial", serial)
+	}
 	z.flushMu.Lock()
 	defer z.flushMu.Unlock()
 	z.closed = true
