@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -47,21 +48,20 @@ func (s *snapshot) since(serial uint32) ([]*diff, bool) {
 // condense turns a run of diffs into one: the records deleted and added
 // between the first one's from and the last one's to. A record added and
 // deleted again within the run (or the other way round) is in neither.
-// Each list is in canonical order.
+// Each list is in canonical order (the tree's keys), then by type and text.
 func condense(diffs []*diff) (del, add []dns.RR) {
 	type change struct {
-		rr dns.RR
-		n  int // -1 deleted, +1 added, 0 neither
+		key, text string // the owner's nameKey; the record's text: name, TTL, class, type, data
+		rr        dns.RR
+		n         int // -1 deleted, +1 added, 0 neither
 	}
 	net := map[string]*change{}
-	var keys []string
 	count := func(rr dns.RR, by int) {
-		k := rr.String() // name, TTL, class, type, data
-		c := net[k]
+		text := rr.String()
+		c := net[text]
 		if c == nil {
-			c = &change{rr: rr}
-			net[k] = c
-			keys = append(keys, k)
+			c = &change{key: nameKey(rr.Header().Name), text: text, rr: rr}
+			net[text] = c
 		}
 		c.n += by
 	}
@@ -73,30 +73,24 @@ func condense(diffs []*diff) (del, add []dns.RR) {
 			count(rr, +1)
 		}
 	}
-	for _, k := range keys {
-		switch c := net[k]; {
+	changes := slices.SortedFunc(maps.Values(net), func(a, b *change) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		if ta, tb := a.rr.Header().Rrtype, b.rr.Header().Rrtype; ta != tb {
+			return int(ta) - int(tb)
+		}
+		return strings.Compare(a.text, b.text)
+	})
+	for _, c := range changes {
+		switch {
 		case c.n < 0:
 			del = append(del, c.rr)
 		case c.n > 0:
 			add = append(add, c.rr)
 		}
 	}
-	return sortRRs(del), sortRRs(add)
-}
-
-// sortRRs orders records by name (canonical order), type and text.
-func sortRRs(rrs []dns.RR) []dns.RR {
-	slices.SortFunc(rrs, func(a, b dns.RR) int {
-		ha, hb := a.Header(), b.Header()
-		if c := compareNames(ha.Name, hb.Name); c != 0 {
-			return c
-		}
-		if ha.Rrtype != hb.Rrtype {
-			return int(ha.Rrtype) - int(hb.Rrtype)
-		}
-		return strings.Compare(a.String(), b.String())
-	})
-	return rrs
+	return del, add
 }
 
 // ixfr returns the records of an incremental transfer from serial to s

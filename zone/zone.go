@@ -795,57 +795,6 @@ func nodeRRs(origin, name string, n node) []dns.RR {
 	return out
 }
 
-// compareNames orders names by their labels from the right (RFC 4034 6.1,
-// names being lower case already), without allocating: the order of the
-// records of an IXFR. (The tree orders names by their keys, nameKey, which
-// compare as this does.) Names in one zone share a long suffix, so it
-// first skips the bytes the two share at their ends, then compares the
-// labels in which they differ.
-func compareNames(a, b string) int {
-	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
-	i, j := len(a), len(b)
-	for i > 0 && j > 0 && a[i-1] == b[j-1] {
-		i, j = i-1, j-1
-	}
-	// a[i:] == b[j:]. The labels that hold the first difference from the
-	// right end at ea and eb; what follows them is the same in both.
-	ea := len(a)
-	if k := strings.IndexByte(a[i:], '.'); k >= 0 {
-		ea = i + k
-	}
-	eb := len(b)
-	if k := strings.IndexByte(b[j:], '.'); k >= 0 {
-		eb = j + k
-	}
-	if strings.IndexByte(a[:ea], '\\') >= 0 || strings.IndexByte(b[:eb], '\\') >= 0 {
-		return compareSplit(a, b) // an escaped dot is not a label boundary
-	}
-	// Where one name is used up, it is the other's ancestor if the
-	// other's shared part starts a label.
-	switch {
-	case i == 0 && j == 0:
-		return 0
-	case i == 0 && b[j-1] == '.':
-		return -1
-	case j == 0 && a[i-1] == '.':
-		return 1
-	}
-	la := a[strings.LastIndexByte(a[:i], '.')+1 : ea]
-	lb := b[strings.LastIndexByte(b[:j], '.')+1 : eb]
-	return strings.Compare(la, lb)
-}
-
-// compareSplit is compareNames for names with escapes.
-func compareSplit(a, b string) int {
-	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		if c := strings.Compare(la[i], lb[j]); c != 0 {
-			return c
-		}
-	}
-	return len(la) - len(lb)
-}
-
 // parent returns name without its first label, "" for the root.
 func parent(name string) string {
 	i, end := dns.NextLabel(name, 0)
