@@ -148,20 +148,11 @@ func TestSecondaries(t *testing.T) {
 	for _, kind := range []string{"bind", "knot"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
-			port, err := dnstest.FreePort()
-			if err != nil {
-				t.Fatal(err)
-			}
 			recs := []string{"home 60 A 192.0.2.1"}
 			for i := range 2000 {
 				recs = append(recs, fmt.Sprintf("fill%d 60 A 198.51.%d.%d", i, i/250, i%250+1))
 			}
-			p := dnstest.Start(t, "sshdyn", dnstest.Options{
-				Records:       recs,
-				AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-				Notify:        []string{"127.0.0.1:" + strconv.Itoa(port)},
-			})
-			sec := dnstest.StartSecondary(t, kind, port, p)
+			p, sec := dnstest.StartWithSecondary(t, kind, dnstest.Options{Records: recs})
 			host := "home." + p.Zone
 			if got := sec.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{"192.0.2.1"}) {
 				t.Fatalf("secondary serves A = %v after the first transfer", got)

@@ -400,7 +400,7 @@ f.g 60 A 192.0.2.10
 func TestHistoryIsBounded(t *testing.T) {
 	z, _ := testZone(t, Config{})
 	first := z.Serial()
-	limit := historyLimit(z.Len())
+	limit := historyLimit(z.Stats().Names)
 	for i := 0; i < limit/4+10; i++ { // each change is 4 records: 2 SOAs, 1 deleted, 1 added
 		send(t, z, "home.dyn.example.com. ANY A", fmt.Sprintf("home.dyn.example.com. 60 IN A 192.0.2.%d", 2+i%2))
 	}

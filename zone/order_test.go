@@ -172,3 +172,18 @@ func TestNodeWith(t *testing.T) {
 		t.Error("a node with no RRsets is not nil")
 	}
 }
+
+// treeOf returns a tree of names, as parse builds it: keys sorted, then
+// added in order.
+func treeOf(origin string, names map[string]node) *tree {
+	entries := make([]entry, 0, len(names))
+	for name, n := range names {
+		entries = append(entries, entry{nameKey(name), n})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	t := newTree(origin)
+	for _, e := range entries {
+		t.t.ReplaceOrInsert(e)
+	}
+	return t
+}

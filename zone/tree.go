@@ -90,21 +90,6 @@ func wireKey(name string) string {
 	return string(b)
 }
 
-// treeOf returns a tree of names. The keys are sorted first and added in
-// order: each insertion then finds the path of the last one in the cache.
-func treeOf(origin string, names map[string]node) *tree {
-	entries := make([]entry, 0, len(names))
-	for name, n := range names {
-		entries = append(entries, entry{nameKey(name), n})
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
-	t := newTree(origin)
-	for _, e := range entries {
-		t.t.ReplaceOrInsert(e)
-	}
-	return t
-}
-
 func (t *tree) get(name string) (node, bool) {
 	e, ok := t.t.Get(entry{key: nameKey(name)})
 	return e.n, ok

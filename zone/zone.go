@@ -301,9 +301,6 @@ const acmeLabel = "_acme-challenge."
 // Serial returns the SOA serial served now.
 func (z *Zone) Serial() uint32 { return z.cur.Load().serial }
 
-// Len returns the number of names in the zone.
-func (z *Zone) Len() int { return z.snapshot().names.len() }
-
 // Records returns name's records of type t as served now.
 func (z *Zone) Records(name string, t uint16) []dns.RR {
 	n, _ := z.snapshot().names.get(dnsname.FQDN(name))

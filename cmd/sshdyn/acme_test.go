@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -358,14 +357,7 @@ func TestWaitForSecondaries(t *testing.T) {
 	for _, kind := range []string{"bind", "knot"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
-			port, err := dnstest.FreePort()
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := dnstest.Start(t, "sshdyn", dnstest.Options{ACME: true,
-				AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-				Notify:        []string{"127.0.0.1:" + strconv.Itoa(port)}})
-			sec := dnstest.StartSecondary(t, kind, port, p)
+			p, sec := dnstest.StartWithSecondary(t, kind, dnstest.Options{ACME: true})
 			key := newClientKey(t, t.TempDir(), "home")
 			host := "home." + p.Zone
 			dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="`+host+`" `+key.line)

@@ -315,7 +315,7 @@ func tuneGC(zones []builtZone, log *slog.Logger) {
 	names := 0
 	for _, z := range zones {
 		if z.embedded != nil {
-			names += z.embedded.Len()
+			names += z.embedded.Stats().Names
 		}
 	}
 	if names >= largeZone {

@@ -11,6 +11,22 @@ import (
 	"testing"
 )
 
+// StartWithSecondary starts sshdyn's embedded primary with opts, made to
+// allow transfers from 127.0.0.1 and to NOTIFY a secondary of kind (bind
+// or knot), and that secondary; it returns both once the secondary
+// serves the zone.
+func StartWithSecondary(t testing.TB, kind string, opts Options) (primary, secondary *Server) {
+	t.Helper()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.AllowTransfer = append(opts.AllowTransfer, netip.MustParsePrefix("127.0.0.1/32"))
+	opts.Notify = append(opts.Notify, "127.0.0.1:"+strconv.Itoa(port))
+	primary = Start(t, "sshdyn", opts)
+	return primary, StartSecondary(t, kind, port, primary)
+}
+
 // StartSecondary starts a real secondary ("bind" or "knot") on port for
 // primary's zone: it transfers the zone from primary, signed with
 // primary.XfrKey, and accepts NOTIFY from 127.0.0.1 signed with the same
