@@ -160,6 +160,21 @@ func (m *Metrics) Reload(result string, keys int) {
 	}
 }
 
+// KRL exports whether the revocation list (revoked_keys) loads:
+// sshdyn_krl_ok, read from ok at each scrape. While it is 0 every key
+// login is refused (the list fails closed): alert on 0.
+func (m *Metrics) KRL(ok func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sshdyn_krl_ok",
+		Help: "1 if revoked_keys loaded at its last reload, 0 if it does not load: then every key and certificate is refused until it does. Alert on 0.",
+	}, func() float64 {
+		if ok() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // Keys sets the number of lines in the map in use.
 func (m *Metrics) Keys(n int) { m.keys.Set(float64(n)) }
 

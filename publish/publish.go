@@ -10,12 +10,14 @@ package publish
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/dnsname"
@@ -113,6 +115,11 @@ type Service struct {
 	// refusal by a limit, for metrics.
 	Observer Observer
 
+	// Revoked, if set, revokes keys and certificates (krl.File is one):
+	// a revoked key's line is refused on every front, at login and at
+	// every request (Permit).
+	Revoked Revoker
+
 	// Served asks a name server of a zone's WaitFor whether it serves
 	// value in name's RRset of type t; update.Served if nil.
 	Served func(ctx context.Context, server, name string, t uint16, value string) (bool, error)
@@ -166,12 +173,35 @@ func Address(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
 // for IPv6.
 func RecordType(a netip.Addr) string { return dns.TypeToString[update.TypeFor(a)] }
 
-// Permit reports why id may not be used from addr now (expired, or not
-// from= this address) as a KindDenied *Error, or nil. Fronts ask it when
-// the client authenticates, and every request asks it again.
+// Permit reports why id may not be used from addr now (its key or
+// certificate revoked, expired, or not from= this address) as a
+// KindDenied *Error, or nil. Fronts ask it when the client authenticates,
+// and every request asks it again. A line is one identity: a line whose
+// key is revoked is refused over HTTP too.
 func (s *Service) Permit(id *authorized.Entry, addr netip.Addr) error {
+	if id.Key != nil {
+		if err := s.CheckRevoked(id.Key); err != nil {
+			return err
+		}
+	}
 	if err := id.Permits(addr, time.Now()); err != nil {
 		return &Error{Kind: KindDenied, Err: err}
+	}
+	return nil
+}
+
+// Revoker answers whether a key or certificate is revoked, and why.
+type Revoker interface {
+	Revoked(key ssh.PublicKey) (why string, revoked bool)
+}
+
+// CheckRevoked returns a KindDenied *Error if Revoked revokes key.
+func (s *Service) CheckRevoked(key ssh.PublicKey) error {
+	if s.Revoked == nil {
+		return nil
+	}
+	if why, revoked := s.Revoked.Revoked(key); revoked {
+		return &Error{Kind: KindDenied, Err: fmt.Errorf("revoked: %s", why)}
 	}
 	return nil
 }

@@ -24,10 +24,8 @@ import (
 // it); then it gets its usable principals as hosts. Revoked keys and
 // certificates are refused.
 func (s *Server) identify(conn gossh.ConnMetadata, key gossh.PublicKey) (*authorized.Entry, error) {
-	if s.Revoked != nil {
-		if why, revoked := s.Revoked.Revoked(key); revoked {
-			return nil, fmt.Errorf("revoked: %s", why)
-		}
+	if err := s.Service.CheckRevoked(key); err != nil { // the core's Revoked, as every front asks it
+		return nil, err
 	}
 	cert, ok := key.(*gossh.Certificate)
 	if !ok {

@@ -1,7 +1,11 @@
 package sshd
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/binary"
+	"math/big"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -80,7 +84,7 @@ func (f *fakeRevoker) Revoked(k gossh.PublicKey) (string, bool) {
 func TestCertificateChecks(t *testing.T) {
 	ca := newSigner(t)
 	rev := &fakeRevoker{}
-	env := certEnv(t, ca, func(s *Server) { s.Revoked = rev })
+	env := certEnv(t, ca, func(s *Server) { s.Service.Revoked = rev })
 	now := time.Now()
 	login := func(c gossh.Signer) (*gossh.Client, error) {
 		return gossh.Dial("tcp", env.addr, &gossh.ClientConfig{User: "u", HostKeyCallback: gossh.InsecureIgnoreHostKey(), Auth: []gossh.AuthMethod{gossh.PublicKeys(c)}})
@@ -124,5 +128,66 @@ func TestCertificateChecks(t *testing.T) {
 	}
 	if _, err := login(signer); err == nil {
 		t.Error("a revoked certificate logs in")
+	}
+}
+
+// padSignature re-encodes an ECDSA signature blob (string of mpint r,
+// mpint s) with n extra leading zero bytes on r: a different encoding
+// of the same signature, which x/crypto still verifies.
+func padSignature(t *testing.T, blob []byte, n int) []byte {
+	t.Helper()
+	var sig struct{ R, S *big.Int }
+	if err := gossh.Unmarshal(blob, &sig); err != nil {
+		t.Fatal(err)
+	}
+	mpint := func(b []byte) []byte {
+		out := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
+		return append(out, b...)
+	}
+	r := append(make([]byte, n+1), sig.R.Bytes()...) // n+1 zeros: canonical has at most one
+	s := sig.S.Bytes()
+	if s[0]&0x80 != 0 {
+		s = append([]byte{0}, s...) // canonical: positive
+	}
+	return append(mpint(r), mpint(s)...)
+}
+
+// TestCertificateEncodingIsNotIdentity: audit finding H2. With an ECDSA
+// CA, a certificate holder could pad the CA's signature with zero bytes
+// and log in as a new "key" each time, past max_connections_per_key.
+// The cap counts the certified key, whatever the encoding.
+func TestCertificateEncodingIsNotIdentity(t *testing.T) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := gossh.NewSignerFromKey(caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := certEnv(t, ca, func(s *Server) { s.MaxConnsPerKey = 2 })
+	now := time.Now()
+	key := newSigner(t)
+	cert, _ := certFor(t, ca, key, gossh.UserCert, 7, now.Add(-time.Hour), now.Add(time.Hour), "h.fleet.dyn.example.com")
+	logins := 0
+	for i := range 6 {
+		c := *cert
+		sig := *cert.Signature
+		sig.Blob = padSignature(t, cert.Signature.Blob, i)
+		c.Signature = &sig
+		if i > 0 && string(c.Marshal()) == string(cert.Marshal()) {
+			t.Fatal("the padded certificate has the same encoding")
+		}
+		signer, err := gossh.NewCertSigner(&c, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl, err := dial(env, signer); err == nil {
+			logins++
+			t.Cleanup(func() { cl.Close() })
+		}
+	}
+	if logins != 2 {
+		t.Fatalf("%d logins with one certificate in 6 encodings; want max_connections_per_key = 2", logins)
 	}
 }

@@ -30,12 +30,6 @@ type Authorizer interface {
 	Certificate(c *gossh.Certificate) (e *authorized.Entry, ignored []string, err error)
 }
 
-// Revoker answers whether a key or certificate is revoked, and why;
-// krl.File is one.
-type Revoker interface {
-	Revoked(key gossh.PublicKey) (why string, revoked bool)
-}
-
 // CertClockSkew is how far a certificate's validity window is stretched
 // at each end, for a client's clock (or its CA's) a little off.
 const CertClockSkew = time.Minute
@@ -60,10 +54,6 @@ type Server struct {
 	Hosts       Authorizer
 	Service     *publish.Service
 	HostSigners []gossh.Signer
-	// Revoked, if set, refuses the keys and certificates it revokes, at
-	// login and at every command.
-	Revoked Revoker
-
 	// LoginTimeout bounds the handshake plus authentication;
 	// SessionTimeout bounds a whole connection.
 	LoginTimeout   time.Duration
@@ -96,7 +86,7 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool // Shutdown was called
 	listeners []*gatedListener
-	perKey    map[string]map[net.Conn]bool // logged-in connections by key
+	perKey    map[string]map[net.Conn]gossh.PublicKey // logged-in connections by identity (identityOf), with the key each logged in with
 	conns     atomic.Int64                 // connections admitted and not ended
 }
 
@@ -160,7 +150,7 @@ func (s *Server) init() {
 	if s.MaxConnsPerKey <= 0 {
 		s.MaxConnsPerKey = DefaultMaxConnsPerKey
 	}
-	s.perKey = map[string]map[net.Conn]bool{}
+	s.perKey = map[string]map[net.Conn]gossh.PublicKey{}
 	if s.KeyExchanges == nil {
 		s.KeyExchanges = DefaultKeyExchanges()
 	}
@@ -249,10 +239,10 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 
 var errTooManyForKey = errors.New("too many connections for this key")
 
-// keyConn counts c, a logged-in connection of key, if the key has fewer
-// than MaxConnsPerKey; release uncounts it.
+// keyConn counts c, a logged-in connection of key, if key's identity
+// has fewer than MaxConnsPerKey; release uncounts it.
 func (s *Server) keyConn(key gossh.PublicKey, c net.Conn) (release func(), ok bool) {
-	k := string(key.Marshal())
+	k := identityOf(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	conns := s.perKey[k]
@@ -260,10 +250,10 @@ func (s *Server) keyConn(key gossh.PublicKey, c net.Conn) (release func(), ok bo
 		return nil, false
 	}
 	if conns == nil {
-		conns = map[net.Conn]bool{}
+		conns = map[net.Conn]gossh.PublicKey{}
 		s.perKey[k] = conns
 	}
-	conns[c] = true
+	conns[c] = key
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -276,6 +266,20 @@ func (s *Server) keyConn(key gossh.PublicKey, c net.Conn) (release func(), ok bo
 	}, true
 }
 
+// identityOf is what the per-key limits count key as: a plain key's
+// canonical wire form (Marshal re-encodes what was parsed), and for a
+// certificate its certified key's. Never a certificate's own encoding:
+// the CA's signature in it can be re-encoded (an ECDSA signature's
+// integers padded with zero bytes still verify), which would make every
+// connection a new "key" (audit finding H2). A certificate's renewals
+// share its key's limit, as they share the core's (authorized.Entry.ID).
+func identityOf(key gossh.PublicKey) string {
+	if c, ok := key.(*gossh.Certificate); ok {
+		return "cert:" + string(c.Key.Marshal())
+	}
+	return string(key.Marshal())
+}
+
 // CloseRevoked closes the logged-in connections whose key Hosts no
 // longer lists, Revoked revokes, or whose certificate has expired (call
 // it after the authorized file or the revocation list was reloaded) and
@@ -285,16 +289,13 @@ func (s *Server) CloseRevoked() int {
 	s.once.Do(s.init)
 	var revoked []net.Conn
 	s.mu.Lock()
-	for k, conns := range s.perKey {
-		key, err := gossh.ParsePublicKey([]byte(k))
-		if err == nil && s.stillAllowed(key, conns) {
-			continue
-		}
-		for c := range conns {
+	for _, conns := range s.perKey {
+		for c, key := range conns {
+			if e, _ := s.identify(netConn{c}, key); e != nil {
+				continue
+			}
 			revoked = append(revoked, c)
-		}
-		if err == nil {
-			s.Logger.Info("closing connections of a revoked key", "key", gossh.FingerprintSHA256(key), "connections", len(conns))
+			s.Logger.Info("closing a connection of a revoked key", "key", describeKey(key), "remote", c.RemoteAddr().String())
 		}
 	}
 	s.mu.Unlock()
@@ -302,16 +303,6 @@ func (s *Server) CloseRevoked() int {
 		c.Close()
 	}
 	return len(revoked)
-}
-
-// stillAllowed reports whether key, logged in on conns, would log in now:
-// the checks of a login and of every command (identify).
-func (s *Server) stillAllowed(key gossh.PublicKey, conns map[net.Conn]bool) bool {
-	for c := range conns {
-		e, _ := s.identify(netConn{c}, key)
-		return e != nil
-	}
-	return false
 }
 
 // admit runs first on every new connection: it applies the limits on

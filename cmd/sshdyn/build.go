@@ -131,6 +131,9 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		FailPenalty:       cfg.AuthFailPenalty.Duration,
 		FailGrace:         cfg.AuthFailGrace.Duration,
 	}
+	if p.revoked != nil {
+		p.service.Revoked = p.revoked
+	}
 	p.ssh = &sshd.Server{
 		Hosts:                       hosts,
 		Service:                     p.service,
@@ -147,11 +150,11 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	if signer != nil {
 		p.ssh.HostSigners = []gossh.Signer{signer}
 	}
-	if p.revoked != nil {
-		p.ssh.Revoked = p.revoked
-	}
 	if m != nil {
 		p.service.Observer, p.ssh.Observer = m, m
+		if p.revoked != nil {
+			m.KRL(func() bool { return p.revoked.Err() == nil })
+		}
 	}
 	if err := p.buildHTTP(m, log); err != nil {
 		bad(err)

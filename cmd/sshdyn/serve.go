@@ -151,14 +151,16 @@ func (p *parts) watchRevoked(ctx context.Context, every time.Duration, log *slog
 }
 
 // reloadRevoked reloads revoked_keys, logs how it went, and closes the
-// connections of the keys it now revokes. A list that does not load keeps
-// the old one (it only ever takes away).
+// connections of the keys it now revokes. A list that does not load
+// revokes every key until it does (fails closed, as OpenSSH's sshd), and
+// so closes every key's connections; the watcher logs it once per change
+// of the file.
 func (p *parts) reloadRevoked(why string, log *slog.Logger) {
 	if err := p.revoked.Reload(); err != nil {
-		log.Error("revoked_keys changed but does not load; keeping the old list", "why", why, "err", err)
-		return
+		log.Error("revoked_keys does not load: refusing every key and certificate until it does", "path", p.revoked.Path(), "why", why, "err", err)
+	} else {
+		log.Info("reloaded revoked keys", "path", p.revoked.Path(), "krl_version", p.revoked.List().Version, "why", why)
 	}
-	log.Info("reloaded revoked keys", "path", p.revoked.Path(), "krl_version", p.revoked.List().Version, "why", why)
 	if n := p.ssh.CloseRevoked(); n > 0 {
 		log.Info("closed the connections of revoked keys", "connections", n)
 	}
