@@ -87,7 +87,7 @@ type Server struct {
 	closed    bool // Shutdown was called
 	listeners []*gatedListener
 	perKey    map[string]map[net.Conn]gossh.PublicKey // logged-in connections by identity (identityOf), with the key each logged in with
-	conns     atomic.Int64                 // connections admitted and not ended
+	conns     atomic.Int64                            // connections admitted and not ended
 }
 
 type ctxKey int
