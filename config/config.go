@@ -25,6 +25,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/dyndns2"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
 	"github.com/sshdyn/sshdyn/update"
@@ -87,8 +88,18 @@ type Config struct {
 	TLSKey       string   `toml:"tls_key"`
 	HTTPInsecure bool     `toml:"http_insecure"`
 	// TrustedProxies are the addresses or networks of reverse proxies
-	// whose X-Forwarded-For or X-Real-IP header names the client.
+	// whose ProxyHeader names the client.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// ProxyHeader is the header a trusted proxy names the client in:
+	// "X-Forwarded-For" (the default; the right-most address in it that
+	// is not a trusted proxy) or "X-Real-IP". Only that header is read.
+	ProxyHeader string `toml:"proxy_header"`
+	// HTTPMaxConns and HTTPMaxConnsPerSource cap the connections the
+	// front holds open (idle keep-alive ones included), in total and
+	// per source (an IPv4 address, an IPv6 /64); a connection over a cap
+	// is closed at once.
+	HTTPMaxConns          int `toml:"http_max_connections"`
+	HTTPMaxConnsPerSource int `toml:"http_max_connections_per_source"`
 
 	// DNSListen is where the embedded primary answers (UDP and TCP), for
 	// the zones that have a file.
@@ -206,6 +217,10 @@ func Default() Config {
 
 		AuthFailPenalty: Duration{DefaultAuthFailPenalty},
 		AuthFailGrace:   Duration{publish.DefaultFailGrace},
+
+		ProxyHeader:           dyndns2.HeaderForwardedFor,
+		HTTPMaxConns:          dyndns2.DefaultMaxConns,
+		HTTPMaxConnsPerSource: dyndns2.DefaultMaxConnsPerSource,
 
 		MaxDNSInFlight: publish.DefaultMaxInFlight,
 		MaxConnsPerKey: sshd.DefaultMaxConnsPerKey,
@@ -470,6 +485,20 @@ func (c *Config) validateHTTP() error {
 		if c.TLSCert == "" && !c.HTTPInsecure && !loopback {
 			return fmt.Errorf("http_listen %q: plain HTTP would carry the routers' passwords in clear: set tls_cert and tls_key, listen on a loopback address behind a TLS proxy (with trusted_proxies), or set http_insecure = true", l)
 		}
+	}
+	if c.HTTPMaxConns < 1 || c.HTTPMaxConnsPerSource < 1 {
+		return errors.New("http_max_connections and http_max_connections_per_source must be at least 1")
+	}
+	if c.HTTPMaxConnsPerSource > c.HTTPMaxConns {
+		return errors.New("http_max_connections_per_source is larger than http_max_connections")
+	}
+	switch {
+	case strings.EqualFold(c.ProxyHeader, dyndns2.HeaderForwardedFor):
+		c.ProxyHeader = dyndns2.HeaderForwardedFor
+	case strings.EqualFold(c.ProxyHeader, dyndns2.HeaderRealIP):
+		c.ProxyHeader = dyndns2.HeaderRealIP
+	default:
+		return fmt.Errorf("proxy_header %q: want %q or %q", c.ProxyHeader, dyndns2.HeaderForwardedFor, dyndns2.HeaderRealIP)
 	}
 	for _, p := range c.TrustedProxies {
 		if _, err := parsePrefix(p); err != nil {

@@ -47,14 +47,41 @@ const MaxHosts = 20
 type Server struct {
 	Users   Users
 	Service *publish.Service
-	// TrustedProxies are the peers whose X-Forwarded-For or X-Real-IP
-	// header names the client's address; from anyone else those headers
-	// are ignored.
+	// TrustedProxies are the peers whose ProxyHeader names the client's
+	// address; from anyone else it is ignored.
 	TrustedProxies []netip.Prefix
-	Logger         *slog.Logger
-	Observer       Observer
+	// ProxyHeader is the header a trusted proxy names the client in:
+	// HeaderForwardedFor (the default) or HeaderRealIP. The other is
+	// never read: a client behind a proxy that sets only X-Real-IP could
+	// otherwise choose its own address with an X-Forwarded-For.
+	ProxyHeader string
+	Logger      *slog.Logger
+	Observer    Observer
+	// PasswordChecks bounds the password comparisons (bcrypt, about a
+	// quarter of a second of CPU each) running at once, over every
+	// source (DefaultPasswordChecks if zero); one source has at most one
+	// running. A request that cannot start its comparison within
+	// PasswordWait (DefaultPasswordWait if zero) is answered 429.
+	PasswordChecks int
+	PasswordWait   time.Duration
 
-	cache credCache
+	once    sync.Once
+	gate    *passwordGate
+	cache   credCache
+	compare func(hash, password []byte) error // bcrypt's; a test's may take a fixed time
+}
+
+func (s *Server) init() {
+	if s.PasswordChecks <= 0 {
+		s.PasswordChecks = DefaultPasswordChecks()
+	}
+	if s.PasswordWait <= 0 {
+		s.PasswordWait = DefaultPasswordWait
+	}
+	s.gate = newPasswordGate(s.PasswordChecks, s.PasswordWait)
+	if s.compare == nil {
+		s.compare = bcrypt.CompareHashAndPassword
+	}
 }
 
 // dummyHash is compared against when the user is unknown, so that an
@@ -78,6 +105,7 @@ func HashPassword(password string) (string, error) {
 
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.once.Do(s.init)
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	client, user, words := s.serve(rw, r)
@@ -113,8 +141,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (client netip.Add
 		w.Header().Set("Retry-After", strconv.Itoa(int(left.Seconds())+1))
 		return client, "", reply(w, http.StatusTooManyRequests, "abuse")
 	}
-	id, user, ok := s.login(r, client)
-	if !ok {
+	id, user, retry, ok := s.login(r, client)
+	switch {
+	case retry > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		return client, user, reply(w, http.StatusTooManyRequests, "abuse")
+	case !ok:
 		w.Header().Set("WWW-Authenticate", `Basic realm="sshdyn"`)
 		return client, user, reply(w, http.StatusUnauthorized, "badauth")
 	}
@@ -150,48 +182,75 @@ func reply(w http.ResponseWriter, status int, text string) string {
 
 // login checks the request's Basic credentials against the authorized
 // file, and that the identity may be used from client now. A failure
-// with credentials counts toward client's penalty. user is the name
-// given, for the log.
-func (s *Server) login(r *http.Request, client netip.Addr) (id *authorized.Entry, user string, ok bool) {
+// with credentials counts toward client's penalty; a password that has
+// to be compared (not in the cache) is counted as a failure before the
+// comparison and refunded when it matches, and waits for its turn in
+// the password gate. retry is set when the request is refused before
+// its comparison: the source is penalized, or the gate had no turn for
+// it in time. user is the name given, for the log.
+func (s *Server) login(r *http.Request, client netip.Addr) (id *authorized.Entry, user string, retry time.Duration, ok bool) {
 	user, password, given := r.BasicAuth()
 	if !given {
-		return nil, "", false
+		return nil, "", 0, false
 	}
 	id, known := s.Users.LookupUser(user)
-	match := false
-	switch {
-	case !known:
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
-	case s.cache.has(user, password, id.HTTPPassword):
-		match = true
-	default:
-		match = bcrypt.CompareHashAndPassword([]byte(id.HTTPPassword), []byte(password)) == nil
-		if match {
-			s.cache.add(user, password, id.HTTPPassword)
+	if !known || !s.cache.has(user, password, id.HTTPPassword) {
+		release, ok := s.gate.enter(r.Context(), client)
+		if !ok {
+			s.logger().Info("password check refused: too many at once", "front", publish.FrontHTTP, "client", client.String(), "user", user)
+			s.Service.Limited(publish.LimitPasswordChecks)
+			return nil, user, time.Second, false
 		}
-	}
-	if !match {
-		s.failed(client, user, "wrong user or password")
-		return nil, user, false
+		defer release()
+		// The failures counted while this request waited may have
+		// reached the penalty.
+		if left, refused := s.Service.Penalized(client); refused {
+			return nil, user, left, false
+		}
+		s.gate.compared.Add(1)
+		settle := s.Service.LoginAttempt(client)
+		hash := dummyHash()
+		if known {
+			hash = []byte(id.HTTPPassword)
+		}
+		match := s.compare(hash, []byte(password)) == nil && known
+		settle(match)
+		if !match {
+			s.failed(client, user, "wrong user or password", false)
+			return nil, user, 0, false
+		}
+		s.cache.add(user, password, id.HTTPPassword)
 	}
 	if err := s.Service.Permit(id, client); err != nil {
-		s.failed(client, user, err.Error())
-		return nil, user, false
+		s.failed(client, user, err.Error(), true)
+		return nil, user, 0, false
 	}
-	return id, user, true
+	return id, user, 0, true
 }
 
-func (s *Server) failed(client netip.Addr, user, why string) {
-	s.Service.LoginFailed(client)
+// failed logs and counts a failed login; count also adds it to client's
+// penalty (a password comparison has counted it already).
+func (s *Server) failed(client netip.Addr, user, why string, count bool) {
+	if count {
+		s.Service.LoginFailed(client)
+	}
 	if s.Observer != nil {
 		s.Observer.AuthFailure()
 	}
 	s.logger().Info("authentication failed", "front", publish.FrontHTTP, "client", client.String(), "user", user, "reason", why)
 }
 
+// The headers a trusted proxy can name the client in.
+const (
+	HeaderForwardedFor = "X-Forwarded-For"
+	HeaderRealIP       = "X-Real-IP"
+)
+
 // clientAddr returns the client's address: the peer's, or, from a
-// trusted proxy, the one its X-Forwarded-For (the last address that is
-// not a trusted proxy) or X-Real-IP header names.
+// trusted proxy, the one its ProxyHeader names: in X-Forwarded-For the
+// right-most address that is not a trusted proxy (the left-most if all
+// are), in X-Real-IP its one address. A trusted proxy that sends no such
+// header is the client.
 func (s *Server) clientAddr(r *http.Request) (netip.Addr, bool) {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -201,21 +260,27 @@ func (s *Server) clientAddr(r *http.Request) (netip.Addr, bool) {
 	if !s.trusted(peer) {
 		return peer, true
 	}
-	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-		hops := strings.Split(strings.Join(xff, ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				return netip.Addr{}, false
-			}
-			if a = publish.Address(a); !s.trusted(a) || i == 0 {
-				return a, true
-			}
+	if s.ProxyHeader == HeaderRealIP {
+		xr := r.Header.Values(HeaderRealIP)
+		if len(xr) == 0 {
+			return peer, true
 		}
-	}
-	if xr := r.Header.Get("X-Real-IP"); xr != "" {
-		a, err := netip.ParseAddr(strings.TrimSpace(xr))
+		a, err := netip.ParseAddr(strings.TrimSpace(xr[len(xr)-1]))
 		return publish.Address(a), err == nil
+	}
+	xff := r.Header.Values(HeaderForwardedFor)
+	if len(xff) == 0 {
+		return peer, true
+	}
+	hops := strings.Split(strings.Join(xff, ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		if a = publish.Address(a); !s.trusted(a) || i == 0 {
+			return a, true
+		}
 	}
 	return peer, true
 }

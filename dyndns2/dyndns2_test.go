@@ -315,3 +315,42 @@ func dialFrom(src string) func(ctx context.Context, network, addr string) (net.C
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	return d.DialContext
 }
+
+// TestProxyHeaderIsOneRule: a trusted proxy names the client in one
+// header, ProxyHeader, and the other is never read: behind a proxy that
+// sets only X-Real-IP, a client's own X-Forwarded-For used to win.
+func TestProxyHeaderIsOneRule(t *testing.T) {
+	e := newEnv(t, `,from="8.8.4.0/24"`)
+	c := &http.Client{Transport: &http.Transport{DialContext: dialFrom("127.0.0.9")}}
+	send := func(header ...string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/nic/update?hostname=a."+e.p.Zone, nil)
+		req.SetBasicAuth("router", password)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Add(header[i], header[i+1])
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// X-Forwarded-For (the default): X-Real-IP is not read.
+	if code, body := send("X-Real-IP", "8.8.4.4"); code != 401 {
+		t.Errorf("X-Real-IP read with proxy_header X-Forwarded-For: %d %q", code, body)
+	}
+	// The right-most address that is not a trusted proxy.
+	if code, body := send("X-Forwarded-For", "8.8.4.5", "X-Forwarded-For", "127.0.0.9"); code != 200 || body != "good 8.8.4.5\n" {
+		t.Errorf("X-Forwarded-For over two headers: %d %q", code, body)
+	}
+	e.srv.ProxyHeader = HeaderRealIP
+	if code, body := send("X-Real-IP", "8.8.4.6"); code != 200 || body != "good 8.8.4.6\n" {
+		t.Errorf("X-Real-IP with proxy_header X-Real-IP: %d %q", code, body)
+	}
+	// The client's own X-Forwarded-For, passed on by a proxy that sets
+	// X-Real-IP: ignored.
+	if code, body := send("X-Forwarded-For", "8.8.4.7", "X-Real-IP", "9.9.9.9"); code != 401 {
+		t.Errorf("X-Forwarded-For read with proxy_header X-Real-IP: %d %q", code, body)
+	}
+}

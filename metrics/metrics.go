@@ -92,7 +92,8 @@ func New(version string) *Metrics {
 	for _, r := range []string{ReloadOK, ReloadBadLines, ReloadFailed} {
 		m.reloads.WithLabelValues(r)
 	}
-	for _, l := range []string{publish.LimitPenalty, publish.LimitUnauthenticated, publish.LimitDNSSlots, publish.LimitChanges, publish.LimitRequests} {
+	for _, l := range []string{publish.LimitPenalty, publish.LimitUnauthenticated, publish.LimitDNSSlots, publish.LimitChanges, publish.LimitRequests,
+		publish.LimitPasswordChecks, publish.LimitHTTPConns} {
 		m.limited.WithLabelValues(l)
 	}
 	return m

@@ -21,11 +21,13 @@ const (
 
 // The limits an Observer hears of, as they appear in metrics labels.
 const (
-	LimitPenalty         = "penalty"         // the source failed to log in too often
-	LimitUnauthenticated = "unauthenticated" // too many connections not logged in yet (a front's)
-	LimitDNSSlots        = "dns_slots"       // no DNS slot free in time
-	LimitChanges         = "changes"         // the identity changed its records too often
-	LimitRequests        = "requests"        // the identity sent too many requests
+	LimitPenalty         = "penalty"          // the source failed to log in too often
+	LimitUnauthenticated = "unauthenticated"  // too many connections not logged in yet (a front's)
+	LimitDNSSlots        = "dns_slots"        // no DNS slot free in time
+	LimitChanges         = "changes"          // the identity changed its records too often
+	LimitRequests        = "requests"         // the identity sent too many requests
+	LimitPasswordChecks  = "password_checks"  // no turn for a password comparison in time (HTTP)
+	LimitHTTPConns       = "http_connections" // too many HTTP connections, in total or from one source
 )
 
 type nopObserver struct{}

@@ -70,6 +70,26 @@ func (p *penalties) fail(a netip.Addr, now time.Time) {
 	p.until[src] = t
 }
 
+// refund takes back one failure of a (recorded by fail before a check
+// that then succeeded).
+func (p *penalties) refund(a netip.Addr, now time.Time) {
+	if p.cost <= 0 {
+		return
+	}
+	src := sourceOf(a)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.until[src]
+	if !ok {
+		return
+	}
+	if t = t.Add(-p.cost); !t.After(now) {
+		delete(p.until, src)
+		return
+	}
+	p.until[src] = t
+}
+
 // refused reports whether a is refused now, and for how long.
 func (p *penalties) refused(a netip.Addr, now time.Time) (time.Duration, bool) {
 	if p.cost <= 0 {

@@ -212,6 +212,29 @@ func (s *Service) LoginFailed(addr netip.Addr) {
 	s.fails.fail(Address(addr), time.Now())
 }
 
+// Limited tells the Observer that a front's own limit (one of the
+// Limit… labels) refused a request.
+func (s *Service) Limited(limit string) {
+	s.once.Do(s.init)
+	s.Observer.Limited(limit)
+}
+
+// LoginAttempt counts a login from addr as failed before the check that
+// decides it, and returns settle, which takes the failure back if the
+// check passed (settle(true)). A front whose check is costly (a bcrypt
+// comparison) asks it so that a burst of concurrent attempts is counted
+// as it goes, not only once each has been checked.
+func (s *Service) LoginAttempt(addr netip.Addr) (settle func(ok bool)) {
+	s.once.Do(s.init)
+	a := Address(addr)
+	s.fails.fail(a, time.Now())
+	return func(ok bool) {
+		if ok {
+			s.fails.refund(a, time.Now())
+		}
+	}
+}
+
 // Penalized reports whether addr has failed to log in so often that it
 // is refused now, and for how much longer; a refusal is observed.
 func (s *Service) Penalized(addr netip.Addr) (time.Duration, bool) {

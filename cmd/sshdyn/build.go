@@ -181,7 +181,7 @@ func (p *parts) buildHTTP(m *metrics.Metrics, log *slog.Logger) error {
 		return nil
 	}
 	log = log.With("component", "http")
-	p.web = &dyndns2.Server{Users: p.hosts, Service: p.service, TrustedProxies: p.cfg.TrustedPrefixes(), Logger: log}
+	p.web = &dyndns2.Server{Users: p.hosts, Service: p.service, TrustedProxies: p.cfg.TrustedPrefixes(), ProxyHeader: p.cfg.ProxyHeader, Logger: log}
 	if m != nil {
 		p.web.Observer = m.HTTP()
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -301,9 +302,49 @@ func TestHTTPS(t *testing.T) {
 // unchanged by both.
 func TestHTTPLimits(t *testing.T) {
 	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
-	_, base := startRouterDaemon(t, p, "", credLine(t, "router", "r."+p.Zone))
+	_, base := startRouterDaemon(t, p, `http_listen = ["127.0.0.1:0"]`+"\nhttp_max_connections_per_source = 4\n", credLine(t, "router", "r."+p.Zone))
 	addr := strings.TrimPrefix(base, "http://")
 	serial := p.Serial(t)
+
+	// The documented 8 KiB of request line and headers: 7 KiB of header
+	// passes, 8 KiB does not (net/http adds 4 KiB of slack to
+	// MaxHeaderBytes: before, the limit was 12 KiB).
+	for _, c := range []struct {
+		size int
+		want string
+	}{{7 << 10, "401"}, {8 << 10, "431"}} {
+		if out, _ := runRouter(t, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", "X-Padding: "+strings.Repeat("y", c.size),
+			base+"/nic/update?hostname=r."+p.Zone); out != c.want {
+			t.Errorf("a %d KiB header: HTTP %s, want %s", c.size>>10, out, c.want)
+		}
+	}
+
+	// Idle connections from one source: four are held, the fifth is
+	// closed at once (audit finding H1: 1,500 of 1,500 were held).
+	var idle []net.Conn
+	for range 4 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	fifth, err := net.Dial("tcp", "127.0.0.1:"+strings.Split(addr, ":")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifth.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := fifth.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the fifth idle connection from one source was held (read %d, %v)", n, err)
+	}
+	fifth.Close()
+	if out, _ := runRouter(t, "curl", "-sS", "--interface", "127.0.0.2", "-o", "/dev/null", "-w", "%{http_code}", base+"/nic/update"); out != "401" {
+		t.Errorf("another source while one holds its four: HTTP %s", out)
+	}
+	for _, c := range idle {
+		c.Close()
+	}
 
 	long := base + "/nic/update?hostname=r." + p.Zone + "&myip=198.51.100.30&pad=" + strings.Repeat("x", 16<<10)
 	if out, _ := runRouter(t, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-u", "router:"+routerPassword, long); out != "431" {

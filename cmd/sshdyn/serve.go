@@ -20,6 +20,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/dyndns2"
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/zone"
@@ -69,15 +70,18 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		}()
 		tuneGC(p.zones, log)
 	}
+	// A listener of any front that fails stops the daemon: errc carries
+	// its error to run. (Each listener sends at most once.)
+	errc := make(chan error, 2*(len(cfg.Listen)+len(cfg.HTTPListen)+1))
 	if m != nil {
-		stop, err := serveMetrics(ctx, cfg.MetricsListen, cfg.MetricsPprof, m, log)
+		stop, err := serveMetrics(ctx, cfg.MetricsListen, cfg.MetricsPprof, m, log, errc)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
 	if p.web != nil {
-		stop, err := serveHTTP(ctx, p, log.With("component", "http"))
+		stop, err := serveHTTP(ctx, p, log.With("component", "http"), errc)
 		if err != nil {
 			return err
 		}
@@ -96,7 +100,6 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		}
 		listeners = append(listeners, l)
 	}
-	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
 		log.Info("listening", "addr", l.Addr().String(), "keys", p.hosts.Map().Len(), "host_key", gossh.FingerprintSHA256(p.ssh.HostSigners[0].PublicKey()))
 		go func(l net.Listener) { errc <- p.ssh.Serve(l) }(l)
@@ -203,9 +206,15 @@ func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) err
 	}
 }
 
+// maxHeaderBytes is what the HTTP servers read of a request's line and
+// headers before answering 431. net/http reads MaxHeaderBytes plus 4 KiB
+// of slack, so MaxHeaderBytes is set to 4 KiB less.
+const maxHeaderBytes = 8 << 10
+
 // serveHTTP serves the dyndns2 front on every http_listen address until
-// stop is called, over TLS when the configuration has a certificate.
-func serveHTTP(ctx context.Context, p *parts, log *slog.Logger) (stop func(), err error) {
+// stop is called, over TLS when the configuration has a certificate. A
+// listener that fails sends its error to errc.
+func serveHTTP(ctx context.Context, p *parts, log *slog.Logger, errc chan<- error) (stop func(), err error) {
 	hs := &http.Server{
 		Handler:           p.web,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -213,7 +222,7 @@ func serveHTTP(ctx context.Context, p *parts, log *slog.Logger) (stop func(), er
 		// Longer than an update may take (publish.DefaultTimeout).
 		WriteTimeout:   publish.DefaultTimeout + 5*time.Second,
 		IdleTimeout:    60 * time.Second,
-		MaxHeaderBytes: 8 << 10,
+		MaxHeaderBytes: maxHeaderBytes - 4<<10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	if p.certs != nil {
@@ -228,16 +237,26 @@ func serveHTTP(ctx context.Context, p *parts, log *slog.Logger) (stop func(), er
 			}
 			return nil, fmt.Errorf("http_listen: %w", err)
 		}
-		ls = append(ls, l)
+		ls = append(ls, dyndns2.LimitListener(l, p.cfg.HTTPMaxConns, p.cfg.HTTPMaxConnsPerSource, func(remote net.Addr) {
+			p.service.Limited(publish.LimitHTTPConns)
+			log.Debug("connection refused: too many open", "remote", remote.String(),
+				"max", p.cfg.HTTPMaxConns, "max_per_source", p.cfg.HTTPMaxConnsPerSource)
+		}))
 	}
 	useTLS := hs.TLSConfig != nil // not read again: Serve changes the TLSConfig
 	for _, l := range ls {
 		log.Info("http listening", "addr", l.Addr().String(), "tls", useTLS, "paths", "/nic/update /v3/update /update")
-		if useTLS {
-			go hs.ServeTLS(l, "", "")
-		} else {
-			go hs.Serve(l)
-		}
+		go func() {
+			var err error
+			if useTLS {
+				err = hs.ServeTLS(l, "", "")
+			} else {
+				err = hs.Serve(l)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("http_listen %s: %w", l.Addr(), err)
+			}
+		}()
 	}
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -246,8 +265,9 @@ func serveHTTP(ctx context.Context, p *parts, log *slog.Logger) (stop func(), er
 	}, nil
 }
 
-// serveMetrics serves m at http://addr/metrics until stop is called.
-func serveMetrics(ctx context.Context, addr string, profiler bool, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+// serveMetrics serves m at http://addr/metrics until stop is called. A
+// listener that fails sends its error to errc.
+func serveMetrics(ctx context.Context, addr string, profiler bool, m *metrics.Metrics, log *slog.Logger, errc chan<- error) (stop func(), err error) {
 	l, err := listen(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics_listen: %w", err)
@@ -271,10 +291,14 @@ func serveMetrics(ctx context.Context, addr string, profiler bool, m *metrics.Me
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    8 << 10,
+		MaxHeaderBytes:    maxHeaderBytes - 4<<10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	go hs.Serve(l)
+	go func() {
+		if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("metrics_listen %s: %w", l.Addr(), err)
+		}
+	}()
 	log.Info("metrics listening", "addr", l.Addr().String(), "path", "/metrics")
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
