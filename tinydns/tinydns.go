@@ -21,8 +21,6 @@
 package tinydns
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,9 +97,12 @@ func (b *Backend) load() error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return b.fail(update.KindUnreachable, err)
 	}
-	_, block, _ := split(data)
+	l, err := cut(data)
+	if err != nil {
+		return b.fail(update.KindOther, err)
+	}
 	b.want = map[string]*rrset{}
-	for _, line := range block {
+	for _, line := range l.block {
 		if s, ok := parseLine(line); ok {
 			if old := b.want[key(s.name, s.typ)]; old != nil {
 				old.values = append(old.values, s.values...)
@@ -123,38 +124,6 @@ func clone(m map[string]*rrset) map[string]*rrset {
 		out[k] = &c
 	}
 	return out
-}
-
-// split cuts data into the lines before the block, the block's lines, and
-// the lines after it.
-func split(data []byte) (before, block, after []string) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	state := 0
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case state == 0 && line == begin:
-			state = 1
-		case state == 1 && line == end:
-			state = 2
-		case state == 0:
-			before = append(before, line)
-		case state == 1:
-			block = append(block, line)
-		default:
-			after = append(after, line)
-		}
-	}
-	return before, block, after
-}
-
-// compose returns data with its block (added at the end if it has none)
-// holding want's lines.
-func compose(data []byte, want map[string]*rrset) []byte {
-	before, _, after := split(data)
-	all := slices.Concat(before, []string{begin}, lines(want), []string{end}, after)
-	return []byte(strings.Join(all, "\n") + "\n")
 }
 
 // lines returns the block's lines for want, sorted.
@@ -354,10 +323,10 @@ func (b *Backend) commit(ctx context.Context, my uint64, chs []change) error {
 		b.mu.Unlock()
 		return err
 	}
-	snap, gen := clone(b.want), b.gen
+	snap, gen, written := clone(b.want), b.gen, b.written // written changes only under b.build, held
 	b.mu.Unlock()
 	b.builds++
-	err := b.rebuild(ctx, snap)
+	err := b.rebuild(ctx, snap, written)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err == nil {
@@ -386,7 +355,7 @@ func (b *Backend) commit(ctx context.Context, my uint64, chs []change) error {
 // rebuild writes data with want's block and runs tinydns-data on it in
 // the scratch directory; only then it renames data.cdb and data into the
 // root.
-func (b *Backend) rebuild(ctx context.Context, want map[string]*rrset) error {
+func (b *Backend) rebuild(ctx context.Context, want, written map[string]*rrset) error {
 	dataPath := filepath.Join(b.Root, "data")
 	old, err := os.ReadFile(dataPath)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -400,7 +369,11 @@ func (b *Backend) rebuild(ctx context.Context, want map[string]*rrset) error {
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return b.fail(update.KindUnreachable, err)
 	}
-	if err := writeSynced(filepath.Join(scratch, "data"), compose(old, want), mode); err != nil {
+	data, err := compose(old, want, written)
+	if err != nil {
+		return b.fail(update.KindOther, fmt.Errorf("%s: %w; data and data.cdb left as they were", dataPath, err))
+	}
+	if err := writeSynced(filepath.Join(scratch, "data"), data, mode); err != nil {
 		return b.fail(update.KindUnreachable, err)
 	}
 	prog := b.Program
@@ -595,7 +568,7 @@ func (b *Backend) RemoveTXT(ctx context.Context, name, value string) (update.Res
 func (b *Backend) Check() error {
 	b.mu.Lock()
 	err := b.load()
-	want := clone(b.want)
+	want, written := clone(b.want), clone(b.written)
 	b.mu.Unlock()
 	if err != nil {
 		return err
@@ -609,7 +582,11 @@ func (b *Backend) Check() error {
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		return fmt.Errorf("tinydns root %s is not writable: %w", b.Root, err)
 	}
-	if err := os.WriteFile(filepath.Join(scratch, "data"), compose(data, want), 0o644); err != nil {
+	composed, err := compose(data, want, written)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(b.Root, "data"), err)
+	}
+	if err := os.WriteFile(filepath.Join(scratch, "data"), composed, 0o644); err != nil {
 		return fmt.Errorf("tinydns root %s is not writable: %w", b.Root, err)
 	}
 	cmd := exec.Command(Program())

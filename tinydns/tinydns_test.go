@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -20,13 +19,13 @@ import (
 	"github.com/sshdyn/sshdyn/update"
 )
 
-func mtime(t *testing.T, path string) time.Time {
+func mustRead(t *testing.T, path string) string {
 	t.Helper()
-	fi, err := os.Stat(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fi.ModTime()
+	return string(b)
 }
 
 func rec(name, addr string, ttl uint32) update.Record {
@@ -56,13 +55,12 @@ func TestBackend(t *testing.T) {
 	if got := s.Lookup(t, "home.dyn.example.com", dns.TypeAAAA); !slices.Equal(got, []string{"2001:db8::7 120"}) {
 		t.Fatalf("tinydns serves AAAA %v", got)
 	}
-	before := mtime(t, cdb)
-	time.Sleep(20 * time.Millisecond)
+	builds := b.Builds()
 	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.7", 60), nil); err != nil || res != update.NoChange {
 		t.Fatalf("repeat: %v, %v", res, err)
 	}
-	if !mtime(t, cdb).Equal(before) {
-		t.Error("nochg touched data.cdb")
+	if b.Builds() != builds {
+		t.Error("nochg rebuilt data.cdb")
 	}
 	res, old, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.8", 60), nil)
 	if err != nil || res != update.Changed || !slices.Equal(old, []netip.Addr{netip.MustParseAddr("198.51.100.7")}) {
@@ -78,13 +76,13 @@ func TestBackend(t *testing.T) {
 	// The operator breaks a line of their own.
 	data, _ := os.ReadFile(filepath.Join(s.Root, "data"))
 	dnstest.WriteData(t, s.Root, string(data)+"?broken line\n")
-	before = mtime(t, cdb)
+	before := mustRead(t, cdb)
 	_, _, err = b.Set(ctx, rec("home.dyn.example.com", "198.51.100.9", 60), nil)
 	var ue *update.Error
 	if !errors.As(err, &ue) || ue.Kind.Temporary() || !strings.Contains(err.Error(), "tinydns-data failed") {
 		t.Fatalf("update over a broken data: %v, want a non-temporary error", err)
 	}
-	if !mtime(t, cdb).Equal(before) {
+	if mustRead(t, cdb) != before {
 		t.Error("a failed rebuild replaced data.cdb")
 	}
 	if got := s.Lookup(t, "home.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"198.51.100.8 60"}) {
@@ -151,5 +149,80 @@ func TestConcurrentUpdatesShareRebuilds(t *testing.T) {
 	t.Logf("16 changes, %d rebuilds", b.Builds())
 	if b.Builds() >= 16 {
 		t.Errorf("%d rebuilds for 16 concurrent changes: none shared", b.Builds())
+	}
+}
+
+// TestOperatorLinesAreNeverDropped: audit finding H3. sshdyn writes back
+// every byte of data outside its block, whatever it holds: a line over
+// 1 MiB (the scanner used to stop there, and every line after it
+// vanished), a carriage return, no newline at the end. When it cannot
+// tell its block from the operator's lines (no end marker, a second
+// begin marker, a line in the block it did not write) it refuses the
+// update with a non-temporary error, and data and data.cdb stay as
+// they were.
+func TestOperatorLinesAreNeverDropped(t *testing.T) {
+	s := dnstest.StartTinydns(t)
+	ctx := context.Background()
+	dataPath, cdb := filepath.Join(s.Root, "data"), filepath.Join(s.Root, "data.cdb")
+	base := mustRead(t, dataPath)
+	long := "#" + strings.Repeat("x", 1<<20+100) + "\n"
+	head := base + long + "+after-long.dyn.example.com:192.0.2.81:300\r\n"
+	dnstest.WriteData(t, s.Root, head)
+	b := &tinydns.Backend{Root: s.Root, Zone: "dyn.example.com"}
+	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.7", 60), nil); err != nil || res != update.Changed {
+		t.Fatalf("Set: %v, %v", res, err)
+	}
+	data := mustRead(t, dataPath)
+	if !strings.HasPrefix(data, head) {
+		t.Fatalf("the operator's lines were not kept byte for byte (data is %d bytes, was %d)", len(data), len(head))
+	}
+	if got := s.Lookup(t, "after-long.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"192.0.2.81 300"}) {
+		t.Errorf("the line after the long one is served as %v", got)
+	}
+	// Lines after the block, the last without a newline.
+	tail := "+tail.dyn.example.com:192.0.2.82:300\n# no newline at the end"
+	dnstest.WriteData(t, s.Root, data+tail)
+	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.8", 60), nil); err != nil || res != update.Changed {
+		t.Fatalf("Set with a tail: %v, %v", res, err)
+	}
+	if data = mustRead(t, dataPath); !strings.HasPrefix(data, head) || !strings.HasSuffix(data, "# sshdyn end\n"+tail) {
+		t.Fatalf("the lines around the block were not kept:\n%.300s", data[len(data)-300:])
+	}
+
+	refused := []struct {
+		name, data, why string
+		started bool // also refused by a Backend started on this data (which takes the block's lines in sshdyn's formats as its own)
+	}{
+		{"no end marker", strings.Replace(data, "# sshdyn end\n", "", 1), "no \"# sshdyn end\" line ends it", true},
+		{"two begin markers", data + "\n" + strings.SplitN(data[len(head):], "\n", 2)[0] + "\n", "both begin sshdyn's block", true},
+		{"a line added to the block", strings.Replace(data, "# sshdyn end\n", "+mine.dyn.example.com:192.0.2.83:300\n# sshdyn end\n", 1), "was not written by sshdyn", false},
+		{"a comment in the block", strings.Replace(data, "# sshdyn end\n", "# my note\n# sshdyn end\n", 1), "is not one sshdyn writes", true},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			dnstest.WriteData(t, s.Root, c.data)
+			cdbBefore := mustRead(t, cdb)
+			backends := []*tinydns.Backend{b}
+			if c.started {
+				backends = append(backends, &tinydns.Backend{Root: s.Root, Zone: "dyn.example.com"})
+			}
+			for _, b := range backends {
+				_, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.9", 60), nil)
+				var ue *update.Error
+				if !errors.As(err, &ue) || ue.Kind.Temporary() || !strings.Contains(err.Error(), c.why) {
+					t.Errorf("update: %v; want a non-temporary error saying %q", err, c.why)
+				}
+			}
+			if mustRead(t, dataPath) != c.data {
+				t.Error("data changed")
+			}
+			if mustRead(t, cdb) != cdbBefore {
+				t.Error("data.cdb changed")
+			}
+		})
+	}
+	dnstest.WriteData(t, s.Root, data)
+	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.9", 60), nil); err != nil || res != update.Changed {
+		t.Fatalf("after the operator's fix: %v, %v", res, err)
 	}
 }
