@@ -191,7 +191,7 @@ func TestOperatorLinesAreNeverDropped(t *testing.T) {
 
 	refused := []struct {
 		name, data, why string
-		started bool // also refused by a Backend started on this data (which takes the block's lines in sshdyn's formats as its own)
+		started         bool // also refused by a Backend started on this data (which takes the block's lines in sshdyn's formats as its own)
 	}{
 		{"no end marker", strings.Replace(data, "# sshdyn end\n", "", 1), "no \"# sshdyn end\" line ends it", true},
 		{"two begin markers", data + "\n" + strings.SplitN(data[len(head):], "\n", 2)[0] + "\n", "both begin sshdyn's block", true},
