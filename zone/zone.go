@@ -216,6 +216,14 @@ func replay(t *tree, cuts *int, diffs []*diff) ([]*diff, error) {
 			return nil, fmt.Errorf("diff to serial %d: %w", d.to.Serial, err)
 		}
 		*cuts += applyDiff(t, d)
+		// What the loader refuses, a replay refuses: a crafted journal
+		// could put a CNAME beside other data (audit finding H5).
+		for _, rr := range d.add {
+			n, _ := t.get(rr.Header().Name)
+			if err := coexist(n); err != nil {
+				return nil, fmt.Errorf("diff to serial %d: %s: %w", d.to.Serial, rr.Header().Name, err)
+			}
+		}
 	}
 	return diffs[start:], nil
 }
@@ -362,7 +370,7 @@ func parse(r io.Reader, origin, file string) (*tree, error) {
 	}
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
-		h.Name = dnsname.FQDN(h.Name)
+		h.Name = wireForm(dnsname.FQDN(h.Name))
 		switch {
 		case h.Class != dns.ClassINET:
 			return nil, bad(h.Name, "class %s: only IN is served", dns.ClassToString[h.Class])
@@ -399,11 +407,8 @@ func parse(r io.Reader, origin, file string) (*tree, error) {
 			}
 			n = n.with(t, addRR(n.get(t), rr))
 		}
-		if len(n.get(dns.TypeCNAME)) > 0 && len(n) > 1 {
-			return nil, bad(name, "CNAME and other data")
-		}
-		if len(n.get(dns.TypeCNAME)) > 1 {
-			return nil, bad(name, "more than one CNAME")
+		if err := coexist(n); err != nil {
+			return nil, bad(name, "%v", err)
 		}
 		t.t.ReplaceOrInsert(entry{key, n})
 	}
@@ -431,6 +436,40 @@ func servable(name string, t uint16, origin string) error {
 		return errors.New("SOA below the apex")
 	case isMeta(t):
 		return fmt.Errorf("type %s cannot be in a zone", typeName(t))
+	}
+	return nil
+}
+
+// wireForm returns name as miekg/dns writes a name it read off the wire:
+// the form an update's names have. A zone file may escape what needs no
+// escape (sshdyn's own writes "\$TTL" for a name starting with "$"), and
+// the same name must be the same string wherever it came from.
+func wireForm(name string) string {
+	if !strings.Contains(name, `\`) {
+		return name
+	}
+	buf := make([]byte, 256)
+	off, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return name
+	}
+	out, _, err := dns.UnpackDomainName(buf[:off], 0)
+	if err != nil {
+		return name
+	}
+	return out
+}
+
+// coexist reports why the records of one name cannot be served together
+// (a CNAME is alone at its name, and there is one: RFC 2181 10.1). The
+// loader and the journal's replay both ask it; the update path keeps the
+// same rule as it applies each record (RFC 2136 3.4.2.2).
+func coexist(n node) error {
+	switch cnames := len(n.get(dns.TypeCNAME)); {
+	case cnames > 0 && len(n) > 1:
+		return errors.New("CNAME and other data")
+	case cnames > 1:
+		return errors.New("more than one CNAME")
 	}
 	return nil
 }
@@ -755,6 +794,11 @@ func writeZone(path, origin string, t *tree) (err error) {
 					fmt.Fprintf(w, "$TTL %d\n", ttl)
 				}
 				line = owner + "\t" + rest
+			}
+			if line[0] == '$' {
+				// An owner such as $TTL.dyn.example.com would read as a
+				// directive (audit finding H4): escape it.
+				w.WriteByte('\\')
 			}
 			w.WriteString(line)
 			w.WriteByte('\n')
