@@ -42,7 +42,23 @@ type Scope struct {
 	// MX and SRV records point at, when sshdyn knows them (the embedded
 	// primary's zones).
 	Reserved map[string]string
+	// MinPasswordCost is the lowest bcrypt cost an http-password may have
+	// (PasswordCost if 0). Tests lower it; an operator has no setting.
+	MinPasswordCost int
 }
+
+// The bcrypt costs an http-password may have. PasswordCost is the cost
+// "sshdyn passwd" makes (about a quarter of a second of CPU). A cheaper
+// hash is refused: it is quick to crack offline, and an unknown user
+// (compared against a dummy hash of PasswordCost) would take longer
+// than a known one, so user names could be told apart by timing (audit
+// finding H6: at cost 5, 358 ms against 3 ms). A dearer one is refused
+// too: each comparison is CPU that any stranger can make the front
+// spend (cost 15 is eight times cost 12).
+const (
+	PasswordCost    = 12
+	MaxPasswordCost = 14
+)
 
 // Entry is one key's line: the key and what it may update.
 type Entry struct {
@@ -228,6 +244,14 @@ func (m *Map) LookupUser(name string) (*Entry, bool) {
 	}
 	e, ok := m.byUser[name]
 	return e, ok
+}
+
+// Passwords returns the number of lines with an http-password hash.
+func (m *Map) Passwords() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.byUser)
 }
 
 // Len returns the number of entries (lines).
@@ -626,7 +650,7 @@ func (e *Entry) option(o string, scope Scope, seen map[string]bool) error {
 		}
 		e.Expiry = t
 	case (lname == "http-user" || lname == "http-password") && hasValue:
-		return e.httpOption(lname, value)
+		return e.httpOption(lname, value, scope)
 	case lname == "lan-host" && hasValue:
 		return e.lanHost(value, scope, seen)
 	case lname == "prefix-length" && hasValue:
@@ -665,7 +689,7 @@ var valued = map[string]bool{"host": true, "ttl": true, "from": true, "expiry-ti
 const MaxUserLen = 64
 
 // httpOption applies http-user= or http-password=.
-func (e *Entry) httpOption(name, value string) error {
+func (e *Entry) httpOption(name, value string, scope Scope) error {
 	if name == "http-user" {
 		if e.HTTPUser != "" {
 			return errors.New("http-user given twice")
@@ -679,8 +703,16 @@ func (e *Entry) httpOption(name, value string) error {
 	if e.HTTPPassword != "" {
 		return errors.New("http-password given twice")
 	}
-	if _, err := bcrypt.Cost([]byte(value)); err != nil {
+	cost, err := bcrypt.Cost([]byte(value))
+	if err != nil {
 		return errors.New(`http-password is not a bcrypt hash: make one with "sshdyn passwd" (never the password itself)`)
+	}
+	low := scope.MinPasswordCost
+	if low == 0 {
+		low = PasswordCost
+	}
+	if cost < low || cost > MaxPasswordCost {
+		return fmt.Errorf(`http-password has bcrypt cost %d: want %d to %d; make one with "sshdyn passwd" (cost %d)`, cost, low, MaxPasswordCost, PasswordCost)
 	}
 	e.HTTPPassword = value
 	return nil

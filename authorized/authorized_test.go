@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-var zones = Scope{Zones: []string{"dyn.example.com"}}
+var zones = Scope{Zones: []string{"dyn.example.com"}, MinPasswordCost: bcrypt.MinCost}
 
 // testKey returns a deterministic ed25519 public key and its
 // authorized_keys text.
@@ -120,7 +121,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 // reserved is zones with the names a zone's NS and MX records point at.
-var reserved = Scope{Zones: zones.Zones, Reserved: map[string]string{
+var reserved = Scope{Zones: zones.Zones, MinPasswordCost: zones.MinPasswordCost, Reserved: map[string]string{
 	"ns.dyn.example.com": "the target of the NS record of dyn.example.com",
 	"mx.dyn.example.com": "the target of the MX record of dyn.example.com",
 }}
@@ -594,5 +595,27 @@ func TestCertificateAuthority(t *testing.T) {
 	}
 	if _, _, err := m.Certificate(cert(userPub, "a.fleet.dyn.example.com")); err == nil || !strings.Contains(err.Error(), "a CA no cert-authority line trusts") {
 		t.Errorf("untrusted CA: %v", err)
+	}
+}
+
+// TestPasswordCost: audit finding H6. An http-password is a bcrypt hash
+// of cost PasswordCost to MaxPasswordCost; a cheaper one made users
+// enumerable by timing (and is quick to crack), a dearer one is CPU any
+// stranger can make the front spend.
+func TestPasswordCost(t *testing.T) {
+	h, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCost := func(c int) string { return strings.Replace(string(h), "$04$", fmt.Sprintf("$%02d$", c), 1) }
+	for _, c := range []struct {
+		cost int
+		want string // "" if accepted
+	}{{5, "bcrypt cost 5: want 12 to 14"}, {11, "bcrypt cost 11"}, {12, ""}, {14, ""}, {15, "bcrypt cost 15"}, {31, "bcrypt cost 31"}} {
+		line := `http-user="u",http-password="` + withCost(c.cost) + `",host="x.dyn.example.com"`
+		_, err := Parse(strings.NewReader(line+"\n"), "keys", Scope{Zones: zones.Zones})
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "keys:1: ")) {
+			t.Errorf("cost %d: %v, want %q", c.cost, err, c.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -526,43 +527,13 @@ const (
 	BackendLibdns  = "libdns"
 )
 
-// validateZone checks one normalised zone.
+// validateZone checks one normalised zone: its backend's own fields,
+// then what every backend shares (ttl, acme_ttl, wait_for,
+// wait_timeout), which a tinydns or libdns zone used to skip (audit
+// finding H10).
 func (c *Config) validateZone(z Zone) error {
-	if z.Backend != BackendLibdns && (z.Provider != "" || z.APIURL != "" || z.APIKeyFile != "" || z.ServerID != "") {
-		return errors.New(`provider, api_url, api_key_file and server_id are for backend = "libdns"`)
-	}
-	switch z.Backend {
-	case BackendLibdns:
-		if z.Provider == "" || z.APIKeyFile == "" {
-			return errors.New(`backend = "libdns" needs provider (e.g. "powerdns") and api_key_file`)
-		}
-		if z.Primary != "" || z.TSIGKey != "" || z.Embedded() || z.TinydnsRoot != "" {
-			return errors.New(`backend = "libdns" writes through the provider's API: primary, tsig_key, file and tinydns_root are for other backends`)
-		}
-		return nil
-	case BackendRFC2136:
-		if z.TinydnsRoot != "" {
-			return errors.New(`tinydns_root is for backend = "tinydns"`)
-		}
-	case BackendTinydns:
-		if z.TinydnsRoot == "" {
-			return errors.New(`backend = "tinydns" needs tinydns_root, the directory with tinydns's data`)
-		}
-		if z.Primary != "" || z.TSIGKey != "" || z.Embedded() {
-			return errors.New(`backend = "tinydns" writes tinydns_root: primary, tsig_key and file are for RFC 2136 zones`)
-		}
-		return nil
-	default:
-		return fmt.Errorf("backend %q: want \"rfc2136\", \"tinydns\" or \"libdns\"", z.Backend)
-	}
-	if err := c.validateEmbedded(z); err != nil {
+	if err := c.validateBackend(z); err != nil {
 		return err
-	}
-	if z.Primary == "" {
-		return errors.New("primary is needed (or file, to serve the zone here)")
-	}
-	if z.TSIGKey == "" {
-		return errors.New("tsig_key is needed (sshdyn never sends unsigned updates)")
 	}
 	if z.TTL > 604800 {
 		return fmt.Errorf("ttl %d: at most 604800", z.TTL)
@@ -580,6 +551,69 @@ func (c *Config) validateZone(z Zone) error {
 		host, port, err := net.SplitHostPort(w)
 		if _, perr := netip.ParseAddr(host); err != nil || perr != nil || port == "0" {
 			return fmt.Errorf("wait_for: %q is not ADDRESS[:PORT] (an IP address: sshdyn asks that server directly, e.g. \"192.0.2.53\" or \"[2001:db8::53]:53\")", w)
+		}
+	}
+	return nil
+}
+
+// validateBackend checks the fields of z's backend, and that it has none
+// of another's.
+func (c *Config) validateBackend(z Zone) error {
+	if z.Backend != BackendLibdns && (z.Provider != "" || z.APIURL != "" || z.APIKeyFile != "" || z.ServerID != "") {
+		return errors.New(`provider, api_url, api_key_file and server_id are for backend = "libdns"`)
+	}
+	switch z.Backend {
+	case BackendLibdns:
+		if z.Provider == "" || z.APIKeyFile == "" {
+			return errors.New(`backend = "libdns" needs provider (e.g. "powerdns") and api_key_file`)
+		}
+		if z.Primary != "" || z.TSIGKey != "" || z.Embedded() || z.TinydnsRoot != "" {
+			return errors.New(`backend = "libdns" writes through the provider's API: primary, tsig_key, file and tinydns_root are for other backends`)
+		}
+		return validateAPIURL(z.APIURL)
+	case BackendTinydns:
+		if z.TinydnsRoot == "" {
+			return errors.New(`backend = "tinydns" needs tinydns_root, the directory with tinydns's data`)
+		}
+		if z.Primary != "" || z.TSIGKey != "" || z.Embedded() {
+			return errors.New(`backend = "tinydns" writes tinydns_root: primary, tsig_key and file are for RFC 2136 zones`)
+		}
+		return nil
+	case BackendRFC2136:
+		if z.TinydnsRoot != "" {
+			return errors.New(`tinydns_root is for backend = "tinydns"`)
+		}
+	default:
+		return fmt.Errorf("backend %q: want \"rfc2136\", \"tinydns\" or \"libdns\"", z.Backend)
+	}
+	if err := c.validateEmbedded(z); err != nil {
+		return err
+	}
+	if z.Primary == "" {
+		return errors.New("primary is needed (or file, to serve the zone here)")
+	}
+	if z.TSIGKey == "" {
+		return errors.New("tsig_key is needed (sshdyn never sends unsigned updates)")
+	}
+	return nil
+}
+
+// validateAPIURL checks a provider's API URL, if given: HTTPS, or plain
+// HTTP to a loopback address only (the API key travels with every
+// request), as the dyndns2 listener allows.
+func validateAPIURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("api_url %q: want https://HOST[:PORT][/PATH]", s)
+	}
+	if u.Scheme == "http" {
+		host := u.Hostname()
+		a, err := netip.ParseAddr(host)
+		if !(err == nil && a.IsLoopback() || host == "localhost") {
+			return fmt.Errorf("api_url %q: plain HTTP would carry the API key in clear: use https://, or an address on loopback", s)
 		}
 	}
 	return nil

@@ -21,6 +21,9 @@ tsig_key = "/etc/sshdyn/tsig.key"
 ttl = 120
 `
 
+// libdns is a good PowerDNS API zone, for cases to add to.
+const libdns = "[[zone]]\nname = \"d.example\"\nbackend = \"libdns\"\nprovider = \"powerdns\"\napi_key_file = \"/k\"\n"
+
 func TestParse(t *testing.T) {
 	c, err := Parse([]byte(good), "sshdyn.toml")
 	if err != nil {
@@ -146,6 +149,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad http_listen", "http_listen = [\"80\"]\n" + good[1:], "http_listen \"80\": want host:port"},
 		{"cert without key", "http_listen = [\"0.0.0.0:443\"]\ntls_cert = \"c.pem\"\n" + good[1:], "tls_cert and tls_key go together"},
 		{"bad trusted proxy", "trusted_proxies = [\"proxy\"]\n" + good[1:], "trusted_proxies: \"proxy\""},
+		{"unknown proxy header", "proxy_header = \"Forwarded\"\n" + good[1:], `proxy_header "Forwarded": want "X-Forwarded-For" or "X-Real-IP"`},
+		{"HTTP caps", "http_max_connections = 10\nhttp_max_connections_per_source = 20\n" + good[1:], "http_max_connections_per_source is larger"},
+		{"HTTP cap zero", "http_max_connections = 0\n" + good[1:], "must be at least 1"},
 		{"unknown cipher", "ssh_ciphers = [\"rot13\"]\n" + good[1:], "ssh_ciphers: \"rot13\" is not an algorithm"},
 		{"unknown MAC", "ssh_macs = [\"md5\"]\n" + good[1:], "ssh_macs: \"md5\""},
 		{"wait_for a name", good + "wait_for = [\"ns2.example.com\"]\n", "wait_for: \"ns2.example.com:53\" is not ADDRESS[:PORT]"},
@@ -155,6 +161,13 @@ func TestParseErrors(t *testing.T) {
 		{"unknown backend", "[[zone]]\nname = \"d.example\"\nbackend = \"bind\"\n", `backend "bind": want "rfc2136", "tinydns" or "libdns"`},
 		{"tinydns_root for rfc2136", good + "tinydns_root = \"/r\"\n", `tinydns_root is for backend = "tinydns"`},
 		{"libdns without provider", "[[zone]]\nname = \"d.example\"\nbackend = \"libdns\"\n", "needs provider"},
+		// Audit finding H10: these used to pass for tinydns and libdns zones.
+		{"tinydns, ttl too long", "[[zone]]\nname = \"d.example\"\nbackend = \"tinydns\"\ntinydns_root = \"/r\"\nttl = 99999999\n", "ttl 99999999: at most 604800"},
+		{"tinydns, wait_for not an address", "[[zone]]\nname = \"d.example\"\nbackend = \"tinydns\"\ntinydns_root = \"/r\"\nwait_for = [\"not an address\"]\n", `wait_for: "not an address:53" is not ADDRESS[:PORT]`},
+		{"libdns, acme_ttl too long", libdns + "acme_ttl = 100000\n", "acme_ttl 100000: at most 86400"},
+		{"libdns, wait_timeout too long", libdns + "wait_timeout = \"1h\"\n", "wait_timeout must be positive, at most 10m"},
+		{"libdns, plain HTTP off loopback", libdns + "api_url = \"http://dns.example.net:8081\"\n", "plain HTTP would carry the API key in clear"},
+		{"libdns, not a URL", libdns + "api_url = \"dns.example.net\"\n", "want https://"},
 		{"api_url for rfc2136", good + "api_url = \"http://x\"\n", `are for backend = "libdns"`},
 		{"acme_ttl too long", good + "acme = true\nacme_ttl = 604800\n", "acme_ttl 604800: at most 86400"},
 	}

@@ -93,8 +93,9 @@ var dummyHash = sync.OnceValue(func() []byte {
 
 // PasswordCost is the bcrypt cost of the hashes "sshdyn passwd" makes:
 // about a quarter of a second of CPU each on the project's machine. A
-// router pays it once per cacheFor.
-const PasswordCost = 12
+// router pays it once per cacheFor. The authorized file refuses other
+// costs than authorized.PasswordCost to authorized.MaxPasswordCost.
+const PasswordCost = authorized.PasswordCost
 
 // HashPassword returns the bcrypt hash of password for an http-password
 // option.

@@ -42,7 +42,7 @@ func newEnv(t *testing.T, opts string) *env {
 	}
 	text := `http-user="router",http-password="` + string(h) + `",host="a.` + p.Zone + `",host="b.` + p.Zone + `"` + opts + "\n" +
 		`http-user="other",http-password="` + string(h) + `",host="c.` + p.Zone + `"` + "\n"
-	m, err := authorized.Parse(strings.NewReader(text), "keys", authorized.Scope{Zones: []string{p.Zone}})
+	m, err := authorized.Parse(strings.NewReader(text), "keys", authorized.Scope{Zones: []string{p.Zone}, MinPasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

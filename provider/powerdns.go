@@ -66,10 +66,13 @@ func (p *PowerDNS) do(ctx context.Context, method, zone string, body any) ([]byt
 	}
 	req.Header.Set("X-API-Key", p.Key)
 	req.Header.Set("Content-Type", "application/json")
-	c := p.Client
-	if c == nil {
-		c = &http.Client{Timeout: 10 * time.Second}
+	c := http.Client{Timeout: 10 * time.Second}
+	if p.Client != nil {
+		c = *p.Client
 	}
+	// A redirect is answered, never followed: Go would send the API key
+	// to wherever it points, another host included.
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err

@@ -113,6 +113,13 @@ func (b *Backend) rrset(ctx context.Context, name, t string) ([]string, time.Dur
 	if err != nil {
 		return nil, 0, b.fail(update.OpLookup, err)
 	}
+	vals, ttl := b.values(recs, name, t)
+	return vals, ttl, nil
+}
+
+// values returns the values, sorted, and the TTL of name's RRset of type
+// t among recs.
+func (b *Backend) values(recs []libdns.Record, name, t string) ([]string, time.Duration) {
 	rel := b.rel(name)
 	var vals []string
 	var ttl time.Duration
@@ -127,7 +134,7 @@ func (b *Backend) rrset(ctx context.Context, name, t string) ([]string, time.Dur
 		}
 	}
 	slices.Sort(vals)
-	return vals, ttl, nil
+	return vals, ttl
 }
 
 // set replaces name's RRset of type t with vals (none: deletes it), then
@@ -195,26 +202,68 @@ func (b *Backend) Set(ctx context.Context, r update.Record, allow func() error) 
 	return update.Changed, old, nil
 }
 
-// SetAll sets each record in turn: an HTTP API has no multi-RRset
-// transaction sshdyn can rely on (the LAN hosts of one prefix may then
-// change one by one).
+// SetAll sets recs as one change: one read, then the RRsets that differ
+// in one SetRecords call, then one read to confirm. PowerDNS's API takes
+// them in one PATCH and deSEC's in one bulk request, each applied in one
+// transaction: all or nothing. (It used to write one RRset at a time, so
+// a failure of the second write left the first written and reported it
+// failed: audit finding H9.) allow is asked once, and only when
+// something differs.
 func (b *Backend) SetAll(ctx context.Context, recs []update.Record, allow func() error) ([]update.Result, [][]netip.Addr, error) {
 	res, old := make([]update.Result, len(recs)), make([][]netip.Addr, len(recs))
-	asked := false
-	once := func() error {
-		if asked || allow == nil {
-			return nil
-		}
-		asked = true
-		return allow()
+	all, err := b.Provider.GetRecords(ctx, b.zone())
+	if err != nil {
+		return res, old, b.fail(update.OpLookup, err)
 	}
+	var write []libdns.Record
+	var changed []int
 	for i, r := range recs {
-		var err error
-		if res[i], old[i], err = b.Set(ctx, r, once); err != nil {
-			return res, old, err
+		t, addr := typeOf(r.Addr), r.Addr.Unmap().String()
+		cur, ttl := b.values(all, r.Name, t)
+		if slices.Equal(cur, []string{addr}) && ttl == time.Duration(r.TTL)*time.Second {
+			continue
 		}
+		for _, v := range cur {
+			if a, err := netip.ParseAddr(v); err == nil {
+				old[i] = append(old[i], a)
+			}
+		}
+		write = append(write, libdns.Address{Name: b.rel(r.Name), TTL: time.Duration(r.TTL) * time.Second, IP: r.Addr.Unmap()})
+		changed = append(changed, i)
+	}
+	if len(write) == 0 {
+		return res, old, nil
+	}
+	if allow != nil {
+		if err := allow(); err != nil {
+			return res, make([][]netip.Addr, len(recs)), err
+		}
+	}
+	if _, err := b.Provider.SetRecords(ctx, b.zone(), write); err != nil {
+		return res, make([][]netip.Addr, len(recs)), b.fail(update.OpReplace, err)
+	}
+	after, err := b.Provider.GetRecords(ctx, b.zone())
+	if err != nil {
+		return res, old, b.fail(update.OpConfirm, err)
+	}
+	for _, i := range changed {
+		r := recs[i]
+		got, _ := b.values(after, r.Name, typeOf(r.Addr))
+		if !slices.Equal(got, []string{r.Addr.Unmap().String()}) {
+			return res, old, &update.Error{Op: update.OpConfirm, Server: b.Name, Zone: b.Zone, Rcode: -1, Kind: update.KindIgnored,
+				Err: fmt.Errorf("the API accepted the change, but %s %s is %v afterwards (another writer, or a provider that skipped it)", r.Name, typeOf(r.Addr), got)}
+		}
+		res[i] = update.Changed
 	}
 	return res, old, nil
+}
+
+// typeOf is the record type of a.
+func typeOf(a netip.Addr) string {
+	if a.Unmap().Is6() {
+		return "AAAA"
+	}
+	return "A"
 }
 
 // Lookup returns name's A and AAAA records.

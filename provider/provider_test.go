@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/libdns/libdns"
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
@@ -120,5 +125,103 @@ func TestPowerDNSAPI(t *testing.T) {
 	}
 	if err := b.Check(ctx); err != nil {
 		t.Errorf("Check: %v", err)
+	}
+}
+
+// countingProvider passes calls to a real provider, counts SetRecords,
+// and fails it while fail is set: an API that refuses the write.
+type countingProvider struct {
+	provider.Provider
+	sets int
+	fail bool
+}
+
+func (c *countingProvider) SetRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
+	c.sets++
+	if c.fail {
+		return nil, &provider.APIError{Status: 422, Body: "refused by the test"}
+	}
+	return c.Provider.SetRecords(ctx, zone, recs)
+}
+
+// TestSetAllIsOneWrite: audit finding H9. Several records of one request
+// go to the API in one SetRecords call (one PATCH, one transaction of
+// PowerDNS's: one serial step), the unchanged one is left out, and an
+// API that refuses that write leaves every record as it was, each
+// reported unchanged. It used to write one RRset at a time: a failure
+// of the second write left the first one written and reported failed.
+func TestSetAllIsOneWrite(t *testing.T) {
+	s := startAPI(t)
+	ctx := context.Background()
+	p, err := provider.New("powerdns", provider.Settings{URL: s.APIURL, Key: s.APIKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := &countingProvider{Provider: p}
+	b := &provider.Backend{Provider: cp, Zone: s.Zone, Name: "powerdns"}
+	a, c, d := "a."+s.Zone, "c."+s.Zone, "d."+s.Zone
+	if _, _, err := b.Set(ctx, rec(d, "198.51.100.4"), nil); err != nil {
+		t.Fatal(err)
+	}
+	cp.sets = 0
+	serial := s.Serial(t)
+	asked := 0
+	allow := func() error { asked++; return nil }
+	res, old, err := b.SetAll(ctx, []update.Record{rec(a, "198.51.100.1"), rec(a, "2001:db8::1"), rec(c, "198.51.100.3"), rec(d, "198.51.100.4")}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res, []update.Result{update.Changed, update.Changed, update.Changed, update.NoChange}) {
+		t.Errorf("results %v", res)
+	}
+	if cp.sets != 1 || asked != 1 {
+		t.Errorf("%d SetRecords calls and %d asks of allow for one change, want 1 and 1", cp.sets, asked)
+	}
+	if got := s.Serial(t); got != serial+1 {
+		t.Errorf("serial %d -> %d: want one step for one PATCH", serial, got)
+	}
+	for name, want := range map[string][]string{a: {"198.51.100.1"}, c: {"198.51.100.3"}, d: {"198.51.100.4"}} {
+		if got := s.Lookup(t, name, dns.TypeA); !slices.Equal(got, want) {
+			t.Errorf("%s A %v, want %v", name, got, want)
+		}
+	}
+
+	cp.fail = true
+	serial = s.Serial(t)
+	res, old, err = b.SetAll(ctx, []update.Record{rec(a, "198.51.100.11"), rec(c, "198.51.100.13")}, nil)
+	var ue *update.Error
+	if !errors.As(err, &ue) || ue.Kind.Temporary() || !strings.Contains(err.Error(), "HTTP 422") {
+		t.Errorf("a refused write: %v, want a lasting error with the API's status", err)
+	}
+	if !slices.Equal(res, []update.Result{update.NoChange, update.NoChange}) || old[0] != nil || old[1] != nil {
+		t.Errorf("a refused write reported %v %v", res, old)
+	}
+	if s.Serial(t) != serial || !slices.Equal(s.Lookup(t, a, dns.TypeA), []string{"198.51.100.1"}) || !slices.Equal(s.Lookup(t, c, dns.TypeA), []string{"198.51.100.3"}) {
+		t.Error("a refused write changed the zone")
+	}
+}
+
+// TestRedirectIsNotFollowed: the API key is never sent where a redirect
+// points (Go's client follows redirects, and this header with them).
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var leaked atomic.Bool
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Store(r.Header.Get("X-API-Key") != "")
+	}))
+	defer elsewhere.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer api.Close()
+	p, err := provider.New("powerdns", provider.Settings{URL: api.URL, Key: "the-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = (&provider.Backend{Provider: p, Zone: "dyn.example.com", Name: "powerdns"}).Set(context.Background(), rec("h.dyn.example.com", "198.51.100.1"), nil)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 307") {
+		t.Errorf("a redirect: %v, want the API's HTTP 307 as the error", err)
+	}
+	if leaked.Load() {
+		t.Error("the API key was sent to the redirect's target")
 	}
 }

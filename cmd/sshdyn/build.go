@@ -100,8 +100,16 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	p.dns = embeddedServer(p.zones, ring, log.With("component", "dns"))
 
 	hosts, err := authorized.Open(cfg.AuthorizedKeys, authorized.Scope{Zones: cfg.ZoneNames(), Reserved: reserved(p.zones)})
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		bad(fmt.Errorf("authorized keys: %w: the user sshdyn runs as must be able to read it (e.g. chown root:sshdyn %s; chmod 640 %s)", err, cfg.AuthorizedKeys, cfg.AuthorizedKeys))
+	case err != nil:
 		bad(fmt.Errorf("authorized keys: %w", err))
+	case hosts.Map().Passwords() > 0:
+		// The hashes could be cracked offline (audit finding H11).
+		if err := private("authorized keys file, with http-password hashes,", cfg.AuthorizedKeys); err != nil {
+			bad(err)
+		}
 	}
 	p.hosts = hosts
 	if m != nil && hosts != nil {
@@ -270,8 +278,8 @@ func buildZone(cfg *config.Config, zc config.Zone, ring map[string]tsig.Key, m *
 // buildProvider makes a libdns zone's backend, with the API key read from
 // its file (refused if every user may read it, as a TSIG key is).
 func buildProvider(zc config.Zone) (*provider.Backend, error) {
-	if err := private(zc.Name, "API key", zc.APIKeyFile); err != nil {
-		return nil, err
+	if err := private("API key", zc.APIKeyFile); err != nil {
+		return nil, fmt.Errorf("zone %s: %w", zc.Name, err)
 	}
 	b, err := os.ReadFile(zc.APIKeyFile)
 	if err != nil {
@@ -291,9 +299,9 @@ func buildProvider(zc config.Zone) (*provider.Backend, error) {
 // private refuses a secret file every user may read: anyone on the
 // machine could use it. Group-readable stays allowed, for the documented
 // chgrp sshdyn set-up.
-func private(zoneName, what, path string) error {
+func private(what, path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o004 != 0 {
-		return fmt.Errorf("zone %s: %s %s is mode %04o, readable by every user: chmod o-rwx %s (chown root:sshdyn and chmod 640 it if sshdyn runs as its own user)", zoneName, what, path, fi.Mode().Perm(), path)
+		return fmt.Errorf("%s %s is mode %04o, readable by every user: chmod o-rwx %s (chown root:sshdyn and chmod 640 it if sshdyn runs as its own user)", what, path, fi.Mode().Perm(), path)
 	}
 	return nil
 }
@@ -301,8 +309,8 @@ func private(zoneName, what, path string) error {
 // loadKey loads a TSIG key file, saying how to fix a file the daemon's
 // user may not read; one every user may read is refused (private).
 func loadKey(zoneName, path string) (tsig.Key, error) {
-	if err := private(zoneName, "TSIG key", path); err != nil {
-		return tsig.Key{}, err
+	if err := private("TSIG key", path); err != nil {
+		return tsig.Key{}, fmt.Errorf("zone %s: %w", zoneName, err)
 	}
 	key, err := tsig.Load(path)
 	if errors.Is(err, fs.ErrPermission) {

@@ -21,6 +21,9 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 	line := `host="home.dyn.example.com" ` + key.line
 	external := "[[zone]]\nname = \"dyn.example.com\"\nprimary = \"127.0.0.1:1\"\ntsig_key = \"tsig.key\"\n"
 	embedded := "dns_listen = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"dyn.example.com\"\nprimary = \"127.0.0.1:1\"\nfile = \"zone\"\ntsig_key = \"tsig.key\"\n"
+	// A hash of cost 12 as "sshdyn passwd" writes it (its salt and sum
+	// are never compared here).
+	const cost12 = "$2a$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
 	files := func(extra ...string) map[string]string {
 		m := map[string]string{"tsig.key": "hmac-sha256:sshdyn:" + secret + "\n", "zone": zoneFile, "authorized_keys": line}
 		for i := 0; i+1 < len(extra); i += 2 {
@@ -59,6 +62,14 @@ func TestCheckRefusesWhatServeRefuses(t *testing.T) {
 		{name: "TSIG key readable by its group", config: external, files: files(), mode: map[string]os.FileMode{"tsig.key": 0o640}},
 		{name: "transfer key readable by all", config: embedded + "transfer_key = \"xfr.key\"\n", files: files("xfr.key", "hmac-sha256:xfr:"+secret+"\n"),
 			mode: map[string]os.FileMode{"xfr.key": 0o604}, want: "xfr.key is mode 0604, readable by every user"},
+		{name: "authorized file with password hashes readable by all", config: external,
+			files: files("authorized_keys", line+"\n"+`http-user="r",http-password="`+cost12+`",host="r.dyn.example.com"`+"\n"), mode: map[string]os.FileMode{"authorized_keys": 0o644},
+			want: "authorized_keys is mode 0644, readable by every user: chmod o-rwx"},
+		{name: "authorized file with password hashes readable by its group", config: external,
+			files: files("authorized_keys", line+"\n"+`http-user="r",http-password="`+cost12+`",host="r.dyn.example.com"`+"\n"), mode: map[string]os.FileMode{"authorized_keys": 0o640}},
+		{name: "authorized file without hashes readable by all", config: external, files: files(), mode: map[string]os.FileMode{"authorized_keys": 0o644}},
+		{name: "http-password of bcrypt cost 5", config: external,
+			files: files("authorized_keys", `http-user="r",http-password="`+strings.Replace(cost12, "$12$", "$05$", 1)+`",host="r.dyn.example.com"`+"\n"), want: "authorized_keys:1: http-password has bcrypt cost 5: want 12 to 14"},
 		{name: "revoked_keys missing", config: "revoked_keys = \"krl\"\n" + external, files: files(), want: "krl: no such file"},
 		{name: "revoked_keys not a KRL nor keys", config: "revoked_keys = \"krl\"\n" + external, files: files("krl", "hello\n"), want: "line 1: not a public key (nor is the file a KRL)"},
 		{name: "revoked_keys, a list of keys", config: "revoked_keys = \"krl\"\n" + external, files: files("krl", key.line+"\n")},

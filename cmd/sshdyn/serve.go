@@ -132,6 +132,11 @@ func (p *parts) reloaded(err error, why string, log *slog.Logger) {
 	if p.metrics != nil {
 		p.metrics.Reload(result, keys)
 	}
+	if p.hosts.Map().Passwords() > 0 {
+		if err := private("authorized keys file, with http-password hashes,", path); err != nil {
+			log.Error("the password hashes can be read by every local user, and cracked offline; serve will not start like this", "err", err)
+		}
+	}
 	if n := p.ssh.CloseRevoked(); n > 0 {
 		log.Info("closed the connections of removed keys", "connections", n)
 	}
