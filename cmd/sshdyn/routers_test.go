@@ -401,7 +401,7 @@ func TestRouterExamples(t *testing.T) {
 	if p.Zone != "dyn.example.com" {
 		t.Fatalf("zone %s: the examples are for dyn.example.com", p.Zone)
 	}
-	const pass = "the password" // as in the examples
+	const pass = "the password"                                                  // as in the examples
 	hash, err := bcrypt.GenerateFromPassword([]byte(pass), dyndns2.PasswordCost) // what sshdyn accepts
 	if err != nil {
 		t.Fatal(err)
