@@ -368,7 +368,7 @@ func parseQuery(v map[string][]string) (query, error) {
 	}
 	if p, ok := get("ip6lanprefix"); ok && p != "" {
 		pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
-		if err != nil || !pfx.Addr().Is6() {
+		if err != nil || !pfx.Addr().Is6() || pfx.Addr().Is4In6() {
 			return q, badIP(p)
 		}
 		q.lanPrefix = pfx.Masked()

@@ -291,6 +291,7 @@ func TestParseQuery(t *testing.T) {
 		{"myip=example.com", "badip"},
 		{"ip6lanprefix=2001:db8:1::/56&myip=198.51.100.1", "198.51.100.1"},
 		{"ip6lanprefix=junk", "badip"},
+		{"ip6lanprefix=::ffff:8.8.8.0/120", "badip"},
 		{"system=dyndns&wildcard=NOCHG&mx=x&backmx=NO&offline=NO", "2001:db8::1"},
 	} {
 		q, err := parse(tc.in)

@@ -155,7 +155,9 @@ func (s *Service) writeChallenge(ctx context.Context, z Zone, id *authorized.Ent
 		return KindNoChange, nil
 	}
 	if add && len(have) >= MaxChallengeValues {
-		return fail(&Error{Kind: KindRateLimited, Err: fmt.Errorf("%s already holds %d challenge values: clean up the old ones (acme cleanup NAME VALUE)", owner, len(have))})
+		// Temporary: the client's own cleanup (or a CA that has finished)
+		// frees a place; the documented status is 75, not 78.
+		return fail(&Error{Kind: KindRateLimited, Temporary: true, Err: fmt.Errorf("%s already holds %d challenge values: clean up the old ones (acme cleanup NAME VALUE)", owner, len(have))})
 	}
 	if err := s.changes.allow(id.ID(), time.Now()); err != nil {
 		s.Observer.Limited(LimitChanges)

@@ -126,7 +126,7 @@ func TestChallengeValuesAreBounded(t *testing.T) {
 		switch {
 		case i < MaxChallengeValues && err != nil:
 			t.Fatalf("value %d: %v", i, err)
-		case i == MaxChallengeValues && (!errors.As(err, &pe) || pe.Kind != KindRateLimited || !strings.Contains(err.Error(), "clean up the old ones")):
+		case i == MaxChallengeValues && (!errors.As(err, &pe) || pe.Kind != KindRateLimited || !pe.Temporary || pe.Kind.Class(pe.Temporary) != ClassTemporary || !strings.Contains(err.Error(), "clean up the old ones")):
 			t.Fatalf("value %d: %v, want a refusal", i, err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -395,7 +396,7 @@ func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, t
 // is not public when private ones are not allowed, is refused alone.
 func (s *Service) lanTargets(id *authorized.Entry, addr netip.Addr, lanPrefix netip.Prefix) ([]target, error) {
 	prefix := lanPrefix.Masked()
-	if !prefix.IsValid() || !prefix.Addr().Is6() {
+	if !prefix.IsValid() {
 		prefix = netip.PrefixFrom(addr, id.PrefixLen).Masked()
 	}
 	names := make([]string, len(id.LANHosts))
@@ -413,6 +414,9 @@ func (s *Service) lanTargets(id *authorized.Entry, addr netip.Addr, lanPrefix ne
 		switch {
 		case !ok:
 			out[i].kind, out[i].addr = KindBadPrefix, prefix.Addr()
+			if a := prefix.Addr(); !a.Is6() || a.Is4In6() {
+				out[i].addr = netip.IPv6Unspecified() // an AAAA all the same
+			}
 		case !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(a):
 			out[i].kind = KindNotPublic
 		}
@@ -422,8 +426,12 @@ func (s *Service) lanTargets(id *authorized.Entry, addr netip.Addr, lanPrefix ne
 
 // LANAddress returns prefix's address with iid in the bits below it, and
 // whether iid fits there (its first prefix.Bits() bits are zero).
+//
+// An IPv4 prefix, or an IPv4-mapped one (::ffff:0:0/96 and longer), is
+// no IPv6 LAN's: the address would be an IPv4 one, and go in an A
+// record (ip6lanprefix=::ffff:8.8.8.0/120 once set a LAN host's A).
 func LANAddress(prefix netip.Prefix, iid netip.Addr) (netip.Addr, bool) {
-	if !prefix.Addr().Is6() || !iid.Is6() {
+	if !prefix.Addr().Is6() || prefix.Addr().Is4In6() || !iid.Is6() {
 		return netip.Addr{}, false
 	}
 	if p, _ := iid.Prefix(prefix.Bits()); !p.Addr().IsUnspecified() {
@@ -525,7 +533,8 @@ func (s *Service) begin(ctx context.Context, req Request, addr netip.Addr) (_ co
 }
 
 // owned returns the hosts a request acts on: all of id's, or the named
-// ones, canonical, each of which must be id's own.
+// ones, canonical, each of which must be id's own, each once (a host
+// named 63 times was 63 lines and 66 DNS exchanges for one request).
 func owned(id *authorized.Entry, named []string) ([]string, error) {
 	if len(named) == 0 {
 		return id.Hosts, nil
@@ -535,7 +544,9 @@ func owned(id *authorized.Entry, named []string) ([]string, error) {
 		if !id.Owns(h) {
 			return nil, &Error{Kind: KindNotOwned, Host: h}
 		}
-		out = append(out, dnsname.Canonical(h))
+		if c := dnsname.Canonical(h); !slices.Contains(out, c) {
+			out = append(out, c)
+		}
 	}
 	return out, nil
 }

@@ -221,6 +221,9 @@ func TestUpdate(t *testing.T) {
 			want: []string{"good a.dyn.example.com A 8.8.4.4 ttl=60", "good b.dyn.example.com A 8.8.4.4 ttl=60"}, wantZones: []string{"dyn", "dyn"}},
 		{name: "named host only", opts: `host="a.dyn.example.com",host="b.dyn.example.com"`, addr: public4, named: []string{"B.Dyn.Example.Com."},
 			want: []string{"good b.dyn.example.com A 8.8.4.4 ttl=60"}, wantZones: []string{"dyn"}},
+		// A host named again (in any spelling) is one host: one Set, one line.
+		{name: "named twice", opts: `host="a.dyn.example.com",host="b.dyn.example.com"`, addr: public4, named: []string{"b.dyn.example.com", "B.Dyn.Example.Com.", "b.dyn.example.com"},
+			want: []string{"good b.dyn.example.com A 8.8.4.4 ttl=60"}, wantZones: []string{"dyn"}},
 		{name: "IPv6 is AAAA", opts: `host="a.dyn.example.com"`, addr: public6,
 			want: []string{"good a.dyn.example.com AAAA 2a00:1450::1 ttl=60"}, wantZones: []string{"dyn"}},
 		{name: "4-in-6 is A", opts: `host="a.dyn.example.com"`, addr: mapped4,
@@ -615,5 +618,14 @@ func TestLANHosts(t *testing.T) {
 	got = update(Request{Front: FrontHTTP, Client: netip.MustParseAddr("8.8.4.4"), Addr: netip.MustParseAddr("2a00:1450:1:2::99"), LANPrefix: netip.MustParsePrefix("fd00:1:2:3::/64")})
 	if len(got) != 3 || !strings.HasPrefix(got[1], "not_public nas.") {
 		t.Errorf("private LAN prefix = %q", got)
+	}
+	// An IPv4-mapped prefix is no IPv6 LAN's: it used to set nas's A
+	// record to 8.8.8.x.
+	got = update(Request{Front: FrontHTTP, Client: netip.MustParseAddr("8.8.4.4"), Addr: netip.MustParseAddr("2a00:1450:1:2::99"), LANPrefix: netip.MustParsePrefix("::ffff:8.8.8.0/120")})
+	if len(got) != 3 || !strings.HasPrefix(got[1], "bad_prefix nas.dyn.example.com AAAA") || !strings.HasPrefix(got[2], "bad_prefix cam.") {
+		t.Errorf("IPv4-mapped LAN prefix = %q, want bad_prefix for each LAN host", got)
+	}
+	if a, ok := m.recs["nas.dyn.example.com A"]; ok {
+		t.Errorf("nas has an A record: %v", a)
 	}
 }
