@@ -55,7 +55,7 @@ func BenchmarkHTTPFront(b *testing.B) {
 	pool.MaxIdle = publish.DefaultMaxInFlight
 	defer pool.Close()
 	client := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: pool, Batch: update.NewBatch()}
-	svc := &publish.Service{Zones: []publish.Zone{{Name: p.Zone, TTL: 60, Backend: update.Remember(client, nil)}}}
+	svc := &publish.Service{Zones: []publish.Zone{{Name: p.Zone, TTL: 60, Backend: update.NewBackend(client)}}}
 	front := &dyndns2.Server{Users: m, Service: svc}
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()

@@ -47,7 +47,7 @@ func newEnv(t *testing.T, opts string) *env {
 		t.Fatal(err)
 	}
 	svc := &publish.Service{Zones: []publish.Zone{{Name: p.Zone, TTL: 60,
-		Backend: update.Remember(&update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}, nil)}}}
+		Backend: update.NewBackend(&update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key})}}}
 	srv := &Server{Users: m, Service: svc, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)

@@ -59,7 +59,7 @@ func New(version string) *Metrics {
 	}, []string{"command", "exit"})
 	m.updates = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sshdyn_updates_total",
-		Help: "Host updates by front (ssh, http), zone, record type and result: good, nochg, rate_limited, or the kind of DNS failure (tsig, refused, ignored, notzone, servfail, unreachable, timeout, other).",
+		Help: "Host updates by front (ssh, http), zone, record type and result: good, nochg, rate_limited, or the kind of backend failure (credentials, refused, ignored, notzone, servfail, unreachable, timeout, other).",
 	}, []string{"front", "zone", "type", "result"})
 	m.dnsRTT = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "sshdyn_dns_request_duration_seconds",

@@ -22,7 +22,7 @@ import (
 
 	"github.com/libdns/libdns"
 
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/backend"
 )
 
 // Provider is what a libdns provider must do for sshdyn.
@@ -60,7 +60,7 @@ func Names() []string {
 	return out
 }
 
-// Backend writes one zone through a provider; it is a publish.Backend.
+// Backend writes one zone through a provider; it is a backend.Backend.
 type Backend struct {
 	Provider Provider
 	Zone     string // canonical, no trailing dot
@@ -73,28 +73,37 @@ func (b *Backend) rel(name string) string {
 	return libdns.RelativeName(strings.TrimSuffix(strings.ToLower(name), ".")+".", b.zone())
 }
 
-// fail sorts an API failure into an *update.Error: a refused key or a
-// missing zone is the operator's (not temporary); anything else, a
-// connection or a 5xx, may pass.
-func (b *Backend) fail(op string, err error) error {
-	e := &update.Error{Op: op, Server: b.Name, Zone: b.Zone, Rcode: -1, Err: err, Kind: update.KindUnreachable}
+// fail sorts an API failure into a *backend.Error, in the API's words:
+// a refused key or a missing zone is the operator's (not temporary);
+// anything else, a connection or a 5xx, may pass. what says what sshdyn
+// was doing ("reading the zone", "writing", "reading back").
+func (b *Backend) fail(what string, err error) error {
+	if e, ok := backend.As(err); ok {
+		return e
+	}
+	e := &backend.Error{Backend: b.Name + " API", Zone: b.Zone, Err: fmt.Errorf("%s: %w", what, err),
+		Kind: backend.KindUnreachable, Temporary: true, Hint: "the API did not answer: is it up, and is api_url right?"}
 	var ae *APIError
-	var ue *update.Error
 	switch {
-	case errors.As(err, &ue):
-		return ue
 	case errors.Is(err, context.DeadlineExceeded):
-		e.Kind = update.KindTimeout
+		e.Kind, e.Hint = backend.KindTimeout, "the API did not answer in time"
 	case errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403):
-		e.Kind = update.KindAuth
+		e.Kind, e.Temporary, e.Hint = backend.KindCredentials, false, fmt.Sprintf("HTTP %d from the API: it does not accept the key in api_key_file, or the key may not change this zone", ae.Status)
 	case errors.As(err, &ae) && ae.Status == 404:
-		e.Kind = update.KindNotZone
+		e.Kind, e.Temporary, e.Hint = backend.KindNotZone, false, "HTTP 404 from the API: it has no zone of this name (check the zone's name and server_id)"
 	case errors.As(err, &ae) && ae.Status >= 500:
-		e.Kind = update.KindServFail
+		e.Kind, e.Hint = backend.KindServerFailure, fmt.Sprintf("HTTP %d from the API: its server failed; see its log", ae.Status)
 	case errors.As(err, &ae):
-		e.Kind = update.KindOther
+		e.Kind, e.Temporary, e.Hint = backend.KindOther, false, fmt.Sprintf("HTTP %d from the API: it refused the request", ae.Status)
 	}
 	return e
+}
+
+// ignored is a change the API accepted and that is not there afterwards.
+func (b *Backend) ignored(name, t string, got []string) error {
+	return &backend.Error{Kind: backend.KindIgnored, Backend: b.Name + " API", Zone: b.Zone,
+		Err:  fmt.Errorf("the API accepted the change, but %s %s is %v afterwards", name, t, got),
+		Hint: "another writer changed it at the same moment, or the provider skipped the change"}
 }
 
 // APIError is an HTTP API's refusal.
@@ -111,7 +120,7 @@ func (e *APIError) Error() string {
 func (b *Backend) rrset(ctx context.Context, name, t string) ([]string, time.Duration, error) {
 	recs, err := b.Provider.GetRecords(ctx, b.zone())
 	if err != nil {
-		return nil, 0, b.fail(update.OpLookup, err)
+		return nil, 0, b.fail("reading the zone", err)
 	}
 	vals, ttl := b.values(recs, name, t)
 	return vals, ttl, nil
@@ -156,7 +165,7 @@ func (b *Backend) set(ctx context.Context, name, t string, vals []string, ttl ui
 		_, err = b.Provider.SetRecords(ctx, b.zone(), recs)
 	}
 	if err != nil {
-		return b.fail(update.OpReplace, err)
+		return b.fail("writing", err)
 	}
 	got, _, err := b.rrset(ctx, name, t)
 	if err != nil {
@@ -165,117 +174,78 @@ func (b *Backend) set(ctx context.Context, name, t string, vals []string, ttl ui
 	want := slices.Clone(vals)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		return &update.Error{Op: update.OpConfirm, Server: b.Name, Zone: b.Zone, Rcode: -1, Kind: update.KindIgnored,
-			Err: fmt.Errorf("the API accepted the change, but %s %s is %v afterwards (another writer, or a provider that skipped it)", name, t, got)}
+		return b.ignored(name, t, got)
 	}
 	return nil
 }
 
-// Set makes r's RRset exactly {r.Addr}, writing nothing when it is.
-func (b *Backend) Set(ctx context.Context, r update.Record, allow func() error) (update.Result, []netip.Addr, error) {
-	t := "A"
-	if r.Addr.Unmap().Is6() {
-		t = "AAAA"
-	}
-	addr := r.Addr.Unmap().String()
-	cur, ttl, err := b.rrset(ctx, r.Name, t)
-	if err != nil {
-		return update.NoChange, nil, err
-	}
-	if slices.Equal(cur, []string{addr}) && ttl == time.Duration(r.TTL)*time.Second {
-		return update.NoChange, nil, nil
-	}
-	if allow != nil {
-		if err := allow(); err != nil {
-			return update.NoChange, nil, err
-		}
-	}
-	if err := b.set(ctx, r.Name, t, []string{addr}, r.TTL); err != nil {
-		return update.NoChange, nil, err
-	}
-	var old []netip.Addr
-	for _, v := range cur {
-		if a, err := netip.ParseAddr(v); err == nil {
-			old = append(old, a)
-		}
-	}
-	return update.Changed, old, nil
-}
-
-// SetAll sets recs as one change: one read, then the RRsets that differ
+// Set is backend.Backend's: one read, then the RRsets that differ
 // in one SetRecords call, then one read to confirm. PowerDNS's API takes
 // them in one PATCH and deSEC's in one bulk request, each applied in one
 // transaction: all or nothing. (It used to write one RRset at a time, so
 // a failure of the second write left the first written and reported it
 // failed: audit finding H9.) allow is asked once, and only when
 // something differs.
-func (b *Backend) SetAll(ctx context.Context, recs []update.Record, allow func() error) ([]update.Result, [][]netip.Addr, error) {
-	res, old := make([]update.Result, len(recs)), make([][]netip.Addr, len(recs))
+func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() error) []backend.Result {
+	out := make([]backend.Result, len(recs))
 	all, err := b.Provider.GetRecords(ctx, b.zone())
 	if err != nil {
-		return res, old, b.fail(update.OpLookup, err)
+		return backend.Each(len(recs), b.fail("reading the zone", err))
 	}
 	var write []libdns.Record
 	var changed []int
 	for i, r := range recs {
-		t, addr := typeOf(r.Addr), r.Addr.Unmap().String()
-		cur, ttl := b.values(all, r.Name, t)
-		if slices.Equal(cur, []string{addr}) && ttl == time.Duration(r.TTL)*time.Second {
+		t, addr := r.Type(), r.Addr.Unmap().String()
+		cur, _ := b.values(all, r.Name, t)
+		if slices.Equal(cur, []string{addr}) { // backend's TTL policy: TTLs are not compared
 			continue
 		}
 		for _, v := range cur {
 			if a, err := netip.ParseAddr(v); err == nil {
-				old[i] = append(old[i], a)
+				out[i].Old = append(out[i].Old, a)
 			}
 		}
 		write = append(write, libdns.Address{Name: b.rel(r.Name), TTL: time.Duration(r.TTL) * time.Second, IP: r.Addr.Unmap()})
 		changed = append(changed, i)
 	}
 	if len(write) == 0 {
-		return res, old, nil
+		return out
 	}
 	if allow != nil {
 		if err := allow(); err != nil {
-			return res, make([][]netip.Addr, len(recs)), err
+			return backend.Each(len(recs), err)
 		}
 	}
 	if _, err := b.Provider.SetRecords(ctx, b.zone(), write); err != nil {
-		return res, make([][]netip.Addr, len(recs)), b.fail(update.OpReplace, err)
+		return backend.Each(len(recs), b.fail("writing", err))
 	}
 	after, err := b.Provider.GetRecords(ctx, b.zone())
 	if err != nil {
-		return res, old, b.fail(update.OpConfirm, err)
+		// Written, and not confirmed: each record's own honest answer
+		// is that its state is unknown.
+		return backend.Each(len(recs), b.fail("reading back", err))
 	}
 	for _, i := range changed {
 		r := recs[i]
-		got, _ := b.values(after, r.Name, typeOf(r.Addr))
-		if !slices.Equal(got, []string{r.Addr.Unmap().String()}) {
-			return res, old, &update.Error{Op: update.OpConfirm, Server: b.Name, Zone: b.Zone, Rcode: -1, Kind: update.KindIgnored,
-				Err: fmt.Errorf("the API accepted the change, but %s %s is %v afterwards (another writer, or a provider that skipped it)", r.Name, typeOf(r.Addr), got)}
+		if got, _ := b.values(after, r.Name, r.Type()); !slices.Equal(got, []string{r.Addr.Unmap().String()}) {
+			out[i] = backend.Result{Err: b.ignored(r.Name, r.Type(), got)}
+			continue
 		}
-		res[i] = update.Changed
+		out[i].Changed = true
 	}
-	return res, old, nil
-}
-
-// typeOf is the record type of a.
-func typeOf(a netip.Addr) string {
-	if a.Unmap().Is6() {
-		return "AAAA"
-	}
-	return "A"
+	return out
 }
 
 // Lookup returns name's A and AAAA records.
-func (b *Backend) Lookup(ctx context.Context, name string) ([]update.Record, error) {
-	var out []update.Record
+func (b *Backend) Lookup(ctx context.Context, name string) ([]backend.Record, error) {
+	var out []backend.Record
 	for _, t := range []string{"A", "AAAA"} {
 		vals, ttl, err := b.rrset(ctx, name, t)
 		if err != nil {
 			return nil, err
 		}
 		for _, v := range vals {
-			out = append(out, update.Record{Name: name, Addr: netip.MustParseAddr(v), TTL: uint32(ttl / time.Second)})
+			out = append(out, backend.Record{Name: name, Addr: netip.MustParseAddr(v), TTL: uint32(ttl / time.Second)})
 		}
 	}
 	return out, nil
@@ -288,28 +258,28 @@ func (b *Backend) LookupTXT(ctx context.Context, name string) ([]string, error) 
 }
 
 // AddTXT adds value to name's TXT RRset.
-func (b *Backend) AddTXT(ctx context.Context, name, value string, ttl uint32) (update.Result, error) {
+func (b *Backend) AddTXT(ctx context.Context, name, value string, ttl uint32) (bool, error) {
 	cur, _, err := b.rrset(ctx, name, "TXT")
 	if err != nil || slices.Contains(cur, value) {
-		return update.NoChange, err
+		return false, err
 	}
 	if err := b.set(ctx, name, "TXT", append(cur, value), ttl); err != nil {
-		return update.NoChange, err
+		return false, err
 	}
-	return update.Changed, nil
+	return true, nil
 }
 
 // RemoveTXT removes value from name's TXT RRset.
-func (b *Backend) RemoveTXT(ctx context.Context, name, value string) (update.Result, error) {
+func (b *Backend) RemoveTXT(ctx context.Context, name, value string) (bool, error) {
 	cur, ttl, err := b.rrset(ctx, name, "TXT")
 	if err != nil || !slices.Contains(cur, value) {
-		return update.NoChange, err
+		return false, err
 	}
 	rest := slices.DeleteFunc(cur, func(v string) bool { return v == value })
 	if err := b.set(ctx, name, "TXT", rest, uint32(ttl/time.Second)); err != nil {
-		return update.NoChange, err
+		return false, err
 	}
-	return update.Changed, nil
+	return true, nil
 }
 
 // Check proves that the API answers, accepts the key and has the zone,
@@ -317,7 +287,7 @@ func (b *Backend) RemoveTXT(ctx context.Context, name, value string) (update.Res
 func (b *Backend) Check(ctx context.Context) error {
 	_, err := b.Provider.GetRecords(ctx, b.zone())
 	if err != nil {
-		return b.fail(update.OpLookup, err)
+		return b.fail("reading the zone", err)
 	}
 	return nil
 }

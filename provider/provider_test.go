@@ -17,7 +17,8 @@ import (
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/provider"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/backend"
+	"github.com/sshdyn/sshdyn/backend/backendtest"
 )
 
 // startAPI starts PowerDNS with its HTTP API and waits until it answers.
@@ -27,7 +28,7 @@ func startAPI(t *testing.T) *dnstest.Server {
 	return s
 }
 
-func backend(t *testing.T, s *dnstest.Server, key, zone string) *provider.Backend {
+func newBackend(t *testing.T, s *dnstest.Server, key, zone string) *provider.Backend {
 	t.Helper()
 	p, err := provider.New("powerdns", provider.Settings{URL: s.APIURL, Key: key})
 	if err != nil {
@@ -36,8 +37,24 @@ func backend(t *testing.T, s *dnstest.Server, key, zone string) *provider.Backen
 	return &provider.Backend{Provider: p, Zone: zone, Name: "powerdns"}
 }
 
-func rec(name, addr string) update.Record {
-	return update.Record{Name: name, Addr: netip.MustParseAddr(addr), TTL: 60}
+func rec(name, addr string) backend.Record {
+	return backend.Record{Name: name, Addr: netip.MustParseAddr(addr), TTL: 60}
+}
+
+type result int
+
+const (
+	noChange result = iota
+	changed
+)
+
+// set sets one record through Set.
+func set(ctx context.Context, b *provider.Backend, r backend.Record) (result, []netip.Addr, error) {
+	out := b.Set(ctx, []backend.Record{r}, nil)[0]
+	if out.Changed {
+		return changed, out.Old, out.Err
+	}
+	return noChange, out.Old, out.Err
 }
 
 // TestPowerDNSAPI: through the libdns seam and PowerDNS's HTTP API: a
@@ -47,40 +64,40 @@ func rec(name, addr string) update.Record {
 func TestPowerDNSAPI(t *testing.T) {
 	s := startAPI(t)
 	ctx := context.Background()
-	b := backend(t, s, s.APIKey, s.Zone)
+	b := newBackend(t, s, s.APIKey, s.Zone)
 	host := "home." + s.Zone
 
-	if res, _, err := b.Set(ctx, rec(host, "198.51.100.7"), nil); err != nil || res != update.Changed {
+	if res, _, err := set(ctx, b, rec(host, "198.51.100.7")); err != nil || res != changed {
 		t.Fatalf("Set: %v %v", res, err)
 	}
 	if got := s.Lookup(t, host, dns.TypeA); !slices.Equal(got, []string{"198.51.100.7"}) {
 		t.Fatalf("PowerDNS serves %v", got)
 	}
 	serial := s.Serial(t)
-	if res, _, err := b.Set(ctx, rec(host, "198.51.100.7"), nil); err != nil || res != update.NoChange {
+	if res, _, err := set(ctx, b, rec(host, "198.51.100.7")); err != nil || res != noChange {
 		t.Fatalf("repeat: %v %v", res, err)
 	}
 	if s.Serial(t) != serial {
 		t.Error("nochg wrote: the serial moved")
 	}
-	res, old, err := b.Set(ctx, rec(host, "2001:db8::7"), nil)
-	if err != nil || res != update.Changed || len(old) != 0 {
+	res, old, err := set(ctx, b, rec(host, "2001:db8::7"))
+	if err != nil || res != changed || len(old) != 0 {
 		t.Fatalf("AAAA: %v %v %v", res, old, err)
 	}
 	if got := s.Lookup(t, host, dns.TypeAAAA); !slices.Equal(got, []string{"2001:db8::7"}) {
 		t.Errorf("AAAA %v", got)
 	}
-	if _, old, _ := b.Set(ctx, rec(host, "198.51.100.8"), nil); !slices.Equal(old, []netip.Addr{netip.MustParseAddr("198.51.100.7")}) {
+	if _, old, _ := set(ctx, b, rec(host, "198.51.100.8")); !slices.Equal(old, []netip.Addr{netip.MustParseAddr("198.51.100.7")}) {
 		t.Errorf("old = %v", old)
 	}
 	const v1, v2 = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbA"
 	owner := "_acme-challenge." + host
 	for _, v := range []string{v1, v2} {
-		if res, err := b.AddTXT(ctx, owner, v, 60); err != nil || res != update.Changed {
+		if res, err := b.AddTXT(ctx, owner, v, 60); err != nil || !res {
 			t.Fatalf("AddTXT: %v %v", res, err)
 		}
 	}
-	if res, err := b.RemoveTXT(ctx, owner, v1); err != nil || res != update.Changed {
+	if res, err := b.RemoveTXT(ctx, owner, v1); err != nil || !res {
 		t.Fatalf("RemoveTXT: %v %v", res, err)
 	}
 	if got, err := b.LookupTXT(ctx, owner); err != nil || !slices.Equal(got, []string{v2}) {
@@ -96,14 +113,14 @@ func TestPowerDNSAPI(t *testing.T) {
 	serial = s.Serial(t)
 	for name, c := range map[string]struct {
 		b    *provider.Backend
-		kind update.Kind
+		kind backend.Kind
 	}{
-		"wrong key":    {backend(t, s, "not-the-key", s.Zone), update.KindAuth},
-		"missing zone": {backend(t, s, s.APIKey, "other.example"), update.KindNotZone},
+		"wrong key":    {newBackend(t, s, "not-the-key", s.Zone), backend.KindCredentials},
+		"missing zone": {newBackend(t, s, s.APIKey, "other.example"), backend.KindNotZone},
 	} {
-		_, _, err := c.b.Set(ctx, rec(host, "198.51.100.9"), nil)
-		var ue *update.Error
-		if !errors.As(err, &ue) || ue.Kind != c.kind || ue.Kind.Temporary() {
+		_, _, err := set(ctx, c.b, rec(host, "198.51.100.9"))
+		var ue *backend.Error
+		if !errors.As(err, &ue) || ue.Kind != c.kind || ue.Temporary {
 			t.Errorf("%s: %v, want a lasting %v", name, err, c.kind)
 		}
 		if err := c.b.Check(ctx); err == nil {
@@ -118,9 +135,9 @@ func TestPowerDNSAPI(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	down, _ := provider.New("powerdns", provider.Settings{URL: "http://" + addr, Key: s.APIKey})
-	_, _, err = (&provider.Backend{Provider: down, Zone: s.Zone, Name: "powerdns"}).Set(ctx, rec(host, "198.51.100.9"), nil)
-	var ue *update.Error
-	if !errors.As(err, &ue) || !ue.Kind.Temporary() {
+	_, _, err = set(ctx, &provider.Backend{Provider: down, Zone: s.Zone, Name: "powerdns"}, rec(host, "198.51.100.9"))
+	var ue *backend.Error
+	if !errors.As(err, &ue) || !ue.Temporary {
 		t.Errorf("API down: %v, want a temporary error", err)
 	}
 	if err := b.Check(ctx); err != nil {
@@ -160,19 +177,18 @@ func TestSetAllIsOneWrite(t *testing.T) {
 	cp := &countingProvider{Provider: p}
 	b := &provider.Backend{Provider: cp, Zone: s.Zone, Name: "powerdns"}
 	a, c, d := "a."+s.Zone, "c."+s.Zone, "d."+s.Zone
-	if _, _, err := b.Set(ctx, rec(d, "198.51.100.4"), nil); err != nil {
+	if _, _, err := set(ctx, b, rec(d, "198.51.100.4")); err != nil {
 		t.Fatal(err)
 	}
 	cp.sets = 0
 	serial := s.Serial(t)
 	asked := 0
 	allow := func() error { asked++; return nil }
-	res, old, err := b.SetAll(ctx, []update.Record{rec(a, "198.51.100.1"), rec(a, "2001:db8::1"), rec(c, "198.51.100.3"), rec(d, "198.51.100.4")}, allow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(res, []update.Result{update.Changed, update.Changed, update.Changed, update.NoChange}) {
-		t.Errorf("results %v", res)
+	res := b.Set(ctx, []backend.Record{rec(a, "198.51.100.1"), rec(a, "2001:db8::1"), rec(c, "198.51.100.3"), rec(d, "198.51.100.4")}, allow)
+	for i, want := range []bool{true, true, true, false} {
+		if res[i].Err != nil || res[i].Changed != want {
+			t.Errorf("record %d: %+v, want changed %v", i, res[i], want)
+		}
 	}
 	if cp.sets != 1 || asked != 1 {
 		t.Errorf("%d SetRecords calls and %d asks of allow for one change, want 1 and 1", cp.sets, asked)
@@ -188,13 +204,15 @@ func TestSetAllIsOneWrite(t *testing.T) {
 
 	cp.fail = true
 	serial = s.Serial(t)
-	res, old, err = b.SetAll(ctx, []update.Record{rec(a, "198.51.100.11"), rec(c, "198.51.100.13")}, nil)
-	var ue *update.Error
-	if !errors.As(err, &ue) || ue.Kind.Temporary() || !strings.Contains(err.Error(), "HTTP 422") {
-		t.Errorf("a refused write: %v, want a lasting error with the API's status", err)
-	}
-	if !slices.Equal(res, []update.Result{update.NoChange, update.NoChange}) || old[0] != nil || old[1] != nil {
-		t.Errorf("a refused write reported %v %v", res, old)
+	res = b.Set(ctx, []backend.Record{rec(a, "198.51.100.11"), rec(c, "198.51.100.13")}, nil)
+	for i, r := range res {
+		var ue *backend.Error
+		if !errors.As(r.Err, &ue) || ue.Temporary || !strings.Contains(r.Err.Error(), "HTTP 422") {
+			t.Errorf("record %d of a refused write: %v, want a lasting error with the API's status", i, r.Err)
+		}
+		if r.Changed || r.Old != nil {
+			t.Errorf("record %d of a refused write reported %+v", i, r)
+		}
 	}
 	if s.Serial(t) != serial || !slices.Equal(s.Lookup(t, a, dns.TypeA), []string{"198.51.100.1"}) || !slices.Equal(s.Lookup(t, c, dns.TypeA), []string{"198.51.100.3"}) {
 		t.Error("a refused write changed the zone")
@@ -217,11 +235,34 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = (&provider.Backend{Provider: p, Zone: "dyn.example.com", Name: "powerdns"}).Set(context.Background(), rec("h.dyn.example.com", "198.51.100.1"), nil)
+	_, _, err = set(context.Background(), &provider.Backend{Provider: p, Zone: "dyn.example.com", Name: "powerdns"}, rec("h.dyn.example.com", "198.51.100.1"))
 	if err == nil || !strings.Contains(err.Error(), "HTTP 307") {
 		t.Errorf("a redirect: %v, want the API's HTTP 307 as the error", err)
 	}
 	if leaked.Load() {
 		t.Error("the API key was sent to the redirect's target")
 	}
+}
+
+// TestConformance: the API backend passes the backend suite against
+// PowerDNS's real HTTP API; its writes are the SOA serial's steps
+// (SOA-EDIT-API). A wrong key, a missing zone and the API down fail
+// with their kinds, in the API's words, never an RFC 2136 one.
+func TestConformance(t *testing.T) {
+	s := startAPI(t)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	down, _ := provider.New("powerdns", provider.Settings{URL: "http://" + addr, Key: s.APIKey})
+	backendtest.Run(t, backendtest.Harness{
+		Backend: newBackend(t, s, s.APIKey, s.Zone),
+		Zone:    s.Zone,
+		Writes:  func(t *testing.T) uint64 { return uint64(s.Serial(t)) },
+		Failures: []backendtest.Failure{
+			{Name: "wrong key", Backend: newBackend(t, s, "not-the-key", s.Zone), Kind: backend.KindCredentials},
+			{Name: "missing zone", Backend: newBackend(t, s, s.APIKey, "other.example"), Kind: backend.KindNotZone},
+			{Name: "API down", Backend: &provider.Backend{Provider: down, Zone: s.Zone, Name: "powerdns"}, Kind: backend.KindUnreachable, Temporary: true},
+		},
+		Foreign: []string{"TSIG", "primary", "tinydns"},
+	})
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/dnsname"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/backend"
 )
 
 // ACME DNS-01 (RFC 8555 8.4): the CA looks for a TXT record at
@@ -144,7 +144,7 @@ func (s *Service) writeChallenge(ctx context.Context, z Zone, id *authorized.Ent
 		if errors.As(err, &pe) {
 			return pe.Kind, err
 		}
-		kind, temp := classify(update.NoChange, err)
+		kind, temp := classify(backend.Result{Err: err})
 		return kind, &Error{Kind: kind, Host: owner, Temporary: temp, Err: err}
 	}
 	have, err := z.Backend.LookupTXT(ctx, owner)
@@ -167,16 +167,16 @@ func (s *Service) writeChallenge(ctx context.Context, z Zone, id *authorized.Ent
 	if ttl == 0 {
 		ttl = DefaultACMETTL
 	}
-	var r update.Result
+	var changed bool
 	if add {
-		r, err = z.Backend.AddTXT(ctx, owner, value, ttl)
+		changed, err = z.Backend.AddTXT(ctx, owner, value, ttl)
 	} else {
-		r, err = z.Backend.RemoveTXT(ctx, owner, value)
+		changed, err = z.Backend.RemoveTXT(ctx, owner, value)
 	}
 	if err != nil {
 		return fail(err)
 	}
-	if r == update.Changed {
+	if changed {
 		return KindGood, nil
 	}
 	return KindNoChange, nil

@@ -100,15 +100,15 @@ func TestChallenges(t *testing.T) {
 		if kind != st.kind || kind.Class(temp) != st.class {
 			t.Errorf("%s: kind %v (%v), want %v; err %v", st.name, kind, kind.Class(temp), st.kind, err)
 		}
-		if got := m.txt[owner]; !slices.Equal(got, st.txt) {
+		if got, _ := m.LookupTXT(ctx, owner); !slices.Equal(got, st.txt) {
 			t.Errorf("%s: TXT at %s = %v, want %v", st.name, owner, got, st.txt)
 		}
 	}
-	if m.txtTTL[owner] != 30 {
-		t.Errorf("TTL %d, want the zone's acme_ttl 30", m.txtTTL[owner])
+	if ttl := m.TXTTTL(owner); ttl != 30 {
+		t.Errorf("TTL %d, want the zone's acme_ttl 30", ttl)
 	}
 	// Nothing was ever written at another owner.
-	for name := range m.txt {
+	for _, name := range m.TXTNames() {
 		if name != owner {
 			t.Errorf("TXT written at %s", name)
 		}
@@ -130,7 +130,8 @@ func TestChallengeValuesAreBounded(t *testing.T) {
 			t.Fatalf("value %d: %v, want a refusal", i, err)
 		}
 	}
-	if n := len(m.txt["_acme-challenge.a.dyn.example.com"]); n != MaxChallengeValues {
+	if vs, _ := m.LookupTXT(context.Background(), "_acme-challenge.a.dyn.example.com"); len(vs) != MaxChallengeValues {
+		n := len(vs)
 		t.Errorf("%d values", n)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/backend"
 )
 
 // Kind is what became of a request or of one host in it. Its String is
@@ -31,7 +31,7 @@ const (
 	KindUnreachable // no connection to the primary
 	KindTimeout     // no answer in time
 	KindServFail    // SERVFAIL: the primary failed to apply it
-	KindTSIG        // TSIG failed: BADSIG, BADKEY, BADTIME, or an unsigned or forged reply
+	KindCredentials // the backend did not accept sshdyn's credentials: a TSIG key (BADSIG, BADKEY, BADTIME, an unsigned or forged reply), an API key
 	KindRefused     // REFUSED: the primary's update policy does not grant it
 	KindNotZone     // NOTZONE/NOTAUTH: the primary does not serve the zone
 	KindIgnored     // NOERROR, but the change is not there (PowerDNS's policy script)
@@ -53,7 +53,7 @@ var kindNames = [...]string{
 	KindUnreachable: "unreachable",
 	KindTimeout:     "timeout",
 	KindServFail:    "servfail",
-	KindTSIG:        "tsig",
+	KindCredentials: "credentials",
 	KindRefused:     "refused",
 	KindNotZone:     "notzone",
 	KindIgnored:     "ignored",
@@ -148,43 +148,42 @@ type HostResult struct {
 // OK reports whether the host's record is now right.
 func (r HostResult) OK() bool { return r.Kind == KindGood || r.Kind == KindNoChange }
 
-// classify names the outcome of a Backend's Set.
-func classify(res update.Result, err error) (Kind, bool) {
-	var ue *update.Error
+// classify names the outcome of one record of a Backend's Set.
+func classify(r backend.Result) (Kind, bool) {
 	var le *LimitError
 	switch {
-	case err == nil && res == update.Changed:
+	case r.Err == nil && r.Changed:
 		return KindGood, false
-	case err == nil:
+	case r.Err == nil:
 		return KindNoChange, false
-	case errors.As(err, &le):
+	case errors.As(r.Err, &le):
 		return KindRateLimited, true
-	case errors.As(err, &ue):
-		return dnsKind(ue.Kind), ue.Kind.Temporary()
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(r.Err, context.DeadlineExceeded), errors.Is(r.Err, context.Canceled):
 		return KindTimeout, true
 	}
-	// Not the primary's answer (an error of a backend sshdyn does not
-	// know): the next run may do better.
+	if e, ok := backend.As(r.Err); ok {
+		return backendKind(e.Kind), e.Temporary
+	}
+	// Not a backend's failure: the next run may do better.
 	return KindOther, true
 }
 
-// dnsKind is the Kind of a DNS failure's update.Kind.
-func dnsKind(k update.Kind) Kind {
+// backendKind is the Kind of a backend's failure.
+func backendKind(k backend.Kind) Kind {
 	switch k {
-	case update.KindUnreachable:
+	case backend.KindUnreachable:
 		return KindUnreachable
-	case update.KindTimeout:
+	case backend.KindTimeout:
 		return KindTimeout
-	case update.KindAuth:
-		return KindTSIG
-	case update.KindRefused:
+	case backend.KindCredentials:
+		return KindCredentials
+	case backend.KindRefused:
 		return KindRefused
-	case update.KindNotZone:
+	case backend.KindNotZone:
 		return KindNotZone
-	case update.KindServFail:
+	case backend.KindServerFailure:
 		return KindServFail
-	case update.KindIgnored:
+	case backend.KindIgnored:
 		return KindIgnored
 	}
 	return KindOther

@@ -17,34 +17,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/miekg/dns"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/backend"
 	"github.com/sshdyn/sshdyn/dnsname"
-	"github.com/sshdyn/sshdyn/update"
 )
 
-// Backend keeps the address records of one zone on its primary.
-//
-// Set makes r's RRset exactly {r.Addr}, and writes nothing when it
-// already is; before it writes anything it calls allow (at most once),
-// and an error from allow stops it with nothing written. When it changes
-// the RRset, old holds the addresses it replaced, when it could tell.
-// SetAll does the same for several records of the zone as one change:
-// allow is called once, and what it writes is one UPDATE, all or
-// nothing. Lookup returns the A and AAAA records served for name now.
-// update.Client (RFC 2136) and update.Remembering (the same, with
-// compare-and-set) are Backends.
-//
-// The TXT methods add and remove single values (ACME challenges), as
-// update.Client's do.
-type Backend interface {
-	Set(ctx context.Context, r update.Record, allow func() error) (res update.Result, old []netip.Addr, err error)
-	SetAll(ctx context.Context, recs []update.Record, allow func() error) (res []update.Result, old [][]netip.Addr, err error)
-	Lookup(ctx context.Context, name string) ([]update.Record, error)
-	update.TXT
-}
+// Backend keeps the records of one zone: the contract of package
+// backend, which every backend (RFC 2136, the embedded zone in process,
+// tinydns, a provider's API) implements and backendtest checks.
+type Backend = backend.Backend
 
 // Zone is one zone sshdyn updates, and the backend that writes it.
 type Zone struct {
@@ -122,7 +105,8 @@ type Service struct {
 	Revoked Revoker
 
 	// Served asks a name server of a zone's WaitFor whether it serves
-	// value in name's RRset of type t; update.Served if nil.
+	// value in name's RRset of type t (update.Served does, over DNS);
+	// required when a zone has WaitFor.
 	Served func(ctx context.Context, server, name string, t uint16, value string) (bool, error)
 
 	once     sync.Once
@@ -160,9 +144,6 @@ func (s *Service) init() {
 	if s.Observer == nil {
 		s.Observer = nopObserver{}
 	}
-	if s.Served == nil {
-		s.Served = update.Served
-	}
 }
 
 // Address returns a client's address as sshdyn publishes it: an
@@ -172,7 +153,7 @@ func Address(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
 
 // RecordType names the record an address goes in: "A" for IPv4, "AAAA"
 // for IPv6.
-func RecordType(a netip.Addr) string { return dns.TypeToString[update.TypeFor(a)] }
+func RecordType(a netip.Addr) string { return backend.TypeOf(a) }
 
 // Permit reports why id may not be used from addr now (its key or
 // certificate revoked, expired, or not from= this address) as a
@@ -358,34 +339,28 @@ func byZone(ts []target) [][]int {
 // and puts their results in out: one record through Set, several as one
 // change through SetAll (one UPDATE, all or nothing).
 func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, ts []target, group []int, allow func() error, out []HostResult) {
-	recs := make([]update.Record, len(group))
+	recs := make([]backend.Record, len(group))
 	for j, i := range group {
 		t := ts[i]
 		ttl := id.TTL
 		if ttl == 0 {
 			ttl = t.zone.TTL
 		}
-		recs[j] = update.Record{Name: t.host, Addr: t.addr, TTL: ttl}
+		recs[j] = backend.Record{Name: t.host, Addr: t.addr, TTL: ttl}
 		out[i] = HostResult{Host: t.host, Zone: t.zone.Name, Type: RecordType(t.addr), Addr: t.addr, TTL: ttl}
 	}
-	res := make([]update.Result, len(group))
-	old := make([][]netip.Addr, len(group))
-	var err error
-	switch first := ts[group[0]]; {
-	case first.kind != 0:
+	first := ts[group[0]]
+	if first.kind != 0 {
 		out[group[0]].Kind = first.kind
 		out[group[0]].Err = &Error{Kind: first.kind, Host: first.host, Addr: first.addr}
 		s.Observer.Update(front, first.zone.Name, out[group[0]].Type, first.kind.String())
 		return
-	case len(group) == 1:
-		res[0], old[0], err = first.zone.Backend.Set(ctx, recs[0], allow)
-	default:
-		res, old, err = first.zone.Backend.SetAll(ctx, recs, allow)
 	}
+	res := first.zone.Backend.Set(ctx, recs, allow)
 	for j, i := range group {
 		r := &out[i]
-		r.Old, r.Err = old[j], err
-		r.Kind, r.Temporary = classify(res[j], err)
+		r.Old, r.Err = res[j].Old, res[j].Err
+		r.Kind, r.Temporary = classify(res[j])
 		s.Observer.Update(front, r.Zone, r.Type, r.Kind.String())
 	}
 }
@@ -447,7 +422,7 @@ func LANAddress(prefix netip.Prefix, iid netip.Addr) (netip.Addr, bool) {
 // Records is what a primary serves for one host.
 type Records struct {
 	Host    string
-	Records []update.Record // A and AAAA; none if the host has no address
+	Records []backend.Record // A and AAAA; none if the host has no address
 }
 
 // Status returns the A and AAAA records served now for the hosts asked
@@ -474,7 +449,7 @@ func (s *Service) Status(ctx context.Context, req Request) ([]Records, error) {
 	for i, host := range hosts {
 		recs, err := zones[i].Backend.Lookup(ctx, host)
 		if err != nil {
-			kind, temp := classify(update.NoChange, err)
+			kind, temp := classify(backend.Result{Err: err})
 			return out, &Error{Kind: kind, Host: host, Temporary: temp, Err: err}
 		}
 		out = append(out, Records{Host: host, Records: recs})

@@ -13,151 +13,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/authorized"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/backend"
+	"github.com/sshdyn/sshdyn/backend/memory"
 )
 
-// memory is a Backend that keeps records in a map: the core's rules are
-// tested without a DNS server. fail, if set, is returned by every call.
-type memory struct {
-	mu    sync.Mutex
-	recs  map[string]netip.Addr // "name type"
-	sets  []update.Record       // every Set asked
-	fail  error
-	block chan struct{} // if set, Set waits for it
+// newMemory returns the in-memory backend: the core's rules are tested
+// without a DNS server.
+func newMemory() *memory.Backend { return memory.New() }
 
-	messages, writes int // SetAll calls, and those that wrote
-
-	txt    map[string][]string // TXT values by name
-	txtTTL map[string]uint32
+// sets returns how many records were asked of m.
+func sets(m *memory.Backend) int {
+	_, _, asked := m.Counts()
+	return len(asked)
 }
 
-func newMemory() *memory {
-	return &memory{recs: map[string]netip.Addr{}, txt: map[string][]string{}, txtTTL: map[string]uint32{}}
-}
+// calls and writes return m's Set calls, and those that wrote.
+func calls(m *memory.Backend) int  { c, _, _ := m.Counts(); return c }
+func writes(m *memory.Backend) int { _, w, _ := m.Counts(); return w }
 
-func (m *memory) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return nil, m.fail
-	}
-	return slices.Clone(m.txt[name]), nil
-}
-
-func (m *memory) AddTXT(ctx context.Context, name, value string, ttl uint32) (update.Result, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return update.NoChange, m.fail
-	}
-	if slices.Contains(m.txt[name], value) {
-		return update.NoChange, nil
-	}
-	m.txt[name] = append(m.txt[name], value)
-	m.txtTTL[name] = ttl
-	return update.Changed, nil
-}
-
-func (m *memory) RemoveTXT(ctx context.Context, name, value string) (update.Result, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return update.NoChange, m.fail
-	}
-	i := slices.Index(m.txt[name], value)
-	if i < 0 {
-		return update.NoChange, nil
-	}
-	m.txt[name] = slices.Delete(m.txt[name], i, i+1)
-	if len(m.txt[name]) == 0 {
-		delete(m.txt, name)
-	}
-	return update.Changed, nil
-}
-
-func key(name string, t uint16) string { return name + " " + dns.TypeToString[t] }
-
-func (m *memory) Set(ctx context.Context, r update.Record, allow func() error) (update.Result, []netip.Addr, error) {
-	if m.block != nil {
-		<-m.block
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sets = append(m.sets, r)
-	if m.fail != nil {
-		return update.NoChange, nil, m.fail
-	}
-	k := key(r.Name, r.Type())
-	old, had := m.recs[k]
-	if had && old == r.Addr {
-		return update.NoChange, nil, nil
-	}
-	if allow != nil {
-		if err := allow(); err != nil {
-			return update.NoChange, nil, err
-		}
-	}
-	m.recs[k] = r.Addr
-	if had {
-		return update.Changed, []netip.Addr{old}, nil
-	}
-	return update.Changed, nil, nil
-}
-
-// SetAll is one change: all or nothing, allow asked once, counted in
-// m.messages.
-func (m *memory) SetAll(ctx context.Context, recs []update.Record, allow func() error) ([]update.Result, [][]netip.Addr, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.messages++
-	res, old := make([]update.Result, len(recs)), make([][]netip.Addr, len(recs))
-	if m.fail != nil {
-		return res, old, m.fail
-	}
-	var differ []int
-	for i, r := range recs {
-		if a, ok := m.recs[key(r.Name, r.Type())]; !ok || a != r.Addr {
-			differ = append(differ, i)
-		}
-	}
-	if len(differ) == 0 {
-		return res, old, nil
-	}
-	if allow != nil {
-		if err := allow(); err != nil {
-			return res, old, err
-		}
-	}
-	for _, i := range differ {
-		r := recs[i]
-		if a, ok := m.recs[key(r.Name, r.Type())]; ok {
-			old[i] = []netip.Addr{a}
-		}
-		m.recs[key(r.Name, r.Type())] = r.Addr
-		res[i] = update.Changed
-		m.sets = append(m.sets, r)
-	}
-	m.writes++
-	return res, old, nil
-}
-
-func (m *memory) Lookup(ctx context.Context, name string) ([]update.Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return nil, m.fail
-	}
-	var out []update.Record
-	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		if a, ok := m.recs[key(name, t)]; ok {
-			out = append(out, update.Record{Name: name, Addr: a, TTL: 60})
-		}
-	}
-	return out, nil
+// addr returns what m holds for name's RRset of type t.
+func addr(m *memory.Backend, name, t string) netip.Addr {
+	a, _, _ := m.Get(name, t)
+	return a
 }
 
 // entry parses one authorized line with a fresh key and options opts.
@@ -259,8 +139,8 @@ func TestUpdate(t *testing.T) {
 				if !errors.As(err, &pe) || pe.Kind != tc.wantErr {
 					t.Fatalf("err = %v, want a %v refusal", err, tc.wantErr)
 				}
-				if len(dyn.sets)+len(parent.sets) != 0 || len(obs.updates) != 0 {
-					t.Errorf("a refused request reached a backend: %v %v", dyn.sets, parent.sets)
+				if sets(dyn)+sets(parent) != 0 || len(obs.updates) != 0 {
+					t.Errorf("a refused request reached a backend: %v %v", sets(dyn), sets(parent))
 				}
 				return
 			}
@@ -278,14 +158,19 @@ func TestUpdate(t *testing.T) {
 			for _, r := range res {
 				zones = append(zones, map[string]string{"dyn.example.com": "dyn", "example.com": "parent"}[r.Zone])
 			}
-			if !slices.Equal(zones, tc.wantZones) || len(dyn.sets)+len(parent.sets) != len(tc.wantZones) {
-				t.Errorf("zones %v (dyn %d sets, parent %d), want %v", zones, len(dyn.sets), len(parent.sets), tc.wantZones)
+			if !slices.Equal(zones, tc.wantZones) || sets(dyn)+sets(parent) != len(tc.wantZones) {
+				t.Errorf("zones %v (dyn %d sets, parent %d), want %v", zones, sets(dyn), sets(parent), tc.wantZones)
 			}
 			if len(obs.updates) != len(res) {
 				t.Errorf("observed %v for %d results", obs.updates, len(res))
 			}
 		})
 	}
+}
+
+// failure is a backend's failure of kind k.
+func failure(k backend.Kind, temporary bool) error {
+	return &backend.Error{Kind: k, Temporary: temporary, Backend: "test backend", Zone: "dyn.example.com", Hint: "a hint", Err: errors.New(k.String())}
 }
 
 // TestUpdateFailures: each failure of a backend becomes a kind, a
@@ -296,21 +181,21 @@ func TestUpdateFailures(t *testing.T) {
 		kind  Kind
 		class Class
 	}{
-		{&update.Error{Kind: update.KindAuth, Rcode: dns.RcodeNotAuth, TSIGError: dns.RcodeBadSig}, KindTSIG, ClassServer},
-		{&update.Error{Kind: update.KindRefused, Rcode: dns.RcodeRefused}, KindRefused, ClassServer},
-		{&update.Error{Kind: update.KindIgnored}, KindIgnored, ClassServer},
-		{&update.Error{Kind: update.KindNotZone}, KindNotZone, ClassServer},
-		{&update.Error{Kind: update.KindOther}, KindOther, ClassServer},
-		{&update.Error{Kind: update.KindUnreachable}, KindUnreachable, ClassTemporary},
-		{&update.Error{Kind: update.KindTimeout}, KindTimeout, ClassTemporary},
-		{&update.Error{Kind: update.KindServFail}, KindServFail, ClassTemporary},
+		{failure(backend.KindCredentials, false), KindCredentials, ClassServer},
+		{failure(backend.KindRefused, false), KindRefused, ClassServer},
+		{failure(backend.KindIgnored, false), KindIgnored, ClassServer},
+		{failure(backend.KindNotZone, false), KindNotZone, ClassServer},
+		{failure(backend.KindOther, false), KindOther, ClassServer},
+		{failure(backend.KindUnreachable, true), KindUnreachable, ClassTemporary},
+		{failure(backend.KindTimeout, true), KindTimeout, ClassTemporary},
+		{failure(backend.KindServerFailure, true), KindServFail, ClassTemporary},
 		{context.DeadlineExceeded, KindTimeout, ClassTemporary},
 		{errors.New("something else"), KindOther, ClassTemporary},
 	}
 	for _, tc := range cases {
 		t.Run(tc.kind.String(), func(t *testing.T) {
 			m := newMemory()
-			m.fail = tc.err
+			m.Fail(tc.err)
 			obs := &recorder{}
 			s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, Observer: obs}
 			res, err := s.Update(t.Context(), Request{Identity: entry(t, `host="a.dyn.example.com"`), Client: public4, Addr: public4})
@@ -346,7 +231,7 @@ func TestChangeLimit(t *testing.T) {
 	step(a, "8.8.4.4", KindNoChange)
 	step(a, "8.8.4.5", KindRateLimited)
 	step(b, "8.8.4.5", KindGood)
-	if got := m.recs[key("a.dyn.example.com", dns.TypeA)]; got != netip.MustParseAddr("8.8.4.4") {
+	if got := addr(m, "a.dyn.example.com", "A"); got != netip.MustParseAddr("8.8.4.4") {
 		t.Errorf("over the limit, the record became %v", got)
 	}
 	if !slices.Equal(obs.limited, []string{LimitChanges}) {
@@ -377,7 +262,7 @@ func TestRequestLimit(t *testing.T) {
 	if _, err := s.Status(t.Context(), req(a)); err != nil {
 		t.Fatal(err)
 	}
-	sets := len(m.sets)
+	before := sets(m)
 	for _, call := range []func() error{
 		func() error { _, err := s.Update(t.Context(), req(a)); return err },
 		func() error { _, err := s.Status(t.Context(), req(a)); return err },
@@ -392,7 +277,7 @@ func TestRequestLimit(t *testing.T) {
 			t.Errorf("message %q", err)
 		}
 	}
-	if len(m.sets) != sets {
+	if sets(m) != before {
 		t.Error("a request over the limit reached the backend")
 	}
 	if res, err := s.Update(t.Context(), req(b)); err != nil || res[0].Kind != KindGood {
@@ -407,7 +292,8 @@ func TestRequestLimit(t *testing.T) {
 // then is refused as a whole, temporarily.
 func TestBusy(t *testing.T) {
 	m := newMemory()
-	m.block = make(chan struct{})
+	block := make(chan struct{})
+	m.Block(block)
 	obs := &recorder{}
 	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, MaxInFlight: 1, Timeout: 200 * time.Millisecond, Observer: obs}
 	a := entry(t, `host="a.dyn.example.com"`)
@@ -424,7 +310,7 @@ func TestBusy(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Kind != KindBusy || pe.Kind.Class(pe.Temporary) != ClassTemporary {
 		t.Errorf("second update = %v, want busy", err)
 	}
-	close(m.block)
+	close(block)
 	if err := <-done; err != nil {
 		t.Error(err)
 	}
@@ -447,13 +333,13 @@ func TestUpdateGoesOnWhenTheClientLeaves(t *testing.T) {
 }
 
 // ctxBackend fails when its context is done.
-type ctxBackend struct{ *memory }
+type ctxBackend struct{ *memory.Backend }
 
-func (c ctxBackend) Set(ctx context.Context, r update.Record, allow func() error) (update.Result, []netip.Addr, error) {
+func (c ctxBackend) Set(ctx context.Context, recs []backend.Record, allow func() error) []backend.Result {
 	if err := ctx.Err(); err != nil {
-		return update.NoChange, nil, err
+		return backend.Each(len(recs), err)
 	}
-	return c.memory.Set(ctx, r, allow)
+	return c.Backend.Set(ctx, recs, allow)
 }
 
 func TestStatus(t *testing.T) {
@@ -470,7 +356,7 @@ func TestStatus(t *testing.T) {
 	if _, err := s.Status(t.Context(), Request{Identity: a, Client: public4, Addr: public4, Hosts: []string{"c.dyn.example.com"}}); err == nil {
 		t.Error("status of another identity's host answered")
 	}
-	m.fail = &update.Error{Kind: update.KindUnreachable}
+	m.Fail(&backend.Error{Kind: backend.KindUnreachable, Temporary: true, Backend: "test", Err: errors.New("down")})
 	_, err = s.Status(t.Context(), Request{Identity: a, Client: public4, Addr: public4})
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Kind != KindUnreachable || !pe.Temporary || pe.Host != "a.dyn.example.com" {
@@ -582,12 +468,12 @@ func TestLANHosts(t *testing.T) {
 	}
 	got := update(Request{Addr: netip.MustParseAddr("2a00:1450:1:2::99")})
 	want := []string{"good home.dyn.example.com AAAA 2a00:1450:1:2::99", "good nas.dyn.example.com AAAA 2a00:1450:1:0:211:32ff:fe12:3456", "good cam.dyn.example.com AAAA 2a00:1450:1:1::10"}
-	if !slices.Equal(got, want) || m.messages != 1 || m.writes != 1 {
-		t.Fatalf("first = %q in %d messages, %d writes; want %q in one", got, m.messages, m.writes, want)
+	if !slices.Equal(got, want) || calls(m) != 1 || writes(m) != 1 {
+		t.Fatalf("first = %q in %d messages, %d writes; want %q in one", got, calls(m), writes(m), want)
 	}
 	got = update(Request{Addr: netip.MustParseAddr("2a00:1450:1:2::99")})
-	if got[0] != "nochg home.dyn.example.com AAAA 2a00:1450:1:2::99" || m.writes != 1 {
-		t.Errorf("repeat = %q, %d writes", got, m.writes)
+	if got[0] != "nochg home.dyn.example.com AAAA 2a00:1450:1:2::99" || writes(m) != 1 {
+		t.Errorf("repeat = %q, %d writes", got, writes(m))
 	}
 	got = update(Request{Addr: netip.MustParseAddr("8.8.4.4")})
 	if len(got) != 1 || got[0] != "good home.dyn.example.com A 8.8.4.4" {
@@ -601,10 +487,12 @@ func TestLANHosts(t *testing.T) {
 	}
 	// The change limit counts one message once: 3 changes so far (two
 	// messages of LAN hosts and the A record), so the
-	// next change is refused for all of them, and nothing is written.
+	// next change is refused for all of them, and nothing is written:
+	// the backend has written three times, as before.
+	written := writes(m)
 	got = update(Request{Addr: netip.MustParseAddr("2a00:1450:7:7::1")})
-	if got[0] != "rate_limited home.dyn.example.com AAAA 2a00:1450:7:7::1" || m.writes != 2 {
-		t.Errorf("over the limit = %q, %d writes", got, m.writes)
+	if got[0] != "rate_limited home.dyn.example.com AAAA 2a00:1450:7:7::1" || written != 3 || writes(m) != written {
+		t.Errorf("over the limit = %q, %d writes", got, writes(m))
 	}
 	// Without LAN: the host alone.
 	if res, err := s.Update(t.Context(), Request{Identity: id, Client: netip.MustParseAddr("8.8.4.4"), Addr: netip.MustParseAddr("2a00:1450:1:2::99")}); err != nil || len(res) != 1 {
@@ -625,7 +513,7 @@ func TestLANHosts(t *testing.T) {
 	if len(got) != 3 || !strings.HasPrefix(got[1], "bad_prefix nas.dyn.example.com AAAA") || !strings.HasPrefix(got[2], "bad_prefix cam.") {
 		t.Errorf("IPv4-mapped LAN prefix = %q, want bad_prefix for each LAN host", got)
 	}
-	if a, ok := m.recs["nas.dyn.example.com A"]; ok {
+	if a, _, ok := m.Get("nas.dyn.example.com", "A"); ok {
 		t.Errorf("nas has an A record: %v", a)
 	}
 }

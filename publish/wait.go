@@ -51,6 +51,9 @@ func (s *Service) awaitHosts(ctx context.Context, out []HostResult) {
 // RRset of type t, asking each every 250 ms, for up to z's WaitTimeout.
 // It returns an error naming the servers that still lag, or nil.
 func (s *Service) await(ctx context.Context, z Zone, name string, t uint16, value string) error {
+	if s.Served == nil {
+		return &Error{Kind: KindLagging, Temporary: true, Err: fmt.Errorf("zone %s has wait_for, and the Service no Served to ask it", z.Name)}
+	}
 	timeout := z.WaitTimeout
 	if timeout <= 0 {
 		timeout = DefaultWaitTimeout

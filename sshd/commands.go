@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
-	"github.com/miekg/dns"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/authorized"
@@ -226,7 +225,7 @@ type Report struct {
 // HostReport is one host's outcome in a Report. Result is "good",
 // "nochg" or "error"; Previous lists the addresses replaced by a good
 // update (when they could be read); Kind sorts a failure: "rate_limited"
-// or the DNS failure's kind ("tsig", "refused", "ignored", "unreachable",
+// or the DNS failure's kind ("credentials", "refused", "ignored", "unreachable",
 // "timeout", ...); Temporary says whether retrying later may succeed.
 type HostReport struct {
 	Host      string   `json:"host"`
@@ -311,7 +310,7 @@ func (s *Server) status(ctx context.Context, e *env, named []string) error {
 			fmt.Fprintf(e.stdout, "%s none\n", h.Host)
 		}
 		for _, r := range h.Records {
-			fmt.Fprintf(e.stdout, "%s %s %s %d\n", h.Host, dns.TypeToString[r.Type()], r.Addr, r.TTL)
+			fmt.Fprintf(e.stdout, "%s %s %s %d\n", h.Host, r.Type(), r.Addr, r.TTL)
 		}
 	}
 	if err != nil {

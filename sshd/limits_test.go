@@ -19,6 +19,7 @@ import (
 
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/backend"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/update"
 )
@@ -325,14 +326,14 @@ func (c *countingBackend) enter() func() {
 	return func() { c.active.Add(-1) }
 }
 
-func (c *countingBackend) Set(ctx context.Context, r update.Record, allow func() error) (update.Result, []netip.Addr, error) {
+func (c *countingBackend) Set(ctx context.Context, recs []backend.Record, allow func() error) []backend.Result {
 	defer c.enter()()
-	return c.Backend.Set(ctx, r, allow)
+	return c.Backend.Set(ctx, recs, allow)
 }
 
 // realClient returns the server's zone's RFC 2136 client.
 func realClient(s *Server) *update.Client {
-	return s.Service.Zones[0].Backend.(*update.Client)
+	return s.Service.Zones[0].Backend.(*update.Backend).R.Primary.(*update.Client)
 }
 
 // TestDNSInFlightCap: two clients update at once against a slow primary;
@@ -347,7 +348,7 @@ func TestDNSInFlightCap(t *testing.T) {
 				s.Service.MaxInFlight = limit
 				c := *realClient(s)
 				c.Server = dnstest.SlowProxy(t, c.Server, 500*time.Millisecond).Addr
-				counter.Backend = &c
+				counter.Backend = update.NewBackend(&c)
 				s.Service.Zones = []publish.Zone{{Name: c.Zone, TTL: 60, Backend: counter}}
 			})
 			results := make(chan string, 2)
@@ -385,9 +386,9 @@ func TestDNSFaultsReachTheClient(t *testing.T) {
 		code   int
 		line   string
 	}{
-		{"BADSIG", func(c *update.Client) { c.Key.Secret = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==" }, ExitConfig, "(tsig)"},
-		{"BADKEY", func(c *update.Client) { c.Key.Name = "nobody." }, ExitConfig, "(tsig)"},
-		{"BADTIME", func(c *update.Client) { c.Now = func() time.Time { return time.Now().Add(-time.Hour) } }, ExitConfig, "(tsig)"},
+		{"BADSIG", func(c *update.Client) { c.Key.Secret = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==" }, ExitConfig, "(credentials)"},
+		{"BADKEY", func(c *update.Client) { c.Key.Name = "nobody." }, ExitConfig, "(credentials)"},
+		{"BADTIME", func(c *update.Client) { c.Now = func() time.Time { return time.Now().Add(-time.Hour) } }, ExitConfig, "(credentials)"},
 		{"NOTZONE", func(c *update.Client) { c.Zone = "other.example.org" }, ExitConfig, "(notzone)"},
 		{"refused connection", func(c *update.Client) { c.Server = "127.0.0.1:1" }, ExitTempFail, "temporary failure (DNS primary unreachable)"},
 		{"slow past the timeout", nil, ExitTempFail, "temporary failure (DNS primary timeout)"},
@@ -404,7 +405,7 @@ func TestDNSFaultsReachTheClient(t *testing.T) {
 					c.Server = dnstest.SlowProxy(t, c.Server, 2*time.Second).Addr
 					c.Timeout = 300 * time.Millisecond
 				}
-				s.Service.Zones = []publish.Zone{{Name: s.Service.Zones[0].Name, TTL: 60, Backend: &c}}
+				s.Service.Zones = []publish.Zone{{Name: s.Service.Zones[0].Name, TTL: 60, Backend: update.NewBackend(&c)}}
 			})
 			serial := env.dns.Serial(t)
 			cl, err := dial(env, a)

@@ -90,7 +90,7 @@ func startServerOpts(t *testing.T, a, b gossh.Signer, aOpts string, mod func(*Se
 	srv := &Server{
 		Hosts: hosts,
 		Service: &publish.Service{Zones: []publish.Zone{
-			{Name: p.Zone, TTL: 60, Backend: &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}},
+			{Name: p.Zone, TTL: 60, Backend: update.NewBackend(&update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key})},
 		}},
 		HostSigners:  []gossh.Signer{newSigner(t)},
 		LoginTimeout: 2 * time.Second,

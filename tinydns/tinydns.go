@@ -36,7 +36,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/backend"
 )
 
 // The block's marker lines.
@@ -95,11 +95,11 @@ func (b *Backend) load() error {
 	}
 	data, err := os.ReadFile(filepath.Join(b.Root, "data"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return b.fail(update.KindUnreachable, err)
+		return b.fail(failIO, err)
 	}
 	l, err := cut(data)
 	if err != nil {
-		return b.fail(update.KindOther, err)
+		return b.fail(failBlock, err)
 	}
 	b.want = map[string]*rrset{}
 	for _, line := range l.block {
@@ -223,9 +223,30 @@ func unescape(s string) ([]byte, error) {
 	return out, nil
 }
 
-// fail makes an *update.Error of the backend's.
-func (b *Backend) fail(kind update.Kind, err error) error {
-	return &update.Error{Op: update.OpReplace, Server: "tinydns " + b.Root, Zone: b.Zone, Kind: kind, Rcode: -1, Err: err}
+// The failures of a tinydns root, each with its hint.
+type failure int
+
+const (
+	failIO    failure = iota // the root's files cannot be read or written
+	failBlock                // data's block cannot be told from the operator's lines
+	failBuild                // tinydns-data refused data
+	failCDB                  // data.cdb cannot be read
+)
+
+// fail makes a *backend.Error of the backend's, in its own words.
+func (b *Backend) fail(f failure, err error) error {
+	e := &backend.Error{Backend: "tinydns root " + b.Root, Zone: b.Zone, Err: err}
+	switch f {
+	case failIO:
+		e.Kind, e.Temporary, e.Hint = backend.KindUnreachable, true, "sshdyn cannot read or write the tinydns root: it must exist, and sshdyn's user must be able to write it and its data file"
+	case failBlock:
+		e.Kind, e.Hint = backend.KindOther, "sshdyn will not guess which lines of data are the operator's: fix the line named, and update again"
+	case failBuild:
+		e.Kind, e.Hint = backend.KindServerFailure, "tinydns-data refused data: fix the line it names (most likely an operator's line), and update again"
+	case failCDB:
+		e.Kind, e.Hint = backend.KindOther, "data.cdb cannot be read: run tinydns-data in the root by hand and see what it says"
+	}
+	return e
 }
 
 // served returns what data.cdb holds for name's RRset of type t.
@@ -235,7 +256,7 @@ func (b *Backend) served(name string, t uint16) ([]string, uint32, error) {
 		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, 0, b.fail(update.KindOther, err)
+		return nil, 0, b.fail(failCDB, err)
 	}
 	var out []string
 	var ttl uint32
@@ -359,7 +380,7 @@ func (b *Backend) rebuild(ctx context.Context, want, written map[string]*rrset) 
 	dataPath := filepath.Join(b.Root, "data")
 	old, err := os.ReadFile(dataPath)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return b.fail(update.KindUnreachable, err)
+		return b.fail(failIO, err)
 	}
 	mode := os.FileMode(0o644)
 	if fi, err := os.Stat(dataPath); err == nil {
@@ -367,14 +388,14 @@ func (b *Backend) rebuild(ctx context.Context, want, written map[string]*rrset) 
 	}
 	scratch := filepath.Join(b.Root, ".sshdyn")
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
-		return b.fail(update.KindUnreachable, err)
+		return b.fail(failIO, err)
 	}
 	data, err := compose(old, want, written)
 	if err != nil {
-		return b.fail(update.KindOther, fmt.Errorf("%s: %w; data and data.cdb left as they were", dataPath, err))
+		return b.fail(failBlock, fmt.Errorf("%s: %w; data and data.cdb left as they were", dataPath, err))
 	}
 	if err := writeSynced(filepath.Join(scratch, "data"), data, mode); err != nil {
-		return b.fail(update.KindUnreachable, err)
+		return b.fail(failIO, err)
 	}
 	prog := b.Program
 	if prog == "" {
@@ -387,13 +408,13 @@ func (b *Backend) rebuild(ctx context.Context, want, written map[string]*rrset) 
 	if out, err := cmd.CombinedOutput(); err != nil {
 		// The operator's data (or sshdyn's lines) did not compile: data
 		// and data.cdb stay as they were.
-		return b.fail(update.KindOther, fmt.Errorf("tinydns-data failed (data.cdb left as it was): %v: %s", err, strings.TrimSpace(string(out))))
+		return b.fail(failBuild, fmt.Errorf("tinydns-data failed (data.cdb left as it was): %v: %s", err, strings.TrimSpace(string(out))))
 	}
 	if err := os.Rename(filepath.Join(scratch, "data.cdb"), filepath.Join(b.Root, "data.cdb")); err != nil {
-		return b.fail(update.KindUnreachable, err)
+		return b.fail(failIO, err)
 	}
 	if err := os.Rename(filepath.Join(scratch, "data"), dataPath); err != nil {
-		return b.fail(update.KindUnreachable, err)
+		return b.fail(failIO, err)
 	}
 	return nil
 }
@@ -422,7 +443,7 @@ func writeSynced(path string, data []byte, mode os.FileMode) error {
 	return f.Close()
 }
 
-var _ update.TXT = (*Backend)(nil)
+var _ backend.Backend = (*Backend)(nil)
 
 // current returns what sshdyn wants for name's RRset of type t, and what
 // data.cdb serves.
@@ -441,73 +462,69 @@ func (b *Backend) current(name string, t uint16) (want *rrset, served []string, 
 	return want, served, ttl, err
 }
 
-// settled reports whether name's RRset of type t is values with ttl both
-// in sshdyn's block and in data.cdb.
-func settled(want *rrset, served []string, ttl uint32, values []string, wantTTL uint32) bool {
+// settled reports whether name's RRset of type t is values both in
+// sshdyn's block and in data.cdb. TTLs are not compared (backend's TTL
+// policy): a change writes the TTL asked for.
+func settled(want *rrset, served []string, values []string) bool {
 	same := func(a, b []string) bool {
 		a, b = slices.Clone(a), slices.Clone(b)
 		slices.Sort(a)
 		slices.Sort(b)
 		return slices.Equal(a, b)
 	}
-	return want != nil && want.ttl == wantTTL && same(want.values, values) && same(served, values) && ttl == wantTTL
+	return want != nil && same(want.values, values) && same(served, values)
 }
 
-// Set makes r's RRset exactly {r.Addr}, writing nothing when sshdyn's
-// block and data.cdb both hold it already. allow, if not nil, is asked
-// before a change.
-func (b *Backend) Set(ctx context.Context, r update.Record, allow func() error) (update.Result, []netip.Addr, error) {
-	res, old, err := b.SetAll(ctx, []update.Record{r}, allow)
-	return res[0], old[0], err
-}
-
-// SetAll sets several RRsets as one change: one rebuild, all or nothing.
-func (b *Backend) SetAll(ctx context.Context, recs []update.Record, allow func() error) ([]update.Result, [][]netip.Addr, error) {
-	res, old := make([]update.Result, len(recs)), make([][]netip.Addr, len(recs))
+// Set is backend.Backend's: the records that differ, in sshdyn's block
+// or in data.cdb, are written as one change: one rebuild, all or
+// nothing.
+func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() error) []backend.Result {
+	out := make([]backend.Result, len(recs))
 	var chs []change
 	var changed []int
 	for i, r := range recs {
 		addr := r.Addr.Unmap().String()
-		want, served, ttl, err := b.current(r.Name, r.Type())
+		t := dns.StringToType[r.Type()]
+		want, served, _, err := b.current(r.Name, t)
 		if err != nil {
-			return res, old, err
+			return backend.Each(len(recs), err)
 		}
-		if settled(want, served, ttl, []string{addr}, r.TTL) {
+		if settled(want, served, []string{addr}) {
 			continue
 		}
 		for _, s := range served {
-			old[i] = append(old[i], netip.MustParseAddr(s))
+			out[i].Old = append(out[i].Old, netip.MustParseAddr(s))
 		}
-		chs = append(chs, change{name: strings.TrimSuffix(strings.ToLower(r.Name), "."), typ: r.Type(), ttl: r.TTL, values: []string{addr}})
+		chs = append(chs, change{name: strings.TrimSuffix(strings.ToLower(r.Name), "."), typ: t, ttl: r.TTL, values: []string{addr}})
 		changed = append(changed, i)
 	}
 	if len(chs) == 0 {
-		return res, old, nil
+		return out
 	}
 	if allow != nil {
 		if err := allow(); err != nil {
-			return res, old, err
+			return backend.Each(len(recs), err)
 		}
 	}
 	if err := b.apply(ctx, chs); err != nil {
-		return res, make([][]netip.Addr, len(recs)), err
+		return backend.Each(len(recs), err)
 	}
 	for _, i := range changed {
-		res[i] = update.Changed
+		out[i].Changed = true
 	}
-	return res, old, nil
+	return out
 }
 
 // Lookup returns the A and AAAA records data.cdb holds for name.
-func (b *Backend) Lookup(ctx context.Context, name string) ([]update.Record, error) {
-	var out []update.Record
+func (b *Backend) Lookup(ctx context.Context, name string) ([]backend.Record, error) {
+	var out []backend.Record
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		vals, ttl, err := b.served(name, t)
 		if err != nil {
 			return nil, err
 		}
 		for _, v := range vals {
-			out = append(out, update.Record{Name: name, Addr: netip.MustParseAddr(v), TTL: ttl})
+			out = append(out, backend.Record{Name: name, Addr: netip.MustParseAddr(v), TTL: ttl})
 		}
 	}
 	return out, nil
@@ -520,35 +537,35 @@ func (b *Backend) LookupTXT(ctx context.Context, name string) ([]string, error) 
 }
 
 // AddTXT adds value to name's TXT RRset in sshdyn's block.
-func (b *Backend) AddTXT(ctx context.Context, name, value string, ttl uint32) (update.Result, error) {
+func (b *Backend) AddTXT(ctx context.Context, name, value string, ttl uint32) (bool, error) {
 	want, served, _, err := b.current(name, dns.TypeTXT)
 	if err != nil {
-		return update.NoChange, err
+		return false, err
 	}
 	var values []string
 	if want != nil {
 		values = want.values
 	}
 	if slices.Contains(values, value) && slices.Contains(served, value) {
-		return update.NoChange, nil
+		return false, nil
 	}
 	if !slices.Contains(values, value) {
 		values = append(slices.Clone(values), value)
 	}
 	if err := b.apply(ctx, []change{{name: strings.TrimSuffix(strings.ToLower(name), "."), typ: dns.TypeTXT, ttl: ttl, values: values}}); err != nil {
-		return update.NoChange, err
+		return false, err
 	}
-	return update.Changed, nil
+	return true, nil
 }
 
 // RemoveTXT removes value from name's TXT RRset in sshdyn's block.
-func (b *Backend) RemoveTXT(ctx context.Context, name, value string) (update.Result, error) {
+func (b *Backend) RemoveTXT(ctx context.Context, name, value string) (bool, error) {
 	want, served, _, err := b.current(name, dns.TypeTXT)
 	if err != nil {
-		return update.NoChange, err
+		return false, err
 	}
 	if (want == nil || !slices.Contains(want.values, value)) && !slices.Contains(served, value) {
-		return update.NoChange, nil
+		return false, nil
 	}
 	var values []string
 	ttl := uint32(0)
@@ -557,9 +574,9 @@ func (b *Backend) RemoveTXT(ctx context.Context, name, value string) (update.Res
 		ttl = want.ttl
 	}
 	if err := b.apply(ctx, []change{{name: strings.TrimSuffix(strings.ToLower(name), "."), typ: dns.TypeTXT, ttl: ttl, values: values}}); err != nil {
-		return update.NoChange, err
+		return false, err
 	}
-	return update.Changed, nil
+	return true, nil
 }
 
 // Check proves, changing nothing sshdyn serves, that the root is

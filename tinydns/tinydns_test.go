@@ -16,7 +16,8 @@ import (
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/tinydns"
-	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/backend"
+	"github.com/sshdyn/sshdyn/backend/backendtest"
 )
 
 func mustRead(t *testing.T, path string) string {
@@ -28,8 +29,24 @@ func mustRead(t *testing.T, path string) string {
 	return string(b)
 }
 
-func rec(name, addr string, ttl uint32) update.Record {
-	return update.Record{Name: name, Addr: netip.MustParseAddr(addr), TTL: ttl}
+func rec(name, addr string, ttl uint32) backend.Record {
+	return backend.Record{Name: name, Addr: netip.MustParseAddr(addr), TTL: ttl}
+}
+
+type result int
+
+const (
+	noChange result = iota
+	changed
+)
+
+// set sets one record through Set.
+func set(ctx context.Context, b *tinydns.Backend, r backend.Record, allow func() error) (result, []netip.Addr, error) {
+	out := b.Set(ctx, []backend.Record{r}, allow)[0]
+	if out.Changed {
+		return changed, out.Old, out.Err
+	}
+	return noChange, out.Old, out.Err
 }
 
 // TestBackend: against a real tinydns, A and AAAA set and served with
@@ -43,27 +60,27 @@ func TestBackend(t *testing.T) {
 	b := &tinydns.Backend{Root: s.Root, Zone: "dyn.example.com"}
 	cdb := filepath.Join(s.Root, "data.cdb")
 
-	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.7", 60), nil); err != nil || res != update.Changed {
+	if res, _, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.7", 60), nil); err != nil || res != changed {
 		t.Fatalf("Set A: %v, %v", res, err)
 	}
 	if got := s.Lookup(t, "home.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"198.51.100.7 60"}) {
 		t.Fatalf("tinydns serves A %v", got)
 	}
-	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "2001:db8::7", 120), nil); err != nil || res != update.Changed {
+	if res, _, err := set(ctx, b, rec("home.dyn.example.com", "2001:db8::7", 120), nil); err != nil || res != changed {
 		t.Fatalf("Set AAAA: %v, %v", res, err)
 	}
 	if got := s.Lookup(t, "home.dyn.example.com", dns.TypeAAAA); !slices.Equal(got, []string{"2001:db8::7 120"}) {
 		t.Fatalf("tinydns serves AAAA %v", got)
 	}
 	builds := b.Builds()
-	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.7", 60), nil); err != nil || res != update.NoChange {
+	if res, _, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.7", 60), nil); err != nil || res != noChange {
 		t.Fatalf("repeat: %v, %v", res, err)
 	}
 	if b.Builds() != builds {
 		t.Error("nochg rebuilt data.cdb")
 	}
-	res, old, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.8", 60), nil)
-	if err != nil || res != update.Changed || !slices.Equal(old, []netip.Addr{netip.MustParseAddr("198.51.100.7")}) {
+	res, old, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.8", 60), nil)
+	if err != nil || res != changed || !slices.Equal(old, []netip.Addr{netip.MustParseAddr("198.51.100.7")}) {
 		t.Fatalf("change: %v %v %v", res, old, err)
 	}
 	if got := s.Lookup(t, "www.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"192.0.2.80 300"}) {
@@ -77,9 +94,9 @@ func TestBackend(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(s.Root, "data"))
 	dnstest.WriteData(t, s.Root, string(data)+"?broken line\n")
 	before := mustRead(t, cdb)
-	_, _, err = b.Set(ctx, rec("home.dyn.example.com", "198.51.100.9", 60), nil)
-	var ue *update.Error
-	if !errors.As(err, &ue) || ue.Kind.Temporary() || !strings.Contains(err.Error(), "tinydns-data failed") {
+	_, _, err = set(ctx, b, rec("home.dyn.example.com", "198.51.100.9", 60), nil)
+	var ue *backend.Error
+	if !errors.As(err, &ue) || ue.Temporary || !strings.Contains(err.Error(), "tinydns-data failed") {
 		t.Fatalf("update over a broken data: %v, want a non-temporary error", err)
 	}
 	if mustRead(t, cdb) != before {
@@ -89,13 +106,13 @@ func TestBackend(t *testing.T) {
 		t.Errorf("after the failed update tinydns serves %v", got)
 	}
 	dnstest.WriteData(t, s.Root, string(data))
-	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.9", 60), nil); err != nil || res != update.Changed {
+	if res, _, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.9", 60), nil); err != nil || res != changed {
 		t.Fatalf("after the fix: %v, %v", res, err)
 	}
 
 	// A restart: the block is sshdyn's again.
 	b2 := &tinydns.Backend{Root: s.Root, Zone: "dyn.example.com"}
-	if res, _, err := b2.Set(ctx, rec("home.dyn.example.com", "198.51.100.9", 60), nil); err != nil || res != update.NoChange {
+	if res, _, err := set(ctx, b2, rec("home.dyn.example.com", "198.51.100.9", 60), nil); err != nil || res != noChange {
 		t.Fatalf("after a restart: %v, %v", res, err)
 	}
 
@@ -103,20 +120,20 @@ func TestBackend(t *testing.T) {
 	const v1, v2 = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbA"
 	owner := "_acme-challenge.home.dyn.example.com"
 	for _, v := range []string{v1, v2} {
-		if res, err := b2.AddTXT(ctx, owner, v, 60); err != nil || res != update.Changed {
+		if res, err := b2.AddTXT(ctx, owner, v, 60); err != nil || !res {
 			t.Fatalf("AddTXT: %v %v", res, err)
 		}
 	}
 	if got := s.Lookup(t, owner, dns.TypeTXT); !slices.Equal(got, []string{v1 + " 60", v2 + " 60"}) {
 		t.Errorf("TXT %v", got)
 	}
-	if res, err := b2.RemoveTXT(ctx, owner, v1); err != nil || res != update.Changed {
+	if res, err := b2.RemoveTXT(ctx, owner, v1); err != nil || !res {
 		t.Fatalf("RemoveTXT: %v %v", res, err)
 	}
 	if got, _ := b2.LookupTXT(ctx, owner); !slices.Equal(got, []string{v2}) {
 		t.Errorf("LookupTXT %v", got)
 	}
-	if res, err := b2.RemoveTXT(ctx, owner, v1); err != nil || res != update.NoChange {
+	if res, err := b2.RemoveTXT(ctx, owner, v1); err != nil || res {
 		t.Errorf("RemoveTXT again: %v %v", res, err)
 	}
 }
@@ -130,7 +147,7 @@ func TestConcurrentUpdatesShareRebuilds(t *testing.T) {
 	errs := make(chan error, 16)
 	for i := range 16 {
 		wg.Go(func() {
-			_, _, err := b.Set(context.Background(), rec(fmt.Sprintf("h%d.dyn.example.com", i), fmt.Sprintf("198.51.100.%d", i+1), 60), nil)
+			_, _, err := set(context.Background(), b, rec(fmt.Sprintf("h%d.dyn.example.com", i), fmt.Sprintf("198.51.100.%d", i+1), 60), nil)
 			errs <- err
 		})
 	}
@@ -169,7 +186,7 @@ func TestOperatorLinesAreNeverDropped(t *testing.T) {
 	head := base + long + "+after-long.dyn.example.com:192.0.2.81:300\r\n"
 	dnstest.WriteData(t, s.Root, head)
 	b := &tinydns.Backend{Root: s.Root, Zone: "dyn.example.com"}
-	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.7", 60), nil); err != nil || res != update.Changed {
+	if res, _, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.7", 60), nil); err != nil || res != changed {
 		t.Fatalf("Set: %v, %v", res, err)
 	}
 	data := mustRead(t, dataPath)
@@ -182,7 +199,7 @@ func TestOperatorLinesAreNeverDropped(t *testing.T) {
 	// Lines after the block, the last without a newline.
 	tail := "+tail.dyn.example.com:192.0.2.82:300\n# no newline at the end"
 	dnstest.WriteData(t, s.Root, data+tail)
-	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.8", 60), nil); err != nil || res != update.Changed {
+	if res, _, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.8", 60), nil); err != nil || res != changed {
 		t.Fatalf("Set with a tail: %v, %v", res, err)
 	}
 	if data = mustRead(t, dataPath); !strings.HasPrefix(data, head) || !strings.HasSuffix(data, "# sshdyn end\n"+tail) {
@@ -207,9 +224,9 @@ func TestOperatorLinesAreNeverDropped(t *testing.T) {
 				backends = append(backends, &tinydns.Backend{Root: s.Root, Zone: "dyn.example.com"})
 			}
 			for _, b := range backends {
-				_, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.9", 60), nil)
-				var ue *update.Error
-				if !errors.As(err, &ue) || ue.Kind.Temporary() || !strings.Contains(err.Error(), c.why) {
+				_, _, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.9", 60), nil)
+				var ue *backend.Error
+				if !errors.As(err, &ue) || ue.Temporary || !strings.Contains(err.Error(), c.why) {
 					t.Errorf("update: %v; want a non-temporary error saying %q", err, c.why)
 				}
 			}
@@ -222,7 +239,30 @@ func TestOperatorLinesAreNeverDropped(t *testing.T) {
 		})
 	}
 	dnstest.WriteData(t, s.Root, data)
-	if res, _, err := b.Set(ctx, rec("home.dyn.example.com", "198.51.100.9", 60), nil); err != nil || res != update.Changed {
+	if res, _, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.9", 60), nil); err != nil || res != changed {
 		t.Fatalf("after the operator's fix: %v, %v", res, err)
 	}
+}
+
+// TestConformance: tinydns passes the backend suite against a real
+// tinydns root; its writes are tinydns-data's runs. A root whose data an
+// operator broke, and one whose block has lost its end marker, fail
+// with their kinds, in tinydns's words.
+func TestConformance(t *testing.T) {
+	s := dnstest.StartTinydns(t)
+	b := &tinydns.Backend{Root: s.Root, Zone: "dyn.example.com"}
+	broken := t.TempDir()
+	dnstest.WriteData(t, broken, ".dyn.example.com:127.0.0.1:a:259200\n?a broken line\n")
+	unended := t.TempDir()
+	dnstest.WriteData(t, unended, ".dyn.example.com:127.0.0.1:a:259200\n# sshdyn begin: the lines down to \"# sshdyn end\" are sshdyn's; edit the rest as always\n")
+	backendtest.Run(t, backendtest.Harness{
+		Backend: b,
+		Zone:    "dyn.example.com",
+		Writes:  func(*testing.T) uint64 { return b.Builds() },
+		Failures: []backendtest.Failure{
+			{Name: "an operator's broken line", Backend: &tinydns.Backend{Root: broken, Zone: "dyn.example.com"}, Kind: backend.KindServerFailure},
+			{Name: "no end marker", Backend: &tinydns.Backend{Root: unended, Zone: "dyn.example.com"}, Kind: backend.KindOther},
+		},
+		Foreign: []string{"TSIG", "HTTP", "primary"},
+	})
 }

@@ -20,28 +20,40 @@ func (z *Zone) Update(req *dns.Msg, key string) int {
 	if !z.keys[dnsname.FQDN(key)] {
 		return dns.RcodeRefused
 	}
+	return z.modify(func() ([]dns.RR, int) { return req.Ns, z.checkPrerequisites(req.Answer) })
+}
+
+// modify is the one path of every change to the zone, an RFC 2136
+// UPDATE from outside and sshdyn's own writes in process alike: with
+// z.mu held, decide returns the update section to apply and an rcode
+// (its prerequisites' verdict); then the prescan (the zone's rules,
+// 3.4.1) and the changes (3.4.2) are applied as one, and modify returns
+// once the change (or, when this one changed nothing, every change its
+// decision saw) is in the journal on disk: NOERROR, or SERVFAIL if the
+// journal could not be written.
+func (z *Zone) modify(decide func() ([]dns.RR, int)) int {
 	z.mu.Lock()
-	rcode := z.checkPrerequisites(req.Answer)
+	updates, rcode := decide()
 	if rcode == dns.RcodeSuccess {
-		rcode = z.prescan(req.Ns)
+		rcode = z.prescan(updates)
 	}
 	if rcode != dns.RcodeSuccess {
 		z.mu.Unlock()
 		return rcode
 	}
 	b := z.batch
-	if d := z.apply(req.Ns); d != nil {
+	if d := z.apply(updates); d != nil {
 		b.diffs = append(b.diffs, d)
 	}
 	unwritten := len(b.diffs)
 	z.mu.Unlock()
 	if unwritten == 0 {
-		// Nothing waits to be written: what the prerequisites saw is on
-		// disk already.
+		// Nothing waits to be written: what the decision saw is on disk
+		// already.
 		return dns.RcodeSuccess
 	}
-	// Even when this update changed nothing, its prerequisites may have
-	// seen changes not yet written: answer once they are.
+	// Even when this update changed nothing, its decision may have seen
+	// changes not yet written: answer once they are.
 	if err := z.commit(b); err != nil {
 		return dns.RcodeServerFailure
 	}

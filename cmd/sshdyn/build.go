@@ -90,8 +90,12 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 			pz.Backend = bz.tinydns
 		case bz.provider != nil:
 			pz.Backend = bz.provider
+		case bz.embedded != nil:
+			// The zone this process serves is written in process: the
+			// same commit path as an UPDATE, with no TSIG, no socket.
+			pz.Backend = zone.NewBackend(bz.embedded)
 		case bz.client != nil:
-			pz.Backend = update.Remember(bz.client, &update.LastSeen{})
+			pz.Backend = &update.Backend{R: update.Remember(bz.client, &update.LastSeen{}), Server: zc.Primary}
 		default:
 			continue
 		}
@@ -138,6 +142,7 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		RequestWindow:     cfg.RequestWindow.Duration,
 		FailPenalty:       cfg.AuthFailPenalty.Duration,
 		FailGrace:         cfg.AuthFailGrace.Duration,
+		Served:            update.Served,
 	}
 	if p.revoked != nil {
 		p.service.Revoked = p.revoked

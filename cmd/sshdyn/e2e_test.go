@@ -312,7 +312,7 @@ func TestEndToEnd(t *testing.T) {
 			writeFile(t, bad, "hmac-sha256:"+strings.TrimSuffix(p.Key.Name, ".")+":"+"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==\n")
 			d2 := startDaemon(t, p, bad, `host="home.`+p.Zone+`" `+home.line)
 			serial = p.Serial(t)
-			expect(d2.ssh(t, home, []string{"-b", "127.0.0.4"}, "update"), 78, "", "DNS primary rejected the update (tsig)")
+			expect(d2.ssh(t, home, []string{"-b", "127.0.0.4"}, "update"), 78, "", "DNS primary rejected the update (credentials)")
 			if got := a(); !slices.Equal(got, []string{"127.0.0.2"}) || p.Serial(t) != serial {
 				t.Errorf("A = %v after a rejected update", got)
 			}
@@ -330,7 +330,7 @@ func TestEndToEnd(t *testing.T) {
 			narrow := dnstest.Start(t, kind, dnstest.Options{Types: []string{"AAAA"}})
 			d3 := startDaemon(t, narrow, narrow.KeyFile, `host="home.`+narrow.Zone+`" `+home.line)
 			serial = narrow.Serial(t)
-			want := map[string]string{"bind": "(refused)", "knot": "(tsig)", "pdns": "(ignored)", "sshdyn": "(refused)"}[kind]
+			want := map[string]string{"bind": "(refused)", "knot": "(credentials)", "pdns": "(ignored)", "sshdyn": "(refused)"}[kind]
 			expect(d3.ssh(t, home, nil, "update"), 78, "", "DNS primary rejected the update "+want)
 			if got := narrow.Lookup(t, homeHost, dns.TypeA); len(got) != 0 || narrow.Serial(t) != serial {
 				t.Errorf("A = %v after an update the policy refused", got)
