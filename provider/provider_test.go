@@ -15,10 +15,10 @@ import (
 	"github.com/libdns/libdns"
 	"github.com/miekg/dns"
 
-	"github.com/sshdyn/sshdyn/internal/dnstest"
-	"github.com/sshdyn/sshdyn/provider"
 	"github.com/sshdyn/sshdyn/backend"
 	"github.com/sshdyn/sshdyn/backend/backendtest"
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/provider"
 )
 
 // startAPI starts PowerDNS with its HTTP API and waits until it answers.

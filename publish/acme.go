@@ -12,8 +12,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/authorized"
-	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/backend"
+	"github.com/sshdyn/sshdyn/dnsname"
 )
 
 // ACME DNS-01 (RFC 8555 8.4): the CA looks for a TXT record at

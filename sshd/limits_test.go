@@ -18,8 +18,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/authorized"
-	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/backend"
+	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/update"
 )

@@ -14,10 +14,10 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/sshdyn/sshdyn/internal/dnstest"
-	"github.com/sshdyn/sshdyn/tinydns"
 	"github.com/sshdyn/sshdyn/backend"
 	"github.com/sshdyn/sshdyn/backend/backendtest"
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/tinydns"
 )
 
 func mustRead(t *testing.T, path string) string {

@@ -113,4 +113,3 @@ func kindOf(k Kind) backend.Kind {
 	}
 	return backend.KindOther
 }
-
