@@ -60,12 +60,19 @@ var (
 	baseline   = flag.String("baseline", "", "also measure the sshdyn `binary` given (an earlier build) in each round, beside this one, and print this build ÷ that one")
 )
 
+// embeddedKind, as a -primary, is sshdyn serving the zone itself, all in
+// one: the core writes it in process.
+const embeddedKind = "embedded"
+
 // kinds returns the primaries named by -primary, in the order given.
 func kinds(b *testing.B) []string {
 	var out []string
 	for _, k := range strings.Split(*primaryFl, ",") {
-		if k != "bind" && k != "knot" {
-			b.Fatalf("-primary: %q is neither bind nor knot", k)
+		switch {
+		case k == embeddedKind && !*quick:
+			b.Fatalf("-primary %s goes with -quick: OpenSSH has no embedded zone to compare with", embeddedKind)
+		case k != "bind" && k != "knot" && k != embeddedKind:
+			b.Fatalf("-primary: %q is none of bind, knot, %s", k, embeddedKind)
 		}
 		out = append(out, k)
 	}
@@ -118,6 +125,9 @@ func BenchmarkComparison(b *testing.B) {
 
 	primaries := map[string]*dnstest.Server{}
 	for _, kind := range ks {
+		if kind == embeddedKind {
+			continue
+		}
 		p := dnstest.Start(b, kind, dnstest.Options{LogToFile: true})
 		primaries[kind] = p
 		if *logDir != "" {
@@ -147,11 +157,21 @@ func BenchmarkComparison(b *testing.B) {
 	tool := map[string]string{"bind": "nsupdate", "knot": "knsupdate"}
 	for _, kind := range ks {
 		p := primaries[kind]
-		d := startSSHDyn(b, bins, p, keys, "")
-		server, dns := proc{"sshdyn", d.cmd.Process.Pid}, proc{kind, p.Pid()}
-		var base *sshdynProc
-		if *baseline != "" {
-			base = startSSHDyn(b, binaries{sshdyn: *baseline}, p, keys, "")
+		var d, base *sshdynProc
+		var server, dns proc
+		if kind == embeddedKind {
+			d = startAllInOne(b, bins, keys)
+			server = proc{"sshdyn", d.cmd.Process.Pid}
+			dns = server
+			if *baseline != "" {
+				base = startAllInOne(b, binaries{sshdyn: *baseline}, keys)
+			}
+		} else {
+			d = startSSHDyn(b, bins, p, keys, "")
+			server, dns = proc{"sshdyn", d.cmd.Process.Pid}, proc{kind, p.Pid()}
+			if *baseline != "" {
+				base = startSSHDyn(b, binaries{sshdyn: *baseline}, p, keys, "")
+			}
 		}
 		floors := []float64{rep.measureAt(b, "floor: bare SSH server (handshake, login, exit 0)", floorAddr, nochg, concurrency, roundFor, floor)}
 		var nc, ch, ncRatio, chRatio []float64
@@ -684,11 +704,10 @@ func fetch(url, path string) error {
 // top-level settings.
 func startSSHDyn(b *testing.B, bins binaries, p *dnstest.Server, keys *load.Keys, limits string) *sshdynProc {
 	b.Helper()
-	if bins.load != "" {
-		// This build, not a -baseline one (which may not know the
-		// setting): each key of the load sends many requests a second.
-		limits += "\nmax_requests_per_key = 0"
-	}
+	// Each key of the load sends many requests a second. (A -baseline
+	// build from before max_requests_per_key, issue 22, does not know
+	// the setting.)
+	limits += "\nmax_requests_per_key = 0"
 	dir := b.TempDir()
 	writeAuthorized(b, filepath.Join(dir, "authorized_keys"), keys, p.Zone, "")
 	cfg := fmt.Sprintf(`listen = ["127.0.0.1:0"]
@@ -706,6 +725,52 @@ primary = %[4]q
 tsig_key = %[5]q
 ttl = 60
 `, dir, limits, p.Zone, p.Addr, p.KeyFile, *profileDir != "")
+	if err := os.WriteFile(filepath.Join(dir, "sshdyn.toml"), []byte(cfg), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	proc, addr := startProcess(b, exec.Command(bins.sshdyn, "serve", "--config", filepath.Join(dir, "sshdyn.toml")),
+		regexp.MustCompile(`msg=listening addr=(\S+)`))
+	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(proc.output())
+	if m == nil {
+		b.Fatalf("no metrics address:\n%s", proc.output())
+	}
+	return &sshdynProc{process: proc, addr: addr, metrics: "http://" + m[1] + "/metrics"}
+}
+
+// startAllInOne runs sshdyn serve as the zone's primary itself (a zone
+// file, dns_listen): its core writes the zone in process.
+func startAllInOne(b *testing.B, bins binaries, keys *load.Keys) *sshdynProc {
+	b.Helper()
+	dir := b.TempDir()
+	writeAuthorized(b, filepath.Join(dir, "authorized_keys"), keys, "dyn.example.com", "")
+	port, err := dnstest.FreePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"zone":     "$ORIGIN dyn.example.com.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n",
+		"tsig.key": "hmac-sha256:bench:" + primaryKey + "\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf(`listen = ["127.0.0.1:0"]
+host_key = "%[1]s/host_ed25519"
+authorized_keys = "%[1]s/authorized_keys"
+allow_private = true
+max_changes_per_key = 0
+max_requests_per_key = 0
+login_timeout = "30s"
+metrics_listen = "127.0.0.1:0"
+metrics_pprof = %[3]t
+dns_listen = ["127.0.0.1:%[2]d"]
+[[zone]]
+name = "dyn.example.com"
+file = "zone"
+tsig_key = "tsig.key"
+ttl = 60
+`, dir, port, *profileDir != "")
 	if err := os.WriteFile(filepath.Join(dir, "sshdyn.toml"), []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}

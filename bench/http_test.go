@@ -8,6 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +22,10 @@ import (
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
 )
 
-var httpPrimary = flag.String("http-primary", "bind", "the primary BenchmarkHTTPFront's checks go to: bind, knot, pdns or sshdyn (the embedded one, in the benchmark's process)")
+var httpPrimary = flag.String("http-primary", "bind", "the primary BenchmarkHTTPFront's checks go to: bind, knot, pdns, sshdyn (the embedded primary, in the benchmark's process, over RFC 2136), or inproc (the embedded zone written in process, as sshdyn serves its own zone)")
 
 // BenchmarkHTTPFront measures the dyndns2 front's nochg rate beside a
 // bare net/http handler that does only Basic auth (a constant-time
@@ -35,7 +39,12 @@ var httpPrimary = flag.String("http-primary", "bind", "the primary BenchmarkHTTP
 //
 //	go test -run '^$' -bench '^BenchmarkHTTPFront$' -benchtime 1x ./bench
 func BenchmarkHTTPFront(b *testing.B) {
-	p := dnstest.Start(b, *httpPrimary, dnstest.Options{})
+	kind := *httpPrimary
+	inproc := kind == "inproc"
+	if inproc {
+		kind = "sshdyn"
+	}
+	p := dnstest.Start(b, kind, dnstest.Options{})
 	const password = "bench-password"
 	hash, err := dyndns2.HashPassword(password)
 	if err != nil {
@@ -55,7 +64,18 @@ func BenchmarkHTTPFront(b *testing.B) {
 	pool.MaxIdle = publish.DefaultMaxInFlight
 	defer pool.Close()
 	client := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: pool, Batch: update.NewBatch()}
-	svc := &publish.Service{Zones: []publish.Zone{{Name: p.Zone, TTL: 60, Backend: update.NewBackend(client)}}}
+	var be publish.Backend = update.NewBackend(client)
+	if inproc {
+		be = zone.NewBackend(inprocZone(b))
+	}
+	svc := &publish.Service{Zones: []publish.Zone{{Name: p.Zone, TTL: 60, Backend: be}}}
+	// The floor of a design whose state lives in an external primary: the
+	// bare handler, plus one signed prerequisite-only check to the same
+	// primary over a kept connection (no sharing of checks).
+	checkPool := update.NewPool()
+	checkPool.MaxIdle = publish.DefaultMaxInFlight
+	defer checkPool.Close()
+	checker := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key, Pool: checkPool}
 	front := &dyndns2.Server{Users: m, Service: svc}
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
@@ -66,10 +86,27 @@ func BenchmarkHTTPFront(b *testing.B) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "nochg 127.0.0.1")
 	})
+	bareCheck := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		e, known := m.LookupUser(user)
+		if !ok || !known || subtle.ConstantTimeCompare([]byte(pass), []byte(password)) != 1 {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		held, err := checker.Check(r.Context(), update.Record{Name: e.Hosts[0], Addr: netip.MustParseAddr("127.0.0.1"), TTL: 60})
+		if err != nil || !held {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "nochg 127.0.0.1")
+	})
 	frontURL, stopFront := serveBench(b, front)
 	defer stopFront()
 	bareURL, stopBare := serveBench(b, bare)
 	defer stopBare()
+	checkURL, stopCheck := serveBench(b, bareCheck)
+	defer stopCheck()
 	// Each router's first request sets its record and fills the password
 	// cache: what follows is the nochg path.
 	for i := range users {
@@ -82,29 +119,56 @@ func BenchmarkHTTPFront(b *testing.B) {
 		routers   int
 	}{{false, concurrency}, {true, concurrency}, {false, users}, {true, users}} {
 		keepAlive, routers := mode.keepAlive, mode.routers
-		var frontRates, bareRates, ratios []float64
+		var frontRates, bareRates, checkRates, ratios, checkRatios []float64
 		for round := range rounds {
-			order := []string{"front", "bare"}
+			order := []string{"front", "bare", "check"}
 			if round%2 == 1 {
-				order = []string{"bare", "front"}
+				order = []string{"check", "bare", "front"}
 			}
-			var f, r float64
+			var f, r, c float64
 			for _, which := range order {
-				if which == "front" {
+				switch which {
+				case "front":
 					f = rate(b, frontURL, password, routers, keepAlive, "nochg ")
-				} else {
+				case "bare":
 					r = rate(b, bareURL, password, routers, keepAlive, "nochg ")
+				case "check":
+					if !inproc {
+						c = rate(b, checkURL, password, routers, keepAlive, "nochg ")
+					}
 				}
 			}
 			frontRates, bareRates, ratios = append(frontRates, f), append(bareRates, r), append(ratios, f/r)
+			if !inproc {
+				checkRates, checkRatios = append(checkRates, c), append(checkRatios, f/c)
+			}
 		}
 		conn := "new connection per request"
 		if keepAlive {
 			conn = "keep-alive"
 		}
-		fmt.Printf("HTTP front, %d routers, %s: nochg %.0f/s, bare Basic-auth handler %.0f/s; front ÷ bare %.2f (rounds %s)\n",
-			routers, conn, median(frontRates), median(bareRates), median(ratios), fmtRatios(ratios))
+		fmt.Printf("HTTP front (%s), %d routers, %s: nochg %.0f/s, bare Basic-auth handler %.0f/s; front ÷ bare %.2f (rounds %s)\n",
+			*httpPrimary, routers, conn, median(frontRates), median(bareRates), median(ratios), fmtRatios(ratios))
+		if !inproc {
+			fmt.Printf("    bare handler with one signed check per request %.0f/s; front ÷ that %.2f (rounds %s)\n",
+				median(checkRates), median(checkRatios), fmtRatios(checkRatios))
+		}
 	}
+}
+
+// inprocZone loads a zone with the 64 routers' hosts, as sshdyn serve
+// loads the zone it serves itself.
+func inprocZone(b *testing.B) *zone.Zone {
+	file := filepath.Join(b.TempDir(), "zone")
+	if err := os.WriteFile(file, []byte("$ORIGIN dyn.example.com.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	z, err := zone.Load(zone.Config{Origin: "dyn.example.com", File: file})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { z.Close() })
+	return z
 }
 
 // serveBench serves h on a loopback port with serve's settings.

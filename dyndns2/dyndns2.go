@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,8 +395,12 @@ func (q query) addrs(client netip.Addr) []netip.Addr {
 	return out
 }
 
-// update asks the core for each host and address, and returns one line
-// per host, in the order asked (all of the identity's when none were).
+// update asks the core once for every host and address of the request,
+// and returns one line per host, in the order asked (all of the
+// identity's when none were). A host that is not a host name, or not the
+// identity's, gets its own word and is left out of the request; the
+// others are one core call, so the records of one zone, both families
+// and the LAN hosts included, are one change.
 func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.Addr, q query) []string {
 	hosts := q.hosts
 	if len(hosts) == 0 {
@@ -403,67 +408,74 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 	}
 	addrs := q.addrs(client)
 	lines := make([]string, len(hosts))
-	lan := true // the first host's IPv6 update takes the LAN hosts along
+	var ask []string // the hosts sent to the core, canonical
+	var at []int     // their lines
 	for i, h := range hosts {
-		if dnsname.CheckHost(dnsname.Canonical(h)) != nil {
+		c := dnsname.Canonical(h)
+		if dnsname.CheckHost(c) != nil {
 			lines[i] = "notfqdn"
+			continue
+		}
+		if err := s.Service.Authorize(publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Hosts: []string{h}}); err != nil {
+			lines[i] = refusalWord(err)
 			continue
 		}
 		if len(addrs) == 0 { // myip=no, myipv6=no: nothing to publish
 			lines[i] = "nochg"
-			if err := s.Service.Authorize(publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Hosts: []string{h}}); err != nil {
-				lines[i] = refusalWord(err)
-			}
 			continue
 		}
-		lines[i] = s.updateHost(ctx, publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Hosts: []string{h},
-			LAN: lan, LANPrefix: q.lanPrefix}, addrs)
-		if !strings.HasPrefix(lines[i], "good") && !strings.HasPrefix(lines[i], "nochg") {
-			continue // not this host's: the next one takes the LAN hosts along
-		}
-		lan = false
+		ask, at = append(ask, c), append(at, i)
 	}
-	return lines
-}
-
-// updateHost publishes addrs (one per family) for req's host and returns
-// its answer: a failure's word if any failed (of the host's records or,
-// with req.LAN, its LAN hosts'), else good if the host's record changed,
-// else nochg, with the addresses.
-func (s *Server) updateHost(ctx context.Context, req publish.Request, addrs []netip.Addr) string {
-	changed, failure := false, ""
-	for _, a := range addrs {
-		req.Addr = a
-		res, err := s.Service.Update(ctx, req)
-		if err != nil {
-			failure = refusalWord(err)
-			s.logger().Info("update refused", "front", publish.FrontHTTP, "client", req.Client.String(), "host", req.Hosts[0], "addr", a.String(), "reason", err)
-			break
-		}
-		for i, r := range res {
-			r.Log(ctx, s.logger)
-			switch {
-			case !r.OK() && failure == "":
-				failure = word(r.Kind, r.Temporary)
-			case i == 0 && r.Kind == publish.KindGood:
-				changed = true
-			}
-		}
-		if failure != "" {
-			break
-		}
+	if len(ask) == 0 {
+		return lines
 	}
-	if failure != "" {
-		return failure
+	req := publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addrs: addrs, Hosts: ask, LAN: true, LANPrefix: q.lanPrefix}
+	res, err := s.Service.Update(ctx, req)
+	if err != nil {
+		s.logger().Info("update refused", "front", publish.FrontHTTP, "client", client.String(), "hosts", strings.Join(ask, ","), "reason", err)
+		for _, i := range at {
+			lines[i] = refusalWord(err)
+		}
+		return lines
+	}
+	// Each host's own results, and the LAN hosts' with the first host.
+	mine := make([][]publish.HostResult, len(ask))
+	for _, r := range res {
+		r.Log(ctx, s.logger)
+		j := slices.Index(ask, r.Host)
+		if j < 0 {
+			j = 0 // a LAN host
+			r.Host = "" // not the host's own record
+		}
+		mine[j] = append(mine[j], r)
 	}
 	list := make([]string, len(addrs))
 	for i, a := range addrs {
 		list[i] = a.String()
 	}
-	if changed {
-		return "good " + strings.Join(list, ",")
+	for j, i := range at {
+		lines[i] = answer(mine[j], ask[j], strings.Join(list, ","))
 	}
-	return "nochg " + strings.Join(list, ",")
+	return lines
+}
+
+// answer is one host's line: a failure's word if any of its results
+// failed (its own records' or the LAN hosts' it carries), else good if
+// one of its own records changed, else nochg, with the addresses.
+func answer(res []publish.HostResult, host, addrs string) string {
+	changed := false
+	for _, r := range res {
+		switch {
+		case !r.OK():
+			return word(r.Kind, r.Temporary)
+		case r.Host == host && r.Kind == publish.KindGood:
+			changed = true
+		}
+	}
+	if changed {
+		return "good " + addrs
+	}
+	return "nochg " + addrs
 }
 
 // refusalWord is dyndns2's word for the core's refusal of a request.

@@ -191,11 +191,12 @@ func TestWrongPasswordsPenalize(t *testing.T) {
 }
 
 // TestRequestLimit: nochg answers count toward max_requests_per_key
-// too, once per host and address family; over it the router is told
-// abuse, and another user is not.
+// too, once per request (one core call, whatever its hosts and
+// families: it used to be one per host and family); over it the router
+// is told abuse, and another user is not.
 func TestRequestLimit(t *testing.T) {
 	e := newEnv(t, ",allow-private")
-	e.srv.Service.MaxRequestsPerKey = 4 // two requests for the router's two hosts
+	e.srv.Service.MaxRequestsPerKey = 2 // two requests, each for the router's two hosts
 	for i, want := range []string{"good 192.0.2.1\ngood 192.0.2.1\n", "nochg 192.0.2.1\nnochg 192.0.2.1\n", "abuse\nabuse\n"} {
 		if code, body := e.get(t, "/nic/update", "myip=192.0.2.1", "router", password); body != want {
 			t.Fatalf("request %d = %d %q, want %q", i+1, code, body, want)

@@ -118,7 +118,7 @@ func (s *Service) challenge(ctx context.Context, req ChallengeRequest, add bool)
 		return res, Zone{}, &Error{Kind: KindMalformed, Err: fmt.Errorf("%q is not a host name, *.HOST or %s.HOST", truncate(req.Name, 255), ChallengeLabel)}
 	}
 	id := req.Identity
-	ctx, _, zones, done, err := s.begin(ctx, Request{Front: req.Front, Identity: id, Client: req.Client, Hosts: []string{host}}, netip.Addr{})
+	ctx, _, zones, done, err := s.begin(ctx, Request{Front: req.Front, Identity: id, Client: req.Client, Hosts: []string{host}})
 	if err != nil {
 		return res, Zone{}, err
 	}

@@ -235,16 +235,21 @@ type Request struct {
 	// Identity is the authenticated client's line of the authorized file.
 	Identity *authorized.Entry
 	// Client is the address the client connects from: from= is matched
-	// against it. Addr is the address to publish (Update); it is Client
-	// unless the client named another (dyndns2's myip=).
+	// against it. Addr and Addrs are the addresses to publish (Update),
+	// at most one of each family in all: a front that publishes one
+	// (SSH: the client's) sets Addr, one that may publish both families
+	// at once (dyndns2's myip=v4,v6) sets Addrs. Every host gets each
+	// address, and what changes in one zone is one change, so a
+	// dual-stack update is atomic per zone.
 	Client, Addr netip.Addr
+	Addrs        []netip.Addr
 	// Hosts are the names asked for; none means all of the identity's.
 	Hosts []string
-	// LAN asks Update to set the identity's LAN hosts too, when Addr is
-	// IPv6: their AAAA under the LAN's prefix, in one UPDATE with the
-	// hosts' AAAA of the same zone. LANPrefix, if valid, is that prefix
-	// (dyndns2's ip6lanprefix=); otherwise Addr masked to the identity's
-	// prefix-length is.
+	// LAN asks Update to set the identity's LAN hosts too, when an
+	// address is IPv6: their AAAA under the LAN's prefix, in one change
+	// with the hosts' records of the same zone. LANPrefix, if valid, is
+	// that prefix (dyndns2's ip6lanprefix=); otherwise the IPv6 address
+	// masked to the identity's prefix-length is.
 	LAN       bool
 	LANPrefix netip.Prefix
 	// Wait asks Update to return only when each changed or unchanged
@@ -253,13 +258,16 @@ type Request struct {
 	Wait bool
 }
 
-// Update points the hosts asked for at req.Addr: an A record for IPv4,
-// AAAA for IPv6. It refuses the whole request, writing nothing, with an
-// *Error when the identity may not be used from req.Client, a host is
-// not the identity's, the address is not public and neither the Service
-// nor the identity allows private addresses, or no DNS slot is free in
-// time. Otherwise it returns one result per host, in order; a failed host
-// changed nothing.
+// Update points the hosts asked for at req's addresses: an A record for
+// IPv4, AAAA for IPv6. It refuses the whole request, writing nothing,
+// with an *Error when the identity may not be used from req.Client, a
+// host is not the identity's, an address is not public and neither the
+// Service nor the identity allows private addresses, two addresses are
+// of one family, or no DNS slot is free in time. Otherwise it returns
+// one result per host and address (host by host, in order, each with
+// its IPv4 result before its IPv6 one), then the LAN hosts'; a failed
+// record changed nothing. The records of one zone are one change, all
+// or nothing where the backend can.
 //
 // The work goes on when ctx is cancelled (a client gone mid-update does
 // not leave a change half done); it is bounded by Timeout. With
@@ -274,8 +282,12 @@ func (s *Service) Update(ctx context.Context, req Request) ([]HostResult, error)
 }
 
 func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error) {
-	addr, id := Address(req.Addr), req.Identity
-	ctx, hosts, zones, done, err := s.begin(ctx, req, addr)
+	id := req.Identity
+	addrs, err := req.addresses()
+	if err != nil {
+		return nil, err
+	}
+	ctx, hosts, zones, done, err := s.begin(ctx, req, addrs...)
 	if err != nil {
 		return nil, err
 	}
@@ -288,20 +300,51 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 		}
 		return err
 	}
-	ts := make([]target, len(hosts))
+	var ts []target
 	for i, host := range hosts {
-		ts[i] = target{host: host, zone: zones[i], addr: addr}
-	}
-	if req.LAN && addr.Is6() && len(id.LANHosts) > 0 {
-		lan, err := s.lanTargets(id, addr, req.LANPrefix)
-		if err != nil {
-			return nil, err
+		for _, a := range addrs {
+			ts = append(ts, target{host: host, zone: zones[i], addr: a})
 		}
-		ts = append(ts, lan...)
+	}
+	for _, a := range addrs {
+		if req.LAN && a.Is6() && len(id.LANHosts) > 0 {
+			lan, err := s.lanTargets(id, a, req.LANPrefix)
+			if err != nil {
+				return nil, err
+			}
+			ts = append(ts, lan...)
+		}
 	}
 	out := make([]HostResult, len(ts))
 	for _, group := range byZone(ts) {
 		s.set(ctx, req.Front, id, ts, group, allow, out)
+	}
+	return out, nil
+}
+
+// addresses returns req's addresses to publish, normalised, IPv4 first:
+// at most one of each family.
+func (req Request) addresses() ([]netip.Addr, error) {
+	var v4, v6 netip.Addr
+	for _, a := range append([]netip.Addr{req.Addr}, req.Addrs...) {
+		if !a.IsValid() {
+			continue
+		}
+		a = Address(a)
+		p := &v6
+		if a.Is4() {
+			p = &v4
+		}
+		if p.IsValid() && *p != a {
+			return nil, &Error{Kind: KindMalformed, Addr: a, Err: fmt.Errorf("two %s addresses in one request: %s and %s", RecordType(a), *p, a)}
+		}
+		*p = a
+	}
+	var out []netip.Addr
+	for _, a := range []netip.Addr{v4, v6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
 	}
 	return out, nil
 }
@@ -431,7 +474,7 @@ type Records struct {
 // rule: nothing is published); a DNS failure stops it, with the hosts
 // before it returned, as an *Error of the failure's kind.
 func (s *Service) Status(ctx context.Context, req Request) ([]Records, error) {
-	ctx, hosts, zones, done, err := s.begin(ctx, req, netip.Addr{})
+	ctx, hosts, zones, done, err := s.begin(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -479,7 +522,7 @@ func (s *Service) Authorize(req Request) error {
 // publishing addr, an address that is not public), routes the hosts to
 // their zones and takes a DNS slot. The request's work goes on when ctx
 // is cancelled, bounded by Timeout; done frees the slot.
-func (s *Service) begin(ctx context.Context, req Request, addr netip.Addr) (_ context.Context, hosts []string, zones []Zone, done func(), err error) {
+func (s *Service) begin(ctx context.Context, req Request, addrs ...netip.Addr) (_ context.Context, hosts []string, zones []Zone, done func(), err error) {
 	s.once.Do(s.init)
 	id := req.Identity
 	if err := s.Permit(id, Address(req.Client)); err != nil {
@@ -488,8 +531,10 @@ func (s *Service) begin(ctx context.Context, req Request, addr netip.Addr) (_ co
 	if hosts, err = owned(id, req.Hosts); err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if addr.IsValid() && !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(addr) {
-		return nil, nil, nil, nil, &Error{Kind: KindNotPublic, Addr: addr}
+	for _, addr := range addrs {
+		if addr.IsValid() && !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(addr) {
+			return nil, nil, nil, nil, &Error{Kind: KindNotPublic, Addr: addr}
+		}
 	}
 	if zones, err = s.route(hosts); err != nil {
 		return nil, nil, nil, nil, err

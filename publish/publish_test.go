@@ -517,3 +517,42 @@ func TestLANHosts(t *testing.T) {
 		t.Errorf("nas has an A record: %v", a)
 	}
 }
+
+// TestBothFamiliesAreOneChange: one request with an IPv4 and an IPv6
+// address for two hosts is one Set per zone: each host's A and AAAA and
+// the LAN hosts, all or nothing; the results are host by host, IPv4
+// first, then the LAN hosts. Two addresses of one family are malformed.
+func TestBothFamiliesAreOneChange(t *testing.T) {
+	m := newMemory()
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, MaxChangesPerKey: 1}
+	id := entry(t, `host="a.dyn.example.com",host="b.dyn.example.com",lan-host="nas.dyn.example.com=::1",prefix-length=64`)
+	res, err := s.Update(t.Context(), Request{Identity: id, Client: public4, Addrs: []netip.Addr{public6, public4}, LAN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range res {
+		got = append(got, r.Kind.String()+" "+r.Host+" "+r.Type)
+	}
+	want := []string{"good a.dyn.example.com A", "good a.dyn.example.com AAAA", "good b.dyn.example.com A", "good b.dyn.example.com AAAA", "good nas.dyn.example.com AAAA"}
+	if !slices.Equal(got, want) {
+		t.Errorf("results %q, want %q", got, want)
+	}
+	if calls(m) != 1 || writes(m) != 1 {
+		t.Errorf("%d Set calls, %d writes; want one change", calls(m), writes(m))
+	}
+	// The change limit of 1 is spent: the next change is refused whole,
+	// every record of it (the unchanged A ones too: all or nothing).
+	res, err = s.Update(t.Context(), Request{Identity: id, Client: public4, Addrs: []netip.Addr{public4, netip.MustParseAddr("2a00:1450::2")}})
+	if err != nil || len(res) != 4 || slices.ContainsFunc(res, func(r HostResult) bool { return r.Kind != KindRateLimited }) {
+		t.Errorf("over the limit: %+v %v", res, err)
+	}
+	if writes(m) != 1 {
+		t.Error("written over the limit")
+	}
+	_, err = s.Update(t.Context(), Request{Identity: id, Client: public4, Addrs: []netip.Addr{public4, netip.MustParseAddr("8.8.8.8")}})
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Kind != KindMalformed {
+		t.Errorf("two IPv4 addresses: %v, want malformed", err)
+	}
+}

@@ -1,6 +1,6 @@
 // Command sshdyn is a dynamic DNS server with an SSH front: clients run
 // "ssh SERVER update" and their key's hosts point at the address they
-// connect from. See README.md.
+// connect from. See README.md and docs/
 package main
 
 import (

@@ -207,6 +207,19 @@ custom sshdyn {
 			if out, _ := curl(fritz, "-A", "Fritz!Box DDNS/1.0.1", "-u", "fritz:"+routerPassword)(); out != "nochg 198.51.100.11,2001:db8::11\n" {
 				t.Errorf("FRITZ!Box repeat answer %q", out)
 			}
+			// A new address of each family: one change, one serial step
+			// (it was two UPDATEs, one per family).
+			serial := p.Serial(t)
+			moved := base + "/nic/update?hostname=fritz." + z + "&myip=198.51.100.21,2001:db8::21"
+			if out, _ := curl(moved, "-A", "Fritz!Box DDNS/1.0.1", "-u", "fritz:"+routerPassword)(); out != "good 198.51.100.21,2001:db8::21\n" {
+				t.Errorf("FRITZ!Box dual-stack change: answer %q", out)
+			}
+			if got := p.Serial(t); got != serial+1 {
+				t.Errorf("FRITZ!Box dual-stack change: serial %d -> %d, want one step (A and AAAA in one UPDATE)", serial, got)
+			}
+			if a, aaaa := p.Lookup(t, "fritz."+z, dns.TypeA), p.Lookup(t, "fritz."+z, dns.TypeAAAA); !slices.Equal(a, []string{"198.51.100.21"}) || !slices.Equal(aaaa, []string{"2001:db8::21"}) {
+				t.Errorf("FRITZ!Box dual-stack change: A %v AAAA %v", a, aaaa)
+			}
 
 			// OpenWrt's ddns-scripts: the credentials in the URL.
 			wrt := "http://openwrt:" + routerPassword + "@" + host + "/nic/update?hostname=wrt." + z + "&myip=198.51.100.12"
