@@ -444,7 +444,7 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 		r.Log(ctx, s.logger)
 		j := slices.Index(ask, r.Host)
 		if j < 0 {
-			j = 0 // a LAN host
+			j = 0       // a LAN host
 			r.Host = "" // not the host's own record
 		}
 		mine[j] = append(mine[j], r)
