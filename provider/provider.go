@@ -23,6 +23,7 @@ import (
 	"github.com/libdns/libdns"
 
 	"github.com/sshdyn/sshdyn/backend"
+	"github.com/sshdyn/sshdyn/internal/secret"
 )
 
 // Provider is what a libdns provider must do for sshdyn.
@@ -65,6 +66,8 @@ type Backend struct {
 	Provider Provider
 	Zone     string // canonical, no trailing dot
 	Name     string // the provider's name, for errors
+
+	kind string // the provider, as configured
 }
 
 func (b *Backend) zone() string { return b.Zone + "." }
@@ -291,3 +294,45 @@ func (b *Backend) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Config is a provider zone's section of sshdyn's configuration.
+type Config struct {
+	Zone     string // canonical
+	Provider string // a name of Names()
+	URL      string // the API's URL
+	KeyFile  string // the API key alone on one line; refused if every user may read it
+	ServerID string
+}
+
+// Open makes the backend c describes, with the API key read from its
+// file.
+func Open(c Config) (*Backend, error) {
+	b, err := secret.Read("API key", c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: %w", c.Zone, err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" || strings.ContainsAny(key, "\r\n") {
+		return nil, fmt.Errorf("zone %s: API key %s: want the key alone on one line", c.Zone, c.KeyFile)
+	}
+	p, err := New(c.Provider, Settings{URL: c.URL, Key: key, ServerID: c.ServerID})
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: %w", c.Zone, err)
+	}
+	return &Backend{Provider: p, Zone: c.Zone, Name: c.Provider + " " + c.URL, kind: c.Provider}, nil
+}
+
+// Report says what check found: nothing beyond the key Open read.
+func (b *Backend) Report() []string { return nil }
+
+// Probe is Check, for check --dns.
+func (b *Backend) Probe(ctx context.Context, note func(format string, args ...any)) error {
+	if err := b.Check(ctx); err != nil {
+		return err
+	}
+	note("the %s API answers, accepts the key and has the zone", b.kind)
+	return nil
+}
+
+// Close does nothing: each API call has its own connection.
+func (b *Backend) Close() error { return nil }

@@ -13,6 +13,8 @@ import (
 	"unicode"
 
 	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/internal/secret"
 )
 
 // Key is a TSIG key (RFC 8945) shared with a zone's primary.
@@ -51,6 +53,16 @@ func Load(path string) (Key, error) {
 		return Key{}, fmt.Errorf("TSIG key %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// LoadPrivate is Load for a key sshdyn uses: a file every user may read
+// is refused, and a permission error says how to fix it.
+func LoadPrivate(path string) (Key, error) {
+	if err := secret.Check("TSIG key", path); err != nil {
+		return Key{}, err
+	}
+	k, err := Load(path)
+	return k, secret.Hint(path, err)
 }
 
 // Parse reads a TSIG key in one of the formats users already have:

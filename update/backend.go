@@ -3,8 +3,12 @@ package update
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/sshdyn/sshdyn/backend"
+	"github.com/sshdyn/sshdyn/tsig"
 )
 
 // Backend is an RFC 2136 primary as a backend.Backend: a Remembering
@@ -14,6 +18,9 @@ type Backend struct {
 	R *Remembering
 	// Server names the primary in errors; the Client's Server if empty.
 	Server string
+
+	keyFile string // for Report
+	acme    bool   // for Probe
 }
 
 // NewBackend returns c, remembering what it sees, as a backend.Backend.
@@ -112,4 +119,63 @@ func kindOf(k Kind) backend.Kind {
 		return backend.KindIgnored
 	}
 	return backend.KindOther
+}
+
+// Config is an RFC 2136 zone's section of sshdyn's configuration.
+type Config struct {
+	Zone    string        // the zone, canonical
+	Primary string        // host:port
+	KeyFile string        // the TSIG key file; refused if every user may read it
+	Timeout time.Duration // one exchange; DefaultTimeout if zero
+	// MaxIdle is the connections kept open to the primary between
+	// updates: as many as requests may do DNS work at once (with fewer,
+	// a burst closes and reopens connections by the thousand, and a busy
+	// primary's short accept queue drops the SYNs of some).
+	MaxIdle int
+	// Observe, if set, is told of every exchange (metrics).
+	Observe func(op string, took time.Duration, err error)
+	// ACME: check --dns also proves the TXT grant.
+	ACME bool
+}
+
+// Open makes the backend c describes: its key loaded, its pool and
+// batch, and a memory of what it sees.
+func Open(c Config) (*Backend, error) {
+	key, err := tsig.LoadPrivate(c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("zone %s: %w", c.Zone, err)
+	}
+	pool := NewPool()
+	pool.MaxIdle = max(pool.MaxIdle, c.MaxIdle)
+	client := &Client{Server: c.Primary, Zone: c.Zone, Key: key, Timeout: c.Timeout, Pool: pool, Batch: NewBatch(), Observe: c.Observe}
+	return &Backend{R: Remember(client, &LastSeen{}), Server: c.Primary, keyFile: c.KeyFile, acme: c.ACME}, nil
+}
+
+// Client returns the RFC 2136 client beneath b.
+func (b *Backend) Client() *Client { return b.R.Primary.(*Client) }
+
+// Key returns the TSIG key b signs with.
+func (b *Backend) Key() tsig.Key { return b.Client().Key }
+
+// Report says what check found: the key.
+func (b *Backend) Report() []string {
+	k := b.Key()
+	return []string{fmt.Sprintf("TSIG key %s (%s) from %s", k.Name, strings.TrimSuffix(k.Algorithm, "."), b.keyFile)}
+}
+
+// Probe proves, for check --dns, that the primary answers, accepts the
+// key and lets it change A and AAAA records (and TXT, for ACME): see
+// Client.Probe. It uses a connection of its own.
+func (b *Backend) Probe(ctx context.Context, note func(format string, args ...any)) error {
+	c := b.Client()
+	probe := &Client{Server: c.Server, Zone: c.Zone, Key: c.Key, Timeout: c.Timeout}
+	return probe.Probe(ctx, note, b.acme)
+}
+
+// Close closes b's kept connections.
+func (b *Backend) Close() error {
+	if p := b.Client().Pool; p != nil {
+		p.Close()
+	}
+	return nil
 }

@@ -309,6 +309,9 @@ const acmeLabel = "_acme-challenge."
 // Serial returns the SOA serial served now.
 func (z *Zone) Serial() uint32 { return z.cur.Load().serial }
 
+// File returns the zone file's path.
+func (z *Zone) File() string { return z.cfg.File }
+
 // Records returns name's records of type t as served now.
 func (z *Zone) Records(name string, t uint16) []dns.RR {
 	n, _ := z.snapshot().names.get(dnsname.FQDN(name))

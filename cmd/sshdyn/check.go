@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/sshdyn/sshdyn/config"
-	"github.com/sshdyn/sshdyn/update"
 )
 
 // check validates the configuration at path and what it names, like
@@ -49,30 +48,19 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 		fmt.Fprintf(stdout, "%s: ok\n", cfg.HostKey)
 	}
 	for _, bz := range p.zones {
-		reportZone(cfg, bz, stdout)
-		if probe && bz.tinydns != nil {
-			if err := bz.tinydns.Check(); err != nil {
-				bad("zone %s: %v", bz.cfg.Name, err)
-			} else {
-				fmt.Fprintf(stdout, "zone %s: tinydns root %s: writable, and tinydns-data compiles its data\n", bz.cfg.Name, bz.cfg.TinydnsRoot)
-			}
+		if bz.backend == nil {
+			continue // build said why
 		}
-		if probe && bz.provider != nil {
-			if err := bz.provider.Check(ctx); err != nil {
-				bad("zone %s: %v", bz.cfg.Name, err)
-			} else {
-				fmt.Fprintf(stdout, "zone %s: the %s API answers, accepts the key and has the zone\n", bz.cfg.Name, bz.cfg.Provider)
-			}
-		}
-		if !probe || bz.client == nil {
-			continue
-		}
-		c := &update.Client{Server: bz.client.Server, Zone: bz.client.Zone, Key: bz.key, Timeout: bz.client.Timeout}
 		note := func(format string, args ...any) {
 			fmt.Fprintf(stdout, "zone %s: %s\n", bz.cfg.Name, fmt.Sprintf(format, args...))
 		}
-		if err := c.Probe(ctx, note, bz.cfg.ACME); err != nil {
-			bad("zone %s: %v", bz.cfg.Name, err)
+		for _, line := range bz.backend.Report() {
+			note("%s", line)
+		}
+		if probe {
+			if err := bz.backend.Probe(ctx, note); err != nil {
+				bad("zone %s: %v", bz.cfg.Name, err)
+			}
 		}
 	}
 	if problems > 0 {
@@ -91,21 +79,4 @@ func unjoin(err error) []error {
 		return []error{err}
 	}
 	return nil
-}
-
-// reportZone says what check found of a zone that built: its key and its
-// zone file.
-func reportZone(cfg *config.Config, bz builtZone, stdout io.Writer) {
-	zc := bz.cfg
-	if bz.client == nil {
-		return
-	}
-	fmt.Fprintf(stdout, "zone %s: TSIG key %s (%s) from %s\n", zc.Name, bz.key.Name, strings.TrimSuffix(bz.key.Algorithm, "."), zc.TSIGKey)
-	if bz.embedded != nil {
-		pending := ""
-		if n := bz.embedded.Stats().Replayed; n > 0 {
-			pending = fmt.Sprintf(" with %d changes from its journal, not yet in the file", n)
-		}
-		fmt.Fprintf(stdout, "zone %s: file %s: ok, serial %d%s; served here on %s\n", zc.Name, zc.File, bz.embedded.Serial(), pending, strings.Join(cfg.DNSListen, " "))
-	}
 }

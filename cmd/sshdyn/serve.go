@@ -21,6 +21,7 @@ import (
 	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/dyndns2"
+	"github.com/sshdyn/sshdyn/internal/secret"
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/zone"
@@ -133,7 +134,7 @@ func (p *parts) reloaded(err error, why string, log *slog.Logger) {
 		p.metrics.Reload(result, keys)
 	}
 	if p.hosts.Map().Passwords() > 0 {
-		if err := private("authorized keys file, with http-password hashes,", path); err != nil {
+		if err := secret.Check("authorized keys file, with http-password hashes,", path); err != nil {
 			log.Error("the password hashes can be read by every local user, and cracked offline; serve will not start like this", "err", err)
 		}
 	}
