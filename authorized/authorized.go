@@ -13,7 +13,6 @@ package authorized
 import (
 	"bufio"
 	"cmp"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -813,23 +812,7 @@ type File struct {
 	scope Scope
 	cur   atomic.Pointer[Map]
 
-	mu   sync.Mutex // serializes Reload; guards seen
-	seen fileStamp  // the file as it was when cur was loaded
-}
-
-// fileStamp identifies a version of a file without reading it.
-type fileStamp struct {
-	size  int64
-	mtime time.Time
-	ino   uint64
-}
-
-func stamp(path string) (fileStamp, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
-	}
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi)}, nil
+	mu sync.Mutex // serializes Reload
 }
 
 // Open loads the authorized file at path.
@@ -866,12 +849,6 @@ func (e *ReloadError) Unwrap() error { return e.Err }
 func (f *File) Reload() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	// Stamp before reading: a write during the read shows up as a change
-	// on the next check.
-	st, err := stamp(f.path)
-	if err != nil {
-		return err
-	}
 	r, err := os.Open(f.path)
 	if err != nil {
 		return err
@@ -888,48 +865,7 @@ func (f *File) Reload() error {
 		rerr = &ReloadError{Err: err, Kept: kept, Removed: m.removed(old), Keys: m.Len()}
 	}
 	f.cur.Store(m)
-	f.seen = st
 	return rerr
-}
-
-// Changed reports whether the file on disk differs (size, mtime or inode)
-// from the version last loaded successfully.
-func (f *File) Changed() bool {
-	st, err := stamp(f.path)
-	if err != nil {
-		return false // a file being replaced; look again later
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return st != f.seen
-}
-
-// Watch checks the file every interval until ctx ends, and reloads it when
-// it changed; report receives each reload's result. A broken version is
-// reported once, not at every tick.
-func (f *File) Watch(ctx context.Context, interval time.Duration, report func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var failed fileStamp
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !f.Changed() {
-			continue
-		}
-		st, _ := stamp(f.path)
-		if st == failed {
-			continue
-		}
-		err := f.Reload()
-		if err != nil {
-			failed = st
-		}
-		report(err)
-	}
 }
 
 // Lookup returns key's entry in the current map.

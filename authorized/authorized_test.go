@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/internal/watch"
 )
 
 var zones = Scope{Zones: []string{"dyn.example.com"}, MinPasswordCost: bcrypt.MinCost}
@@ -318,7 +320,10 @@ func TestWatchReloadsOnChange(t *testing.T) {
 	reports := make(chan error, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go f.Watch(ctx, 5*time.Millisecond, func(err error) { reports <- err })
+	// As serve watches it: one watcher for every file reloaded on change.
+	var w watch.Watcher
+	w.Add(func(string) { reports <- f.Reload() }, f.Path())
+	go w.Run(ctx, 5*time.Millisecond)
 	next := func() error {
 		t.Helper()
 		select {

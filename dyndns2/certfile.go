@@ -3,78 +3,48 @@ package dyndns2
 import (
 	"crypto/tls"
 	"fmt"
-	"os"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
-// CertFile serves a TLS certificate from a certificate and a key file,
-// and loads them again when either changes on disk (size, mtime), so a
-// renewed certificate needs no restart. A pair that does not load keeps
-// the one before in use. Use NewCertFile.
+// CertFile serves a TLS certificate from a certificate and a key file.
+// Reload loads them again (serve's watcher calls it when either file
+// changes, and on SIGHUP), so a renewed certificate needs no restart; a
+// pair that does not load keeps the one before in use. A handshake only
+// reads the certificate in use: no file is looked at per connection.
+// Use NewCertFile.
 type CertFile struct {
 	certPath, keyPath string
 
-	mu    sync.Mutex
-	cert  *tls.Certificate
-	stamp [2]fileStamp
-	// OnReload, if set, is told of every reload and its error.
-	OnReload func(error)
-}
-
-type fileStamp struct {
-	size  int64
-	mtime time.Time
+	mu   sync.Mutex // serializes Reload
+	cert atomic.Pointer[tls.Certificate]
 }
 
 // NewCertFile loads the pair, or says why it cannot.
 func NewCertFile(certPath, keyPath string) (*CertFile, error) {
 	c := &CertFile{certPath: certPath, keyPath: keyPath}
-	stamp, err := c.stamps()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.load(stamp); err != nil {
+	if err := c.Reload(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *CertFile) stamps() ([2]fileStamp, error) {
-	var out [2]fileStamp
-	for i, p := range []string{c.certPath, c.keyPath} {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return out, fmt.Errorf("TLS: %w", err)
-		}
-		out[i] = fileStamp{fi.Size(), fi.ModTime()}
-	}
-	return out, nil
-}
+// Paths returns the certificate's and the key's file.
+func (c *CertFile) Paths() []string { return []string{c.certPath, c.keyPath} }
 
-// load reads the pair; c.mu is held or c is new.
-func (c *CertFile) load(stamp [2]fileStamp) error {
+// Reload reads the pair again; on error the one before stays in use.
+func (c *CertFile) Reload() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	cert, err := tls.LoadX509KeyPair(c.certPath, c.keyPath)
 	if err != nil {
 		return fmt.Errorf("TLS: %s, %s: %w", c.certPath, c.keyPath, err)
 	}
-	c.cert, c.stamp = &cert, stamp
+	c.cert.Store(&cert)
 	return nil
 }
 
 // GetCertificate is a tls.Config GetCertificate function.
 func (c *CertFile) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	stamp, serr := c.stamps()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if serr == nil && stamp != c.stamp {
-		err := c.load(stamp)
-		if err != nil {
-			c.stamp = stamp // once per version: a half-written pair is tried again when it changes
-		}
-		if c.OnReload != nil {
-			c.OnReload(err)
-		}
-	}
-	return c.cert, nil
+	return c.cert.Load(), nil
 }

@@ -15,7 +15,8 @@ const maxFile = 64 << 20
 // File is a revocation list file that can be reloaded: lookups see the
 // old list until a reload has parsed the new file whole.
 //
-// It fails closed, as OpenSSH's sshd does: once a reload finds the file
+// It is reloaded by whoever watches it (serve's watcher: when the file
+// changes, and on SIGHUP). It fails closed, as OpenSSH's sshd does: once a reload finds the file
 // missing, unreadable or not parsing, every key and certificate is
 // revoked until a reload parses it again. (Keeping the old list would
 // let in what the operator just revoked: audit finding H7.) Open of a
@@ -25,8 +26,7 @@ type File struct {
 	cur  atomic.Pointer[List]
 	bad  atomic.Pointer[error] // the last reload's error; nil while it loads
 
-	mu   sync.Mutex  // serializes Reload; guards seen
-	seen os.FileInfo // the file as last tried, loaded or not; nil if it could not be seen
+	mu sync.Mutex // serializes Reload
 }
 
 // Open loads the revocation list at path.
@@ -53,14 +53,12 @@ func (f *File) Reload() error {
 	return nil
 }
 
-// load reads and parses the file, and records what it saw in seen.
+// load reads and parses the file.
 func (f *File) load() (*List, error) {
-	f.seen = nil
 	fi, err := os.Stat(f.path)
 	if err != nil {
 		return nil, fmt.Errorf("revoked keys: %w", err)
 	}
-	f.seen = fi
 	if fi.Size() > maxFile {
 		return nil, fmt.Errorf("revoked keys %s: over %d MiB", f.path, maxFile>>20)
 	}
@@ -73,23 +71,6 @@ func (f *File) load() (*List, error) {
 		return nil, fmt.Errorf("revoked keys %s: %w", f.path, err)
 	}
 	return l, nil
-}
-
-// Changed reports whether the file on disk differs (another file, size
-// or modification time, or it appeared or vanished) from the version
-// last tried, whether that loaded or not: a broken file is reported
-// once, not at every look.
-func (f *File) Changed() bool {
-	fi, err := os.Stat(f.path)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch {
-	case err != nil: // gone: news unless the last try found it gone
-		return f.seen != nil || f.bad.Load() == nil
-	case f.seen == nil: // back
-		return true
-	}
-	return !os.SameFile(fi, f.seen) || fi.Size() != f.seen.Size() || !fi.ModTime().Equal(f.seen.ModTime())
 }
 
 // Err returns why the file does not load now, or nil when it does.

@@ -193,13 +193,6 @@ func (p *parts) buildHTTP(m *metrics.Metrics, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	certs.OnReload = func(err error) {
-		if err != nil {
-			log.Error("TLS certificate changed but does not load; keeping the old one", "cert", p.cfg.TLSCert, "err", err)
-		} else {
-			log.Info("TLS certificate reloaded", "cert", p.cfg.TLSCert)
-		}
-	}
 	p.certs = certs
 	return nil
 }

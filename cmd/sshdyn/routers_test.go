@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -300,14 +301,19 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("curl trusted a certificate it has no CA for: %q", out)
 	}
 
+	// A renewal: the files change, and the watcher (SIGHUP here: the
+	// tests' reload_interval is 0) reads them again.
 	writeCert(t, cert, key)
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, "TLS certificate reloaded")
 	if out, err := update(cert, "198.51.100.21"); err != nil || out != "good 198.51.100.21\n" {
 		t.Fatalf("HTTPS update after the certificate was replaced: %v %q\n%s", err, out, d.log.String())
 	}
 	if out, err := update(oldCA, "198.51.100.22"); err == nil {
 		t.Errorf("the old certificate is still served: %q", out)
 	}
-	d.waitLog(t, "TLS certificate reloaded")
 	if got := p.Lookup(t, "r."+p.Zone, dns.TypeA); !slices.Equal(got, []string{"198.51.100.21"}) {
 		t.Errorf("A = %v", got)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/dyndns2"
 	"github.com/sshdyn/sshdyn/internal/secret"
+	"github.com/sshdyn/sshdyn/internal/watch"
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/zone"
@@ -143,22 +144,6 @@ func (p *parts) reloaded(err error, why string, log *slog.Logger) {
 	}
 }
 
-// watchRevoked reloads revoked_keys when it changes, until ctx ends.
-func (p *parts) watchRevoked(ctx context.Context, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if p.revoked.Changed() {
-			p.reloadRevoked("file changed", log)
-		}
-	}
-}
-
 // reloadRevoked reloads revoked_keys, logs how it went, and closes the
 // connections of the keys it now revokes. A list that does not load
 // revokes every key until it does (fails closed, as OpenSSH's sshd), and
@@ -175,26 +160,43 @@ func (p *parts) reloadRevoked(why string, log *slog.Logger) {
 	}
 }
 
-// run reloads the authorized file when it changes or on SIGHUP, until a
+// reloadCert reloads the HTTP front's TLS certificate and logs how it
+// went: a pair that does not load keeps the one before.
+func (p *parts) reloadCert(why string, log *slog.Logger) {
+	if err := p.certs.Reload(); err != nil {
+		log.Error("TLS certificate does not load; keeping the old one", "component", "http", "cert", p.cfg.TLSCert, "why", why, "err", err)
+		return
+	}
+	log.Info("TLS certificate reloaded", "component", "http", "cert", p.cfg.TLSCert, "why", why)
+}
+
+// watcher returns the one watcher of the files sshdyn reloads: the
+// authorized file, revoked_keys and the TLS certificate, each reloaded
+// when it changes (every reload_interval) and on SIGHUP.
+func (p *parts) watcher(log *slog.Logger) *watch.Watcher {
+	w := &watch.Watcher{}
+	w.Add(func(why string) { p.reloaded(p.hosts.Reload(), why, log) }, p.hosts.Path())
+	if p.revoked != nil {
+		w.Add(func(why string) { p.reloadRevoked(why, log) }, p.revoked.Path())
+	}
+	if p.certs != nil {
+		w.Add(func(why string) { p.reloadCert(why, log) }, p.certs.Paths()...)
+	}
+	return w
+}
+
+// run reloads the files that change, and everything on SIGHUP, until a
 // listener fails or ctx ends; then it shuts the SSH front down.
 func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) error {
-	hosts := p.hosts
-	if d := p.cfg.ReloadInterval.Duration; d > 0 {
-		go hosts.Watch(ctx, d, func(err error) { p.reloaded(err, "file changed", log) })
-		if p.revoked != nil {
-			go p.watchRevoked(ctx, d, log)
-		}
-	}
+	w := p.watcher(log)
+	go w.Run(ctx, p.cfg.ReloadInterval.Duration)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
-			p.reloaded(hosts.Reload(), "SIGHUP", log)
-			if p.revoked != nil {
-				p.reloadRevoked("SIGHUP", log)
-			}
+			w.Kick("SIGHUP")
 		case err := <-errc:
 			return err
 		case <-ctx.Done():
