@@ -104,4 +104,3 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
-
