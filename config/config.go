@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -674,6 +675,51 @@ func (c *Config) ZoneNames() []string {
 	var out []string
 	for _, z := range c.Zones {
 		out = append(out, z.Name)
+	}
+	return out
+}
+
+// Changed returns the settings whose values differ between a and b, by
+// their keys ("http_listen", "zone dyn.example.com: ttl", "zone
+// other.example added"): what a SIGHUP cannot apply, for the log.
+func Changed(a, b *Config) []string {
+	out := changedFields(reflect.ValueOf(*a), reflect.ValueOf(*b), "")
+	byName := func(zs []Zone) map[string]Zone {
+		m := map[string]Zone{}
+		for _, z := range zs {
+			m[z.Name] = z
+		}
+		return m
+	}
+	az, bz := byName(a.Zones), byName(b.Zones)
+	for _, z := range a.Zones {
+		other, ok := bz[z.Name]
+		if !ok {
+			out = append(out, "zone "+z.Name+" removed")
+			continue
+		}
+		out = append(out, changedFields(reflect.ValueOf(z), reflect.ValueOf(other), "zone "+z.Name+": ")...)
+	}
+	for _, z := range b.Zones {
+		if _, ok := az[z.Name]; !ok {
+			out = append(out, "zone "+z.Name+" added")
+		}
+	}
+	return out
+}
+
+// changedFields returns the TOML keys of the fields of two structs of one
+// type that differ, zones aside.
+func changedFields(a, b reflect.Value, prefix string) []string {
+	var out []string
+	for i := range a.NumField() {
+		key, _, _ := strings.Cut(a.Type().Field(i).Tag.Get("toml"), ",")
+		if key == "" || key == "zone" {
+			continue
+		}
+		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			out = append(out, prefix+key)
+		}
 	}
 	return out
 }

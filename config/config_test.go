@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +194,25 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a config without zones or listeners: %q", in)
 		}
 	})
+}
+
+// TestChanged: the settings that differ between two configurations are
+// named by their keys, zones by name.
+func TestChanged(t *testing.T) {
+	a, err := Parse([]byte(good), "a.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse([]byte("http_listen = [\"127.0.0.1:8080\"]\n"+strings.Replace(good, "ttl = 120", "ttl = 300", 1)+"[[zone]]\nname = \"other.example\"\nprimary = \"127.0.0.1\"\ntsig_key = \"k\"\n"), "b.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Changed(a, b)
+	want := []string{"http_listen", "zone dyn.example.com: ttl", "zone other.example added"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Changed = %q, want %q", got, want)
+	}
+	if got := Changed(a, a); len(got) != 0 {
+		t.Errorf("Changed(a, a) = %q", got)
+	}
 }

@@ -420,6 +420,18 @@ func TestReloadAndShutdown(t *testing.T) {
 	if r := d.ssh(t, two, nil, "update"); r.code != 0 || !strings.HasPrefix(r.stdout, "nochg ") {
 		t.Fatalf("key two lost after a broken edit of its line: %+v", r)
 	}
+	// A setting SIGHUP cannot apply is named in the log, not ignored
+	// without a word.
+	cfgPath := filepath.Join(d.dir, "sshdyn.toml")
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfgPath, "http_listen = [\"127.0.0.1:0\"]\n"+strings.Replace(string(b), "ttl = 60", "ttl = 90", 1))
+	hup("a setting changed that only a restart applies")
+	for _, key := range []string{"setting=http_listen", `setting="zone ` + p.Zone + `: ttl"`} {
+		d.waitLog(t, key)
+	}
 
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

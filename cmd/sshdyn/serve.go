@@ -109,7 +109,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 	if ready != nil {
 		ready()
 	}
-	return run(ctx, p, errc, log)
+	return run(ctx, path, p, errc, log)
 }
 
 // reloaded reports a reload of the authorized file (the log line, the
@@ -185,9 +185,24 @@ func (p *parts) watcher(log *slog.Logger) *watch.Watcher {
 	return w
 }
 
+// restartNeeded reads the configuration file again and logs, by name,
+// each setting that changed: SIGHUP reloads the files above, and every
+// other setting takes effect only at the next start (a new http_listen,
+// say, would otherwise do nothing without a word).
+func (p *parts) restartNeeded(path string, log *slog.Logger) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		log.Error("the configuration file does not load; the running configuration stays", "path", path, "err", err)
+		return
+	}
+	for _, key := range config.Changed(p.cfg, cfg) {
+		log.Warn("a setting changed that only a restart applies: restart sshdyn", "setting", key, "path", path)
+	}
+}
+
 // run reloads the files that change, and everything on SIGHUP, until a
 // listener fails or ctx ends; then it shuts the SSH front down.
-func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) error {
+func run(ctx context.Context, path string, p *parts, errc <-chan error, log *slog.Logger) error {
 	w := p.watcher(log)
 	go w.Run(ctx, p.cfg.ReloadInterval.Duration)
 	hup := make(chan os.Signal, 1)
@@ -197,6 +212,7 @@ func run(ctx context.Context, p *parts, errc <-chan error, log *slog.Logger) err
 		select {
 		case <-hup:
 			w.Kick("SIGHUP")
+			p.restartNeeded(path, log)
 		case err := <-errc:
 			return err
 		case <-ctx.Done():
