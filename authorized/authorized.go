@@ -253,6 +253,16 @@ func (m *Map) Passwords() int {
 	return len(m.byUser)
 }
 
+// Counts returns the lines by kind: with a key, certificate authorities,
+// and routers' lines (an http-user and no key).
+func (m *Map) Counts() (keys, authorities, routers int) {
+	if m == nil {
+		return 0, 0, 0
+	}
+	routers = m.n - len(m.byKey) - len(m.byCA)
+	return len(m.byKey), len(m.byCA), routers
+}
+
 // Len returns the number of entries (lines).
 func (m *Map) Len() int { return m.n }
 

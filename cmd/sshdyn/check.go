@@ -36,10 +36,20 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 		bad("%v", err)
 	}
 	if p.hosts != nil {
-		fmt.Fprintf(stdout, "%s: ok: %d key(s)\n", cfg.AuthorizedKeys, p.hosts.Map().Len())
+		keys, cas, routers := p.hosts.Map().Counts()
+		fmt.Fprintf(stdout, "%s: ok: %d key(s), %d cert-authority line(s), %d router line(s) (http-user, no key)\n", cfg.AuthorizedKeys, keys, cas, routers)
 	}
 	if p.revoked != nil {
 		fmt.Fprintf(stdout, "%s: ok: KRL version %d\n", cfg.RevokedKeys, p.revoked.List().Version)
+	}
+	if len(cfg.HTTPListen) > 0 {
+		scheme := "HTTP (loopback only)"
+		if cfg.TLSCert != "" {
+			scheme = "HTTPS, certificate " + cfg.TLSCert
+		} else if cfg.HTTPInsecure {
+			scheme = "plain HTTP (http_insecure: passwords in clear)"
+		}
+		fmt.Fprintf(stdout, "dyndns2 front: ok: %s on %s\n", scheme, strings.Join(cfg.HTTPListen, " "))
 	}
 	switch {
 	case p.hostKeyMissing:

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -172,6 +173,17 @@ func TestCheckFiles(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1 key(s)") || !strings.Contains(out, "serve creates it on first start") {
 		t.Fatalf("good files: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
+	// A router's line is not counted as a key, and the HTTP front is
+	// reported.
+	dir := writeConfig(t, p, "127.0.0.1:1", keyFile, `host="home.dyn.example.com" `+key.line, credLine(t, "router", "r.dyn.example.com"))
+	os.Chmod(filepath.Join(dir, "authorized_keys"), 0o640)
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	b, _ := os.ReadFile(cfg)
+	writeFile(t, cfg, "http_listen = [\"127.0.0.1:0\"]\n"+string(b))
+	code, out, errs = runCheck(t, dir)
+	if code != 0 || !strings.Contains(out, "1 key(s), 0 cert-authority line(s), 1 router line(s)") || !strings.Contains(out, "dyndns2 front: ok: HTTP (loopback only) on 127.0.0.1:0") {
+		t.Fatalf("a key and a router: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
 	code, _, errs = runCheck(t, writeConfig(t, p, "127.0.0.1:1", keyFile, `host="home.example.org" `+key.line))
 	if code != 1 || !strings.Contains(errs, "authorized_keys:1:") {
 		t.Fatalf("bad authorized line: exit %d, stderr:\n%s", code, errs)
@@ -180,7 +192,7 @@ func TestCheckFiles(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "missing.key: no such file") {
 		t.Fatalf("missing key file: exit %d, stderr:\n%s", code, errs)
 	}
-	dir := writeConfig(t, p, "127.0.0.1:1", keyFile, `host="home.dyn.example.com" `+key.line)
+	dir = writeConfig(t, p, "127.0.0.1:1", keyFile, `host="home.dyn.example.com" `+key.line)
 	writeFile(t, filepath.Join(dir, "sshdyn.toml"), "listen = [\"127.0.0.1:0\"]\nlisten_adress = 1\n")
 	code, _, errs = runCheck(t, dir)
 	if code != 1 || !strings.Contains(errs, "sshdyn.toml:2: unknown key \"listen_adress\"") {
