@@ -30,29 +30,80 @@ const (
 	maxCommandLen = 4096
 )
 
-// Usage is what help prints.
-const Usage = `usage: ssh [-4|-6] [-p PORT] SERVER COMMAND
+// command is one command of the SSH front: its name, its lines in the
+// usage text, and what runs it. The usage text, the check of a command
+// line and the dispatch all come from commandTable.
+type command struct {
+	name  string
+	usage string // synopsis and description, as help prints them
+	run   func(s *Server, ctx context.Context, e *env, args []string) error
+}
 
-commands:
-  update [--wait] [--json] [HOST...]
+// commandTable lists the commands in the order help prints them.
+var commandTable []command
+
+func init() {
+	commandTable = []command{
+		{"update", `  update [--wait] [--json] [HOST...]
                     point this key's hosts (or the named ones) at the
                     address you connect from: IPv4 sets A, IPv6 sets AAAA;
                     --wait returns once the zone's secondaries serve it;
                     --json prints one JSON object instead of lines
-  acme present NAME VALUE
+`, (*Server).update},
+		{"acme", `  acme present NAME VALUE
   acme cleanup NAME VALUE
                     add (present) or remove (cleanup) an ACME DNS-01
                     challenge value at _acme-challenge.HOST; NAME is HOST,
                     *.HOST or _acme-challenge.HOST of one of this key's
                     hosts; present returns once the zone's secondaries
                     serve it
-  ip                print the address the server sees
-  status            print the A and AAAA records of this key's hosts
-  help              print this text
+`, (*Server).acme},
+		{"ip", `  ip                print the address the server sees
+`, func(s *Server, ctx context.Context, e *env, args []string) error {
+			if len(args) > 0 {
+				return failf(ExitUsage, "ip takes no arguments")
+			}
+			fmt.Fprintln(e.stdout, e.peer)
+			return nil
+		}},
+		{"status", `  status            print the A and AAAA records of this key's hosts
+`, (*Server).status},
+		{"help", `  help              print this text
+`, func(s *Server, ctx context.Context, e *env, args []string) error {
+			io.WriteString(e.stdout, Usage)
+			return nil
+		}},
+	}
+	var b strings.Builder
+	b.WriteString("usage: ssh [-4|-6] [-p PORT] SERVER COMMAND\n\ncommands:\n")
+	for _, c := range commandTable {
+		b.WriteString(c.usage)
+	}
+	b.WriteString("\nexit status: 0 ok, 64 bad usage, 75 temporary failure (try again later),\n77 not permitted, 78 server configuration error, 255 ssh could not log in\n")
+	Usage = b.String()
+}
 
-exit status: 0 ok, 64 bad usage, 75 temporary failure (try again later),
-77 not permitted, 78 server configuration error, 255 ssh could not log in
-`
+// Usage is what help prints: made from commandTable.
+var Usage string
+
+// lookupCommand returns the command of that name.
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commandTable {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// commandNames lists the commands, for an error message.
+func commandNames() string {
+	names := make([]string, len(commandTable))
+	for i, c := range commandTable {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
 
 // env is what a command sees of its session.
 type env struct {
@@ -155,31 +206,14 @@ func (s *Server) run(sess ssh.Session, log *sessionLog) (code int, fingerprint, 
 	}
 	ctx := sess.Context()
 	e := &env{entry: entry, peer: peer, stdout: sess, stderr: sess.Stderr(), log: log}
-	switch cmd {
-	case "update":
-		err = s.update(ctx, e, args[1:])
-	case "status":
-		err = s.status(ctx, e, args[1:])
-	case "acme":
-		err = s.acme(ctx, e, args[1:])
-	case "ip":
-		if len(args) > 1 {
-			err = failf(ExitUsage, "ip takes no arguments")
-		} else {
-			fmt.Fprintln(e.stdout, peer)
-		}
-	case "help":
-		io.WriteString(e.stdout, Usage)
-	}
+	c, _ := lookupCommand(cmd) // parseCommand knows it
+	err = c.run(s, ctx, e, args[1:])
 	var f *fail
 	if errors.As(err, &f) {
 		return report(f), fingerprint, cmd
 	}
 	return ExitOK, fingerprint, cmd
 }
-
-// commands are the ones run knows.
-var commands = map[string]bool{"update": true, "ip": true, "status": true, "acme": true, "help": true}
 
 // maxArgs bounds the words of a command: a key has few hosts.
 const maxArgs = 64
@@ -205,8 +239,8 @@ func parseCommand(raw string) ([]string, *fail) {
 			}
 		}
 	}
-	if !commands[args[0]] {
-		return nil, failf(ExitUsage, "unknown command %q (try: update, ip, status, acme, help)", truncate(args[0], 40))
+	if _, ok := lookupCommand(args[0]); !ok {
+		return nil, failf(ExitUsage, "unknown command %q (try: %s)", truncate(args[0], 40), commandNames())
 	}
 	return args, nil
 }
