@@ -16,26 +16,43 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sshdyn/sshdyn/authorized"
-	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/backend/memory"
 	"github.com/sshdyn/sshdyn/publish"
-	"github.com/sshdyn/sshdyn/update"
 )
 
-// env is a dyndns2 front on the embedded primary (in this process): two
-// router lines, "router" (hosts a and b) and "other" (host c), and a
-// trusted proxy at 127.0.0.9.
+// env is a dyndns2 front on the in-memory backend: two router lines,
+// "router" (hosts a and b) and "other" (host c), and a trusted proxy at
+// 127.0.0.9. p is the zone and what it holds.
 type env struct {
-	p    *dnstest.Server
+	p    *memZone
 	url  string
 	srv  *Server
 	hash string
+}
+
+// memZone is the zone of an env: its name and its in-memory backend.
+type memZone struct {
+	Zone string
+	m    *memory.Backend
+}
+
+// Serial is the number of writes so far.
+func (z *memZone) Serial(*testing.T) uint64 { return z.m.Changes() }
+
+// Lookup returns what name's RRset of type t holds.
+func (z *memZone) Lookup(_ *testing.T, name string, t uint16) []string {
+	a, _, ok := z.m.Get(name, dns.TypeToString[t])
+	if !ok {
+		return nil
+	}
+	return []string{a.String()}
 }
 
 const password = "correct horse battery staple"
 
 func newEnv(t *testing.T, opts string) *env {
 	t.Helper()
-	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	p := &memZone{Zone: "dyn.example.com", m: memory.New()}
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -46,8 +63,7 @@ func newEnv(t *testing.T, opts string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &publish.Service{Zones: []publish.Zone{{Name: p.Zone, TTL: 60,
-		Backend: update.NewBackend(&update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key})}}}
+	svc := &publish.Service{Zones: []publish.Zone{{Name: p.Zone, TTL: 60, Backend: p.m}}}
 	srv := &Server{Users: m, Service: svc, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
