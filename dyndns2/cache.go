@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"hash"
+	"io"
 	"sync"
 	"time"
 )
@@ -18,6 +20,7 @@ import (
 type credCache struct {
 	once    sync.Once
 	key     []byte
+	macs    sync.Pool // hash.Hash: HMACs under key, reset and used again (making one costs more than using it)
 	mu      sync.Mutex
 	entries map[string]credEntry // by user
 }
@@ -37,13 +40,16 @@ func (c *credCache) init() {
 	c.key = make([]byte, 32)
 	rand.Read(c.key)
 	c.entries = map[string]credEntry{}
+	c.macs.New = func() any { return hmac.New(sha256.New, c.key) }
 }
 
 func (c *credCache) mac(user, password string) []byte {
-	m := hmac.New(sha256.New, c.key)
-	m.Write([]byte(user))
+	m := c.macs.Get().(hash.Hash)
+	defer c.macs.Put(m)
+	m.Reset()
+	io.WriteString(m, user)
 	m.Write([]byte{0})
-	m.Write([]byte(password))
+	io.WriteString(m, password)
 	return m.Sum(nil)
 }
 

@@ -320,6 +320,18 @@ func storable(rr dns.RR) bool {
 	if rr.Header().Rdlength == 0 {
 		return false
 	}
+	// An address record reads back if it holds an address of its family:
+	// the common case, without the round trip through text.
+	switch r := rr.(type) {
+	case *dns.A:
+		if r.A.To4() != nil {
+			return true
+		}
+	case *dns.AAAA:
+		if len(r.AAAA) == 16 && r.AAAA.To4() == nil {
+			return true
+		}
+	}
 	back, err := dns.NewRR(rr.String())
 	return err == nil && back != nil && dns.IsDuplicate(back, rr)
 }
