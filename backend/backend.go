@@ -136,19 +136,3 @@ func Each(n int, err error) []Result {
 	}
 	return out
 }
-
-// Once returns allow wrapped so that it runs at most once, and reports
-// the same error to every later call; a nil allow allows everything.
-func Once(allow func() error) func() error {
-	if allow == nil {
-		return func() error { return nil }
-	}
-	var done bool
-	var err error
-	return func() error {
-		if !done {
-			done, err = true, allow()
-		}
-		return err
-	}
-}

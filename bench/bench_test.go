@@ -725,6 +725,13 @@ primary = %[4]q
 tsig_key = %[5]q
 ttl = 60
 `, dir, limits, p.Zone, p.Addr, p.KeyFile, *profileDir != "")
+	return runSSHDyn(b, bins, dir, cfg)
+}
+
+// runSSHDyn writes cfg as dir/sshdyn.toml, runs sshdyn serve with it,
+// and waits until it listens.
+func runSSHDyn(b *testing.B, bins binaries, dir, cfg string) *sshdynProc {
+	b.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "sshdyn.toml"), []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -771,16 +778,7 @@ file = "zone"
 tsig_key = "tsig.key"
 ttl = 60
 `, dir, port, *profileDir != "")
-	if err := os.WriteFile(filepath.Join(dir, "sshdyn.toml"), []byte(cfg), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	proc, addr := startProcess(b, exec.Command(bins.sshdyn, "serve", "--config", filepath.Join(dir, "sshdyn.toml")),
-		regexp.MustCompile(`msg=listening addr=(\S+)`))
-	m := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(proc.output())
-	if m == nil {
-		b.Fatalf("no metrics address:\n%s", proc.output())
-	}
-	return &sshdynProc{process: proc, addr: addr, metrics: "http://" + m[1] + "/metrics"}
+	return runSSHDyn(b, bins, dir, cfg)
 }
 
 // rss returns the process's resident memory in bytes.
