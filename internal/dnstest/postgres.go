@@ -108,3 +108,79 @@ func AppendFile(t testing.TB, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// PG is one PostgreSQL server, for sshdyn's own state store: no
+// replica, no PowerDNS schema.
+type PG struct {
+	Port int
+	dir  string
+	ctl  func(args ...string) error
+}
+
+// URL returns the postgres:// URL of database db on it.
+func (p *PG) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", p.Port, db)
+}
+
+// Stop stops the server at once (as a crash would); Start starts it
+// again on the same port, with its data.
+func (p *PG) Stop() error  { return p.ctl("-m", "immediate", "stop") }
+func (p *PG) Start() error { return p.ctl("-l", filepath.Join(p.dir, "pg.log"), "-w", "start") }
+
+// StartPG starts one PostgreSQL server with the databases dbs, and stops
+// it when the test ends. As root, it runs as the postgres user.
+func StartPG(t testing.TB, dbs ...string) *PG {
+	t.Helper()
+	bin, err := pgBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "dnstest-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	as := func(name string, args ...string) *exec.Cmd {
+		if os.Geteuid() != 0 {
+			return exec.Command(name, args...)
+		}
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+	}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := as(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	p := &PG{dir: dir}
+	if p.Port, err = FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	AppendFile(t, filepath.Join(data, "postgresql.conf"), fmt.Sprintf("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\n", p.Port, dir))
+	p.ctl = func(args ...string) error {
+		out, err := as(filepath.Join(bin, "pg_ctl"), append([]string{"-D", data}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("pg_ctl %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop() })
+	for _, db := range dbs {
+		if out, err := as(filepath.Join(bin, "psql"), "-h", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", "CREATE DATABASE "+db).CombinedOutput(); err != nil {
+			t.Fatalf("CREATE DATABASE %s: %v\n%s", db, err, out)
+		}
+	}
+	return p
+}
