@@ -99,6 +99,11 @@ type Service struct {
 	// refusal by a limit, for metrics.
 	Observer Observer
 
+	// Recorder, if set, is told every host family's outcome (the
+	// operator's store). It must not block: the store is never in the
+	// update path.
+	Recorder Recorder
+
 	// Revoked, if set, revokes keys and certificates (krl.File is one):
 	// a revoked key's line is refused on every front, at login and at
 	// every request (Permit).
@@ -317,7 +322,7 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 	}
 	out := make([]HostResult, len(ts))
 	for _, group := range byZone(ts) {
-		s.set(ctx, req.Front, id, ts, group, allow, out)
+		s.set(ctx, req.Front, id, Address(req.Client), ts, group, allow, out)
 	}
 	return out, nil
 }
@@ -381,7 +386,7 @@ func byZone(ts []target) [][]int {
 // set writes the targets of group (one zone's, or one refused target)
 // and puts their results in out: one record through Set, several as one
 // change through SetAll (one UPDATE, all or nothing).
-func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, ts []target, group []int, allow func() error, out []HostResult) {
+func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, client netip.Addr, ts []target, group []int, allow func() error, out []HostResult) {
 	recs := make([]backend.Record, len(group))
 	for j, i := range group {
 		t := ts[i]
@@ -400,12 +405,48 @@ func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, t
 		return
 	}
 	res := first.zone.Backend.Set(ctx, recs, allow)
+	now := time.Now()
 	for j, i := range group {
 		r := &out[i]
 		r.Old, r.Err = res[j].Old, res[j].Err
 		r.Kind, r.Temporary = classify(res[j])
 		s.Observer.Update(front, r.Zone, r.Type, r.Kind.String())
+		if s.Recorder != nil {
+			s.Recorder.Record(Outcome{Time: now, Host: r.Host, Family: r.Type, Zone: r.Zone, Front: front,
+				Identity: IdentityName(id, front), Source: client, Addr: r.Addr, Old: r.Old, Kind: r.Kind})
+		}
 	}
+}
+
+// Recorder receives every host family's outcome of an update.
+type Recorder interface{ Record(Outcome) }
+
+// Outcome is one host family's outcome of one update, for the operator's
+// store.
+type Outcome struct {
+	Time     time.Time
+	Host     string
+	Family   string // "A" or "AAAA"
+	Zone     string
+	Front    string
+	Identity string // IdentityName
+	Source   netip.Addr
+	Addr     netip.Addr
+	Old      []netip.Addr
+	Kind     Kind
+}
+
+// IdentityName names id as the operator knows it on front: over HTTP its
+// http-user; over SSH a certificate's key ID and serial, or the key's
+// SHA-256 fingerprint.
+func IdentityName(id *authorized.Entry, front string) string {
+	switch {
+	case front == FrontHTTP || id.Key == nil:
+		return "http-user " + id.HTTPUser
+	case id.Cert != nil:
+		return fmt.Sprintf("certificate %q serial %d", id.Cert.KeyId, id.Cert.Serial)
+	}
+	return ssh.FingerprintSHA256(id.Key)
 }
 
 // lanTargets returns the AAAA records of id's LAN hosts under the LAN's

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -163,5 +164,77 @@ func TestReopenKeepsTheSchema(t *testing.T) {
 	defer s.Close()
 	if fs, err := s.Families(ctx); err != nil || len(fs) != 1 {
 		t.Errorf("after reopening: %v %v", fs, err)
+	}
+}
+
+// TestStaleness: per family, with a clock the test moves: a family goes
+// stale once its threshold passes without a good or nochg, or after a
+// run of failures; the next success recovers it; each change is marked
+// and told once; a host with staleness off is never stale.
+func TestStaleness(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(1_800_000_000, 0)
+	var told []string
+	w := &Watcher{Store: s, Failures: 3, Now: func() time.Time { return now },
+		StaleAfter: func(host string) time.Duration {
+			if host == "off.dyn.example.com" {
+				return 0
+			}
+			return time.Hour
+		},
+		Notify: func(f Family, stale bool, why string) {
+			told = append(told, fmt.Sprintf("%s %s %v", f.Host, f.Family, stale))
+		}}
+	rec := func(host, family, outcome string) {
+		t.Helper()
+		if err := s.Record(ctx, []Event{{Time: now, Host: host, Family: family, Outcome: outcome, Addr: netip.MustParseAddr("192.0.2.1")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	look := func(want ...string) {
+		t.Helper()
+		told = nil
+		if err := w.Look(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(told, want) {
+			t.Fatalf("told %q, want %q", told, want)
+		}
+	}
+	rec("home.dyn.example.com", "A", "good")
+	rec("home.dyn.example.com", "AAAA", "good")
+	rec("off.dyn.example.com", "A", "good")
+	look()
+	now = now.Add(50 * time.Minute)
+	rec("home.dyn.example.com", "A", "nochg") // A keeps updating, AAAA stops
+	now = now.Add(11 * time.Minute)
+	look("home.dyn.example.com AAAA true")
+	look() // once
+	now = now.Add(10 * time.Minute)
+	rec("home.dyn.example.com", "AAAA", "nochg")
+	look("home.dyn.example.com AAAA false")
+	look()
+	// Three failures in a row make A stale, whatever the time.
+	for range 3 {
+		rec("home.dyn.example.com", "A", "unreachable")
+	}
+	look("home.dyn.example.com A true")
+	rec("home.dyn.example.com", "A", "good")
+	look("home.dyn.example.com A false")
+	// A new host that has only failed, fewer times than the limit: not stale.
+	rec("new.dyn.example.com", "A", "refused")
+	look()
+	now = now.Add(30 * 24 * time.Hour)
+	look("home.dyn.example.com A true", "home.dyn.example.com AAAA true")
+	if got := Interval(3 * time.Second); got != 1300*time.Millisecond {
+		t.Errorf("Interval(3s) = %v", got)
+	}
+	if got := Interval(24 * time.Hour); got != time.Minute {
+		t.Errorf("Interval(24h) = %v", got)
 	}
 }
