@@ -33,6 +33,8 @@ type Scope struct {
 	// MinPasswordCost is the lowest bcrypt cost an http-password may have
 	// (PasswordCost if 0). Tests lower it; an operator has no setting.
 	MinPasswordCost int
+	// CheckNotify, if set, checks a notify= URL.
+	CheckNotify func(url string) error
 }
 
 // The bcrypt costs an http-password may have. PasswordCost is the cost
@@ -79,6 +81,12 @@ type Entry struct {
 
 	// NoACME (no-acme) forbids the key to answer ACME challenges.
 	NoACME bool
+
+	// StaleAfter (stale-after=), if set, overrides the zone's and the
+	// global stale_after for this line's hosts. Notify (notify=) are
+	// more targets told about them.
+	StaleAfter *time.Duration
+	Notify     []string
 
 	// CA (cert-authority): Key is a certificate authority's, which never
 	// logs in itself; a user certificate it signed does, with the

@@ -17,6 +17,7 @@ type Map struct {
 	byKey    map[string]*Entry // by the key's wire encoding
 	byCA     map[string]*Entry // cert-authority lines, by the CA key's wire encoding
 	byUser   map[string]*Entry // by http-user
+	owners   map[string]*Entry // by host and LAN host
 	names    map[string]nameUse
 	reserved map[string]string
 	n        int
@@ -131,6 +132,35 @@ func (m *Map) Counts() (keys, authorities, routers int) {
 	return len(m.byKey), len(m.byCA), routers
 }
 
+// Entries returns the lines with a key and the routers' lines (not the
+// entries certificates make).
+func (m *Map) Entries() []*Entry {
+	if m == nil {
+		return nil
+	}
+	seen := map[*Entry]bool{}
+	var out []*Entry
+	for _, set := range []map[string]*Entry{m.byKey, m.byCA, m.byUser} {
+		for _, e := range set {
+			if !seen[e] {
+				seen[e] = true
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// Owner returns the line that has host (a host or a LAN host; any case,
+// trailing dot or not), if one does.
+func (m *Map) Owner(host string) (*Entry, bool) {
+	if m == nil {
+		return nil, false
+	}
+	e, ok := m.owners[dnsname.Canonical(host)]
+	return e, ok
+}
+
 // Len returns the number of entries (lines).
 func (m *Map) Len() int { return m.n }
 
@@ -227,6 +257,12 @@ func (m *Map) add(e *Entry) error {
 	}
 	for _, l := range e.LANHosts {
 		m.names[l.Name] = nameUse{line: e.Line, lan: true}
+		m.owners[l.Name] = e
+	}
+	for _, h := range e.Hosts {
+		if _, ok := m.owners[h]; !ok {
+			m.owners[h] = e
+		}
 	}
 	switch {
 	case e.CA:

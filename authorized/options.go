@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -76,6 +77,26 @@ func init() {
 				return fmt.Errorf("prefix-length %q: want 48 to 64", v)
 			}
 			e.PrefixLen = n
+			return nil
+		}},
+		{"stale-after", true, func(e *Entry, v string, _ Scope, _ map[string]bool) error {
+			if e.StaleAfter != nil {
+				return errors.New("stale-after given twice")
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("stale-after %q: want a duration, e.g. \"36h\" (\"0s\": never stale)", v)
+			}
+			e.StaleAfter = &d
+			return nil
+		}},
+		{"notify", true, func(e *Entry, v string, s Scope, _ map[string]bool) error {
+			if s.CheckNotify != nil {
+				if err := s.CheckNotify(v); err != nil {
+					return err
+				}
+			}
+			e.Notify = append(e.Notify, v)
 			return nil
 		}},
 		{"allow-private", false, flag(func(e *Entry) { e.AllowPrivate = true })},

@@ -55,7 +55,7 @@ type badLine struct {
 // parse is Parse, which also returns the map of the good lines and the
 // bad lines when some are bad.
 func parse(r io.Reader, name string, scope Scope) (*Map, []badLine, error) {
-	m := &Map{byKey: make(map[string]*Entry), byCA: make(map[string]*Entry), byUser: make(map[string]*Entry), names: make(map[string]nameUse), reserved: scope.Reserved}
+	m := &Map{byKey: make(map[string]*Entry), byCA: make(map[string]*Entry), byUser: make(map[string]*Entry), owners: make(map[string]*Entry), names: make(map[string]nameUse), reserved: scope.Reserved}
 	var errs []error
 	var bad []badLine
 	fail := func(line int, text string, err error) {

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +29,10 @@ import (
 
 	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/dyndns2"
+	"github.com/sshdyn/sshdyn/notify"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
+	"github.com/sshdyn/sshdyn/state"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
 )
@@ -107,6 +110,23 @@ type Config struct {
 	// the zones that have a file.
 	DNSListen []string `toml:"dns_listen"`
 
+	// StateDB is the operator's store: a SQLite file (default: state.db
+	// beside the host key), a postgres:// URL (several frontends, one
+	// history), or "off".
+	StateDB        string   `toml:"state_db"`
+	HistoryKeep    Duration `toml:"history_keep"`     // events kept this long
+	HistoryPerHost int      `toml:"history_per_host"` // and at most this many per host
+	// StaleAfter flags a host family that has had no good or nochg for
+	// this long (0: off); a zone's and a line's stale-after= override it.
+	// StaleFailures flags one whose last so many updates failed.
+	StaleAfter    Duration `toml:"stale_after"`
+	StaleFailures int      `toml:"stale_failures"`
+	// Notify are the targets told when a host family goes stale or
+	// recovers (ntfy://, generic://, smtp://); a line's notify= adds its
+	// own. NotifySecret signs generic webhooks (X-Sshdyn-Signature).
+	Notify       []string `toml:"notify"`
+	NotifySecret string   `toml:"notify_secret"`
+
 	Zones []Zone `toml:"zone"`
 }
 
@@ -137,6 +157,8 @@ type Zone struct {
 	ACMETTL     uint32   `toml:"acme_ttl"`
 	WaitFor     []string `toml:"wait_for"`
 	WaitTimeout Duration `toml:"wait_timeout"`
+	// StaleAfter overrides the global stale_after for this zone's hosts.
+	StaleAfter Duration `toml:"stale_after"`
 
 	// File makes sshdyn the zone's primary (the embedded one): the zone
 	// is served from this zone file. Each change is appended to the
@@ -193,9 +215,16 @@ func parsePrefix(s string) (netip.Prefix, error) {
 type Duration struct{ time.Duration }
 
 func (d *Duration) UnmarshalText(b []byte) error {
+	if days, ok := strings.CutSuffix(string(b), "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err == nil && n >= 0 {
+			d.Duration = time.Duration(n) * 24 * time.Hour
+			return nil
+		}
+	}
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("duration %q: want e.g. \"30s\" or \"2m\"", b)
+		return fmt.Errorf("duration %q: want e.g. \"30s\", \"2m\" or \"90d\"", b)
 	}
 	d.Duration = v
 	return nil
@@ -224,6 +253,10 @@ func Default() Config {
 		HTTPMaxConns:          dyndns2.DefaultMaxConns,
 		HTTPMaxConnsPerSource: dyndns2.DefaultMaxConnsPerSource,
 
+		HistoryKeep:    Duration{state.DefaultKeep},
+		HistoryPerHost: state.DefaultPerHost,
+		StaleFailures:  DefaultStaleFailures,
+
 		MaxDNSInFlight: publish.DefaultMaxInFlight,
 		MaxConnsPerKey: sshd.DefaultMaxConnsPerKey,
 
@@ -243,6 +276,9 @@ const (
 	// room for a router's burst of hotplug events.
 	DefaultMaxRequestsPerKey = 60
 	DefaultTTL               = 60
+	// DefaultStaleFailures is the run of failed updates that makes a
+	// host family stale.
+	DefaultStaleFailures = 3
 )
 
 // Load reads the file at path over the defaults and validates the result.
@@ -268,6 +304,12 @@ func Load(path string) (*Config, error) {
 	c.RevokedKeys = abs(c.RevokedKeys)
 	c.TLSCert = abs(c.TLSCert)
 	c.TLSKey = abs(c.TLSKey)
+	switch {
+	case c.StateDB == "":
+		c.StateDB = filepath.Join(filepath.Dir(c.HostKey), "state.db")
+	case c.StateDB != "off" && !state.IsPostgres(c.StateDB):
+		c.StateDB = abs(c.StateDB)
+	}
 	for i := range c.Zones {
 		z := &c.Zones[i]
 		z.TSIGKey = abs(z.TSIGKey)
@@ -447,7 +489,39 @@ func (c *Config) validateServer() error {
 	if err := validateAlgorithms(c); err != nil {
 		return err
 	}
+	if err := c.validateState(); err != nil {
+		return err
+	}
 	return c.validateHTTP()
+}
+
+// validateState checks the operator's store and notification settings.
+func (c *Config) validateState() error {
+	if c.StateDB == "off" && (len(c.Notify) > 0 || c.StaleAfter.Duration > 0) {
+		return errors.New(`stale_after and notify need the state store: state_db = "off" turns it off`)
+	}
+	if state.IsPostgres(c.StateDB) {
+		if _, err := url.Parse(c.StateDB); err != nil {
+			return fmt.Errorf("state_db: not a URL: %v", err)
+		}
+	}
+	if c.HistoryKeep.Duration <= 0 || c.HistoryPerHost < 1 {
+		return errors.New("history_keep must be more than 0, history_per_host at least 1")
+	}
+	if c.StaleAfter.Duration < 0 || c.StaleFailures < 0 {
+		return errors.New("stale_after and stale_failures must be 0 (off) or more")
+	}
+	for _, n := range c.Notify {
+		if _, err := notify.Parse(n, c.NotifySecret); err != nil {
+			return err
+		}
+	}
+	for _, z := range c.Zones {
+		if z.StaleAfter.Duration < 0 {
+			return fmt.Errorf("zone %s: stale_after must be 0 (off) or more", z.Name)
+		}
+	}
+	return nil
 }
 
 // validateAlgorithms checks that every SSH algorithm named is one

@@ -20,17 +20,18 @@ import (
 // Metrics is one registry of sshdyn's metrics. Its methods are safe for
 // concurrent use.
 type Metrics struct {
-	reg         *prometheus.Registry
-	connections prometheus.Counter
-	authFails   *prometheus.CounterVec
-	limited     *prometheus.CounterVec
-	sessions    *prometheus.CounterVec
-	updates     *prometheus.CounterVec
-	dnsRTT      *prometheus.HistogramVec
-	httpReqs    *prometheus.CounterVec
-	reloads     *prometheus.CounterVec
-	reloadOK    prometheus.Gauge
-	keys        prometheus.Gauge
+	reg           *prometheus.Registry
+	connections   prometheus.Counter
+	authFails     *prometheus.CounterVec
+	limited       *prometheus.CounterVec
+	sessions      *prometheus.CounterVec
+	updates       *prometheus.CounterVec
+	dnsRTT        *prometheus.HistogramVec
+	httpReqs      *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
+	reloadOK      prometheus.Gauge
+	keys          prometheus.Gauge
+	notifications *prometheus.CounterVec
 }
 
 // New returns a registry with sshdyn's metrics, the Go runtime's and the
@@ -76,6 +77,10 @@ func New(version string) *Metrics {
 		Help: "1 if the last load of the authorized file took every line, 0 if it found bad lines or failed: alert on 0.",
 	})
 	m.reloadOK.Set(1)
+	m.notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sshdyn_notifications_total",
+		Help: "Notifications (a host family stale or recovered) by target scheme (ntfy, generic, smtp) and result (delivered, failed after retries).",
+	}, []string{"scheme", "result"})
 	m.keys = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "sshdyn_authorized_keys",
 		Help: "Lines (identities) in the authorized map in use.",
@@ -86,7 +91,7 @@ func New(version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.connections, m.authFails, m.limited, m.sessions, m.updates, m.dnsRTT, m.httpReqs, m.reloads, m.reloadOK, m.keys, build,
+	m.reg.MustRegister(m.connections, m.authFails, m.limited, m.sessions, m.updates, m.dnsRTT, m.httpReqs, m.reloads, m.reloadOK, m.keys, m.notifications, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Start the labelled series at zero so that rate() sees the first one.
 	for _, r := range []string{ReloadOK, ReloadBadLines, ReloadFailed} {
@@ -174,6 +179,26 @@ func (m *Metrics) KRL(ok func() bool) {
 		}
 		return 0
 	}))
+}
+
+// Notification counts a notification's delivery: its target's scheme and
+// whether it arrived.
+func (m *Metrics) Notification(scheme string, ok bool) {
+	result := "delivered"
+	if !ok {
+		result = "failed"
+	}
+	m.notifications.WithLabelValues(scheme, result).Inc()
+}
+
+// StateDropped exports the events the state store lost (queue full, or
+// the store down): sshdyn_state_dropped_total, read from n at each
+// scrape.
+func (m *Metrics) StateDropped(n func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "sshdyn_state_dropped_total",
+		Help: "Update outcomes not recorded in the state store (its queue was full, or the store was down). Updates are not affected.",
+	}, func() float64 { return float64(n()) }))
 }
 
 // Keys sets the number of lines in the map in use.

@@ -77,15 +77,14 @@ func (w *Watcher) judge(f Family, now time.Time) (bool, string) {
 	return false, fmt.Sprintf("updated at %s", f.LastOK.UTC().Format(time.RFC3339))
 }
 
-// Run looks every interval until ctx ends.
-func (w *Watcher) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// Run looks until ctx ends, every interval() (asked again each time: a
+// reload may bring a smaller threshold).
+func (w *Watcher) Run(ctx context.Context, interval func() time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(interval()):
 			if err := w.Look(ctx); err != nil && w.Log != nil {
 				w.Log.Warn("state store: staleness not judged", "err", err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,6 +19,7 @@ import (
 	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
+	"github.com/sshdyn/sshdyn/state"
 	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
 	"github.com/sshdyn/sshdyn/zone"
@@ -37,6 +39,9 @@ type parts struct {
 	certs   *dyndns2.CertFile // its certificate; nil for plain HTTP
 	revoked *krl.File         // revoked_keys; nil if not set
 	metrics *metrics.Metrics  // nil without metrics_listen
+
+	store    *state.Store    // the operator's store; nil with state_db = "off"
+	recorder *state.Recorder // its writer's queue
 
 	hostKeyCreated bool // serve: the host key was made just now
 	hostKeyMissing bool // check: there is no host key yet
@@ -151,7 +156,17 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	if signer != nil {
 		p.ssh.HostSigners = []gossh.Signer{signer}
 	}
+	if err := p.openState(context.Background()); err != nil {
+		bad(err)
+	}
+	if p.store != nil {
+		p.recorder = &state.Recorder{Store: p.store, Keep: cfg.HistoryKeep.Duration, PerHost: cfg.HistoryPerHost}
+		p.service.Recorder = recorder{p.recorder}
+	}
 	if m != nil {
+		if p.recorder != nil {
+			m.StateDropped(p.recorder.Dropped)
+		}
 		p.service.Observer, p.ssh.Observer = m, m
 		if p.revoked != nil {
 			m.KRL(func() bool { return p.revoked.Err() == nil })
@@ -240,8 +255,12 @@ func (p *parts) loadHostKey(hk hostKeyMode) (gossh.Signer, error) {
 	return signer, err
 }
 
-// close gives back what build took: the backends' idle connections.
+// close gives back what build took: the backends' idle connections, the
+// state store.
 func (p *parts) close() {
+	if p.store != nil {
+		p.store.Close()
+	}
 	for _, bz := range p.zones {
 		if bz.backend != nil {
 			bz.backend.Close()

@@ -34,6 +34,13 @@ const usage = `usage:
   sshdyn demo [--dir DIR] [--ssh-port N] [--dns-port N]
                                run a complete demo on loopback: SSH, and the
                                zone dyn.example.com served by sshdyn itself
+  sshdyn hosts --config FILE [--stale] [--json] [HOST...]
+                               every host's state per address family: what
+                               DNS serves, the last good or nochg update,
+                               the last change and failure, stale or not;
+                               exit status 1 when a host listed is stale
+  sshdyn history --config FILE [--since DURATION] [--json] HOST
+                               a host's updates, newest first
   sshdyn passwd                read a password on standard input and print
                                its bcrypt hash, for an http-password= option
   sshdyn version               print the version
@@ -101,6 +108,30 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "hosts":
+		fs := flag.NewFlagSet("hosts", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfg := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
+		stale := fs.Bool("stale", false, "list the stale host families only")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		return hostsCommand(context.Background(), *cfg, *stale, *asJSON, fs.Args(), stdout, stderr)
+	case "history":
+		fs := flag.NewFlagSet("history", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfg := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
+		since := fs.Duration("since", 0, "only the last `duration` (e.g. 24h)")
+		asJSON := fs.Bool("json", false, "print JSON")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if fs.NArg() != 1 {
+			fmt.Fprintln(stderr, "sshdyn history: name one host")
+			return 2
+		}
+		return historyCommand(context.Background(), *cfg, fs.Arg(0), *since, *asJSON, stdout, stderr)
 	case "passwd":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "sshdyn passwd: unexpected argument %q (the password is read on standard input)\n", args[1])

@@ -51,6 +51,9 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 		return err
 	}
 	defer p.close()
+	// Started before the fronts, so stopped after them: the writer
+	// records what they did last.
+	defer p.runFleet(log)()
 	if p.hostKeyCreated {
 		log.Info("created host key", "path", cfg.HostKey, "fingerprint", gossh.FingerprintSHA256(p.ssh.HostSigners[0].PublicKey()))
 	}

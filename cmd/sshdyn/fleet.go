@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/notify"
+	"github.com/sshdyn/sshdyn/publish"
+	"github.com/sshdyn/sshdyn/state"
+)
+
+// recorder hands the core's outcomes to the state store's queue.
+type recorder struct{ r *state.Recorder }
+
+func (r recorder) Record(o publish.Outcome) {
+	r.r.Add(state.Event{Time: o.Time, Host: o.Host, Family: o.Family, Zone: o.Zone, Front: o.Front, Identity: o.Identity,
+		Source: o.Source, Addr: o.Addr, Old: o.Old, Outcome: o.Kind.String()})
+}
+
+// openState opens the operator's store, unless state_db is "off".
+func (p *parts) openState(ctx context.Context) error {
+	if p.cfg.StateDB == "off" {
+		return nil
+	}
+	s, err := state.Open(ctx, p.cfg.StateDB)
+	if err != nil {
+		return err
+	}
+	p.store = s
+	return nil
+}
+
+// staleAfter returns host's stale-after: its line's, else its zone's,
+// else the global one.
+func (p *parts) staleAfter(host string) time.Duration {
+	if e, ok := p.hosts.Map().Owner(host); ok && e.StaleAfter != nil {
+		return *e.StaleAfter
+	}
+	if z, ok := dnsname.Longest(dnsname.Canonical(host), p.cfg.Zones, func(z config.Zone) string { return z.Name }); ok && z.StaleAfter.Duration > 0 {
+		return z.StaleAfter.Duration
+	}
+	return p.cfg.StaleAfter.Duration
+}
+
+// smallestStaleAfter is the smallest threshold in use now: the global,
+// the zones', the lines'.
+func (p *parts) smallestStaleAfter() time.Duration {
+	var smallest time.Duration
+	take := func(d time.Duration) {
+		if d > 0 && (smallest == 0 || d < smallest) {
+			smallest = d
+		}
+	}
+	take(p.cfg.StaleAfter.Duration)
+	for _, z := range p.cfg.Zones {
+		take(z.StaleAfter.Duration)
+	}
+	for _, e := range p.hosts.Map().Entries() {
+		if e.StaleAfter != nil {
+			take(*e.StaleAfter)
+		}
+	}
+	return smallest
+}
+
+// runFleet runs the state store's writer, the staleness watcher and the
+// notifications' delivery; stop ends them, once the writer has written
+// what waits.
+func (p *parts) runFleet(log *slog.Logger) (stop func()) {
+	if p.store == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log = log.With("component", "state")
+	p.recorder.Log = log
+	written := make(chan struct{})
+	go func() { p.recorder.Run(ctx); close(written) }()
+	d := &notify.Dispatcher{Log: log}
+	if p.metrics != nil {
+		d.Delivered = p.metrics.Notification
+	}
+	go d.Run(ctx)
+	var global []notify.Target
+	for _, u := range p.cfg.Notify {
+		t, _ := notify.Parse(u, p.cfg.NotifySecret) // checked by config
+		global = append(global, t)
+	}
+	w := &state.Watcher{Store: p.store, StaleAfter: p.staleAfter, Failures: p.cfg.StaleFailures, Log: log,
+		Notify: func(f state.Family, stale bool, why string) {
+			m := notify.Message{Event: "recovered", Host: f.Host, Family: f.Family, Zone: f.Zone, Addr: addrText(f), Detail: why, Time: time.Now().UTC()}
+			if stale {
+				m.Event = "stale"
+			}
+			log.Info("host "+m.Event, "host", f.Host, "family", f.Family, "why", why)
+			targets := global
+			if e, ok := p.hosts.Map().Owner(f.Host); ok {
+				for _, u := range e.Notify {
+					if t, err := notify.Parse(u, p.cfg.NotifySecret); err == nil {
+						targets = append(targets, t)
+					}
+				}
+			}
+			d.Send(m, targets...)
+		}}
+	go w.Run(ctx, func() time.Duration { return state.Interval(p.smallestStaleAfter()) })
+	return func() { cancel(); <-written }
+}
+
+func addrText(f state.Family) string {
+	if f.Addr.IsValid() {
+		return f.Addr.String()
+	}
+	return ""
+}
+
+// ago says how long ago t was, for the operator's views.
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t).Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}

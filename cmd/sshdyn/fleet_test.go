@@ -1,0 +1,154 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/notify"
+)
+
+// inbox is a notification receiver: ntfy's publishing API (POST /TOPIC,
+// Title header) and a generic webhook that verifies its signature.
+type inbox struct {
+	t      *testing.T
+	secret string
+	mu     sync.Mutex
+	got    []string // "ntfy TITLE" or "webhook EVENT HOST FAMILY"
+}
+
+func (in *inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch r.URL.Path {
+	case "/homes":
+		in.got = append(in.got, "ntfy "+r.Header.Get("Title"))
+	case "/hook":
+		if sig := r.Header.Get("X-Sshdyn-Signature"); sig != notify.Sign([]byte(in.secret), body) {
+			in.t.Errorf("webhook signature %q does not verify", sig)
+		}
+		var m notify.Message
+		json.Unmarshal(body, &m)
+		in.got = append(in.got, "webhook "+m.Event+" "+m.Host+" "+m.Family)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+	}
+}
+
+func (in *inbox) count(s string) int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	n := 0
+	for _, g := range in.got {
+		if g == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestFleet: the operator's view end to end (issue 33). With
+// stale_after = "3s", a host updated over IPv4 every second but not over
+// IPv6 has only its AAAA flagged stale, told once to an ntfy topic and to
+// a signed webhook; "sshdyn hosts --stale" lists it and exits 1;
+// the next IPv6 update recovers it, told once; "sshdyn history" shows
+// the host's updates.
+func TestFleet(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	in := &inbox{t: t, secret: "s3cret"}
+	rx := httptest.NewServer(in)
+	defer rx.Close()
+	addr := strings.TrimPrefix(rx.URL, "http://")
+	key := newClientKey(t, t.TempDir(), "home")
+	host := "home." + p.Zone
+	dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="`+host+`" `+key.line)
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	b, _ := os.ReadFile(cfg)
+	writeFile(t, cfg, `stale_after = "3s"`+"\n"+
+		`notify = ["ntfy://`+addr+`/homes?scheme=http", "generic://`+addr+`/hook?disabletls=yes"]`+"\n"+
+		`notify_secret = "s3cret"`+"\n"+string(b))
+	d := runDaemon(t, dir)
+	for _, opts := range [][]string{nil, {"-6"}} {
+		if r := d.ssh(t, key, opts, "update"); r.code != 0 {
+			t.Fatalf("update %v: %+v", opts, r)
+		}
+	}
+	stale := "ntfy sshdyn: " + host + " AAAA is stale"
+	deadline := time.Now().Add(15 * time.Second)
+	for in.count(stale) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stale notification in 15 s; got %q\n%s", in.got, d.log.String())
+		}
+		if r := d.ssh(t, key, nil, "update"); r.code != 0 { // IPv4 keeps updating
+			t.Fatalf("IPv4 update: %+v", r)
+		}
+		time.Sleep(time.Second)
+	}
+	waitFor(t, "the webhook", func() bool { return in.count("webhook stale "+host+" AAAA") == 1 })
+	if n := in.count("ntfy sshdyn: " + host + " A is stale"); n != 0 {
+		t.Errorf("A, updated every second, was told stale %d times", n)
+	}
+
+	hosts := func(args ...string) (int, string) {
+		cmd := exec.Command(binary, append([]string{"hosts", "--config", cfg}, args...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return code, out.String()
+	}
+	code, out := hosts("--stale", "--json")
+	var views []HostView
+	if err := json.Unmarshal([]byte(out), &views); err != nil || code != 1 || len(views) != 1 || views[0].Family != "AAAA" || views[0].State != "stale" ||
+		views[0].Address != "::1" || len(views[0].InDNS) != 1 || views[0].InDNS[0] != "::1" {
+		t.Errorf("hosts --stale --json: exit %d, %v\n%s", code, err, out)
+	}
+	if code, out := hosts(); code != 1 || !strings.Contains(out, "current") || !strings.Contains(out, "stale") {
+		t.Errorf("hosts: exit %d\n%s", code, out)
+	}
+
+	if r := d.ssh(t, key, []string{"-6"}, "update"); r.code != 0 {
+		t.Fatalf("IPv6 update: %+v", r)
+	}
+	waitFor(t, "the recovery", func() bool { return in.count("ntfy sshdyn: "+host+" AAAA is updating again") == 1 })
+	time.Sleep(2 * time.Second) // more looks of the watcher: told once
+	if n := in.count(stale); n != 1 {
+		t.Errorf("stale told %d times, want once", n)
+	}
+	if n := in.count("ntfy sshdyn: " + host + " AAAA is updating again"); n != 1 {
+		t.Errorf("recovery told %d times, want once", n)
+	}
+	// (A, no longer updated since, may be stale by now: only AAAA counts.)
+	_, out = hosts("--stale", "--json")
+	views = nil
+	if err := json.Unmarshal([]byte(out), &views); err != nil {
+		t.Fatalf("hosts --stale --json: %v\n%s", err, out)
+	}
+	for _, v := range views {
+		if v.Family == "AAAA" {
+			t.Errorf("AAAA still listed stale after its recovery: %+v", v)
+		}
+	}
+	cmd := exec.Command(binary, "history", "--config", cfg, "--json", host)
+	hout, err := cmd.Output()
+	var evs []map[string]any
+	if err != nil || json.Unmarshal(hout, &evs) != nil || len(evs) < 4 || evs[0]["family"] != "AAAA" || evs[0]["outcome"] != "nochg" {
+		t.Errorf("history: %v\n%s", err, hout)
+	}
+}
