@@ -22,9 +22,9 @@ type HostView struct {
 	Host        string    `json:"host"`
 	Family      string    `json:"family"`
 	Zone        string    `json:"zone"`
-	InDNS       []string  `json:"in_dns"`             // what the zone's backend serves now
-	State       string    `json:"state"`              // "current", "stale", "never"
-	LastOK      time.Time `json:"last_ok,omitzero"`   // last good or nochg
+	InDNS       []string  `json:"in_dns"`           // what the zone's backend serves now
+	State       string    `json:"state"`            // "current", "stale", "never"
+	LastOK      time.Time `json:"last_ok,omitzero"` // last good or nochg
 	LastChange  time.Time `json:"last_change,omitzero"`
 	Address     string    `json:"address,omitempty"` // written or confirmed last
 	LastFailure time.Time `json:"last_failure,omitzero"`
