@@ -112,7 +112,13 @@ func (r *Recorder) drain(e Event) []Event {
 func (r *Recorder) write(ctx context.Context, batch []Event) {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := r.Store.Record(wctx, batch); err != nil {
+	err := r.Store.Record(wctx, batch)
+	if err != nil && wctx.Err() == nil {
+		// Once more: a connection the server closed (it restarted) fails
+		// the first try, and the pool opens a new one for the second.
+		err = r.Store.Record(wctx, batch)
+	}
+	if err != nil {
 		r.dropped.Add(uint64(len(batch)))
 		if time.Since(r.lastLog) >= droppedLogPeriod {
 			r.lastLog = time.Now()

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx"
@@ -68,7 +69,15 @@ type Store struct {
 	db      *sql.DB
 	postgre bool
 	name    string // for errors: the file, or the PostgreSQL URL without its password
+
+	mu       sync.Mutex
+	migrated bool // the schema is up to date
 }
+
+// ErrUnreachable wraps the error of an Open that could not reach a
+// PostgreSQL server: the Store it returns works once the server is back
+// (its schema is brought up to date at its first use then).
+var ErrUnreachable = errors.New("state store unreachable")
 
 // IsPostgres reports whether dsn names a PostgreSQL database.
 func IsPostgres(dsn string) bool {
@@ -99,11 +108,30 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := s.migrate(ctx); err != nil {
+	if err := s.ready(ctx); err != nil {
+		if s.postgre {
+			// A server that is down must not keep sshdyn from starting:
+			// the store catches up when it is back.
+			return s, fmt.Errorf("%w: state_db %s: %v", ErrUnreachable, s.name, err)
+		}
 		s.db.Close()
 		return nil, fmt.Errorf("state_db %s: %w", s.name, err)
 	}
 	return s, nil
+}
+
+// ready brings the schema up to date, once.
+func (s *Store) ready(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.migrated {
+		return nil
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	s.migrated = true
+	return nil
 }
 
 // redact returns dsn without a password.
@@ -255,6 +283,9 @@ func addrList(as []netip.Addr) string {
 // Record writes events, in one transaction: each to the history, and to
 // its host family's state.
 func (s *Store) Record(ctx context.Context, events []Event) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -297,6 +328,9 @@ func (s *Store) Record(ctx context.Context, events []Event) error {
 // Families returns the state of every host family, or of hosts', sorted
 // by host and family.
 func (s *Store) Families(ctx context.Context, hosts ...string) ([]Family, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
 	q := `SELECT host, family, zone, last_ok, last_change, addr, last_failure, failure_kind, failures, front, identity, source, last_event, stale, stale_since FROM families`
 	var args []any
 	if len(hosts) > 0 {
@@ -330,6 +364,9 @@ func (s *Store) Families(ctx context.Context, hosts ...string) ([]Family, error)
 // History returns host's events since since (all if zero), newest
 // first, at most limit (all if 0).
 func (s *Store) History(ctx context.Context, host string, since time.Time, limit int) ([]Event, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
 	q := `SELECT at, host, family, zone, front, identity, source, addr, old, outcome FROM events WHERE host = ? AND at >= ? ORDER BY at DESC, id DESC`
 	args := []any{host, micros(since)}
 	if limit > 0 {
@@ -384,6 +421,9 @@ func (s *Store) MarkStale(ctx context.Context, host, family string, stale bool, 
 // its newest perHost (none if perHost is 0), and returns how many it
 // deleted.
 func (s *Store) Prune(ctx context.Context, before time.Time, perHost int) (int64, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
 	var total int64
 	res, err := s.db.ExecContext(ctx, s.bind(`DELETE FROM events WHERE at < ?`), micros(before))
 	if err != nil {

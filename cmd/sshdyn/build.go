@@ -17,6 +17,7 @@ import (
 	"github.com/sshdyn/sshdyn/internal/secret"
 	"github.com/sshdyn/sshdyn/krl"
 	"github.com/sshdyn/sshdyn/metrics"
+	"github.com/sshdyn/sshdyn/notify"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
 	"github.com/sshdyn/sshdyn/state"
@@ -42,6 +43,9 @@ type parts struct {
 
 	store    *state.Store    // the operator's store; nil with state_db = "off"
 	recorder *state.Recorder // its writer's queue
+	// storeWarning says why the store could not be reached at start
+	// (PostgreSQL down): logged, not fatal.
+	storeWarning error
 
 	hostKeyCreated bool // serve: the host key was made just now
 	hostKeyMissing bool // check: there is no host key yet
@@ -98,7 +102,8 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	}
 	p.dns = embeddedServer(p.zones, ring, log.With("component", "dns"))
 
-	hosts, err := authorized.Open(cfg.AuthorizedKeys, authorized.Scope{Zones: cfg.ZoneNames(), Reserved: reserved(p.zones)})
+	hosts, err := authorized.Open(cfg.AuthorizedKeys, authorized.Scope{Zones: cfg.ZoneNames(), Reserved: reserved(p.zones),
+		CheckNotify: func(u string) error { _, err := notify.Parse(u, cfg.NotifySecret); return err }})
 	switch {
 	case err != nil:
 		bad(secret.Hint(cfg.AuthorizedKeys, fmt.Errorf("authorized keys: %w", err)))

@@ -42,6 +42,12 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 	if p.revoked != nil {
 		fmt.Fprintf(stdout, "%s: ok: KRL version %d\n", cfg.RevokedKeys, p.revoked.List().Version)
 	}
+	switch {
+	case p.storeWarning != nil:
+		fmt.Fprintf(stdout, "state store: warning: %v (serve starts without it, and records once it is back)\n", p.storeWarning)
+	case p.store != nil:
+		fmt.Fprintf(stdout, "state store %s: ok\n", p.store.Name())
+	}
 	if len(cfg.HTTPListen) > 0 {
 		scheme := "HTTP (loopback only)"
 		if cfg.TLSCert != "" {

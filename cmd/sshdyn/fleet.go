@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -27,6 +28,10 @@ func (p *parts) openState(ctx context.Context) error {
 		return nil
 	}
 	s, err := state.Open(ctx, p.cfg.StateDB)
+	if errors.Is(err, state.ErrUnreachable) {
+		p.storeWarning = err // serve starts, and the store catches up
+		err = nil
+	}
 	if err != nil {
 		return err
 	}

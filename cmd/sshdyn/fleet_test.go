@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -151,4 +152,61 @@ func TestFleet(t *testing.T) {
 	if err != nil || json.Unmarshal(hout, &evs) != nil || len(evs) < 4 || evs[0]["family"] != "AAAA" || evs[0]["outcome"] != "nochg" {
 		t.Errorf("history: %v\n%s", err, hout)
 	}
+}
+
+// TestStoreDown: two frontends record into one PostgreSQL store (one
+// history); with PostgreSQL stopped, updates go on with their usual
+// answers, and the loss is counted (sshdyn_state_dropped_total); once it
+// is back, what happens is recorded again.
+func TestStoreDown(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	pg := dnstest.StartPG(t, "sshdyn")
+	key := newClientKey(t, t.TempDir(), "home")
+	host := "home." + p.Zone
+	var ds []*daemon
+	var metrics []string
+	for range 2 {
+		dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="`+host+`" `+key.line)
+		cfg := filepath.Join(dir, "sshdyn.toml")
+		b, _ := os.ReadFile(cfg)
+		writeFile(t, cfg, "state_db = "+strconv.Quote(pg.URL("sshdyn"))+"\n"+string(b))
+		d, m := runWithMetrics(t, dir, "")
+		ds, metrics = append(ds, d), append(metrics, m)
+	}
+	for i, d := range ds {
+		if r := d.ssh(t, key, []string{"-b", "127.0.0." + strconv.Itoa(i+2)}, "update"); r.code != 0 {
+			t.Fatalf("frontend %d: %+v", i, r)
+		}
+	}
+	histories := func() int {
+		cmd := exec.Command(binary, "history", "--config", filepath.Join(ds[0].dir, "sshdyn.toml"), "--json", host)
+		out, err := cmd.Output()
+		var evs []map[string]any
+		if err != nil || json.Unmarshal(out, &evs) != nil {
+			return -1
+		}
+		return len(evs)
+	}
+	waitFor(t, "both frontends' updates in one history", func() bool { return histories() == 2 })
+
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if r := ds[0].ssh(t, key, []string{"-b", "127.0.0." + strconv.Itoa(i+4)}, "update"); r.code != 0 || !strings.HasPrefix(r.stdout, "good ") {
+			t.Fatalf("an update with the store down: %+v", r)
+		}
+	}
+	waitFor(t, "the loss counted", func() bool {
+		return counter(scrape(t, metrics[0]+"/metrics"), "sshdyn_state_dropped_total", nil) >= 1
+	})
+	ds[0].waitLog(t, "events not recorded (updates are not affected)")
+
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if r := ds[1].ssh(t, key, []string{"-b", "127.0.0.9"}, "update"); r.code != 0 {
+		t.Fatalf("after the store is back: %+v", r)
+	}
+	waitFor(t, "recording again", func() bool { return histories() == 3 })
 }

@@ -54,6 +54,9 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 	// Started before the fronts, so stopped after them: the writer
 	// records what they did last.
 	defer p.runFleet(log)()
+	if p.storeWarning != nil {
+		log.Error("the state store cannot be reached; updates go on, and what happens is recorded once it is back", "component", "state", "err", p.storeWarning)
+	}
 	if p.hostKeyCreated {
 		log.Info("created host key", "path", cfg.HostKey, "fingerprint", gossh.FingerprintSHA256(p.ssh.HostSigners[0].PublicKey()))
 	}
