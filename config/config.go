@@ -25,6 +25,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/pelletier/go-toml/v2"
+	"golang.org/x/crypto/bcrypt"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/sshdyn/sshdyn/dnsname"
@@ -126,6 +127,12 @@ type Config struct {
 	// own. NotifySecret signs generic webhooks (X-Sshdyn-Signature).
 	Notify       []string `toml:"notify"`
 	NotifySecret string   `toml:"notify_secret"`
+
+	// AdminListen, host:port, serves the operator's view (/hosts, its
+	// JSON, each host's history); empty: none. Off loopback it needs
+	// tls_cert and AdminUsers (name → bcrypt hash from sshdyn passwd).
+	AdminListen string            `toml:"admin_listen"`
+	AdminUsers  map[string]string `toml:"admin_users"`
 
 	Zones []Zone `toml:"zone"`
 }
@@ -514,6 +521,24 @@ func (c *Config) validateState() error {
 	for _, n := range c.Notify {
 		if _, err := notify.Parse(n, c.NotifySecret); err != nil {
 			return err
+		}
+	}
+	if c.AdminListen != "" {
+		host, _, err := net.SplitHostPort(c.AdminListen)
+		if err != nil {
+			return fmt.Errorf("admin_listen %q: want host:port, e.g. \"127.0.0.1:9418\"", c.AdminListen)
+		}
+		if c.StateDB == "off" {
+			return errors.New(`admin_listen shows the state store: state_db = "off" turns it off`)
+		}
+		ip, err := netip.ParseAddr(host)
+		if !(err == nil && ip.IsLoopback()) && (c.TLSCert == "" || len(c.AdminUsers) == 0) {
+			return fmt.Errorf("admin_listen %q is off loopback: it needs tls_cert and tls_key, and admin_users (name = bcrypt hash from sshdyn passwd)", c.AdminListen)
+		}
+	}
+	for name, hash := range c.AdminUsers {
+		if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost < 10 {
+			return fmt.Errorf("admin_users %q: want a bcrypt hash of cost 10 or more, from sshdyn passwd", name)
 		}
 	}
 	for _, z := range c.Zones {

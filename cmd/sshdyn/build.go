@@ -196,17 +196,16 @@ func reserved(zones []builtZone) map[string]string {
 }
 
 // buildHTTP makes the dyndns2 front, if http_listen asks for it, and
-// loads its certificate.
+// loads the TLS certificate it and the admin view use.
 func (p *parts) buildHTTP(m *metrics.Metrics, log *slog.Logger) error {
-	if len(p.cfg.HTTPListen) == 0 {
-		return nil
+	if len(p.cfg.HTTPListen) > 0 {
+		log = log.With("component", "http")
+		p.web = &dyndns2.Server{Users: p.hosts, Service: p.service, TrustedProxies: p.cfg.TrustedPrefixes(), ProxyHeader: p.cfg.ProxyHeader, Logger: log}
+		if m != nil {
+			p.web.Observer = m.HTTP()
+		}
 	}
-	log = log.With("component", "http")
-	p.web = &dyndns2.Server{Users: p.hosts, Service: p.service, TrustedProxies: p.cfg.TrustedPrefixes(), ProxyHeader: p.cfg.ProxyHeader, Logger: log}
-	if m != nil {
-		p.web.Observer = m.HTTP()
-	}
-	if p.cfg.TLSCert == "" {
+	if p.cfg.TLSCert == "" || len(p.cfg.HTTPListen) == 0 && p.cfg.AdminListen == "" {
 		return nil
 	}
 	certs, err := dyndns2.NewCertFile(p.cfg.TLSCert, p.cfg.TLSKey)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,4 +210,91 @@ func TestStoreDown(t *testing.T) {
 		t.Fatalf("after the store is back: %+v", r)
 	}
 	waitFor(t, "recording again", func() bool { return histories() == 3 })
+}
+
+var adminListenRE = regexp.MustCompile(`msg="admin listening" component=admin addr=(\S+)`)
+
+// TestAdminPage: the operator's page in a real browser (headless
+// Chromium): every host with its state, the stale one flagged, a line's
+// comment holding <script> shown as text; the JSON views; a screenshot.
+func TestAdminPage(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not found: scripts/test.sh installs it")
+	}
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	home, nas := newClientKey(t, t.TempDir(), "home"), newClientKey(t, t.TempDir(), "nas")
+	dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="home.`+p.Zone+`" `+home.line+` <script>alert(1)</script>`, `stale-after="1s",host="nas.`+p.Zone+`" `+nas.line+" the NAS")
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	b, _ := os.ReadFile(cfg)
+	writeFile(t, cfg, "admin_listen = \"127.0.0.1:0\"\nstale_after = \"1h\"\n"+string(b))
+	d := runDaemon(t, dir)
+	m := adminListenRE.FindStringSubmatch(d.log.String())
+	if m == nil {
+		t.Fatalf("no admin listener:\n%s", d.log.String())
+	}
+	base := "http://" + m[1]
+	for _, k := range []clientKey{home, nas} {
+		if r := d.ssh(t, k, nil, "update"); r.code != 0 {
+			t.Fatalf("update: %+v", r)
+		}
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	waitFor(t, "nas to go stale", func() bool {
+		_, body := get("/hosts.json")
+		var views []HostView
+		json.Unmarshal([]byte(body), &views)
+		for _, v := range views {
+			if v.Host == "nas."+p.Zone && v.Family == "A" && v.State == "stale" {
+				return true
+			}
+		}
+		return false
+	})
+	if code, body := get("/hosts/home." + p.Zone + ".json"); code != 200 || !strings.Contains(body, `"Outcome":"good"`) {
+		t.Errorf("a host's history as JSON: %d %s", code, body)
+	}
+	if code, _ := get("/nothing"); code != 404 {
+		t.Errorf("an unknown path: %d", code)
+	}
+
+	shot := filepath.Join(t.TempDir(), "hosts.png")
+	browse := func(args ...string) string {
+		cmd := exec.Command(chromium, append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=" + t.TempDir()}, args...)...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v", args, err)
+		}
+		return string(out)
+	}
+	dom := browse("--dump-dom", base+"/hosts")
+	if !strings.Contains(dom, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(dom, "<script>alert") {
+		t.Errorf("the comment is not shown as text:\n%s", dom)
+	}
+	if !regexp.MustCompile(`<tr class="stale">\s*<td><a href="/hosts/nas\.`+regexp.QuoteMeta(p.Zone)+`">`).MatchString(dom) {
+		t.Errorf("nas is not flagged stale on the page:\n%s", dom)
+	}
+	if !strings.Contains(dom, `<tr class="current">`) || !strings.Contains(dom, `<tr class="never">`) {
+		t.Errorf("current and never-seen families are not shown:\n%s", dom)
+	}
+	browse("--screenshot="+shot, "--window-size=1280,720", base+"/hosts")
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 5000 {
+		t.Fatalf("no screenshot: %v", err)
+	}
+	if dst := os.Getenv("SSHDYN_SCREENSHOT"); dst != "" { // for the documentation
+		b, _ := os.ReadFile(shot)
+		os.WriteFile(dst, b, 0o644)
+	}
+	history := browse("--dump-dom", base+"/hosts/home."+p.Zone)
+	if !strings.Contains(history, "<td>good</td>") {
+		t.Errorf("home's history page:\n%s", history)
+	}
 }

@@ -20,6 +20,7 @@ import (
 // serves now, and what the store says happened.
 type HostView struct {
 	Host        string    `json:"host"`
+	Comment     string    `json:"comment,omitempty"` // its line's comment
 	Family      string    `json:"family"`
 	Zone        string    `json:"zone"`
 	InDNS       []string  `json:"in_dns"`           // what the zone's backend serves now
@@ -59,6 +60,12 @@ func (p *parts) fleetView(ctx context.Context, hosts []string) ([]HostView, erro
 	if err != nil {
 		return nil, fmt.Errorf("state store %s: %w", p.store.Name(), err)
 	}
+	comments := map[string]string{}
+	for _, h := range hosts {
+		if e, ok := p.hosts.Map().Owner(h); ok {
+			comments[h] = e.Comment
+		}
+	}
 	known := map[string]state.Family{}
 	for _, f := range fams {
 		known[f.Host+" "+f.Family] = f
@@ -77,7 +84,7 @@ func (p *parts) fleetView(ctx context.Context, hosts []string) ([]HostView, erro
 			}
 		}
 		for _, fam := range []string{"A", "AAAA"} {
-			v := HostView{Host: h, Family: fam, Zone: z.cfg.Name, InDNS: inDNS[fam], State: "never"}
+			v := HostView{Host: h, Comment: comments[h], Family: fam, Zone: z.cfg.Name, InDNS: inDNS[fam], State: "never"}
 			if f, ok := known[h+" "+fam]; ok {
 				v.State = "current"
 				if f.Stale {

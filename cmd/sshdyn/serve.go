@@ -80,9 +80,16 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 	}
 	// A listener of any front that fails stops the daemon: errc carries
 	// its error to run. (Each listener sends at most once.)
-	errc := make(chan error, 2*(len(cfg.Listen)+len(cfg.HTTPListen)+1))
+	errc := make(chan error, 2*(len(cfg.Listen)+len(cfg.HTTPListen)+2))
 	if m != nil {
 		stop, err := serveMetrics(ctx, cfg.MetricsListen, cfg.MetricsPprof, m, log, errc)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if p.cfg.AdminListen != "" {
+		stop, err := serveAdmin(ctx, p, log.With("component", "admin"), errc)
 		if err != nil {
 			return err
 		}
@@ -236,6 +243,11 @@ func run(ctx context.Context, path string, p *parts, errc <-chan error, log *slo
 	}
 }
 
+// tlsConfig is the TLS set-up of the HTTP listeners.
+func tlsConfig(p *parts) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: p.certs.GetCertificate}
+}
+
 // maxHeaderBytes is what the HTTP servers read of a request's line and
 // headers before answering 431. net/http reads MaxHeaderBytes plus 4 KiB
 // of slack, so MaxHeaderBytes is set to 4 KiB less.
@@ -256,7 +268,7 @@ func serveHTTP(ctx context.Context, p *parts, log *slog.Logger, errc chan<- erro
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	if p.certs != nil {
-		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: p.certs.GetCertificate}
+		hs.TLSConfig = tlsConfig(p)
 	}
 	var ls []net.Listener
 	for _, addr := range p.cfg.HTTPListen {
