@@ -201,4 +201,3 @@ func serveAdmin(ctx context.Context, p *parts, log *slog.Logger, errc chan<- err
 		hs.Shutdown(sctx)
 	}, nil
 }
-

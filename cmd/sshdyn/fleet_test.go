@@ -279,7 +279,7 @@ func TestAdminPage(t *testing.T) {
 	if !strings.Contains(dom, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(dom, "<script>alert") {
 		t.Errorf("the comment is not shown as text:\n%s", dom)
 	}
-	if !regexp.MustCompile(`<tr class="stale">\s*<td><a href="/hosts/nas\.`+regexp.QuoteMeta(p.Zone)+`">`).MatchString(dom) {
+	if !regexp.MustCompile(`<tr class="stale">\s*<td><a href="/hosts/nas\.` + regexp.QuoteMeta(p.Zone) + `">`).MatchString(dom) {
 		t.Errorf("nas is not flagged stale on the page:\n%s", dom)
 	}
 	if !strings.Contains(dom, `<tr class="current">`) || !strings.Contains(dom, `<tr class="never">`) {
