@@ -68,6 +68,8 @@ func init() {
 		}},
 		{"status", `  status            print the A and AAAA records of this key's hosts
 `, (*Server).status},
+		{"history", `  history           print the last updates of this key's hosts
+`, (*Server).history},
 		{"help", `  help              print this text
 `, func(s *Server, ctx context.Context, e *env, args []string) error {
 			io.WriteString(e.stdout, Usage)
@@ -346,6 +348,7 @@ func (s *Server) status(ctx context.Context, e *env, named []string) error {
 		for _, r := range h.Records {
 			fmt.Fprintf(e.stdout, "%s %s %s %d\n", h.Host, r.Type(), r.Addr, r.TTL)
 		}
+		s.lastLines(ctx, e, h.Host)
 	}
 	if err != nil {
 		var pe *publish.Error

@@ -54,6 +54,9 @@ type Server struct {
 	Hosts       Authorizer
 	Service     *publish.Service
 	HostSigners []gossh.Signer
+	// Fleet, if set, is the operator's store: status shows each host
+	// family's last update, and history lists the last ones.
+	Fleet Fleet
 	// LoginTimeout bounds the handshake plus authentication;
 	// SessionTimeout bounds a whole connection.
 	LoginTimeout   time.Duration

@@ -378,6 +378,33 @@ func (s *Store) History(ctx context.Context, host string, since time.Time, limit
 		return nil, err
 	}
 	defer rows.Close()
+	return scanEvents(rows)
+}
+
+// Latest returns the hosts' last limit events, newest first.
+func (s *Store) Latest(ctx context.Context, hosts []string, limit int) ([]Event, error) {
+	if len(hosts) == 0 {
+		return nil, nil
+	}
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	q := `SELECT at, host, family, zone, front, identity, source, addr, old, outcome FROM events WHERE host IN (` +
+		strings.TrimSuffix(strings.Repeat("?, ", len(hosts)), ", ") + `) ORDER BY at DESC, id DESC LIMIT ?`
+	args := make([]any, 0, len(hosts)+1)
+	for _, h := range hosts {
+		args = append(args, h)
+	}
+	rows, err := s.db.QueryContext(ctx, s.bind(q), append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return scanEvents(rows)
+}
+
+// scanEvents reads events from rows of the events table's columns.
+func scanEvents(rows *sql.Rows) ([]Event, error) {
 	var out []Event
 	for rows.Next() {
 		var e Event

@@ -167,6 +167,7 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	if p.store != nil {
 		p.recorder = &state.Recorder{Store: p.store, Keep: cfg.HistoryKeep.Duration, PerHost: cfg.HistoryPerHost}
 		p.service.Recorder = recorder{p.recorder}
+		p.ssh.Fleet = fleet{p.store}
 	}
 	if m != nil {
 		if p.recorder != nil {

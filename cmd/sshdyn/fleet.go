@@ -11,6 +11,7 @@ import (
 	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/notify"
 	"github.com/sshdyn/sshdyn/publish"
+	"github.com/sshdyn/sshdyn/sshd"
 	"github.com/sshdyn/sshdyn/state"
 )
 
@@ -137,4 +138,38 @@ func ago(t, now time.Time) string {
 		return fmt.Sprintf("%dh ago", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+// fleet answers the SSH front from the state store.
+type fleet struct{ s *state.Store }
+
+func (f fleet) Last(ctx context.Context, host string) (map[string]sshd.LastUpdate, error) {
+	fs, err := f.s.Families(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]sshd.LastUpdate{}
+	for _, fam := range fs {
+		l := sshd.LastUpdate{Time: fam.LastEvent, OK: fam.LastOK, Stale: fam.Stale, Outcome: "good"}
+		switch {
+		case fam.LastEvent.Equal(fam.LastFailure):
+			l.Outcome = fam.FailureKind
+		case fam.LastEvent.After(fam.LastChange):
+			l.Outcome = "nochg"
+		}
+		out[fam.Family] = l
+	}
+	return out, nil
+}
+
+func (f fleet) History(ctx context.Context, hosts []string, limit int) ([]sshd.Event, error) {
+	evs, err := f.s.Latest(ctx, hosts, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sshd.Event, len(evs))
+	for i, e := range evs {
+		out[i] = sshd.Event{Time: e.Time, Host: e.Host, Family: e.Family, Outcome: e.Outcome, Addr: addrOrEmpty(e), Front: e.Front}
+	}
+	return out, nil
 }

@@ -147,6 +147,13 @@ func TestFleet(t *testing.T) {
 			t.Errorf("AAAA still listed stale after its recovery: %+v", v)
 		}
 	}
+	// The key owner's own view, over SSH.
+	if r := d.ssh(t, key, nil, "status"); r.code != 0 || !strings.Contains(r.stdout, "# "+host+" AAAA: last update ") || !strings.Contains(r.stdout, "(nochg), last good or nochg ") {
+		t.Errorf("status: %+v", r)
+	}
+	if r := d.ssh(t, key, nil, "history"); r.code != 0 || strings.Count(r.stdout, "\n") < 4 || !strings.Contains(r.stdout, " "+host+" AAAA nochg ::1 ssh\n") {
+		t.Errorf("history over SSH: %+v", r)
+	}
 	cmd := exec.Command(binary, "history", "--config", cfg, "--json", host)
 	hout, err := cmd.Output()
 	var evs []map[string]any
