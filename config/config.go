@@ -56,6 +56,10 @@ type Config struct {
 	// MetricsPprof also serves Go's profiler at /debug/pprof/ on the
 	// metrics listener: for measuring, never on an untrusted network.
 	MetricsPprof bool `toml:"metrics_pprof"`
+	// MetricsPerHost also exports each host family's last success
+	// (sshdyn_host_last_success_timestamp_seconds{host,family}): one
+	// series per host, for small fleets.
+	MetricsPerHost bool `toml:"metrics_per_host"`
 
 	LoginTimeout   Duration `toml:"login_timeout"`   // handshake plus authentication
 	SessionTimeout Duration `toml:"session_timeout"` // a whole connection

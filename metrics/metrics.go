@@ -265,3 +265,54 @@ func exitLabel(code int) string {
 	}
 	return "other"
 }
+
+// HostStates are the host families of one zone and family in one state
+// ("current", "stale", "never").
+type HostStates struct {
+	Zone, Family, State string
+	Count               int
+}
+
+// HostLast is a host family's last good or nochg update.
+type HostLast struct {
+	Host, Family string
+	Last         time.Time
+}
+
+// Fleet exports, read at each scrape, sshdyn_hosts{zone,family,state}
+// and, with perHost (opt-in: one series per host),
+// sshdyn_host_last_success_timestamp_seconds{host,family}.
+func (m *Metrics) Fleet(states func() []HostStates, perHost func() []HostLast) {
+	m.reg.MustRegister(&fleetCollector{states: states, perHost: perHost})
+}
+
+var (
+	hostsDesc = prometheus.NewDesc("sshdyn_hosts", "Host families (A, AAAA) by zone and state: current, stale (no good or nochg update for stale_after, or stale_failures failures in a row), never (never updated). Alert on state=\"stale\".", []string{"zone", "family", "state"}, nil)
+	lastDesc  = prometheus.NewDesc("sshdyn_host_last_success_timestamp_seconds", "When a host family last had a good or nochg update (metrics_per_host).", []string{"host", "family"}, nil)
+)
+
+type fleetCollector struct {
+	states  func() []HostStates
+	perHost func() []HostLast
+}
+
+func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- hostsDesc
+	if c.perHost != nil {
+		ch <- lastDesc
+	}
+}
+
+func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.states() {
+		ch <- prometheus.MustNewConstMetric(hostsDesc, prometheus.GaugeValue, float64(s.Count), s.Zone, s.Family, s.State)
+	}
+	if c.perHost == nil {
+		return
+	}
+	for _, h := range c.perHost() {
+		if !h.Last.IsZero() {
+			ch <- prometheus.MustNewConstMetric(lastDesc, prometheus.GaugeValue, float64(h.Last.UnixNano())/1e9, h.Host, h.Family)
+		}
+	}
+}

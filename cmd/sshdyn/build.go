@@ -172,6 +172,11 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	if m != nil {
 		if p.recorder != nil {
 			m.StateDropped(p.recorder.Dropped)
+			var perHost func() []metrics.HostLast
+			if cfg.MetricsPerHost {
+				perHost = func() []metrics.HostLast { _, l := p.fleetMetrics(); return l }
+			}
+			m.Fleet(func() []metrics.HostStates { s, _ := p.fleetMetrics(); return s }, perHost)
 		}
 		p.service.Observer, p.ssh.Observer = m, m
 		if p.revoked != nil {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/metrics"
 	"github.com/sshdyn/sshdyn/notify"
 	"github.com/sshdyn/sshdyn/publish"
 	"github.com/sshdyn/sshdyn/sshd"
@@ -172,4 +174,60 @@ func (f fleet) History(ctx context.Context, hosts []string, limit int) ([]sshd.E
 		out[i] = sshd.Event{Time: e.Time, Host: e.Host, Family: e.Family, Outcome: e.Outcome, Addr: addrOrEmpty(e), Front: e.Front}
 	}
 	return out, nil
+}
+
+// fleetMetrics returns what sshdyn_hosts counts, and each host family's
+// last success, from the store and the authorized file (at a scrape: at
+// most 5 s of the store's time).
+func (p *parts) fleetMetrics() ([]metrics.HostStates, []metrics.HostLast) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fams, err := p.store.Families(ctx)
+	if err != nil {
+		return nil, nil
+	}
+	known := map[string]state.Family{}
+	for _, f := range fams {
+		known[f.Host+" "+f.Family] = f
+	}
+	counts := map[[3]string]int{}
+	var last []metrics.HostLast
+	seen := map[string]bool{}
+	for _, e := range p.hosts.Map().Entries() {
+		hosts := slices.Clone(e.Hosts)
+		for _, l := range e.LANHosts {
+			hosts = append(hosts, l.Name)
+		}
+		for _, h := range hosts {
+			if seen[h] {
+				continue
+			}
+			seen[h] = true
+			zone := ""
+			if z, ok := dnsname.Longest(h, p.cfg.Zones, func(z config.Zone) string { return z.Name }); ok {
+				zone = z.Name
+			}
+			for _, fam := range []string{"A", "AAAA"} {
+				st := "never"
+				f, ok := known[h+" "+fam]
+				if ok {
+					st = "current"
+					if f.Stale {
+						st = "stale"
+					}
+					last = append(last, metrics.HostLast{Host: h, Family: fam, Last: f.LastOK})
+				}
+				counts[[3]string{zone, fam, st}]++
+			}
+		}
+	}
+	var out []metrics.HostStates
+	for _, z := range p.cfg.Zones { // every series, zeros too, so that alerts see them
+		for _, fam := range []string{"A", "AAAA"} {
+			for _, st := range []string{"current", "stale", "never"} {
+				out = append(out, metrics.HostStates{Zone: z.Name, Family: fam, State: st, Count: counts[[3]string{z.Name, fam, st}]})
+			}
+		}
+	}
+	return out, last
 }

@@ -196,6 +196,16 @@ func TestStoreDown(t *testing.T) {
 		return len(evs)
 	}
 	waitFor(t, "both frontends' updates in one history", func() bool { return histories() == 2 })
+	fams := scrape(t, metrics[1]+"/metrics")
+	for _, c := range []struct {
+		family, state string
+		want          float64
+	}{{"A", "current", 1}, {"AAAA", "never", 1}, {"A", "stale", 0}} {
+		m := find(fams, "sshdyn_hosts", map[string]string{"zone": p.Zone, "family": c.family, "state": c.state})
+		if m == nil || m.GetGauge().GetValue() != c.want {
+			t.Errorf("sshdyn_hosts{family=%s,state=%s} = %v, want %v", c.family, c.state, m, c.want)
+		}
+	}
 
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)
