@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -32,6 +33,26 @@ func TestExamples(t *testing.T) {
 	}
 	if m.Len() != 2 {
 		t.Errorf("examples/authorized_keys has %d keys, want 2", m.Len())
+	}
+	// The alert rules name metrics sshdyn exports.
+	rules, err := os.ReadFile(filepath.Join(examples, "prometheus-alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../../metrics/metrics.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := regexp.MustCompile(`expr: .*`).FindAllString(string(rules), -1)
+	if len(exprs) < 4 {
+		t.Fatalf("examples/prometheus-alerts.yml: %d rules", len(exprs))
+	}
+	for _, e := range exprs {
+		for _, name := range regexp.MustCompile(`sshdyn_[a-z_]+`).FindAllString(e, -1) {
+			if !strings.Contains(string(src), `"`+name+`"`) {
+				t.Errorf("examples/prometheus-alerts.yml: %s is not a metric sshdyn exports", name)
+			}
+		}
 	}
 	if cfg.MetricsListen != "127.0.0.1:9417" {
 		t.Errorf("examples/sshdyn.toml: metrics_listen = %q", cfg.MetricsListen)
