@@ -57,6 +57,7 @@ var (
 	primaryFl  = flag.String("primary", "bind,knot", "the primaries to measure against, `list`ed with commas")
 	burstsOnly = flag.Bool("bursts", false, "run only the 10,000-update bursts")
 	frontOnly  = flag.Bool("front", false, "with -quick: sshdyn's nochg figures run \"ip\" instead of \"update\": the SSH front alone, with no DNS work")
+	stateFl    = flag.String("state", "", "with -baseline: this build records into the state store (`sqlite` or `postgres`), the baseline runs with state_db = \"off\": the store's cost")
 	baseline   = flag.String("baseline", "", "also measure the sshdyn `binary` given (an earlier build) in each round, beside this one, and print this build ÷ that one")
 )
 
@@ -107,6 +108,21 @@ func BenchmarkComparison(b *testing.B) {
 	}
 	ks := kinds(b)
 	bins := buildBinaries(b)
+	// The state store: as configured by default (on, SQLite) unless
+	// -state, which compares this build with it on against the baseline
+	// with it off. (A baseline from before the store, issue 33, does not
+	// know state_db: leave -state out for it.)
+	var thisState, baseState string
+	switch *stateFl {
+	case "":
+	case "sqlite":
+		thisState, baseState = "", `state_db = "off"`
+	case "postgres":
+		pg := dnstest.StartPG(b, "sshdyn")
+		thisState, baseState = "state_db = "+strconv.Quote(pg.URL("sshdyn")), `state_db = "off"`
+	default:
+		b.Fatalf("-state %q: want sqlite or postgres", *stateFl)
+	}
 	rep := &report{}
 	rep.printf("machine: %d CPUs (%s), %s, Go %s; clients: x/crypto/ssh, %s, %d concurrent, %d keys; each figure: %s after %s warm-up (%d rounds of %s for sshdyn and the floor)\n",
 		runtime.NumCPU(), cpuModel(), kernel(), strings.TrimPrefix(runtime.Version(), "go"), kex, concurrency, keysN, runFor, warmFor, rounds, roundFor)
@@ -160,17 +176,17 @@ func BenchmarkComparison(b *testing.B) {
 		var d, base *sshdynProc
 		var server, dns proc
 		if kind == embeddedKind {
-			d = startAllInOne(b, bins, keys)
+			d = startAllInOne(b, bins, keys, thisState)
 			server = proc{"sshdyn", d.cmd.Process.Pid}
 			dns = server
 			if *baseline != "" {
-				base = startAllInOne(b, binaries{sshdyn: *baseline}, keys)
+				base = startAllInOne(b, binaries{sshdyn: *baseline}, keys, baseState)
 			}
 		} else {
-			d = startSSHDyn(b, bins, p, keys, "")
+			d = startSSHDyn(b, bins, p, keys, thisState)
 			server, dns = proc{"sshdyn", d.cmd.Process.Pid}, proc{kind, p.Pid()}
 			if *baseline != "" {
-				base = startSSHDyn(b, binaries{sshdyn: *baseline}, p, keys, "")
+				base = startSSHDyn(b, binaries{sshdyn: *baseline}, p, keys, baseState)
 			}
 		}
 		floors := []float64{rep.measureAt(b, "floor: bare SSH server (handshake, login, exit 0)", floorAddr, nochg, concurrency, roundFor, floor)}
@@ -746,7 +762,7 @@ func runSSHDyn(b *testing.B, bins binaries, dir, cfg string) *sshdynProc {
 
 // startAllInOne runs sshdyn serve as the zone's primary itself (a zone
 // file, dns_listen): its core writes the zone in process.
-func startAllInOne(b *testing.B, bins binaries, keys *load.Keys) *sshdynProc {
+func startAllInOne(b *testing.B, bins binaries, keys *load.Keys, extra string) *sshdynProc {
 	b.Helper()
 	dir := b.TempDir()
 	writeAuthorized(b, filepath.Join(dir, "authorized_keys"), keys, "dyn.example.com", "")
@@ -772,12 +788,13 @@ login_timeout = "30s"
 metrics_listen = "127.0.0.1:0"
 metrics_pprof = %[3]t
 dns_listen = ["127.0.0.1:%[2]d"]
+%[4]s
 [[zone]]
 name = "dyn.example.com"
 file = "zone"
 tsig_key = "tsig.key"
 ttl = 60
-`, dir, port, *profileDir != "")
+`, dir, port, *profileDir != "", extra)
 	return runSSHDyn(b, bins, dir, cfg)
 }
 

@@ -281,7 +281,8 @@ func addrList(as []netip.Addr) string {
 }
 
 // Record writes events, in one transaction: each to the history, and to
-// its host family's state.
+// its host family's state (one write per family and call: the events of
+// one family are summed up first, in order).
 func (s *Store) Record(ctx context.Context, events []Event) error {
 	if err := s.ready(ctx); err != nil {
 		return err
@@ -291,8 +292,12 @@ func (s *Store) Record(ctx context.Context, events []Event) error {
 		return err
 	}
 	defer tx.Rollback()
-	insert := s.bind(`INSERT INTO events (at, host, family, zone, front, identity, source, addr, old, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	upsert := s.bind(`INSERT INTO families (host, family, zone, last_ok, last_change, addr, last_failure, failure_kind, failures, front, identity, source, last_event)
+	insert, err := tx.PrepareContext(ctx, s.bind(`INSERT INTO events (at, host, family, zone, front, identity, source, addr, old, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	if err != nil {
+		return err
+	}
+	defer insert.Close()
+	upsert, err := tx.PrepareContext(ctx, s.bind(`INSERT INTO families (host, family, zone, last_ok, last_change, addr, last_failure, failure_kind, failures, front, identity, source, last_event)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (host, family) DO UPDATE SET
 			zone = excluded.zone,
@@ -301,24 +306,47 @@ func (s *Store) Record(ctx context.Context, events []Event) error {
 			addr = CASE WHEN excluded.addr <> '' THEN excluded.addr ELSE families.addr END,
 			last_failure = CASE WHEN excluded.last_failure > 0 THEN excluded.last_failure ELSE families.last_failure END,
 			failure_kind = CASE WHEN excluded.last_failure > 0 THEN excluded.failure_kind ELSE families.failure_kind END,
-			failures = CASE WHEN excluded.last_ok > 0 THEN 0 ELSE families.failures + 1 END,
-			front = excluded.front, identity = excluded.identity, source = excluded.source, last_event = excluded.last_event`)
+			failures = CASE WHEN excluded.last_ok > 0 THEN excluded.failures ELSE families.failures + excluded.failures END,
+			front = excluded.front, identity = excluded.identity, source = excluded.source, last_event = excluded.last_event`))
+	if err != nil {
+		return err
+	}
+	defer upsert.Close()
+	type sum struct {
+		e                   Event // the last event
+		ok, change, failure int64
+		addr, kind          string
+		failures            int // since the last OK in events (all of them if none)
+	}
+	sums := map[[2]string]*sum{}
+	var order [][2]string
 	for _, e := range events {
 		at := micros(e.Time)
-		if _, err := tx.ExecContext(ctx, insert, at, e.Host, e.Family, e.Zone, e.Front, e.Identity, addrString(e.Source), addrString(e.Addr), addrList(e.Old), e.Outcome); err != nil {
+		if _, err := insert.ExecContext(ctx, at, e.Host, e.Family, e.Zone, e.Front, e.Identity, addrString(e.Source), addrString(e.Addr), addrList(e.Old), e.Outcome); err != nil {
 			return err
 		}
-		var ok, change, failure, failures int64
-		addr, kind := "", ""
+		k := [2]string{e.Host, e.Family}
+		f := sums[k]
+		if f == nil {
+			f = &sum{}
+			sums[k] = f
+			order = append(order, k)
+		}
+		f.e = e
 		if e.OK() {
-			ok, addr = at, addrString(e.Addr)
+			f.ok, f.addr, f.failures = at, addrString(e.Addr), 0
 			if e.Outcome == "good" {
-				change = at
+				f.change = at
 			}
 		} else {
-			failure, kind, failures = at, e.Outcome, 1
+			f.failure, f.kind = at, e.Outcome
+			f.failures++
 		}
-		if _, err := tx.ExecContext(ctx, upsert, e.Host, e.Family, e.Zone, ok, change, addr, failure, kind, failures, e.Front, e.Identity, addrString(e.Source), at); err != nil {
+	}
+	for _, k := range order {
+		f := sums[k]
+		e := f.e
+		if _, err := upsert.ExecContext(ctx, e.Host, e.Family, e.Zone, f.ok, f.change, f.addr, f.failure, f.kind, f.failures, e.Front, e.Identity, addrString(e.Source), micros(e.Time)); err != nil {
 			return err
 		}
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
+	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/metrics"
@@ -230,4 +232,51 @@ func (p *parts) fleetMetrics() ([]metrics.HostStates, []metrics.HostLast) {
 		}
 	}
 	return out, last
+}
+
+// notifyTest sends a test message to each of urls, or to every target
+// the configuration and the authorized file name, and prints how each
+// went; exit status 1 if one failed.
+func notifyTest(ctx context.Context, path string, urls []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "sshdyn notify-test: %v\n", err)
+		return 2
+	}
+	if len(urls) == 0 {
+		urls = slices.Clone(cfg.Notify)
+		if m, err := authorized.Load(cfg.AuthorizedKeys, authorized.Scope{Zones: cfg.ZoneNames(), MinPasswordCost: 1}); err == nil {
+			for _, e := range m.Entries() {
+				urls = append(urls, e.Notify...)
+			}
+		}
+		slices.Sort(urls)
+		urls = slices.Compact(urls)
+	}
+	if len(urls) == 0 {
+		fmt.Fprintln(stderr, "sshdyn notify-test: no notify target configured, and none given")
+		return 2
+	}
+	failed := 0
+	for _, u := range urls {
+		t, err := notify.Parse(u, cfg.NotifySecret)
+		if err != nil {
+			fmt.Fprintf(stdout, "%v\n", err)
+			failed++
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = t.Send(sctx, notify.Message{Event: "test", Detail: "a test notification from sshdyn notify-test", Time: time.Now().UTC()})
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stdout, "%s: not delivered: %v\n", t, err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: delivered\n", t)
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
 }

@@ -154,6 +154,16 @@ func TestFleet(t *testing.T) {
 	if r := d.ssh(t, key, nil, "history"); r.code != 0 || strings.Count(r.stdout, "\n") < 4 || !strings.Contains(r.stdout, " "+host+" AAAA nochg ::1 ssh\n") {
 		t.Errorf("history over SSH: %+v", r)
 	}
+	// notify-test: every configured target, and one given that fails.
+	nt := exec.Command(binary, "notify-test", "--config", cfg)
+	ntOut, err := nt.CombinedOutput()
+	if err != nil || strings.Count(string(ntOut), ": delivered") != 2 || in.count("ntfy sshdyn: test") != 1 {
+		t.Errorf("notify-test: %v\n%s", err, ntOut)
+	}
+	nt = exec.Command(binary, "notify-test", "--config", cfg, "generic://127.0.0.1:1/x?disabletls=yes")
+	if out, err := nt.CombinedOutput(); err == nil || !strings.Contains(string(out), "not delivered") {
+		t.Errorf("notify-test to a closed port: %v\n%s", err, out)
+	}
 	cmd := exec.Command(binary, "history", "--config", cfg, "--json", host)
 	hout, err := cmd.Output()
 	var evs []map[string]any
@@ -162,12 +172,12 @@ func TestFleet(t *testing.T) {
 	}
 }
 
-// TestStoreDown: two frontends record into one PostgreSQL store (one
-// history); with PostgreSQL stopped, updates go on with their usual
+// TestStoreDown: two frontends on one BIND record into one PostgreSQL
+// store (one history); with PostgreSQL stopped, updates go on with their usual
 // answers, and the loss is counted (sshdyn_state_dropped_total); once it
 // is back, what happens is recorded again.
 func TestStoreDown(t *testing.T) {
-	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	p := dnstest.Start(t, "bind", dnstest.Options{})
 	pg := dnstest.StartPG(t, "sshdyn")
 	key := newClientKey(t, t.TempDir(), "home")
 	host := "home." + p.Zone

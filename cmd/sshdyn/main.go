@@ -41,6 +41,10 @@ const usage = `usage:
                                exit status 1 when a host listed is stale
   sshdyn history --config FILE [--since DURATION] [--json] HOST
                                a host's updates, newest first
+  sshdyn notify-test --config FILE [URL...]
+                               send a test notification to each URL (or to
+                               every notify target the configuration and
+                               the authorized file name) and say how it went
   sshdyn passwd                read a password on standard input and print
                                its bcrypt hash, for an http-password= option
   sshdyn version               print the version
@@ -132,6 +136,14 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return historyCommand(context.Background(), *cfg, fs.Arg(0), *since, *asJSON, stdout, stderr)
+	case "notify-test":
+		fs := flag.NewFlagSet("notify-test", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfg := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		return notifyTest(context.Background(), *cfg, fs.Args(), stdout, stderr)
 	case "passwd":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "sshdyn passwd: unexpected argument %q (the password is read on standard input)\n", args[1])
