@@ -3,6 +3,8 @@ module github.com/sshdyn/sshdyn
 go 1.26.8
 
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.26.0
 	github.com/gliderlabs/ssh v0.3.8
 	github.com/google/btree v1.1.3
 	github.com/jackc/pgx/v5 v5.13.0
