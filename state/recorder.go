@@ -14,7 +14,8 @@ const (
 	DefaultKeep      = 90 * 24 * time.Hour // history kept
 	DefaultPerHost   = 1000                // events kept per host
 	pruneEvery       = time.Hour
-	writeBatch       = 500 // events written in one transaction at most
+	writeBatch       = 500                    // events written in one transaction at most
+	batchFor         = 100 * time.Millisecond // how long a batch gathers
 	droppedLogPeriod = time.Minute
 )
 
@@ -95,14 +96,18 @@ func (r *Recorder) Run(ctx context.Context) {
 	}
 }
 
-// drain returns e and what else waits, up to writeBatch events.
+// drain returns e and what else comes within batchFor of it, up to
+// writeBatch events: one transaction for many events costs the store
+// (and the CPUs it shares with the fronts) far less than one each.
 func (r *Recorder) drain(e Event) []Event {
 	batch := []Event{e}
+	timer := time.NewTimer(batchFor)
+	defer timer.Stop()
 	for len(batch) < writeBatch {
 		select {
 		case e := <-r.queue:
 			batch = append(batch, e)
-		default:
+		case <-timer.C:
 			return batch
 		}
 	}

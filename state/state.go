@@ -71,7 +71,9 @@ type Store struct {
 	name    string // for errors: the file, or the PostgreSQL URL without its password
 
 	mu       sync.Mutex
-	migrated bool // the schema is up to date
+	migrated bool      // the schema is up to date
+	insert   *sql.Stmt // Record's statements, prepared once (SQLite parses a statement at some cost)
+	upsert   *sql.Stmt
 }
 
 // ErrUnreachable wraps the error of an Open that could not reach a
@@ -130,9 +132,32 @@ func (s *Store) ready(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
+	var err error
+	if s.insert, err = s.db.PrepareContext(ctx, s.bind(insertEvent)); err != nil {
+		return err
+	}
+	if s.upsert, err = s.db.PrepareContext(ctx, s.bind(upsertFamily)); err != nil {
+		return err
+	}
 	s.migrated = true
 	return nil
 }
+
+// Record's statements.
+const (
+	insertEvent  = `INSERT INTO events (at, host, family, zone, front, identity, source, addr, old, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	upsertFamily = `INSERT INTO families (host, family, zone, last_ok, last_change, addr, last_failure, failure_kind, failures, front, identity, source, last_event)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (host, family) DO UPDATE SET
+			zone = excluded.zone,
+			last_ok = CASE WHEN excluded.last_ok > 0 THEN excluded.last_ok ELSE families.last_ok END,
+			last_change = CASE WHEN excluded.last_change > 0 THEN excluded.last_change ELSE families.last_change END,
+			addr = CASE WHEN excluded.addr <> '' THEN excluded.addr ELSE families.addr END,
+			last_failure = CASE WHEN excluded.last_failure > 0 THEN excluded.last_failure ELSE families.last_failure END,
+			failure_kind = CASE WHEN excluded.last_failure > 0 THEN excluded.failure_kind ELSE families.failure_kind END,
+			failures = CASE WHEN excluded.last_ok > 0 THEN excluded.failures ELSE families.failures + excluded.failures END,
+			front = excluded.front, identity = excluded.identity, source = excluded.source, last_event = excluded.last_event`
+)
 
 // redact returns dsn without a password.
 func redact(dsn string) string {
@@ -150,7 +175,14 @@ func redact(dsn string) string {
 func (s *Store) Name() string { return s.name }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.insert, s.upsert} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return s.db.Close()
+}
 
 // migrations are the schema's versions, each applied once, in order.
 // The same SQL serves SQLite and PostgreSQL, but for the one column type
@@ -292,25 +324,8 @@ func (s *Store) Record(ctx context.Context, events []Event) error {
 		return err
 	}
 	defer tx.Rollback()
-	insert, err := tx.PrepareContext(ctx, s.bind(`INSERT INTO events (at, host, family, zone, front, identity, source, addr, old, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-	if err != nil {
-		return err
-	}
+	insert, upsert := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.upsert)
 	defer insert.Close()
-	upsert, err := tx.PrepareContext(ctx, s.bind(`INSERT INTO families (host, family, zone, last_ok, last_change, addr, last_failure, failure_kind, failures, front, identity, source, last_event)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (host, family) DO UPDATE SET
-			zone = excluded.zone,
-			last_ok = CASE WHEN excluded.last_ok > 0 THEN excluded.last_ok ELSE families.last_ok END,
-			last_change = CASE WHEN excluded.last_change > 0 THEN excluded.last_change ELSE families.last_change END,
-			addr = CASE WHEN excluded.addr <> '' THEN excluded.addr ELSE families.addr END,
-			last_failure = CASE WHEN excluded.last_failure > 0 THEN excluded.last_failure ELSE families.last_failure END,
-			failure_kind = CASE WHEN excluded.last_failure > 0 THEN excluded.failure_kind ELSE families.failure_kind END,
-			failures = CASE WHEN excluded.last_ok > 0 THEN excluded.failures ELSE families.failures + excluded.failures END,
-			front = excluded.front, identity = excluded.identity, source = excluded.source, last_event = excluded.last_event`))
-	if err != nil {
-		return err
-	}
 	defer upsert.Close()
 	type sum struct {
 		e                   Event // the last event
