@@ -224,15 +224,15 @@ func (m *mail) Send(ctx context.Context, msg Message) error {
 }
 
 // Dispatcher delivers messages to targets in the background: a bounded
-// queue, each delivery tried up to 5 times with backoff (1 s, 2 s, 4 s,
-// 8 s); a message that cannot be queued or delivered is counted and
+// queue, each delivery tried up to 5 times with backoff (0.5 s, 1 s,
+// 2 s, 4 s); a message that cannot be queued or delivered is counted and
 // logged, and holds nothing up.
 type Dispatcher struct {
 	Log *slog.Logger
 	// Delivered, if set, is told of each delivery's outcome (metrics):
 	// the target's scheme and whether it arrived.
 	Delivered func(scheme string, ok bool)
-	// Backoff is the first retry's wait (1 s if zero), doubled each try.
+	// Backoff is the first retry's wait (0.5 s if zero), doubled each try.
 	Backoff time.Duration
 
 	once  sync.Once
@@ -252,7 +252,7 @@ func (d *Dispatcher) init() {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	if d.Backoff <= 0 {
-		d.Backoff = time.Second
+		d.Backoff = 500 * time.Millisecond
 	}
 }
 
@@ -299,6 +299,9 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 		if err == nil {
 			d.outcome(j.t, true)
 			return
+		}
+		if try == 4 {
+			break
 		}
 		select {
 		case <-ctx.Done():

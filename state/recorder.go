@@ -78,7 +78,9 @@ func (r *Recorder) Run(ctx context.Context) {
 	for {
 		select {
 		case e := <-r.queue:
-			r.write(ctx, r.drain(e))
+			// The batch is written even when ctx ends while it gathers:
+			// these events were acknowledged to their clients.
+			r.write(context.WithoutCancel(ctx), r.drain(ctx, e))
 		case <-prune.C:
 			r.prune(ctx)
 		case <-ctx.Done():
@@ -87,7 +89,7 @@ func (r *Recorder) Run(ctx context.Context) {
 			for {
 				select {
 				case e := <-r.queue:
-					r.write(fin, r.drain(e))
+					r.write(fin, r.drain(fin, e))
 				default:
 					return
 				}
@@ -99,7 +101,7 @@ func (r *Recorder) Run(ctx context.Context) {
 // drain returns e and what else comes within batchFor of it, up to
 // writeBatch events: one transaction for many events costs the store
 // (and the CPUs it shares with the fronts) far less than one each.
-func (r *Recorder) drain(e Event) []Event {
+func (r *Recorder) drain(ctx context.Context, e Event) []Event {
 	batch := []Event{e}
 	timer := time.NewTimer(batchFor)
 	defer timer.Stop()
@@ -108,6 +110,17 @@ func (r *Recorder) drain(e Event) []Event {
 		case e := <-r.queue:
 			batch = append(batch, e)
 		case <-timer.C:
+			return batch
+		case <-ctx.Done():
+			// Shutting down: take what is queued now, wait no longer.
+			for len(batch) < writeBatch {
+				select {
+				case e := <-r.queue:
+					batch = append(batch, e)
+				default:
+					return batch
+				}
+			}
 			return batch
 		}
 	}

@@ -238,3 +238,30 @@ func TestStaleness(t *testing.T) {
 		t.Errorf("Interval(24h) = %v", got)
 	}
 }
+
+// TestRecorderFlushesOnShutdown: events added just before the writer is
+// told to stop are written, not dropped with the cancelled context.
+func TestRecorderFlushesOnShutdown(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := &Recorder{Store: s}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.Run(run); close(done) }()
+	for i := range 3 {
+		r.Add(Event{Time: time.Now(), Host: fmt.Sprintf("h%d.dyn.example.com", i), Family: "A", Outcome: "good", Addr: netip.MustParseAddr("192.0.2.1")})
+	}
+	time.Sleep(10 * time.Millisecond) // the writer is gathering its batch
+	stop()
+	<-done
+	if fs, err := s.Families(ctx); err != nil || len(fs) != 3 {
+		t.Errorf("after shutdown: %d families recorded (%v), want 3", len(fs), err)
+	}
+	if r.Dropped() != 0 {
+		t.Errorf("dropped %d", r.Dropped())
+	}
+}

@@ -87,7 +87,7 @@ func TestDemo(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", c, err, out)
 		}
-		outputs = append(outputs, strings.TrimSpace(string(out)))
+		outputs = append(outputs, strings.TrimSpace(records(string(out))))
 	}
 	host := "home.dyn.example.com"
 	want := []string{

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,15 +76,25 @@ func TestFleet(t *testing.T) {
 	rx := httptest.NewServer(in)
 	defer rx.Close()
 	addr := strings.TrimPrefix(rx.URL, "http://")
+	// A webhook that is down: every try answered 503.
+	var downTries atomic.Int32
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct{ Event, Family string }
+		if json.NewDecoder(r.Body).Decode(&m) == nil && m.Event == "stale" && m.Family == "AAAA" {
+			downTries.Add(1)
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
 	key := newClientKey(t, t.TempDir(), "home")
 	host := "home." + p.Zone
 	dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="`+host+`" `+key.line)
 	cfg := filepath.Join(dir, "sshdyn.toml")
 	b, _ := os.ReadFile(cfg)
 	writeFile(t, cfg, `stale_after = "3s"`+"\n"+
-		`notify = ["ntfy://`+addr+`/homes?scheme=http", "generic://`+addr+`/hook?disabletls=yes"]`+"\n"+
+		`notify = ["ntfy://`+addr+`/homes?scheme=http", "generic://`+addr+`/hook?disabletls=yes", "generic://`+strings.TrimPrefix(down.URL, "http://")+`/down?disabletls=yes"]`+"\n"+
 		`notify_secret = "s3cret"`+"\n"+string(b))
-	d := runDaemon(t, dir)
+	d, metricsURL := runWithMetrics(t, dir, "")
 	for _, opts := range [][]string{nil, {"-6"}} {
 		if r := d.ssh(t, key, opts, "update"); r.code != 0 {
 			t.Fatalf("update %v: %+v", opts, r)
@@ -102,6 +114,29 @@ func TestFleet(t *testing.T) {
 	waitFor(t, "the webhook", func() bool { return in.count("webhook stale "+host+" AAAA") == 1 })
 	if n := in.count("ntfy sshdyn: " + host + " A is stale"); n != 0 {
 		t.Errorf("A, updated every second, was told stale %d times", n)
+	}
+	// The endpoint that is down: tried 5 times, then counted as failed;
+	// the others delivered; updates went on all along.
+	// (5 tries with 0.5, 1, 2 and 4 s between them), while IPv4 keeps
+	// updating.
+	failed := func() float64 {
+		return counter(scrape(t, metricsURL+"/metrics"), "sshdyn_notifications_total", map[string]string{"scheme": "generic", "result": "failed"})
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for failed() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed delivery not counted in 20 s:\n%s", scrape(t, metricsURL+"/metrics"))
+		}
+		if r := d.ssh(t, key, nil, "update"); r.code != 0 {
+			t.Fatalf("an update while a notification endpoint is down: %+v", r)
+		}
+		time.Sleep(time.Second)
+	}
+	if n := downTries.Load(); n != 5 {
+		t.Errorf("the endpoint that is down was tried %d times, want 5", n)
+	}
+	if c := counter(scrape(t, metricsURL+"/metrics"), "sshdyn_notifications_total", map[string]string{"scheme": "ntfy", "result": "delivered"}); c < 1 {
+		t.Errorf("ntfy deliveries counted %v", c)
 	}
 
 	hosts := func(args ...string) (int, string) {
@@ -157,7 +192,7 @@ func TestFleet(t *testing.T) {
 	// notify-test: every configured target, and one given that fails.
 	nt := exec.Command(binary, "notify-test", "--config", cfg)
 	ntOut, err := nt.CombinedOutput()
-	if err != nil || strings.Count(string(ntOut), ": delivered") != 2 || in.count("ntfy sshdyn: test") != 1 {
+	if err == nil || strings.Count(string(ntOut), ": delivered") != 2 || !strings.Contains(string(ntOut), "/down?disabletls=yes: not delivered: HTTP 503") || in.count("ntfy sshdyn: test") != 1 {
 		t.Errorf("notify-test: %v\n%s", err, ntOut)
 	}
 	nt = exec.Command(binary, "notify-test", "--config", cfg, "generic://127.0.0.1:1/x?disabletls=yes")
@@ -323,5 +358,44 @@ func TestAdminPage(t *testing.T) {
 	history := browse("--dump-dom", base+"/hosts/home."+p.Zone)
 	if !strings.Contains(history, "<td>good</td>") {
 		t.Errorf("home's history page:\n%s", history)
+	}
+}
+
+// TestAdminOffLoopback: off loopback, the admin view is served over TLS
+// only, and only to admin_users (HTTP Basic, a bcrypt hash).
+func TestAdminOffLoopback(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	key := newClientKey(t, t.TempDir(), "home")
+	dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="home.`+p.Zone+`" `+key.line)
+	cert, certKey := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeCert(t, cert, certKey)
+	hash, err := routerHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	b, _ := os.ReadFile(cfg)
+	writeFile(t, cfg, fmt.Sprintf("admin_listen = \"0.0.0.0:0\"\ntls_cert = %q\ntls_key = %q\nadmin_users = { ops = %q }\n", cert, certKey, hash)+string(b))
+	d := runDaemon(t, dir)
+	m := adminListenRE.FindStringSubmatch(d.log.String())
+	if m == nil || !strings.Contains(d.log.String(), "tls=true") {
+		t.Fatalf("no admin listener over TLS:\n%s", d.log.String())
+	}
+	url := "https://127.0.0.1:" + m[1][strings.LastIndex(m[1], ":")+1:] + "/hosts.json"
+	code := func(args ...string) string {
+		out, _ := runRouter(t, "curl", append([]string{"-sS", "--cacert", cert, "-o", "/dev/null", "-w", "%{http_code}", url}, args...)...)
+		return out
+	}
+	if c := code(); c != "401" {
+		t.Errorf("no credentials: HTTP %s, want 401", c)
+	}
+	if c := code("-u", "ops:wrong"); c != "401" {
+		t.Errorf("a wrong password: HTTP %s, want 401", c)
+	}
+	if c := code("-u", "ops:"+routerPassword); c != "200" {
+		t.Errorf("admin_users' password: HTTP %s, want 200", c)
+	}
+	if out, err := runRouter(t, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", strings.Replace(url, "https", "http", 1)); err == nil && out == "200" {
+		t.Errorf("plain HTTP answered: %s", out)
 	}
 }
