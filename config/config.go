@@ -104,6 +104,12 @@ type Config struct {
 	// "X-Forwarded-For" (the default; the right-most address in it that
 	// is not a trusted proxy) or "X-Real-IP". Only that header is read.
 	ProxyHeader string `toml:"proxy_header"`
+	// HTTPQueryCredentials accepts username and password (or user and
+	// pass) as query parameters from a client that sends no Basic auth:
+	// routers and NAS boxes whose custom-provider URL has no other place
+	// for them (Synology DSM, MikroTik scripts). Off by default: proxies
+	// and browsers keep URLs in their logs.
+	HTTPQueryCredentials bool `toml:"http_query_credentials"`
 	// HTTPMaxConns and HTTPMaxConnsPerSource cap the connections the
 	// front holds open (idle keep-alive ones included), in total and
 	// per source (an IPv4 address, an IPv6 /64); a connection over a cap

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sshdyn/sshdyn/authorized"
+	"github.com/sshdyn/sshdyn/backend"
 	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/publish"
 )
@@ -56,8 +58,12 @@ type Server struct {
 	// never read: a client behind a proxy that sets only X-Real-IP could
 	// otherwise choose its own address with an X-Forwarded-For.
 	ProxyHeader string
-	Logger      *slog.Logger
-	Observer    Observer
+	// QueryCredentials accepts username=/password= (or user=/pass=)
+	// query parameters from a request without Basic auth, which wins
+	// when both are sent. sshdyn never logs a request's query.
+	QueryCredentials bool
+	Logger           *slog.Logger
+	Observer         Observer
 	// PasswordChecks bounds the password comparisons (bcrypt, about a
 	// quarter of a second of CPU each) running at once, over every
 	// source (DefaultPasswordChecks if zero); one source has at most one
@@ -154,6 +160,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (client netip.Add
 	}
 	q, err := parseQuery(r.URL.Query())
 	if err != nil {
+		why := err.Error()
+		if m, ok := err.(malformed); ok {
+			why = m.why
+		}
+		s.logger().Info("update refused", "front", publish.FrontHTTP, "client", client.String(), "user", user, "reason", why)
 		return client, user, reply(w, http.StatusBadRequest, err.Error())
 	}
 	if len(q.hosts) > MaxHosts {
@@ -192,6 +203,9 @@ func reply(w http.ResponseWriter, status int, text string) string {
 // it in time. user is the name given, for the log.
 func (s *Server) login(r *http.Request, client netip.Addr) (id *authorized.Entry, user string, retry time.Duration, ok bool) {
 	user, password, given := r.BasicAuth()
+	if !given && s.QueryCredentials {
+		user, password, given = queryCredentials(r.URL.Query())
+	}
 	if !given {
 		return nil, "", 0, false
 	}
@@ -228,6 +242,18 @@ func (s *Server) login(r *http.Request, client netip.Addr) (id *authorized.Entry
 		return nil, user, 0, false
 	}
 	return id, user, 0, true
+}
+
+// queryCredentials returns the user and password a request names in its
+// query: username and password (Synology DSM, OpenWrt, most
+// custom-provider URLs), or user and pass.
+func queryCredentials(v url.Values) (user, password string, given bool) {
+	for _, k := range [][2]string{{"username", "password"}, {"user", "pass"}} {
+		if v.Has(k[0]) && v.Has(k[1]) {
+			return v.Get(k[0]), v.Get(k[1]), true
+		}
+	}
+	return "", "", false
 }
 
 // failed logs and counts a failed login; count also adds it to client's
@@ -300,18 +326,58 @@ func (s *Server) trusted(a netip.Addr) bool {
 type query struct {
 	hosts     []string     // as given; none: all of the identity's
 	v4, v6    netip.Addr   // the addresses asked for, if any
-	peerV4    bool         // myip absent or empty: the client's address, if IPv4
+	peerV4    bool         // no IPv4 given: the client's address, if IPv4
 	peerV6    bool         // the same, if IPv6
 	lanPrefix netip.Prefix // ip6lanprefix=, if given
 }
 
-// badIP is the answer to a malformed myip or myipv6.
-type badIP string
+// malformed is the answer to a request whose parameters cannot be
+// read: its word (badip) for the client, why for the log.
+type malformed struct{ why string }
 
-func (e badIP) Error() string { return "badip" }
+func (e malformed) Error() string { return "badip" }
 
-// parseQuery reads hostname, myip, myipv6 and ip6lanprefix; the other
-// dyndns2 parameters (system, wildcard, mx, backmx, offline) are ignored.
+// The parameters that name addresses, with the clients that send them.
+// A family's value is an address; auto (dynv6): the client's address;
+// no or preserve: that family is left as it is; empty: not given. An
+// either-family list (myip, ip) may hold one address of each family,
+// and an empty element is a family not given (a FRITZ!Box without IPv6
+// sends myip=198.51.100.7, for myip=<ipaddr>,<ip6addr>).
+var (
+	eitherParams = []string{"myip", "ip"}     // dyndns2; deSEC
+	v4Params     = []string{"myipv4", "ipv4"} // deSEC; dynv6
+	v6Params     = []string{"myipv6", "ipv6"} // dyndns2, deSEC; deSEC, dynv6
+)
+
+// family is what one request asks for one address family.
+type family struct {
+	addr  netip.Addr
+	from  string // the parameter that named addr
+	given bool   // some parameter named this family (an address, auto, no)
+	peer  bool   // auto
+}
+
+// set records v, from parameter name, as this family's address.
+func (f *family) set(name string, a netip.Addr) error {
+	if f.addr.IsValid() && f.addr != a {
+		return malformed{fmt.Sprintf("two %s addresses: %s=%s and %s=%s", backend.TypeOf(a), f.from, f.addr, name, a)}
+	}
+	f.addr, f.from, f.given = a, name, true
+	return nil
+}
+
+// parseAddr reads one address: no zone, IPv4-mapped read as IPv4.
+func parseAddr(name, v string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, malformed{fmt.Sprintf("%s=%q: not an IP address", name, v)}
+	}
+	return publish.Address(a), nil
+}
+
+// parseQuery reads the host names, the addresses (the parameters above)
+// and ip6lanprefix; the other dyndns2 parameters (system, wildcard, mx,
+// backmx, offline) are ignored, as are parameters no client sends.
 func parseQuery(v map[string][]string) (query, error) {
 	var q query
 	get := func(k string) (string, bool) {
@@ -319,58 +385,89 @@ func parseQuery(v map[string][]string) (query, error) {
 		if !ok || len(vs) == 0 {
 			return "", false
 		}
-		return vs[0], true
+		return strings.TrimSpace(vs[0]), true
 	}
-	if h, ok := get("hostname"); ok && h != "" {
+	// hostname=YES is deSEC's: the account's name, here all of the
+	// identity's hosts.
+	if h, ok := get("hostname"); ok && h != "" && !strings.EqualFold(h, "yes") {
 		for _, name := range strings.Split(h, ",") {
 			q.hosts = append(q.hosts, strings.TrimSpace(name))
 		}
 	}
-	myip, _ := get("myip")
-	myip = strings.TrimSpace(myip)
-	switch {
-	case myip == "":
-		q.peerV4, q.peerV6 = true, true
-	case strings.EqualFold(myip, "no"):
-	default:
-		parts := strings.Split(myip, ",")
+	var f4, f6 family
+	fam := func(a netip.Addr) *family {
+		if a.Is4() {
+			return &f4
+		}
+		return &f6
+	}
+	listed := false // an either-family list named something
+	for _, name := range eitherParams {
+		val, ok := get(name)
+		if !ok || val == "" {
+			continue
+		}
+		if strings.EqualFold(val, "no") {
+			f4.given, f6.given, listed = true, true, true
+			continue
+		}
+		parts := strings.Split(val, ",")
 		if len(parts) > 2 {
-			return q, badIP(myip)
+			return q, malformed{fmt.Sprintf("%s=%q: more than two addresses", name, val)}
 		}
 		for _, p := range parts {
-			a, err := netip.ParseAddr(strings.TrimSpace(p))
-			if err != nil || a.Zone() != "" {
-				return q, badIP(myip)
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue // a family not given
 			}
-			a = publish.Address(a)
-			if a.Is4() && !q.v4.IsValid() {
-				q.v4 = a
-			} else if a.Is6() && !q.v6.IsValid() {
-				q.v6 = a
-			} else {
-				return q, badIP(myip)
+			a, err := parseAddr(name, p)
+			if err != nil {
+				return q, err
+			}
+			if err := fam(a).set(name, a); err != nil {
+				return q, err
+			}
+			listed = true
+		}
+	}
+	for _, group := range []struct {
+		names []string
+		f     *family
+		is6   bool
+	}{{v4Params, &f4, false}, {v6Params, &f6, true}} {
+		for _, name := range group.names {
+			val, ok := get(name)
+			switch {
+			case !ok || val == "":
+				continue
+			case strings.EqualFold(val, "no"), strings.EqualFold(val, "preserve"):
+				group.f.given = true
+				continue
+			case strings.EqualFold(val, "auto"):
+				group.f.given, group.f.peer = true, true
+				continue
+			}
+			a, err := parseAddr(name, val)
+			if err != nil {
+				return q, err
+			}
+			if a.Is6() != group.is6 {
+				return q, malformed{fmt.Sprintf("%s=%s: not an %s address", name, val, map[bool]string{false: "IPv4", true: "IPv6"}[group.is6])}
+			}
+			if err := group.f.set(name, a); err != nil {
+				return q, err
 			}
 		}
 	}
-	if v6, ok := get("myipv6"); ok && strings.TrimSpace(v6) != "" {
-		v6 = strings.TrimSpace(v6)
-		if strings.EqualFold(v6, "no") {
-			q.v6, q.peerV6 = netip.Addr{}, false
-		} else {
-			a, err := netip.ParseAddr(v6)
-			if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
-				return q, badIP(v6)
-			}
-			q.v6 = a
-		}
-		if myip == "" {
-			q.peerV6 = false // the IPv6 address is named; the peer's counts for IPv4 only
-		}
-	}
+	q.v4, q.v6 = f4.addr, f6.addr
+	// The client's address counts for a family nothing named, unless a
+	// list named the other family only (myip=198.51.100.7 leaves AAAA).
+	q.peerV4 = f4.peer || !f4.given && !listed
+	q.peerV6 = f6.peer || !f6.given && !listed
 	if p, ok := get("ip6lanprefix"); ok && p != "" {
-		pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
+		pfx, err := netip.ParsePrefix(p)
 		if err != nil || !pfx.Addr().Is6() || pfx.Addr().Is4In6() {
-			return q, badIP(p)
+			return q, malformed{fmt.Sprintf("ip6lanprefix=%q: not an IPv6 prefix", p)}
 		}
 		q.lanPrefix = pfx.Masked()
 	}
@@ -420,7 +517,7 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 			lines[i] = refusalWord(err)
 			continue
 		}
-		if len(addrs) == 0 { // myip=no, myipv6=no: nothing to publish
+		if len(addrs) == 0 && !q.lanPrefix.IsValid() { // myip=no, myipv6=no: nothing to publish
 			lines[i] = "nochg"
 			continue
 		}
@@ -472,10 +569,14 @@ func answer(res []publish.HostResult, host, addrs string) string {
 			changed = true
 		}
 	}
+	word := "nochg"
 	if changed {
-		return "good " + addrs
+		word = "good"
 	}
-	return "nochg " + addrs
+	if addrs == "" { // only the LAN hosts moved (ip6lanprefix= alone)
+		return word
+	}
+	return word + " " + addrs
 }
 
 // refusalWord is dyndns2's word for the core's refusal of a request.

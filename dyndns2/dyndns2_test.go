@@ -1,13 +1,16 @@
 package dyndns2
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,6 +313,27 @@ func TestParseQuery(t *testing.T) {
 		{"ip6lanprefix=junk", "badip"},
 		{"ip6lanprefix=::ffff:8.8.8.0/120", "badip"},
 		{"system=dyndns&wildcard=NOCHG&mx=x&backmx=NO&offline=NO", "2001:db8::1"},
+		// An empty element of a list is a family not given (a FRITZ!Box
+		// without IPv6: myip=<ipaddr>,<ip6addr>).
+		{"myip=198.51.100.7,", "198.51.100.7"},
+		{"myip=,2001:db8::2", "2001:db8::2"},
+		{"myip=,", "2001:db8::1"},
+		// deSEC's and dynv6's spellings.
+		{"myipv4=198.51.100.1", "198.51.100.1 2001:db8::1"},
+		{"ipv4=198.51.100.1&ipv6=2001:db8::2", "198.51.100.1 2001:db8::2"},
+		{"ip=198.51.100.1", "198.51.100.1"},
+		{"ip=198.51.100.1,2001:db8::2", "198.51.100.1 2001:db8::2"},
+		{"myip=198.51.100.1&ipv6=auto", "198.51.100.1 2001:db8::1"},
+		{"myipv4=198.51.100.1&myipv6=preserve", "198.51.100.1"},
+		{"myipv4=preserve", "2001:db8::1"},
+		{"hostname=YES&myipv4=198.51.100.1", "198.51.100.1 2001:db8::1"},
+		// The same address twice is one; two are a malformed request.
+		{"myip=198.51.100.1&myipv4=198.51.100.1", "198.51.100.1"},
+		{"myip=198.51.100.1&myipv4=198.51.100.2", "badip"},
+		{"myipv6=2001:db8::2&ipv6=2001:db8::3", "badip"},
+		{"myip=2001:db8::2&myipv6=2001:db8::3", "badip"},
+		{"ipv4=2001:db8::2", "badip"},
+		{"ip=1,2", "badip"},
 	} {
 		q, err := parse(tc.in)
 		var got string
@@ -370,5 +394,72 @@ func TestProxyHeaderIsOneRule(t *testing.T) {
 	// X-Real-IP: ignored.
 	if code, body := send("X-Forwarded-For", "8.8.4.7", "X-Real-IP", "9.9.9.9"); code != 401 {
 		t.Errorf("X-Forwarded-For read with proxy_header X-Real-IP: %d %q", code, body)
+	}
+}
+
+// TestRequestForms: a FRITZ!Box without IPv6 (myip=<ipaddr>,<ip6addr>
+// with an empty <ip6addr>) updates IPv4; deSEC's and dynv6's spellings
+// work; a contradictory request changes nothing, gets badip and HTTP
+// 400, and the log says why.
+func TestRequestForms(t *testing.T) {
+	e := newEnv(t, "")
+	var log bytes.Buffer
+	e.srv.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	host := "a." + e.p.Zone
+	if code, body := e.get(t, "/nic/update", "hostname="+host+"&myip=8.8.4.4,", "router", password); code != 200 || body != "good 8.8.4.4\n" {
+		t.Errorf("myip=8.8.4.4, = %d %q", code, body)
+	}
+	if code, body := e.get(t, "/nic/update", "hostname="+host+"&ipv4=8.8.4.4&ipv6=2a00:1450::1", "router", password); code != 200 || body != "good 8.8.4.4,2a00:1450::1\n" {
+		t.Errorf("dynv6 form = %d %q", code, body)
+	}
+	if got := e.p.Lookup(t, host, dns.TypeAAAA); !slices.Equal(got, []string{"2a00:1450::1"}) {
+		t.Errorf("AAAA = %v", got)
+	}
+	serial := e.p.Serial(t)
+	if code, body := e.get(t, "/nic/update", "hostname="+host+"&myip=8.8.8.8&myipv4=9.9.9.9", "router", password); code != 400 || body != "badip\n" {
+		t.Errorf("two IPv4 addresses = %d %q", code, body)
+	}
+	if e.p.Serial(t) != serial {
+		t.Error("a contradictory request changed DNS")
+	}
+	if !strings.Contains(log.String(), `reason="two A addresses: myip=8.8.8.8 and myipv4=9.9.9.9"`) {
+		t.Errorf("the log does not say why:\n%s", log.String())
+	}
+	if code, body := e.get(t, "/nic/update", "hostname=YES&myipv4=8.8.4.4", "router", password); code != 200 || body != "nochg 8.8.4.4\ngood 8.8.4.4\n" {
+		t.Errorf("hostname=YES = %d %q, want a line for each of the user's hosts", code, body)
+	}
+}
+
+// TestQueryCredentials: username=/password= (and user=/pass=) in the
+// query are read only with QueryCredentials; Basic auth wins over them;
+// a wrong one is a failed login like any other; the log never holds the
+// query.
+func TestQueryCredentials(t *testing.T) {
+	e := newEnv(t, "")
+	var log bytes.Buffer
+	e.srv.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	host := "a." + e.p.Zone
+	pw := url.QueryEscape(password)
+	q := "hostname=" + host + "&myip=8.8.4.4&username=router&password=" + pw
+	if code, body := e.get(t, "/nic/update", q, "", ""); code != 401 || body != "badauth\n" {
+		t.Errorf("off by default: %d %q", code, body)
+	}
+	e.srv.QueryCredentials = true
+	if code, body := e.get(t, "/nic/update", q, "", ""); code != 200 || body != "good 8.8.4.4\n" {
+		t.Errorf("username/password: %d %q", code, body)
+	}
+	if code, body := e.get(t, "/nic/update", "hostname="+host+"&myip=8.8.4.4&user=router&pass="+pw, "", ""); code != 200 || body != "nochg 8.8.4.4\n" {
+		t.Errorf("user/pass: %d %q", code, body)
+	}
+	// Basic auth wins: the other user's Basic credentials, and this
+	// host is not theirs.
+	if code, body := e.get(t, "/nic/update", q, "other", password); code != 200 || body != "nohost\n" {
+		t.Errorf("Basic auth and query: %d %q, want Basic auth's identity", code, body)
+	}
+	if code, body := e.get(t, "/nic/update", "hostname="+host+"&username=router&password=hunter2x", "", ""); code != 401 || body != "badauth\n" {
+		t.Errorf("a wrong password: %d %q", code, body)
+	}
+	if strings.Contains(log.String(), "password=") || strings.Contains(log.String(), "hunter2x") || strings.Contains(log.String(), "battery") {
+		t.Errorf("the log holds the credentials:\n%s", log.String())
 	}
 }

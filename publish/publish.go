@@ -250,11 +250,11 @@ type Request struct {
 	Addrs        []netip.Addr
 	// Hosts are the names asked for; none means all of the identity's.
 	Hosts []string
-	// LAN asks Update to set the identity's LAN hosts too, when an
-	// address is IPv6: their AAAA under the LAN's prefix, in one change
-	// with the hosts' records of the same zone. LANPrefix, if valid, is
-	// that prefix (dyndns2's ip6lanprefix=); otherwise the IPv6 address
-	// masked to the identity's prefix-length is.
+	// LAN asks Update to set the identity's LAN hosts too: their AAAA
+	// under the LAN's prefix, in one change with the hosts' records of
+	// the same zone. LANPrefix, if valid, is that prefix (dyndns2's
+	// ip6lanprefix=), whether or not an address is IPv6; otherwise the
+	// IPv6 address, if any, masked to the identity's prefix-length is.
 	LAN       bool
 	LANPrefix netip.Prefix
 	// Wait asks Update to return only when each changed or unchanged
@@ -311,9 +311,17 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 			ts = append(ts, target{host: host, zone: zones[i], addr: a})
 		}
 	}
-	for _, a := range addrs {
-		if req.LAN && a.Is6() && len(id.LANHosts) > 0 {
-			lan, err := s.lanTargets(id, a, req.LANPrefix)
+	if req.LAN && len(id.LANHosts) > 0 {
+		// Under the IPv6 address's prefix, or the one named (a router
+		// that sends its LAN prefix and no IPv6 address of its own).
+		lanAddr := netip.Addr{}
+		for _, a := range addrs {
+			if a.Is6() {
+				lanAddr = a
+			}
+		}
+		if lanAddr.IsValid() || req.LANPrefix.IsValid() {
+			lan, err := s.lanTargets(id, lanAddr, req.LANPrefix)
 			if err != nil {
 				return nil, err
 			}

@@ -71,9 +71,11 @@ type Store struct {
 	name    string // for errors: the file, or the PostgreSQL URL without its password
 
 	mu       sync.Mutex
-	migrated bool      // the schema is up to date
-	insert   *sql.Stmt // Record's statements, prepared once (SQLite parses a statement at some cost)
-	upsert   *sql.Stmt
+	migrated bool // the schema is up to date
+	// Record's statements by kind and rows, each prepared once (SQLite
+	// parses a statement at some cost; PostgreSQL saves a round trip
+	// per row with many rows to a statement). Guarded by mu.
+	stmts map[stmtKey]*sql.Stmt
 }
 
 // ErrUnreachable wraps the error of an Open that could not reach a
@@ -132,22 +134,52 @@ func (s *Store) ready(ctx context.Context) error {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
-	var err error
-	if s.insert, err = s.db.PrepareContext(ctx, s.bind(insertEvent)); err != nil {
-		return err
-	}
-	if s.upsert, err = s.db.PrepareContext(ctx, s.bind(upsertFamily)); err != nil {
-		return err
-	}
 	s.migrated = true
 	return nil
 }
 
+// stmtKey names one of Record's statements: the events insert or the
+// families upsert, for a number of rows.
+type stmtKey struct {
+	upsert bool
+	rows   int
+}
+
+// rowsPerStatement bounds the rows one statement writes: 64 × 13
+// parameters is far below either database's limit.
+const rowsPerStatement = 64
+
+// stmt returns Record's statement for k, prepared on first use.
+func (s *Store) stmt(ctx context.Context, k stmtKey) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.stmts[k]; st != nil {
+		return st, nil
+	}
+	head, cols, tail := insertEventHead, eventColumns, ""
+	if k.upsert {
+		head, cols, tail = upsertFamilyHead, familyColumns, upsertFamilyTail
+	}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	q := head + strings.TrimSuffix(strings.Repeat(row+", ", k.rows), ", ") + tail
+	st, err := s.db.PrepareContext(ctx, s.bind(q))
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[stmtKey]*sql.Stmt{}
+	}
+	s.stmts[k] = st
+	return st, nil
+}
+
 // Record's statements.
 const (
-	insertEvent  = `INSERT INTO events (at, host, family, zone, front, identity, source, addr, old, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	upsertFamily = `INSERT INTO families (host, family, zone, last_ok, last_change, addr, last_failure, failure_kind, failures, front, identity, source, last_event)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	insertEventHead  = `INSERT INTO events (at, host, family, zone, front, identity, source, addr, old, outcome) VALUES `
+	eventColumns     = 10
+	upsertFamilyHead = `INSERT INTO families (host, family, zone, last_ok, last_change, addr, last_failure, failure_kind, failures, front, identity, source, last_event) VALUES `
+	familyColumns    = 13
+	upsertFamilyTail = `
 		ON CONFLICT (host, family) DO UPDATE SET
 			zone = excluded.zone,
 			last_ok = CASE WHEN excluded.last_ok > 0 THEN excluded.last_ok ELSE families.last_ok END,
@@ -176,11 +208,12 @@ func (s *Store) Name() string { return s.name }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	for _, st := range []*sql.Stmt{s.insert, s.upsert} {
-		if st != nil {
-			st.Close()
-		}
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
 	}
+	s.stmts = nil
+	s.mu.Unlock()
 	return s.db.Close()
 }
 
@@ -319,14 +352,6 @@ func (s *Store) Record(ctx context.Context, events []Event) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	insert, upsert := tx.StmtContext(ctx, s.insert), tx.StmtContext(ctx, s.upsert)
-	defer insert.Close()
-	defer upsert.Close()
 	type sum struct {
 		e                   Event // the last event
 		ok, change, failure int64
@@ -335,11 +360,10 @@ func (s *Store) Record(ctx context.Context, events []Event) error {
 	}
 	sums := map[[2]string]*sum{}
 	var order [][2]string
+	rows := make([][]any, 0, len(events))
 	for _, e := range events {
 		at := micros(e.Time)
-		if _, err := insert.ExecContext(ctx, at, e.Host, e.Family, e.Zone, e.Front, e.Identity, addrString(e.Source), addrString(e.Addr), addrList(e.Old), e.Outcome); err != nil {
-			return err
-		}
+		rows = append(rows, []any{at, e.Host, e.Family, e.Zone, e.Front, e.Identity, addrString(e.Source), addrString(e.Addr), addrList(e.Old), e.Outcome})
 		k := [2]string{e.Host, e.Family}
 		f := sums[k]
 		if f == nil {
@@ -358,14 +382,69 @@ func (s *Store) Record(ctx context.Context, events []Event) error {
 			f.failures++
 		}
 	}
+	fams := make([][]any, 0, len(order))
 	for _, k := range order {
 		f := sums[k]
 		e := f.e
-		if _, err := upsert.ExecContext(ctx, e.Host, e.Family, e.Zone, f.ok, f.change, f.addr, f.failure, f.kind, f.failures, e.Front, e.Identity, addrString(e.Source), micros(e.Time)); err != nil {
-			return err
-		}
+		fams = append(fams, []any{e.Host, e.Family, e.Zone, f.ok, f.change, f.addr, f.failure, f.kind, f.failures, e.Front, e.Identity, addrString(e.Source), micros(e.Time)})
+	}
+	// The statements are prepared before the transaction takes a
+	// connection (SQLite has one).
+	evStmts, err := s.stmtsFor(ctx, false, len(rows))
+	if err != nil {
+		return err
+	}
+	famStmts, err := s.stmtsFor(ctx, true, len(fams))
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := writeRows(ctx, tx, evStmts, rows); err != nil {
+		return err
+	}
+	if err := writeRows(ctx, tx, famStmts, fams); err != nil {
+		return err
 	}
 	return tx.Commit()
+}
+
+// stmtsFor returns the statements that write n rows, up to
+// rowsPerStatement each, in order.
+func (s *Store) stmtsFor(ctx context.Context, upsert bool, n int) ([]*sql.Stmt, error) {
+	var out []*sql.Stmt
+	for n > 0 {
+		k := stmtKey{upsert, min(n, rowsPerStatement)}
+		st, err := s.stmt(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+		n -= k.rows
+	}
+	return out, nil
+}
+
+// writeRows writes rows in tx with stmts (from stmtsFor).
+func writeRows(ctx context.Context, tx *sql.Tx, stmts []*sql.Stmt, rows [][]any) error {
+	for _, st := range stmts {
+		n := min(len(rows), rowsPerStatement)
+		var args []any
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		txst := tx.StmtContext(ctx, st)
+		_, err := txst.ExecContext(ctx, args...)
+		txst.Close()
+		if err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
 
 // Families returns the state of every host family, or of hosts', sorted

@@ -206,7 +206,7 @@ func reserved(zones []builtZone) map[string]string {
 func (p *parts) buildHTTP(m *metrics.Metrics, log *slog.Logger) error {
 	if len(p.cfg.HTTPListen) > 0 {
 		log = log.With("component", "http")
-		p.web = &dyndns2.Server{Users: p.hosts, Service: p.service, TrustedProxies: p.cfg.TrustedPrefixes(), ProxyHeader: p.cfg.ProxyHeader, Logger: log}
+		p.web = &dyndns2.Server{Users: p.hosts, Service: p.service, TrustedProxies: p.cfg.TrustedPrefixes(), ProxyHeader: p.cfg.ProxyHeader, QueryCredentials: p.cfg.HTTPQueryCredentials, Logger: log}
 		if m != nil {
 			p.web.Observer = m.HTTP()
 		}

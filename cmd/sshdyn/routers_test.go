@@ -526,7 +526,8 @@ func TestRouterExamples(t *testing.T) {
 // prefix, on every primary: "ssh -6" sets the updater's AAAA and the LAN
 // hosts' (prefix | interface ID) in one UPDATE (the serial moves by one);
 // a repeat writes nothing; "ssh -4" leaves them alone; a FRITZ!Box-style
-// request with ip6lanprefix moves them to its prefix.
+// request with ip6lanprefix moves them to its prefix, also when it
+// carries no IPv6 address.
 func TestLANHosts(t *testing.T) {
 	for _, kind := range dnstest.Kinds {
 		t.Run(kind, func(t *testing.T) {
@@ -572,6 +573,19 @@ func TestLANHosts(t *testing.T) {
 			out, err := runRouter(t, "curl", "-sS", "--fail-with-body", "-u", "home:"+routerPassword, url)
 			if err != nil || out != "nochg 198.51.100.50,2001:db8:aa::50\n" || !slices.Equal(aaaa("cam"), []string{"2001:db8:cc:1::10"}) {
 				t.Errorf("with ip6lanprefix /56: %q %v, cam AAAA %v", out, err, aaaa("cam"))
+			}
+			// A FRITZ!Box with no IPv6 address of its own (DS-Lite, or
+			// its WAN address not wanted): myip=<ipaddr>,<ip6addr> with
+			// <ip6addr> empty, and its LAN prefix: the A record and the
+			// LAN hosts move in one step.
+			serial = p.Serial(t)
+			url = base + "/nic/update?hostname=home." + z + "&myip=198.51.100.51,&ip6lanprefix=2001:db8:dd::/56"
+			out, err = runRouter(t, "curl", "-sS", "--fail-with-body", "-u", "home:"+routerPassword, url)
+			if err != nil || out != "good 198.51.100.51\n" || !slices.Equal(aaaa("nas"), []string{"2001:db8:dd:0:211:32ff:fe12:3456"}) || !slices.Equal(aaaa("cam"), []string{"2001:db8:dd:1::10"}) {
+				t.Errorf("myip=v4, and ip6lanprefix: %q %v, nas AAAA %v, cam AAAA %v", out, err, aaaa("nas"), aaaa("cam"))
+			}
+			if got := p.Serial(t); got != serial+1 {
+				t.Errorf("serial %d -> %d, want one step for the A and two LAN records", serial, got)
 			}
 		})
 	}
