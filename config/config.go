@@ -133,10 +133,13 @@ type Config struct {
 	StaleAfter    Duration `toml:"stale_after"`
 	StaleFailures int      `toml:"stale_failures"`
 	// Notify are the targets told when a host family goes stale or
-	// recovers (ntfy://, generic://, smtp://); a line's notify= adds its
+	// recovers (ntfy://, generic://, smtp://, sendmail://); a line's notify= adds its
 	// own. NotifySecret signs generic webhooks (X-Sshdyn-Signature).
 	Notify       []string `toml:"notify"`
 	NotifySecret string   `toml:"notify_secret"`
+	// NotifyChanges also tells every change of a host's address (a
+	// message per host family changed, from the frontend that made it).
+	NotifyChanges bool `toml:"notify_changes"`
 
 	// AdminListen, host:port, serves the operator's view (/hosts, its
 	// JSON, each host's history); empty: none. Off loopback it needs

@@ -79,7 +79,7 @@ func New(version string) *Metrics {
 	m.reloadOK.Set(1)
 	m.notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sshdyn_notifications_total",
-		Help: "Notifications (a host family stale or recovered) by target scheme (ntfy, generic, smtp) and result (delivered, failed after retries).",
+		Help: "Notifications (a host family stale or recovered) by target scheme (ntfy, generic, smtp, sendmail) and result (delivered, failed after retries).",
 	}, []string{"scheme", "result"})
 	m.keys = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "sshdyn_authorized_keys",

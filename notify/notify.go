@@ -5,6 +5,7 @@
 //	ntfy://[USER:PASS@]HOST[:PORT]/TOPIC[?scheme=http]
 //	generic://HOST[:PORT]/PATH[?disabletls=yes]     (a JSON POST, signed with notify_secret)
 //	smtp://[USER:PASS@]HOST:PORT/?from=ADDR&to=ADDR[,ADDR]
+//	sendmail://[/PATH/TO/SENDMAIL]?from=ADDR&to=ADDR[,ADDR]   (the local MTA; /usr/sbin/sendmail if no path)
 //
 // Delivery is in the background, with retries; a target that fails never
 // holds anything up.
@@ -25,6 +26,7 @@ import (
 	"net/http"
 	"net/smtp"
 	"net/url"
+	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +73,9 @@ type Target interface {
 // Parse returns the target of url; secret signs generic webhooks.
 func Parse(raw, secret string) (Target, error) {
 	u, err := url.Parse(raw)
+	if err == nil && u.Scheme == "sendmail" {
+		return parseSendmail(u, raw)
+	}
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("notify URL %q: want ntfy://HOST/TOPIC, generic://HOST/PATH or smtp://HOST:PORT/?from=…&to=…", redact(raw))
 	}
@@ -99,7 +104,7 @@ func Parse(raw, secret string) (Target, error) {
 		}
 		return &mail{addr: u.Host, user: u.User, from: from, to: strings.Split(to, ","), shown: redact(raw)}, nil
 	}
-	return nil, fmt.Errorf("notify URL %s: unknown scheme %q (want ntfy, generic or smtp)", redact(raw), u.Scheme)
+	return nil, fmt.Errorf("notify URL %s: unknown scheme %q (want ntfy, generic, smtp or sendmail)", redact(raw), u.Scheme)
 }
 
 // redact returns raw with any password replaced.
@@ -221,6 +226,60 @@ func (m *mail) Send(ctx context.Context, msg Message) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// DefaultSendmail is the program a sendmail:// target runs when its URL
+// names none.
+const DefaultSendmail = "/usr/sbin/sendmail"
+
+// sendmailTarget hands an e-mail to the local MTA's sendmail program
+// (Exim, Postfix, msmtp, …): PROGRAM -i -f FROM -- TO…, the message on
+// its standard input.
+type sendmailTarget struct {
+	program string
+	from    string
+	to      []string
+	shown   string
+}
+
+func parseSendmail(u *url.URL, raw string) (Target, error) {
+	if u.Host != "" || u.User != nil {
+		return nil, fmt.Errorf("notify URL %s: sendmail takes a path, not a host: sendmail:///usr/sbin/sendmail?from=ADDR&to=ADDR", raw)
+	}
+	program := u.Path
+	if program == "" {
+		program = DefaultSendmail
+	}
+	q := u.Query()
+	from, to := q.Get("from"), strings.Split(q.Get("to"), ",")
+	if from == "" || q.Get("to") == "" {
+		return nil, fmt.Errorf("notify URL %s: sendmail needs from= and to=: sendmail:///usr/sbin/sendmail?from=ADDR&to=ADDR", raw)
+	}
+	// An address is an argument of the program: none may look like an
+	// option, or hold a line break (a header of its own).
+	for _, a := range append([]string{from}, to...) {
+		if a == "" || strings.HasPrefix(a, "-") || strings.ContainsAny(a, "\r\n\x00 ") {
+			return nil, fmt.Errorf("notify URL %s: %q is not an e-mail address", raw, a)
+		}
+	}
+	return &sendmailTarget{program: program, from: from, to: to, shown: raw}, nil
+}
+
+func (m *sendmailTarget) String() string { return m.shown }
+
+func (m *sendmailTarget) Send(ctx context.Context, msg Message) error {
+	body := fmt.Sprintf("From: %s\nTo: %s\nSubject: %s\nDate: %s\nContent-Type: text/plain; charset=utf-8\n\n%s\n",
+		m.from, strings.Join(m.to, ", "), msg.Title(), msg.Time.Format(time.RFC1123Z), msg.Text())
+	cmd := exec.CommandContext(ctx, m.program, append([]string{"-i", "-f", m.from, "--"}, m.to...)...)
+	cmd.Stdin = strings.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); line != "" {
+			return fmt.Errorf("%s: %v: %s", m.program, err, line)
+		}
+		return fmt.Errorf("%s: %v", m.program, err)
+	}
+	return nil
 }
 
 // Dispatcher delivers messages to targets in the background: a bounded

@@ -130,3 +130,25 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSendmailURLs: a sendmail:// URL names a program path (or none:
+// /usr/sbin/sendmail), from= and to=; no address can pass as an option
+// or carry a header of its own.
+func TestSendmailURLs(t *testing.T) {
+	tg, err := Parse("sendmail://?from=sshdyn@example.com&to=ops@example.com", "")
+	if err != nil || tg.(*sendmailTarget).program != DefaultSendmail {
+		t.Errorf("no path: %v %v", tg, err)
+	}
+	for _, bad := range []string{
+		"sendmail:///usr/sbin/sendmail?to=ops@example.com",
+		"sendmail:///usr/sbin/sendmail?from=a@example.com",
+		"sendmail://mail.example.com/?from=a@example.com&to=b@example.com",
+		"sendmail:///usr/sbin/sendmail?from=a@example.com&to=-oQ/tmp/x",
+		"sendmail:///usr/sbin/sendmail?from=-X/tmp/log&to=b@example.com",
+		"sendmail:///usr/sbin/sendmail?from=a@example.com&to=b@example.com%0ABcc:c@example.com",
+	} {
+		if _, err := Parse(bad, ""); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

@@ -43,6 +43,7 @@ type parts struct {
 
 	store    *state.Store    // the operator's store; nil with state_db = "off"
 	recorder *state.Recorder // its writer's queue
+	rec      *recorder       // the core's Recorder: the queue, and notify_changes
 	// storeWarning says why the store could not be reached at start
 	// (PostgreSQL down): logged, not fatal.
 	storeWarning error
@@ -166,7 +167,8 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	}
 	if p.store != nil {
 		p.recorder = &state.Recorder{Store: p.store, Keep: cfg.HistoryKeep.Duration, PerHost: cfg.HistoryPerHost}
-		p.service.Recorder = recorder{p.recorder}
+		p.rec = &recorder{r: p.recorder}
+		p.service.Recorder = p.rec
 		p.ssh.Fleet = fleet{p.store}
 	}
 	if m != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sshdyn/sshdyn/authorized"
@@ -19,12 +21,19 @@ import (
 	"github.com/sshdyn/sshdyn/state"
 )
 
-// recorder hands the core's outcomes to the state store's queue.
-type recorder struct{ r *state.Recorder }
+// recorder hands the core's outcomes to the state store's queue, and a
+// change of address to changed, once runFleet sets it (notify_changes).
+type recorder struct {
+	r       *state.Recorder
+	changed atomic.Pointer[func(publish.Outcome)]
+}
 
-func (r recorder) Record(o publish.Outcome) {
+func (r *recorder) Record(o publish.Outcome) {
 	r.r.Add(state.Event{Time: o.Time, Host: o.Host, Family: o.Family, Zone: o.Zone, Front: o.Front, Identity: o.Identity,
 		Source: o.Source, Addr: o.Addr, Old: o.Old, Outcome: o.Kind.String()})
+	if f := r.changed.Load(); f != nil && o.Kind == publish.KindGood {
+		(*f)(o)
+	}
 }
 
 // openState opens the operator's store, unless state_db is "off".
@@ -99,6 +108,35 @@ func (p *parts) runFleet(log *slog.Logger) (stop func()) {
 		t, _ := notify.Parse(u, p.cfg.NotifySecret) // checked by config
 		global = append(global, t)
 	}
+	global = slices.Clip(global) // each message's targets append to it
+	// targets returns the operator's targets and those of host's line.
+	targets := func(host string) []notify.Target {
+		ts := global
+		if e, ok := p.hosts.Map().Owner(host); ok {
+			for _, u := range e.Notify {
+				if t, err := notify.Parse(u, p.cfg.NotifySecret); err == nil {
+					ts = append(ts, t)
+				}
+			}
+		}
+		return ts
+	}
+	if p.cfg.NotifyChanges && p.rec != nil {
+		changed := func(o publish.Outcome) {
+			old := "none"
+			if len(o.Old) > 0 {
+				olds := make([]string, len(o.Old))
+				for i, a := range o.Old {
+					olds[i] = a.String()
+				}
+				old = strings.Join(olds, ", ")
+			}
+			m := notify.Message{Event: "changed", Host: o.Host, Family: o.Family, Zone: o.Zone, Addr: o.Addr.String(),
+				Detail: fmt.Sprintf("was %s; updated over %s by %s from %s", old, o.Front, o.Identity, o.Source), Time: o.Time.UTC()}
+			d.Send(m, targets(o.Host)...)
+		}
+		p.rec.changed.Store(&changed)
+	}
 	w := &state.Watcher{Store: p.store, StaleAfter: p.staleAfter, Failures: p.cfg.StaleFailures, Log: log,
 		Notify: func(f state.Family, stale bool, why string) {
 			m := notify.Message{Event: "recovered", Host: f.Host, Family: f.Family, Zone: f.Zone, Addr: addrText(f), Detail: why, Time: time.Now().UTC()}
@@ -106,15 +144,7 @@ func (p *parts) runFleet(log *slog.Logger) (stop func()) {
 				m.Event = "stale"
 			}
 			log.Info("host "+m.Event, "host", f.Host, "family", f.Family, "why", why)
-			targets := global
-			if e, ok := p.hosts.Map().Owner(f.Host); ok {
-				for _, u := range e.Notify {
-					if t, err := notify.Parse(u, p.cfg.NotifySecret); err == nil {
-						targets = append(targets, t)
-					}
-				}
-			}
-			d.Send(m, targets...)
+			d.Send(m, targets(f.Host)...)
 		}}
 	go w.Run(ctx, func() time.Duration { return state.Interval(p.smallestStaleAfter()) })
 	return func() { cancel(); <-written }

@@ -31,6 +31,7 @@ type inbox struct {
 	secret string
 	mu     sync.Mutex
 	got    []string // "ntfy TITLE" or "webhook EVENT HOST FAMILY"
+	bodies []string // ntfy's message bodies
 }
 
 func (in *inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +41,7 @@ func (in *inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/homes":
 		in.got = append(in.got, "ntfy "+r.Header.Get("Title"))
+		in.bodies = append(in.bodies, string(body))
 	case "/hook":
 		if sig := r.Header.Get("X-Sshdyn-Signature"); sig != notify.Sign([]byte(in.secret), body) {
 			in.t.Errorf("webhook signature %q does not verify", sig)
@@ -397,5 +399,35 @@ func TestAdminOffLoopback(t *testing.T) {
 	}
 	if out, err := runRouter(t, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", strings.Replace(url, "https", "http", 1)); err == nil && out == "200" {
 		t.Errorf("plain HTTP answered: %s", out)
+	}
+}
+
+// TestNotifyChanges: with notify_changes, every change of a host's
+// address is told once, to the line's own notify= target, with the old
+// address; a nochg is not told.
+func TestNotifyChanges(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	in := &inbox{t: t}
+	rx := httptest.NewServer(in)
+	defer rx.Close()
+	key := newClientKey(t, t.TempDir(), "home")
+	host := "home." + p.Zone
+	dir := writeConfig(t, p, p.Addr, p.KeyFile, `host="`+host+`",notify="ntfy://`+strings.TrimPrefix(rx.URL, "http://")+`/homes?scheme=http" `+key.line)
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	b, _ := os.ReadFile(cfg)
+	writeFile(t, cfg, "notify_changes = true\n"+string(b))
+	d := runDaemon(t, dir)
+	for _, opts := range [][]string{nil, nil, {"-b", "127.0.0.2"}} {
+		if r := d.ssh(t, key, opts, "update"); r.code != 0 {
+			t.Fatalf("update %v: %+v", opts, r)
+		}
+	}
+	first, second := "ntfy sshdyn: "+host+" A is now 127.0.0.1", "ntfy sshdyn: "+host+" A is now 127.0.0.2"
+	waitFor(t, "both changes told", func() bool { return in.count(first) == 1 && in.count(second) == 1 })
+	time.Sleep(time.Second) // a nochg told would arrive by now
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.got) != 2 || !strings.Contains(in.bodies[1], "was 127.0.0.1; updated over ssh by SHA256:") || !strings.Contains(in.bodies[0], "was none;") {
+		t.Errorf("told %q, bodies %q; want the two changes, each once, with the old address", in.got, in.bodies)
 	}
 }
