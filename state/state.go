@@ -100,6 +100,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		if fi, serr := os.Stat(filepath.Dir(dsn)); serr != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("state_db %s: the directory %s does not exist", dsn, filepath.Dir(dsn))
 		}
+		if err := writable(filepath.Dir(dsn), dsn); err != nil {
+			return nil, fmt.Errorf("state_db %s: %w", dsn, err)
+		}
 		// One writer at a time (SQLite's own rule), and a reader that
 		// waits for it instead of failing.
 		s.db, err = sql.Open("sqlite", "file:"+dsn+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")

@@ -431,3 +431,51 @@ func TestNotifyChanges(t *testing.T) {
 		t.Errorf("told %q, bodies %q; want the two changes, each once, with the old address", in.got, in.bodies)
 	}
 }
+
+// TestStateDirNotWritable: sshdyn running as an unprivileged user
+// (nobody) with a state_db in a directory it cannot write refuses to
+// start, check says so too, naming the directory and the user.
+func TestStateDirNotWritable(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatal("setpriv (util-linux) is needed")
+	}
+	if os.Getuid() != 0 {
+		t.Fatal("this test runs as root, to run sshdyn as nobody")
+	}
+	const nobody = 65534
+	dir := t.TempDir()
+	// nobody reaches the binary and the test's directory, and owns the
+	// files in it; "ro" stays root's.
+	for _, d := range []string{filepath.Dir(binary), filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := newClientKey(t, t.TempDir(), "k")
+	writeFile(t, filepath.Join(dir, "tsig.key"), "hmac-sha256:sshdyn:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com" `+key.line)
+	ro := filepath.Join(dir, "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	writeFile(t, cfg, "listen = [\"127.0.0.1:0\"]\nhost_key = \"host_key\"\nauthorized_keys = \"authorized_keys\"\nstate_db = \""+filepath.Join(ro, "state.db")+"\"\n"+
+		"[[zone]]\nname = \"dyn.example.com\"\nprimary = \"127.0.0.1:1\"\ntsig_key = \"tsig.key\"\n")
+	for _, f := range []string{dir, cfg, filepath.Join(dir, "tsig.key"), filepath.Join(dir, "authorized_keys")} {
+		if err := os.Chown(f, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "state_db " + filepath.Join(ro, "state.db") + ": the directory " + ro + " is not writable by this process (uid 65534)"
+	for _, cmd := range []string{"check", "serve"} {
+		c := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", binary, cmd, "--config", cfg)
+		out, err := c.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("%s as nobody: %v\n%s\nwant a refusal with %q", cmd, err, out, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ro, "state.db")); err == nil {
+		t.Error("a state.db was made in the directory nobody cannot write")
+	}
+}
