@@ -427,7 +427,17 @@ func TestRouterExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, base := startRouterDaemon(t, p, "", `http-user="home-router",http-password="`+string(hash)+`",host="home.dyn.example.com"`)
+	// The Synology recipe's line, with a password DSM can put in a URL.
+	const synPass = "correct-horse-battery-staple"
+	synHash, err := bcrypt.GenerateFromPassword([]byte(synPass), dyndns2.PasswordCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// allow-private: Home Assistant's request names no address, and this
+	// test's come from loopback.
+	_, base := startRouterDaemon(t, p, "http_listen = [\"127.0.0.1:0\"]\nhttp_query_credentials = true\n",
+		`http-user="home-router",http-password="`+string(hash)+`",host="home.dyn.example.com",allow-private`,
+		`http-user="nas",http-password="`+string(synHash)+`",host="nas.dyn.example.com"`)
 	server := strings.TrimPrefix(base, "http://")
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(examples, name))
@@ -520,6 +530,65 @@ func TestRouterExamples(t *testing.T) {
 	path := strings.NewReplacer("%h", "home.dyn.example.com", "%i", "198.51.100.45").Replace(srv[strings.Index(srv, "/"):])
 	out, err = curl(base+path, "-u", "home-router:"+pass)
 	expect("unifi.txt", out, err, "198.51.100.45", "2001:db8::42")
+
+	// Synology DSM: the credentials in the query, put in as typed.
+	syn := read("synology.txt")
+	if got := field(syn, "Password:"); got != synPass {
+		t.Fatalf("synology.txt's password %q is not the test's", got)
+	}
+	url = strings.NewReplacer("https://dyn.example.com", base, "__HOSTNAME__", field(syn, "Hostname:"), "__MYIP__", "198.51.100.46",
+		"__USERNAME__", field(syn, "Username:"), "__PASSWORD__", synPass).Replace(field(syn, "https://", true))
+	out, err = curl(url)
+	if got := p.Lookup(t, "nas.dyn.example.com", dns.TypeA); err != nil || out != "good 198.51.100.46\n" || !slices.Equal(got, []string{"198.51.100.46"}) {
+		t.Errorf("synology.txt: %q %v, nas A %v", out, err, got)
+	}
+
+	// MikroTik: the script's url= evaluated as RouterOS does (strings
+	// joined with ".", \? an escaped ?, $NAME a :local), with the
+	// WAN address 198.51.100.47; fetch's user= and password= by Basic auth.
+	mt := read("mikrotik.rsc")
+	vars := map[string]string{"addr": "198.51.100.47"}
+	for _, m := range regexp.MustCompile(`(?m)^:local (\w+) "([^"]*)"$`).FindAllStringSubmatch(mt, -1) {
+		vars[m[1]] = m[2]
+	}
+	fetch := field(mt, "/tool fetch", true)
+	expr := regexp.MustCompile(`url=\(([^)]*)\)`).FindStringSubmatch(fetch)
+	login := regexp.MustCompile(`user=\$(\w+) password=\$(\w+)`).FindStringSubmatch(fetch)
+	if expr == nil || login == nil {
+		t.Fatalf("mikrotik.rsc: no url=(…) or user=/password= in %q", fetch)
+	}
+	var joined strings.Builder
+	for _, part := range strings.Split(expr[1], " . ") {
+		if part = strings.TrimSpace(part); strings.HasPrefix(part, `"`) {
+			joined.WriteString(strings.ReplaceAll(strings.Trim(part, `"`), `\?`, "?"))
+		} else {
+			joined.WriteString(vars[strings.TrimPrefix(part, "$")])
+		}
+	}
+	out, err = curl(strings.Replace(joined.String(), "https://dyn.example.com", base, 1), "-u", vars[login[1]]+":"+vars[login[2]])
+	expect("mikrotik.rsc", out, err, "198.51.100.47", "2001:db8::42")
+
+	// Home Assistant's rest_command: Basic auth, no address named: the
+	// request's own (here loopback).
+	ha := read("home-assistant.yaml")
+	url = strings.Replace(strings.Trim(field(ha, "url:"), `"`), "https://dyn.example.com", base, 1)
+	out, err = curl(url, "-u", strings.Trim(field(ha, "username:"), `"`)+":"+strings.Trim(field(ha, "#   sshdyn_password:"), `"`))
+	expect("home-assistant.yaml", out, err, "127.0.0.1", "2001:db8::42")
+
+	// EdgeRouter: the CLI's values, written into ddclient's
+	// configuration as EdgeOS does, run by the real ddclient.
+	er := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*set service dns dynamic interface eth0 service custom-sshdyn (\S+) (.+)$`).FindAllStringSubmatch(read("edgerouter.txt"), -1) {
+		er[m[1]] = strings.Trim(m[2], "'")
+	}
+	if er["protocol"] != "dyndns2" || er["server"] != "dyn.example.com" {
+		t.Fatalf("edgerouter.txt: %v", er)
+	}
+	conf = "daemon=0\nssl=no\nuse=ip, ip=198.51.100.48\nprotocol=" + er["protocol"] + "\nserver=" + server + "\nlogin=" + er["login"] + "\npassword='" + er["password"] + "'\n" + er["host-name"] + "\n"
+	writeFile(t, filepath.Join(dir, "edgerouter-ddclient.conf"), conf)
+	os.Chmod(filepath.Join(dir, "edgerouter-ddclient.conf"), 0o600)
+	out, err = runRouter(t, "ddclient", "-daemon=0", "-foreground", "-file", filepath.Join(dir, "edgerouter-ddclient.conf"), "-cache", filepath.Join(dir, "edgerouter.cache"), "-force")
+	expect("edgerouter.txt", out, err, "198.51.100.48", "2001:db8::42")
 }
 
 // TestLANHosts: LAN hosts without any client follow the home's IPv6
