@@ -67,6 +67,10 @@ type Entry struct {
 	// prefix, PrefixLen bits of it, and the host's interface ID.
 	LANHosts  []LANHost
 	PrefixLen int // prefix-length=: 48 to 64; 64 if not given
+	// IID, iid=, is the interface ID of the line's own hosts: a
+	// prefix-only update (dyndns2's myipv6=PREFIX/LEN) gives a host with
+	// no AAAA yet the prefix and this ID.
+	IID netip.Addr
 
 	// HTTPUser and HTTPPassword (a bcrypt hash) let the line's identity
 	// log in over HTTP (the dyndns2 front) too. A line may have them and

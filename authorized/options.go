@@ -79,6 +79,20 @@ func init() {
 			e.PrefixLen = n
 			return nil
 		}},
+		{"iid", true, func(e *Entry, v string, _ Scope, _ map[string]bool) error {
+			if e.IID.IsValid() {
+				return errors.New("iid given twice")
+			}
+			a, err := netip.ParseAddr(v)
+			if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" || a.IsUnspecified() {
+				return fmt.Errorf("iid %q: want the hosts' own interface ID as an IPv6 address, e.g. \"::211:32ff:fe12:3456\"", v)
+			}
+			if p, _ := a.Prefix(48); !p.Addr().IsUnspecified() {
+				return fmt.Errorf("iid %q: an interface ID has its first 48 bits zero (it goes below a /48 to /64 prefix)", v)
+			}
+			e.IID = a
+			return nil
+		}},
 		{"stale-after", true, func(e *Entry, v string, _ Scope, _ map[string]bool) error {
 			if e.StaleAfter != nil {
 				return errors.New("stale-after given twice")

@@ -329,6 +329,7 @@ type query struct {
 	peerV4    bool         // no IPv4 given: the client's address, if IPv4
 	peerV6    bool         // the same, if IPv6
 	lanPrefix netip.Prefix // ip6lanprefix=, if given
+	v6Prefix  netip.Prefix // myipv6=PREFIX/LEN or ipv6prefix=: a prefix-only update
 }
 
 // malformed is the answer to a request whose parameters cannot be
@@ -446,6 +447,13 @@ func parseQuery(v map[string][]string) (query, error) {
 			case strings.EqualFold(val, "auto"):
 				group.f.given, group.f.peer = true, true
 				continue
+			case group.is6 && name == "myipv6" && strings.Contains(val, "/"):
+				// deSEC's prefix-only update.
+				if err := q.setV6Prefix(name, val); err != nil {
+					return q, err
+				}
+				group.f.given = true
+				continue
 			}
 			a, err := parseAddr(name, val)
 			if err != nil {
@@ -458,6 +466,15 @@ func parseQuery(v map[string][]string) (query, error) {
 				return q, err
 			}
 		}
+	}
+	if val, ok := get("ipv6prefix"); ok && val != "" { // dynv6
+		if err := q.setV6Prefix("ipv6prefix", val); err != nil {
+			return q, err
+		}
+		f6.given = true
+	}
+	if q.v6Prefix.IsValid() && f6.addr.IsValid() {
+		return q, malformed{fmt.Sprintf("an IPv6 address (%s=%s) and an IPv6 prefix (%s) in one request", f6.from, f6.addr, q.v6Prefix)}
 	}
 	q.v4, q.v6 = f4.addr, f6.addr
 	// The client's address counts for a family nothing named, unless a
@@ -472,6 +489,20 @@ func parseQuery(v map[string][]string) (query, error) {
 		q.lanPrefix = pfx.Masked()
 	}
 	return q, nil
+}
+
+// setV6Prefix records a prefix-only update's prefix, from parameter
+// name: an IPv6 prefix of 48 to 64 bits.
+func (q *query) setV6Prefix(name, val string) error {
+	p, err := netip.ParsePrefix(val)
+	if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 48 || p.Bits() > 64 {
+		return malformed{fmt.Sprintf("%s=%q: want an IPv6 prefix of 48 to 64 bits, e.g. 2001:db8:1::/56", name, val)}
+	}
+	if q.v6Prefix.IsValid() && q.v6Prefix != p.Masked() {
+		return malformed{fmt.Sprintf("two IPv6 prefixes: %s and %s=%s", q.v6Prefix, name, val)}
+	}
+	q.v6Prefix = p.Masked()
+	return nil
 }
 
 // addrs returns the addresses to publish: those named, or the client's.
@@ -517,7 +548,7 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 			lines[i] = refusalWord(err)
 			continue
 		}
-		if len(addrs) == 0 && !q.lanPrefix.IsValid() { // myip=no, myipv6=no: nothing to publish
+		if len(addrs) == 0 && !q.lanPrefix.IsValid() && !q.v6Prefix.IsValid() { // myip=no, myipv6=no: nothing to publish
 			lines[i] = "nochg"
 			continue
 		}
@@ -526,7 +557,7 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 	if len(ask) == 0 {
 		return lines
 	}
-	req := publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addrs: addrs, Hosts: ask, LAN: true, LANPrefix: q.lanPrefix}
+	req := publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addrs: addrs, Hosts: ask, LAN: true, LANPrefix: q.lanPrefix, V6Prefix: q.v6Prefix}
 	res, err := s.Service.Update(ctx, req)
 	if err != nil {
 		s.logger().Info("update refused", "front", publish.FrontHTTP, "client", client.String(), "hosts", strings.Join(ask, ","), "reason", err)
@@ -546,11 +577,18 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 		}
 		mine[j] = append(mine[j], r)
 	}
-	list := make([]string, len(addrs))
-	for i, a := range addrs {
-		list[i] = a.String()
-	}
 	for j, i := range at {
+		list := make([]string, 0, len(addrs)+1)
+		for _, a := range addrs {
+			list = append(list, a.String())
+		}
+		if q.v6Prefix.IsValid() { // the host's own AAAA under the prefix
+			for _, r := range mine[j] {
+				if r.Host == ask[j] && r.Type == "AAAA" {
+					list = append(list, r.Addr.String())
+				}
+			}
+		}
 		lines[i] = answer(mine[j], ask[j], strings.Join(list, ","))
 	}
 	return lines

@@ -334,6 +334,14 @@ func TestParseQuery(t *testing.T) {
 		{"myip=2001:db8::2&myipv6=2001:db8::3", "badip"},
 		{"ipv4=2001:db8::2", "badip"},
 		{"ip=1,2", "badip"},
+		// Prefix-only: the prefix is not an address to publish.
+		{"myip=198.51.100.1&myipv6=2001:db8:1::/56", "198.51.100.1"},
+		{"ipv4=198.51.100.1&ipv6prefix=2001:db8:1::/48", "198.51.100.1"},
+		{"myipv6=2001:db8:1::/40", "badip"},
+		{"myipv6=2001:db8:1:2:3::/80", "badip"},
+		{"ipv6prefix=::ffff:8.8.8.0/120", "badip"},
+		{"myipv6=2001:db8:1::/56&ipv6=2001:db8::1", "badip"},
+		{"myipv6=2001:db8:1::/56&ipv6prefix=2001:db8:2::/56", "badip"},
 	} {
 		q, err := parse(tc.in)
 		var got string

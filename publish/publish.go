@@ -10,6 +10,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -257,6 +258,13 @@ type Request struct {
 	// IPv6 address, if any, masked to the identity's prefix-length is.
 	LAN       bool
 	LANPrefix netip.Prefix
+	// V6Prefix, if valid, asks for a prefix-only IPv6 update (dyndns2's
+	// myipv6=PREFIX/LEN, dynv6's ipv6prefix=): each host's AAAA gets
+	// this prefix (48 to 64 bits) and keeps its interface ID, or takes
+	// the identity's iid= when it has no AAAA yet. With LAN, it is the
+	// LAN's prefix too, unless LANPrefix is given. No IPv6 address may
+	// come with it.
+	V6Prefix netip.Prefix
 	// Wait asks Update to return only when each changed or unchanged
 	// record is served by every name server of its zone's WaitFor (or
 	// their WaitTimeout passed: KindLagging).
@@ -292,6 +300,17 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 	if err != nil {
 		return nil, err
 	}
+	if p := req.V6Prefix; p.IsValid() {
+		if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 48 || p.Bits() > 64 {
+			return nil, &Error{Kind: KindMalformed, Err: fmt.Errorf("IPv6 prefix %s: want an IPv6 prefix of 48 to 64 bits", p)}
+		}
+		for _, a := range addrs {
+			if a.Is6() {
+				return nil, &Error{Kind: KindMalformed, Addr: a, Err: fmt.Errorf("an IPv6 address (%s) and an IPv6 prefix (%s) in one request", a, p)}
+			}
+		}
+		req.V6Prefix = p.Masked()
+	}
 	ctx, hosts, zones, done, err := s.begin(ctx, req, addrs...)
 	if err != nil {
 		return nil, err
@@ -310,7 +329,19 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 		for _, a := range addrs {
 			ts = append(ts, target{host: host, zone: zones[i], addr: a})
 		}
+		if req.V6Prefix.IsValid() {
+			t, err := s.prefixed(ctx, id, host, zones[i], req.V6Prefix)
+			if err != nil {
+				return nil, err
+			}
+			ts = append(ts, t)
+		}
 	}
+	lanPrefix := req.LANPrefix
+	if !lanPrefix.IsValid() {
+		lanPrefix = req.V6Prefix
+	}
+	req.LANPrefix = lanPrefix
 	if req.LAN && len(id.LANHosts) > 0 {
 		// Under the IPv6 address's prefix, or the one named (a router
 		// that sends its LAN prefix and no IPv6 address of its own).
@@ -367,7 +398,8 @@ type target struct {
 	host string
 	zone Zone
 	addr netip.Addr
-	kind Kind // a LAN host refused before any DNS work: KindBadPrefix, KindNotPublic
+	kind Kind   // a LAN host refused before any DNS work: KindBadPrefix, KindNotPublic
+	why  string // and why, when its kind does not say
 }
 
 // byZone returns the indexes of ts grouped by zone, in the order the
@@ -409,6 +441,9 @@ func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, c
 	if first.kind != 0 {
 		out[group[0]].Kind = first.kind
 		out[group[0]].Err = &Error{Kind: first.kind, Host: first.host, Addr: first.addr}
+		if first.why != "" {
+			out[group[0]].Err = &Error{Kind: first.kind, Host: first.host, Addr: first.addr, Err: errors.New(first.why)}
+		}
 		s.Observer.Update(front, first.zone.Name, out[group[0]].Type, first.kind.String())
 		return
 	}
@@ -455,6 +490,65 @@ func IdentityName(id *authorized.Entry, front string) string {
 		return fmt.Sprintf("certificate %q serial %d", id.Cert.KeyId, id.Cert.Serial)
 	}
 	return ssh.FingerprintSHA256(id.Key)
+}
+
+// prefixed returns host's AAAA record under prefix: its interface ID
+// (the bits below the prefix) from the AAAA it has now, or id's iid=
+// when it has none; refused alone (KindBadPrefix) when it has none and
+// no iid=, or several, or an address that is not public.
+func (s *Service) prefixed(ctx context.Context, id *authorized.Entry, host string, zone Zone, prefix netip.Prefix) (target, error) {
+	t := target{host: host, zone: zone, addr: prefix.Addr()}
+	refuse := func(why string) (target, error) {
+		t.kind, t.why = KindBadPrefix, why
+		return t, nil
+	}
+	recs, err := zone.Backend.Lookup(ctx, host)
+	if err != nil {
+		kind, temp := classify(backend.Result{Err: err})
+		return t, &Error{Kind: kind, Host: host, Temporary: temp, Err: err}
+	}
+	var now []netip.Addr
+	for _, r := range recs {
+		if r.Addr.Is6() {
+			now = append(now, r.Addr)
+		}
+	}
+	var a netip.Addr
+	switch {
+	case len(now) == 1:
+		a = withPrefix(prefix, now[0])
+	case len(now) > 1:
+		return refuse(fmt.Sprintf("%s has %d AAAA records: whose interface ID to keep is not clear", host, len(now)))
+	case id.IID.IsValid():
+		var ok bool
+		if a, ok = LANAddress(prefix, id.IID); !ok {
+			return refuse(fmt.Sprintf("iid %s does not fit below %s", id.IID, prefix))
+		}
+	default:
+		return refuse(fmt.Sprintf("%s has no AAAA record to keep the interface ID of, and its line no iid=", host))
+	}
+	t.addr = a
+	if !s.AllowPrivate && !id.AllowPrivate && !PublicUnicast(a) {
+		t.kind = KindNotPublic
+	}
+	return t, nil
+}
+
+// withPrefix returns addr with its first prefix.Bits() bits replaced by
+// prefix's.
+func withPrefix(prefix netip.Prefix, addr netip.Addr) netip.Addr {
+	p, a := prefix.Masked().Addr().As16(), addr.As16()
+	bits := prefix.Bits()
+	for i := range a {
+		switch {
+		case bits >= 8*(i+1):
+			a[i] = p[i]
+		case bits > 8*i:
+			keep := byte(0xff) >> (bits - 8*i) // the low bits are the interface ID's
+			a[i] = p[i]&^keep | a[i]&keep
+		}
+	}
+	return netip.AddrFrom16(a)
 }
 
 // lanTargets returns the AAAA records of id's LAN hosts under the LAN's

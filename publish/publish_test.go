@@ -556,3 +556,70 @@ func TestBothFamiliesAreOneChange(t *testing.T) {
 		t.Errorf("two IPv4 addresses: %v, want malformed", err)
 	}
 }
+
+// TestPrefixOnly: a prefix-only IPv6 update gives each host's AAAA the
+// new prefix and keeps its interface ID (the bits below the prefix),
+// moves the LAN hosts, all in one change; a host with no AAAA takes
+// iid=, or is refused alone; a bad prefix, or a prefix with an IPv6
+// address, refuses the request and writes nothing.
+func TestPrefixOnly(t *testing.T) {
+	m := newMemory()
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}}
+	id := entry(t, `host="home.dyn.example.com",host="tv.dyn.example.com",lan-host="nas.dyn.example.com=::211:32ff:fe12:3456",prefix-length=56`)
+	update := func(req Request) ([]string, error) {
+		t.Helper()
+		req.Identity, req.LAN, req.Client = id, true, netip.MustParseAddr("8.8.8.8")
+		res, err := s.Update(t.Context(), req)
+		var got []string
+		for _, r := range res {
+			got = append(got, r.Kind.String()+" "+r.Host+" "+r.Type+" "+r.Addr.String())
+		}
+		return got, err
+	}
+	if _, err := update(Request{Hosts: []string{"home.dyn.example.com"}, Addr: netip.MustParseAddr("2a00:1450:1:5:aa:bb:cc:dd")}); err != nil {
+		t.Fatal(err)
+	}
+	w := writes(m)
+	got, err := update(Request{V6Prefix: netip.MustParsePrefix("2a00:1450:2::/56")})
+	want := []string{
+		"good home.dyn.example.com AAAA 2a00:1450:2:5:aa:bb:cc:dd", // the /64's subnet bits below the /56 kept
+		"bad_prefix tv.dyn.example.com AAAA 2a00:1450:2::",          // no AAAA yet, no iid=
+		"good nas.dyn.example.com AAAA 2a00:1450:2:0:211:32ff:fe12:3456",
+	}
+	if err != nil || !slices.Equal(got, want) || writes(m) != w+1 {
+		t.Fatalf("prefix-only = %q, %v, %d writes; want %q in one", got, err, writes(m)-w, want)
+	}
+	id2 := entry(t, `host="tv.dyn.example.com",iid=::1:2:3:4`)
+	res, err := s.Update(t.Context(), Request{Identity: id2, Client: netip.MustParseAddr("8.8.8.8"), V6Prefix: netip.MustParsePrefix("2a00:1450:3::/48")})
+	if err != nil || len(res) != 1 || res[0].Kind != KindGood || res[0].Addr.String() != "2a00:1450:3:0:1:2:3:4" {
+		t.Errorf("iid= = %+v, %v", res, err)
+	}
+	w = writes(m)
+	for _, req := range []Request{
+		{V6Prefix: netip.MustParsePrefix("2a00:1450::/40")},
+		{V6Prefix: netip.MustParsePrefix("2a00:1450:1:2:3::/80")},
+		{V6Prefix: netip.MustParsePrefix("::ffff:8.8.8.0/120")},
+		{V6Prefix: netip.MustParsePrefix("2a00:1450:2::/56"), Addr: netip.MustParseAddr("2a00:1450:9::1")},
+	} {
+		var pe *Error
+		if _, err := update(req); !errors.As(err, &pe) || pe.Kind != KindMalformed {
+			t.Errorf("%v: %v, want malformed", req.V6Prefix, err)
+		}
+	}
+	if writes(m) != w {
+		t.Error("a refused prefix-only request wrote")
+	}
+}
+
+func TestWithPrefix(t *testing.T) {
+	for _, tc := range []struct{ prefix, addr, want string }{
+		{"2001:db8:1::/48", "2001:db8:9:5:1:2:3:4", "2001:db8:1:5:1:2:3:4"},
+		{"2001:db8:1:200::/56", "2001:db8:9:5ff:1:2:3:4", "2001:db8:1:2ff:1:2:3:4"},
+		{"2001:db8:1:2::/64", "2001:db8:9:5:1:2:3:4", "2001:db8:1:2:1:2:3:4"},
+		{"2001:db8:1:0::/60", "2001:db8:9:ff:1:2:3:4", "2001:db8:1:f:1:2:3:4"},
+	} {
+		if got := withPrefix(netip.MustParsePrefix(tc.prefix), netip.MustParseAddr(tc.addr)).String(); got != tc.want {
+			t.Errorf("withPrefix(%s, %s) = %s, want %s", tc.prefix, tc.addr, got, tc.want)
+		}
+	}
+}

@@ -656,6 +656,31 @@ func TestLANHosts(t *testing.T) {
 			if got := p.Serial(t); got != serial+1 {
 				t.Errorf("serial %d -> %d, want one step for the A and two LAN records", serial, got)
 			}
+			// Prefix-only (deSEC's myipv6=PREFIX/LEN, then dynv6's
+			// ipv6prefix=): home AAAA keeps its interface ID (::50, from the request above) under
+			// the new prefix, the LAN hosts follow, one step each.
+			for _, pf := range []struct{ query, prefix string }{{"myip=198.51.100.52&myipv6=2001:db8:ee::/56", "2001:db8:ee:"}, {"ipv4=198.51.100.52&ipv6prefix=2001:db8:ff::/56", "2001:db8:ff:"}} {
+				serial = p.Serial(t)
+				out, err = runRouter(t, "curl", "-sS", "--fail-with-body", "-u", "home:"+routerPassword, base+"/nic/update?hostname=home."+z+"&"+pf.query)
+				if !strings.HasSuffix(out, ","+pf.prefix+":50\n") || err != nil || !slices.Equal(aaaa("home"), []string{pf.prefix + ":50"}) ||
+					!slices.Equal(aaaa("nas"), []string{pf.prefix + "0:211:32ff:fe12:3456"}) || !slices.Equal(aaaa("cam"), []string{pf.prefix + "1::10"}) {
+					t.Errorf("%s: %q %v, home AAAA %v, nas AAAA %v, cam AAAA %v", pf.query, out, err, aaaa("home"), aaaa("nas"), aaaa("cam"))
+				}
+				if got := p.Serial(t); got != serial+1 {
+					t.Errorf("%s: serial %d -> %d, want one step", pf.query, serial, got)
+				}
+			}
+			// Bad prefixes change nothing.
+			serial = p.Serial(t)
+			for _, q := range []string{"myipv6=2001:db8:1::/40", "myipv6=::ffff:0:0/96", "ipv6prefix=2001:db8:1:2:3::/80", "myipv6=2001:db8:1::/56&ipv6=2001:db8::1"} {
+				out, _ := runRouter(t, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-u", "home:"+routerPassword, base+"/nic/update?hostname=home."+z+"&myip=198.51.100.52&"+q)
+				if out != "400" {
+					t.Errorf("%s: HTTP %s, want 400 badip", q, out)
+				}
+			}
+			if got := p.Serial(t); got != serial {
+				t.Errorf("bad prefixes moved the serial %d -> %d", serial, got)
+			}
 		})
 	}
 }
