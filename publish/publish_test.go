@@ -583,7 +583,7 @@ func TestPrefixOnly(t *testing.T) {
 	got, err := update(Request{V6Prefix: netip.MustParsePrefix("2a00:1450:2::/56")})
 	want := []string{
 		"good home.dyn.example.com AAAA 2a00:1450:2:5:aa:bb:cc:dd", // the /64's subnet bits below the /56 kept
-		"bad_prefix tv.dyn.example.com AAAA 2a00:1450:2::",          // no AAAA yet, no iid=
+		"bad_prefix tv.dyn.example.com AAAA 2a00:1450:2::",         // no AAAA yet, no iid=
 		"good nas.dyn.example.com AAAA 2a00:1450:2:0:211:32ff:fe12:3456",
 	}
 	if err != nil || !slices.Equal(got, want) || writes(m) != w+1 {
