@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -183,17 +182,7 @@ func serveAdmin(ctx context.Context, p *parts, log *slog.Logger, errc chan<- err
 		hs.TLSConfig = tlsConfig(p)
 	}
 	useTLS := hs.TLSConfig != nil
-	go func() {
-		var err error
-		if useTLS {
-			err = hs.ServeTLS(l, "", "")
-		} else {
-			err = hs.Serve(l)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("admin_listen %s: %w", l.Addr(), err)
-		}
-	}()
+	go serveOn(hs, l, useTLS, "admin_listen", errc)
 	log.Info("admin listening", "addr", l.Addr().String(), "tls", useTLS, "paths", "/hosts /hosts.json /hosts/NAME")
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -414,11 +415,22 @@ func TestHTTPLimits(t *testing.T) {
 
 // TestRouterExamples: the router set-ups in examples/ work as written,
 // but for the server's address, plain HTTP on loopback and a fixed
-// address instead of asking the internet: ddclient.conf and inadyn.conf
-// run; the FRITZ!Box, OpenWrt, pfSense and UniFi URLs are sent by curl
-// as those devices send them.
+// address instead of asking the internet, on each primary: ddclient.conf
+// and inadyn.conf run, and so do EdgeOS's and DD-WRT's values through
+// the ddclient and inadyn those devices run; the FRITZ!Box, OpenWrt,
+// pfSense, UniFi, Synology, MikroTik and Home Assistant requests are sent
+// by curl as those devices send them.
 func TestRouterExamples(t *testing.T) {
-	p := dnstest.Start(t, "sshdyn", dnstest.Options{})
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			routerExamples(t, kind)
+		})
+	}
+}
+
+func routerExamples(t *testing.T, kind string) {
+	p := dnstest.Start(t, kind, dnstest.Options{})
 	if p.Zone != "dyn.example.com" {
 		t.Fatalf("zone %s: the examples are for dyn.example.com", p.Zone)
 	}
@@ -589,6 +601,38 @@ func TestRouterExamples(t *testing.T) {
 	os.Chmod(filepath.Join(dir, "edgerouter-ddclient.conf"), 0o600)
 	out, err = runRouter(t, "ddclient", "-daemon=0", "-foreground", "-file", filepath.Join(dir, "edgerouter-ddclient.conf"), "-cache", filepath.Join(dir, "edgerouter.cache"), "-force")
 	expect("edgerouter.txt", out, err, "198.51.100.48", "2001:db8::42")
+
+	// DD-WRT and Tomato: the recipe's inadyn custom provider, run by
+	// inadyn (which appends the host name to the path).
+	dd := read("dd-wrt-tomato.txt")
+	custom := dd[strings.Index(dd, "custom sshdyn {"):]
+	custom = custom[:strings.Index(custom, "}")+1]
+	conf = strings.NewReplacer("ddns-server = dyn.example.com", "ddns-server = "+server, "ssl         = true", "ssl         = false",
+		"    hostname", "    checkip-command = \"/bin/echo 198.51.100.49\"\n    hostname").Replace(custom) + "\n"
+	if !strings.Contains(conf, "ddns-server = "+server) || !strings.Contains(conf, "checkip-command") || strings.Contains(conf, "ssl         = true") {
+		t.Fatalf("examples/dd-wrt-tomato.txt changed; this test would let inadyn leave loopback:\n%s", conf)
+	}
+	writeFile(t, filepath.Join(dir, "dd-wrt.conf"), conf)
+	out, err = runRouter(t, "inadyn", "--once", "--foreground", "-f", filepath.Join(dir, "dd-wrt.conf"), "--cache-dir="+filepath.Join(dir, "dd-wrt-cache"), "-P", filepath.Join(dir, "dd-wrt.pid"))
+	expect("dd-wrt-tomato.txt", out, err, "198.51.100.49", "2001:db8::42")
+
+	// OpenWrt ddns-scripts' service file: [USERNAME] and [PASSWORD]
+	// URL-encoded as ddns-scripts puts them in, both families.
+	var svc struct {
+		IPv4, IPv6 struct{ URL string }
+	}
+	if err := json.Unmarshal([]byte(read("openwrt-ddns-service.json")), &svc); err != nil {
+		t.Fatalf("openwrt-ddns-service.json: %v", err)
+	}
+	for _, fam := range []struct{ url, ip string }{{svc.IPv4.URL, "198.51.100.50"}, {svc.IPv6.URL, "2001:db8::50"}} {
+		url = strings.NewReplacer("https://[USERNAME]:[PASSWORD]@dyn.example.com", "http://home-router:the%20password@"+server,
+			"[DOMAIN]", "home.dyn.example.com", "[IP]", fam.ip).Replace(fam.url)
+		out, err = curl(url)
+		if err != nil || out != "good "+fam.ip+"\n" {
+			t.Errorf("openwrt-ddns-service.json %s: %q %v", fam.ip, out, err)
+		}
+	}
+	expect("openwrt-ddns-service.json", out, err, "198.51.100.50", "2001:db8::50")
 }
 
 // TestLANHosts: LAN hosts without any client follow the home's IPv6

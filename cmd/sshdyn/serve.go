@@ -288,17 +288,7 @@ func serveHTTP(ctx context.Context, p *parts, log *slog.Logger, errc chan<- erro
 	useTLS := hs.TLSConfig != nil // not read again: Serve changes the TLSConfig
 	for _, l := range ls {
 		log.Info("http listening", "addr", l.Addr().String(), "tls", useTLS, "paths", "/nic/update /v3/update /update")
-		go func() {
-			var err error
-			if useTLS {
-				err = hs.ServeTLS(l, "", "")
-			} else {
-				err = hs.Serve(l)
-			}
-			if !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("http_listen %s: %w", l.Addr(), err)
-			}
-		}()
+		go serveOn(hs, l, useTLS, "http_listen", errc)
 	}
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -389,5 +379,19 @@ func tuneGC(zones []builtZone, log *slog.Logger) {
 	if names >= largeZone {
 		debug.SetGCPercent(20)
 		log.Info("garbage collector target lowered for a large zone", "component", "dns", "names", names, "gogc", 20)
+	}
+}
+
+// serveOn serves hs on l, over TLS with useTLS, until hs is shut down;
+// any other end is sent to errc, named by the setting of the listener.
+func serveOn(hs *http.Server, l net.Listener, useTLS bool, setting string, errc chan<- error) {
+	var err error
+	if useTLS {
+		err = hs.ServeTLS(l, "", "")
+	} else {
+		err = hs.Serve(l)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
+		errc <- fmt.Errorf("%s %s: %w", setting, l.Addr(), err)
 	}
 }

@@ -40,28 +40,8 @@ func StartPostgres(t testing.TB) *Postgres {
 	if _, err := os.Stat(schema); err != nil {
 		t.Fatal("PowerDNS's gpgsql schema not found: install pdns-backend-pgsql (scripts/test.sh does)")
 	}
-	dir, err := os.MkdirTemp("", "dnstest-pgsql-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	asPostgres := func(name string, args ...string) *exec.Cmd {
-		if os.Geteuid() != 0 {
-			return exec.Command(name, args...)
-		}
-		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
-	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatal(err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := postgresDir(t, "dnstest-pgsql-")
+	asPostgres := asPostgresUser
 	run := func(name string, args ...string) {
 		t.Helper()
 		if out, err := asPostgres(filepath.Join(bin, name), args...).CombinedOutput(); err != nil {
@@ -135,28 +115,8 @@ func StartPG(t testing.TB, dbs ...string) *PG {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "dnstest-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	as := func(name string, args ...string) *exec.Cmd {
-		if os.Geteuid() != 0 {
-			return exec.Command(name, args...)
-		}
-		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
-	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatal(err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := postgresDir(t, "dnstest-pg-")
+	as := asPostgresUser
 	data := filepath.Join(dir, "data")
 	if out, err := as(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
@@ -183,4 +143,36 @@ func StartPG(t testing.TB, dbs ...string) *PG {
 		}
 	}
 	return p
+}
+
+// asPostgresUser returns a command that runs as the postgres user when
+// the test runs as root (PostgreSQL refuses to run as root).
+func asPostgresUser(name string, args ...string) *exec.Cmd {
+	if os.Geteuid() != 0 {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+}
+
+// postgresDir makes a temporary directory, the postgres user's when the
+// test runs as root, removed when the test ends.
+func postgresDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
