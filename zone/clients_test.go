@@ -107,9 +107,11 @@ func TestNsupdateAndKnsupdate(t *testing.T) {
 		{"nsupdate TXT outside the policy", "nsupdate", []string{"-y", ykey}, script("update add t." + p.Zone + ". 60 TXT hello"), false, "REFUSED", "t", nil},
 		{"nsupdate unsigned", "nsupdate", nil, script("update add u." + p.Zone + ". 60 A 192.0.2.4"), false, "REFUSED", "u", nil},
 		{"nsupdate wrong secret", "nsupdate", []string{"-y", "hmac-sha256:" + strings.TrimSuffix(p.Key.Name, ".") + ":c2VjcmV0LXRoYXQtdGhlLXNlcnZlci1kb2VzLW5vdC1rbm93"}, script("update add w." + p.Zone + ". 60 A 192.0.2.5"), false, "NOTAUTH", "w", nil},
-		// Audit L2: what the loader refuses is refused, not written.
-		{"nsupdate wildcard", "nsupdate", []string{"-k", p.KeyFile}, script("update add *." + p.Zone + ". 60 A 192.0.2.7"), false, "REFUSED", "*", nil},
-		{"knsupdate wildcard below a host", "knsupdate", []string{"-y", ykey}, script("update add *.home." + p.Zone + ". 60 AAAA 2001:db8::7"), false, "REFUSED", "*.home", nil},
+		// Wildcards are served (RFC 4592) and may be updated; what the
+		// loader refuses (audit L2: a wildcard delegation) is refused,
+		// not written.
+		{"nsupdate wildcard below a host", "nsupdate", []string{"-k", p.KeyFile}, script("update add *.home." + p.Zone + ". 60 A 192.0.2.7"), true, "", "anything.home", []string{"192.0.2.7"}},
+		{"knsupdate wildcard NS", "knsupdate", []string{"-y", ykey}, script("update add *.home." + p.Zone + ". 60 NS ns.example.net."), false, "REFUSED", "*.home", []string{"192.0.2.7"}},
 		{"knsupdate adds AAAA", "knsupdate", []string{"-y", ykey}, script("update add k1." + p.Zone + ". 60 AAAA 2001:db8::10"), true, "", "k1", nil},
 		{"knsupdate deletes", "knsupdate", []string{"-y", ykey}, script("update delete n1." + p.Zone + ". A"), true, "", "n1", nil},
 		{"knsupdate prerequisite nxdomain fails", "knsupdate", []string{"-y", ykey}, script("prereq nxdomain home."+p.Zone+".", "update add home."+p.Zone+". 60 A 192.0.2.6"), false, "YXDOMAIN", "home", []string{"192.0.2.2"}},

@@ -21,10 +21,17 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
 			return
 		}
 		n, ok := s.names.get(name)
-		if !ok {
-			if !s.names.hasBelow(name) {
+		if !ok && !s.names.hasBelow(name) {
+			// RFC 4592: a name that does not exist takes the records
+			// of the wildcard at its closest encloser, if there is one.
+			n, ok = s.wildcard(name)
+			if !ok {
 				resp.Rcode = dns.RcodeNameError
+				resp.Ns = append(resp.Ns, s.negativeSOA())
+				return
 			}
+		}
+		if !ok { // an empty non-terminal: NODATA, never a wildcard's
 			resp.Ns = append(resp.Ns, s.negativeSOA())
 			return
 		}
@@ -93,3 +100,34 @@ func (s *snapshot) negativeSOA() dns.RR {
 }
 
 func (s *snapshot) soa() *dns.SOA { return s.names.soa() }
+
+// wildcard returns the records the wildcard at name's closest encloser
+// (its nearest ancestor that exists, as a name with records or as an
+// empty non-terminal) synthesizes for name (RFC 4592 3.3.1): copies with
+// name as their owner. ok is false when there is no such wildcard.
+// name itself does not exist and is not an empty non-terminal.
+func (s *snapshot) wildcard(name string) (node, bool) {
+	for p := parent(name); p != ""; p = parent(p) {
+		if _, ok := s.names.get(p); !ok && !s.names.hasBelow(p) {
+			if p == s.origin {
+				return nil, false
+			}
+			continue
+		}
+		w, ok := s.names.get("*." + p)
+		if !ok {
+			return nil, false
+		}
+		out := make(node, len(w))
+		for i, set := range w {
+			rrs := make([]dns.RR, len(set.rrs))
+			for j, rr := range set.rrs {
+				rrs[j] = dns.Copy(rr)
+				rrs[j].Header().Name = name
+			}
+			out[i] = rrset{set.t, rrs}
+		}
+		return out, true
+	}
+	return nil, false
+}

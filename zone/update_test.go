@@ -235,7 +235,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no SOA", head + "@ NS ns\n", "no SOA record"},
 		{"no NS", head + soa, "no NS record"},
 		{"outside the zone", head + soa + "@ NS ns\nwww.example.org. A 192.0.2.1\n", "not in zone"},
-		{"wildcard", head + soa + "@ NS ns\n* A 192.0.2.1\n", "wildcards are not supported"},
+		{"wildcard delegation", head + soa + "@ NS ns\n*.home NS ns.example.net.\n", "a wildcard cannot hold NS records"},
 		{"CNAME and other data", head + soa + "@ NS ns\nx CNAME y\nx A 192.0.2.1\n", "CNAME and other data"},
 		{"class", head + soa + "@ NS ns\nx CH A 192.0.2.1\n", "only IN"},
 		{"two SOA", head + soa + "@ SOA ns h 2 1 1 1 1\n@ NS ns\n", "more than one SOA"},

@@ -183,8 +183,8 @@ func (z *Zone) Targets() map[string]string {
 // does not load.
 func servable(name string, t uint16, origin string) error {
 	switch {
-	case name == "*" || strings.HasPrefix(name, "*."):
-		return errors.New("wildcards are not supported")
+	case wildcardOwner(name) && (t == dns.TypeNS || t == dns.TypeDS):
+		return fmt.Errorf("a wildcard cannot hold %s records (RFC 4592 4.2: it would be a delegation for every name)", typeName(t))
 	case t == dns.TypeDNAME:
 		return errors.New("DNAME is not supported")
 	case t == dns.TypeSOA && name != origin:
@@ -193,6 +193,13 @@ func servable(name string, t uint16, origin string) error {
 		return fmt.Errorf("type %s cannot be in a zone", typeName(t))
 	}
 	return nil
+}
+
+// wildcardOwner reports whether name is a wildcard's owner: its first
+// label "*" (RFC 4592 2.1.1; an asterisk elsewhere is an ordinary
+// character).
+func wildcardOwner(name string) bool {
+	return name == "*" || strings.HasPrefix(name, "*.")
 }
 
 // coexist reports why the records of one name cannot be served together
