@@ -61,6 +61,9 @@ type Entry struct {
 	From         *From     // from="...": where the key may connect from; nil: anywhere
 	Expiry       time.Time // expiry-time="...": zero if none
 	AllowPrivate bool      // allow-private: may publish non-public addresses
+	// Wildcard (wildcard) makes every update of the line's hosts set
+	// *.HOST to the same address, in the same change.
+	Wildcard bool
 
 	// LANHosts are hosts of the home's LAN whose AAAA follow the IPv6
 	// prefix this line publishes from (lan-host="NAME=IID"): each is the

@@ -330,6 +330,7 @@ type query struct {
 	peerV6    bool         // the same, if IPv6
 	lanPrefix netip.Prefix // ip6lanprefix=, if given
 	v6Prefix  netip.Prefix // myipv6=PREFIX/LEN or ipv6prefix=: a prefix-only update
+	noWild    bool         // wildcard=OFF or NOCHG: leave the hosts' wildcards alone
 }
 
 // malformed is the answer to a request whose parameters cannot be
@@ -376,8 +377,8 @@ func parseAddr(name, v string) (netip.Addr, error) {
 	return publish.Address(a), nil
 }
 
-// parseQuery reads the host names, the addresses (the parameters above)
-// and ip6lanprefix; the other dyndns2 parameters (system, wildcard, mx,
+// parseQuery reads the host names, the addresses (the parameters above),
+// ip6lanprefix and wildcard; the other dyndns2 parameters (system, mx,
 // backmx, offline) are ignored, as are parameters no client sends.
 func parseQuery(v map[string][]string) (query, error) {
 	var q query
@@ -476,6 +477,9 @@ func parseQuery(v map[string][]string) (query, error) {
 	if q.v6Prefix.IsValid() && f6.addr.IsValid() {
 		return q, malformed{fmt.Sprintf("an IPv6 address (%s=%s) and an IPv6 prefix (%s) in one request", f6.from, f6.addr, q.v6Prefix)}
 	}
+	if w, ok := get("wildcard"); ok && (strings.EqualFold(w, "OFF") || strings.EqualFold(w, "NOCHG")) {
+		q.noWild = true // heeded only for a line with the wildcard option
+	}
 	q.v4, q.v6 = f4.addr, f6.addr
 	// The client's address counts for a family nothing named, unless a
 	// list named the other family only (myip=198.51.100.7 leaves AAAA).
@@ -557,7 +561,7 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 	if len(ask) == 0 {
 		return lines
 	}
-	req := publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addrs: addrs, Hosts: ask, LAN: true, LANPrefix: q.lanPrefix, V6Prefix: q.v6Prefix}
+	req := publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addrs: addrs, Hosts: ask, LAN: true, LANPrefix: q.lanPrefix, V6Prefix: q.v6Prefix, NoWildcard: q.noWild}
 	res, err := s.Service.Update(ctx, req)
 	if err != nil {
 		s.logger().Info("update refused", "front", publish.FrontHTTP, "client", client.String(), "hosts", strings.Join(ask, ","), "reason", err)
@@ -571,6 +575,9 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 	for _, r := range res {
 		r.Log(ctx, s.logger)
 		j := slices.Index(ask, r.Host)
+		if w, ok := strings.CutPrefix(r.Host, "*."); ok && j < 0 {
+			j = slices.Index(ask, w) // the host's wildcard: its own line
+		}
 		if j < 0 {
 			j = 0       // a LAN host
 			r.Host = "" // not the host's own record
@@ -603,7 +610,7 @@ func answer(res []publish.HostResult, host, addrs string) string {
 		switch {
 		case !r.OK():
 			return word(r.Kind, r.Temporary)
-		case r.Host == host && r.Kind == publish.KindGood:
+		case (r.Host == host || r.Host == "*."+host) && r.Kind == publish.KindGood:
 			changed = true
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -265,6 +266,9 @@ type Request struct {
 	// LAN's prefix too, unless LANPrefix is given. No IPv6 address may
 	// come with it.
 	V6Prefix netip.Prefix
+	// NoWildcard leaves the hosts' wildcards (*.HOST, for an identity
+	// with the wildcard option) alone: dyndns2's wildcard=OFF or NOCHG.
+	NoWildcard bool
 	// Wait asks Update to return only when each changed or unchanged
 	// record is served by every name server of its zone's WaitFor (or
 	// their WaitTimeout passed: KindLagging).
@@ -278,7 +282,9 @@ type Request struct {
 // Service nor the identity allows private addresses, two addresses are
 // of one family, or no DNS slot is free in time. Otherwise it returns
 // one result per host and address (host by host, in order, each with
-// its IPv4 result before its IPv6 one), then the LAN hosts'; a failed
+// its IPv4 result before its IPv6 one), then the wildcards' (an identity
+// with the wildcard option: *.HOST, the same addresses), then the LAN
+// hosts'; a failed
 // record changed nothing. The records of one zone are one change, all
 // or nothing where the backend can.
 //
@@ -335,6 +341,17 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 				return nil, err
 			}
 			ts = append(ts, t)
+		}
+	}
+	// The identity's wildcards: *.HOST takes each of HOST's records.
+	if id.Wildcard && !req.NoWildcard {
+		n := len(ts)
+		for _, t := range ts[:n] {
+			if t.kind == 0 || t.kind == KindNotPublic {
+				w := t
+				w.host = "*." + t.host
+				ts = append(ts, w)
+			}
 		}
 	}
 	lanPrefix := req.LANPrefix
@@ -454,7 +471,7 @@ func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, c
 		r.Old, r.Err = res[j].Old, res[j].Err
 		r.Kind, r.Temporary = classify(res[j])
 		s.Observer.Update(front, r.Zone, r.Type, r.Kind.String())
-		if s.Recorder != nil {
+		if s.Recorder != nil && !strings.HasPrefix(r.Host, "*.") { // a wildcard goes with its host
 			s.Recorder.Record(Outcome{Time: now, Host: r.Host, Family: r.Type, Zone: r.Zone, Front: front,
 				Identity: IdentityName(id, front), Source: client, Addr: r.Addr, Old: r.Old, Kind: r.Kind})
 		}
@@ -612,8 +629,8 @@ type Records struct {
 }
 
 // Status returns the A and AAAA records served now for the hosts asked
-// for, in order; with none asked for, the identity's hosts and then its
-// LAN hosts. Its refusals are Update's (but for the public-address
+// for, in order; with none asked for, the identity's hosts, their
+// wildcards (the wildcard option), and then its LAN hosts. Its refusals are Update's (but for the public-address
 // rule: nothing is published); a DNS failure stops it, with the hosts
 // before it returned, as an *Error of the failure's kind.
 func (s *Service) Status(ctx context.Context, req Request) ([]Records, error) {
@@ -622,6 +639,12 @@ func (s *Service) Status(ctx context.Context, req Request) ([]Records, error) {
 		return nil, err
 	}
 	defer done()
+	if id := req.Identity; len(req.Hosts) == 0 && id.Wildcard {
+		n := len(hosts)
+		for i := range n {
+			hosts, zones = append(hosts, "*."+hosts[i]), append(zones, zones[i])
+		}
+	}
 	if id := req.Identity; len(req.Hosts) == 0 && len(id.LANHosts) > 0 {
 		for _, l := range id.LANHosts {
 			lz, err := s.route([]string{l.Name})
@@ -700,7 +723,7 @@ func (s *Service) begin(ctx context.Context, req Request, addrs ...netip.Addr) (
 // named 63 times was 63 lines and 66 DNS exchanges for one request).
 func owned(id *authorized.Entry, named []string) ([]string, error) {
 	if len(named) == 0 {
-		return id.Hosts, nil
+		return slices.Clip(id.Hosts), nil // callers append to it
 	}
 	out := make([]string, 0, len(named))
 	for _, h := range named {

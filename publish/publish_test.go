@@ -623,3 +623,48 @@ func TestWithPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestWildcardOption: a line with the wildcard option sets *.HOST with
+// each of HOST's records, in the same change; NoWildcard (dyndns2's
+// wildcard=OFF) leaves it; a line without the option never has one;
+// Status shows it.
+func TestWildcardOption(t *testing.T) {
+	m := newMemory()
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}}
+	id := entry(t, `host="home.dyn.example.com",wildcard`)
+	plain := entry(t, `host="nas.dyn.example.com"`)
+	run := func(id *authorized.Entry, req Request) []string {
+		t.Helper()
+		req.Identity, req.Client = id, netip.MustParseAddr("8.8.8.8")
+		res, err := s.Update(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range res {
+			got = append(got, r.Kind.String()+" "+r.Host+" "+r.Type+" "+r.Addr.String())
+		}
+		return got
+	}
+	w := writes(m)
+	got := run(id, Request{Addrs: []netip.Addr{netip.MustParseAddr("8.8.4.4"), netip.MustParseAddr("2a00:1450::1")}})
+	want := []string{"good home.dyn.example.com A 8.8.4.4", "good home.dyn.example.com AAAA 2a00:1450::1",
+		"good *.home.dyn.example.com A 8.8.4.4", "good *.home.dyn.example.com AAAA 2a00:1450::1"}
+	if !slices.Equal(got, want) || writes(m) != w+1 {
+		t.Fatalf("update = %q in %d writes; want %q in one", got, writes(m)-w, want)
+	}
+	got = run(id, Request{Addr: netip.MustParseAddr("8.8.8.8"), NoWildcard: true})
+	if !slices.Equal(got, []string{"good home.dyn.example.com A 8.8.8.8"}) {
+		t.Errorf("NoWildcard = %q", got)
+	}
+	if a, _, _ := m.Get("*.home.dyn.example.com", "A"); a.String() != "8.8.4.4" {
+		t.Errorf("NoWildcard changed the wildcard: %v", a)
+	}
+	if got := run(plain, Request{Addr: netip.MustParseAddr("8.8.8.8")}); len(got) != 1 {
+		t.Errorf("a line without the option: %q", got)
+	}
+	st, err := s.Status(t.Context(), Request{Identity: id, Client: netip.MustParseAddr("8.8.8.8")})
+	if err != nil || len(st) != 2 || st[1].Host != "*.home.dyn.example.com" || len(st[1].Records) != 2 {
+		t.Errorf("status = %+v, %v", st, err)
+	}
+}

@@ -728,3 +728,56 @@ func TestLANHosts(t *testing.T) {
 		})
 	}
 }
+
+// TestWildcardLines: a line with the wildcard option sets *.HOST with
+// HOST, in one change, over SSH and HTTP, on every primary, and every
+// primary then answers for any name below HOST; dyndns2's wildcard=OFF
+// leaves the wildcard; a line without the option never gets one, even
+// when its router sends wildcard=ON (as inadyn and ddclient do).
+func TestWildcardLines(t *testing.T) {
+	for _, kind := range dnstest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			p := dnstest.Start(t, kind, dnstest.Options{})
+			z := p.Zone
+			key := newClientKey(t, t.TempDir(), "home")
+			d, base := startRouterDaemon(t, p, "", credLine(t, "home", "home."+z)+",wildcard "+key.line, credLine(t, "plain", "plain."+z))
+			a := func(name string) []string { return p.Lookup(t, name+"."+z, dns.TypeA) }
+
+			serial := p.Serial(t)
+			r := d.ssh(t, key, nil, "update")
+			if r.code != 0 || r.stdout != "good home."+z+" A 127.0.0.1\ngood *.home."+z+" A 127.0.0.1\n" {
+				t.Fatalf("update = %+v", r)
+			}
+			if got := p.Serial(t); got != serial+1 {
+				t.Errorf("serial %d -> %d, want one step for the host and its wildcard", serial, got)
+			}
+			if got := a("anything.home"); !slices.Equal(got, []string{"127.0.0.1"}) {
+				t.Errorf("anything.home A = %v, want the wildcard's", got)
+			}
+			if r := d.ssh(t, key, nil, "status"); !strings.Contains(r.stdout, "*.home."+z+" A 127.0.0.1 60") {
+				t.Errorf("status = %+v", r)
+			}
+			get := func(user, query string) string {
+				out, err := runRouter(t, "curl", "-sS", "--fail-with-body", "-u", user+":"+routerPassword, base+"/nic/update?"+query)
+				if err != nil {
+					t.Errorf("%s: %v %s", query, err, out)
+				}
+				return out
+			}
+			serial = p.Serial(t)
+			if out := get("home", "hostname=home."+z+"&myip=198.51.100.60&wildcard=ON"); out != "good 198.51.100.60\n" || !slices.Equal(a("x.y.home"), []string{"198.51.100.60"}) {
+				t.Errorf("wildcard=ON: %q, x.y.home A %v", out, a("x.y.home"))
+			}
+			if got := p.Serial(t); got != serial+1 {
+				t.Errorf("serial %d -> %d, want one step", serial, got)
+			}
+			if out := get("home", "hostname=home."+z+"&myip=198.51.100.61&wildcard=OFF"); out != "good 198.51.100.61\n" || !slices.Equal(a("*.home"), []string{"198.51.100.60"}) {
+				t.Errorf("wildcard=OFF: %q, *.home A %v", out, a("*.home"))
+			}
+			if out := get("plain", "hostname=plain."+z+"&myip=198.51.100.62&wildcard=ON"); out != "good 198.51.100.62\n" || len(a("x.plain")) != 0 {
+				t.Errorf("wildcard=ON without the option: %q, x.plain A %v", out, a("x.plain"))
+			}
+		})
+	}
+}
