@@ -15,8 +15,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
