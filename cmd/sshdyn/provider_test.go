@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 )
@@ -19,6 +22,7 @@ import (
 func TestLibdnsBackend(t *testing.T) {
 	p := dnstest.Start(t, "pdns", dnstest.Options{API: true})
 	key := newClientKey(t, t.TempDir(), "home")
+	wild := newClientKey(t, t.TempDir(), "wild")
 	host := "home." + p.Zone
 	daemon := func(zone, url, keyText string) (*daemon, string) {
 		dir := t.TempDir()
@@ -36,7 +40,8 @@ provider = "powerdns"
 api_url = %q
 api_key_file = "api.key"
 `, zone, url))
-		writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.`+zone+`" `+key.line+"\n"+credLine(t, "router", "rt."+zone)+"\n")
+		writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.`+zone+`" `+key.line+"\n"+credLine(t, "router", "rt."+zone)+"\n"+
+			`host="wild.`+zone+`",wildcard `+wild.line+"\n")
 		return runDaemon(t, dir), dir
 	}
 
@@ -53,6 +58,18 @@ api_key_file = "api.key"
 	}
 	if r := d.ssh(t, key, []string{"-6"}, "update"); r.code != 0 || r.stdout != "good "+host+" AAAA ::1\n" {
 		t.Errorf("update -6: %+v", r)
+	}
+	// The wildcard option through the API: one PATCH for the host and
+	// its wildcard, and PowerDNS answers for any name below the host.
+	serial = p.Serial(t)
+	if r := d.ssh(t, wild, nil, "update"); r.code != 0 || r.stdout != "good wild."+p.Zone+" A 127.0.0.1\ngood *.wild."+p.Zone+" A 127.0.0.1\n" {
+		t.Errorf("update with the wildcard option: %+v", r)
+	}
+	if got := p.Serial(t); got != serial+1 {
+		t.Errorf("serial %d -> %d, want one step", serial, got)
+	}
+	if got := p.Lookup(t, "any.wild."+p.Zone, dns.TypeA); !slices.Equal(got, []string{"127.0.0.1"}) {
+		t.Errorf("PowerDNS answers any.wild A %v", got)
 	}
 	base := httpBase(t, d)
 	if out := routerUpdate(t, base, "router", "hostname=rt."+p.Zone+"&myip=192.0.2.33"); out != "good 192.0.2.33\n" {

@@ -36,8 +36,18 @@ backend = "tinydns"
 tinydns_root = "`+s.Root+`"
 acme = true
 `)
-	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com",ttl=90 `+key.line+"\n"+credLine(t, "router", "rt.dyn.example.com")+"\n")
+	wild := newClientKey(t, t.TempDir(), "wild")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com",ttl=90 `+key.line+"\n"+credLine(t, "router", "rt.dyn.example.com")+"\n"+
+		`host="wild.dyn.example.com",ttl=90,wildcard `+wild.line+"\n")
 	d := runDaemon(t, dir)
+	// The wildcard option: tinydns's +*. line, answered for any name
+	// below the host.
+	if r := d.ssh(t, wild, nil, "update"); r.code != 0 || r.stdout != "good wild.dyn.example.com A 127.0.0.1\ngood *.wild.dyn.example.com A 127.0.0.1\n" {
+		t.Fatalf("update with the wildcard option: %+v", r)
+	}
+	if got := s.Lookup(t, "any.name.wild.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"127.0.0.1 90"}) {
+		t.Errorf("tinydns serves the wildcard's A %v", got)
+	}
 	cdb := filepath.Join(s.Root, "data.cdb")
 	stamp := func() time.Time {
 		fi, err := os.Stat(cdb)
