@@ -496,11 +496,14 @@ func parseQuery(v map[string][]string) (query, error) {
 }
 
 // setV6Prefix records a prefix-only update's prefix, from parameter
-// name: an IPv6 prefix of 48 to 64 bits.
+// name, checked by the core's rule.
 func (q *query) setV6Prefix(name, val string) error {
 	p, err := netip.ParsePrefix(val)
-	if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 48 || p.Bits() > 64 {
-		return malformed{fmt.Sprintf("%s=%q: want an IPv6 prefix of 48 to 64 bits, e.g. 2001:db8:1::/56", name, val)}
+	if err == nil {
+		err = publish.CheckV6Prefix(p) // the core's rule, here for the answer's status and the log
+	}
+	if err != nil {
+		return malformed{fmt.Sprintf("%s=%q: %v", name, val, err)}
 	}
 	if q.v6Prefix.IsValid() && q.v6Prefix != p.Masked() {
 		return malformed{fmt.Sprintf("two IPv6 prefixes: %s and %s=%s", q.v6Prefix, name, val)}
@@ -574,13 +577,9 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 	mine := make([][]publish.HostResult, len(ask))
 	for _, r := range res {
 		r.Log(ctx, s.logger)
-		j := slices.Index(ask, r.Host)
-		if w, ok := strings.CutPrefix(r.Host, "*."); ok && j < 0 {
-			j = slices.Index(ask, w) // the host's wildcard: its own line
-		}
+		j := slices.Index(ask, r.Of)
 		if j < 0 {
-			j = 0       // a LAN host
-			r.Host = "" // not the host's own record
+			j = 0 // a LAN host: with the first host
 		}
 		mine[j] = append(mine[j], r)
 	}
@@ -610,7 +609,7 @@ func answer(res []publish.HostResult, host, addrs string) string {
 		switch {
 		case !r.OK():
 			return word(r.Kind, r.Temporary)
-		case (r.Host == host || r.Host == "*."+host) && r.Kind == publish.KindGood:
+		case r.Of == host && r.Kind == publish.KindGood:
 			changed = true
 		}
 	}

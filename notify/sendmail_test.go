@@ -42,20 +42,7 @@ func TestSendmail(t *testing.T) {
 	if err := os.WriteFile(program, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tg, err := Parse("sendmail://"+program+"?from=sshdyn@example.com&to=ops@example.com,home@example.net", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.Send(context.Background(), msg); err != nil {
-		t.Fatal(err)
-	}
-	box.mu.Lock()
-	mails := box.mails
-	box.mu.Unlock()
-	if len(mails) != 1 {
-		t.Fatalf("%d mails", len(mails))
-	}
-	m := mails[0]
+	tg, m := sendOne(t, box, "sendmail://"+program+"?from=sshdyn@example.com&to=ops@example.com,home@example.net")
 	if m.from != "sshdyn@example.com" || len(m.to) != 2 || m.to[0] != "ops@example.com" || m.to[1] != "home@example.net" ||
 		!strings.Contains(m.data, "Subject: sshdyn: home.dyn.example.com AAAA is stale\r\n") || !strings.Contains(m.data, "no update since") {
 		t.Errorf("mail %+v", m)

@@ -73,7 +73,22 @@ func TestSMTP(t *testing.T) {
 	}
 	go srv.Serve(l)
 	defer srv.Close()
-	tg, err := Parse("smtp://sshdyn:mail-secret@"+l.Addr().String()+"/?from=sshdyn@example.com&to=ops@example.com,home@example.net", "")
+	_, m := sendOne(t, box, "smtp://sshdyn:mail-secret@"+l.Addr().String()+"/?from=sshdyn@example.com&to=ops@example.com,home@example.net")
+	if m.user != "sshdyn" || m.from != "sshdyn@example.com" || len(m.to) != 2 || m.to[1] != "home@example.net" ||
+		!strings.Contains(m.data, "Subject: sshdyn: home.dyn.example.com AAAA is stale\r\n") || !strings.Contains(m.data, "\r\n\r\nsshdyn: home.dyn.example.com AAAA is stale\r\nno update since") {
+		t.Errorf("mail %+v", m)
+	}
+	bad, _ := Parse("smtp://sshdyn:wrong@"+l.Addr().String()+"/?from=sshdyn@example.com&to=ops@example.com", "")
+	if err := bad.Send(context.Background(), msg); err == nil {
+		t.Error("a wrong password was accepted")
+	}
+}
+
+// sendOne sends msg to the target url, and returns the target and the
+// one mail box then holds.
+func sendOne(t *testing.T, box *mailbox, url string) (Target, mailed) {
+	t.Helper()
+	tg, err := Parse(url, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,13 +101,5 @@ func TestSMTP(t *testing.T) {
 	if len(mails) != 1 {
 		t.Fatalf("%d mails", len(mails))
 	}
-	m := mails[0]
-	if m.user != "sshdyn" || m.from != "sshdyn@example.com" || len(m.to) != 2 || m.to[1] != "home@example.net" ||
-		!strings.Contains(m.data, "Subject: sshdyn: home.dyn.example.com AAAA is stale\r\n") || !strings.Contains(m.data, "\r\n\r\nsshdyn: home.dyn.example.com AAAA is stale\r\nno update since") {
-		t.Errorf("mail %+v", m)
-	}
-	bad, _ := Parse("smtp://sshdyn:wrong@"+l.Addr().String()+"/?from=sshdyn@example.com&to=ops@example.com", "")
-	if err := bad.Send(context.Background(), msg); err == nil {
-		t.Error("a wrong password was accepted")
-	}
+	return tg, mails[0]
 }

@@ -135,6 +135,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // HostResult is one host's outcome in an Update.
 type HostResult struct {
 	Host      string       // canonical
+	Of        string       // the host asked for that it goes with: Host itself, a wildcard's host, "" for a LAN host
 	Zone      string       // the zone it is in
 	Type      string       // "A" or "AAAA"
 	Addr      netip.Addr   // the address asked for

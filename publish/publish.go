@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -307,8 +306,8 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 		return nil, err
 	}
 	if p := req.V6Prefix; p.IsValid() {
-		if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 48 || p.Bits() > 64 {
-			return nil, &Error{Kind: KindMalformed, Err: fmt.Errorf("IPv6 prefix %s: want an IPv6 prefix of 48 to 64 bits", p)}
+		if err := CheckV6Prefix(p); err != nil {
+			return nil, &Error{Kind: KindMalformed, Err: err}
 		}
 		for _, a := range addrs {
 			if a.Is6() {
@@ -333,7 +332,7 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 	var ts []target
 	for i, host := range hosts {
 		for _, a := range addrs {
-			ts = append(ts, target{host: host, zone: zones[i], addr: a})
+			ts = append(ts, target{host: host, of: host, zone: zones[i], addr: a})
 		}
 		if req.V6Prefix.IsValid() {
 			t, err := s.prefixed(ctx, id, host, zones[i], req.V6Prefix)
@@ -413,6 +412,7 @@ func (req Request) addresses() ([]netip.Addr, error) {
 // target is one record an Update writes.
 type target struct {
 	host string
+	of   string // HostResult.Of
 	zone Zone
 	addr netip.Addr
 	kind Kind   // a LAN host refused before any DNS work: KindBadPrefix, KindNotPublic
@@ -452,7 +452,7 @@ func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, c
 			ttl = t.zone.TTL
 		}
 		recs[j] = backend.Record{Name: t.host, Addr: t.addr, TTL: ttl}
-		out[i] = HostResult{Host: t.host, Zone: t.zone.Name, Type: RecordType(t.addr), Addr: t.addr, TTL: ttl}
+		out[i] = HostResult{Host: t.host, Of: t.of, Zone: t.zone.Name, Type: RecordType(t.addr), Addr: t.addr, TTL: ttl}
 	}
 	first := ts[group[0]]
 	if first.kind != 0 {
@@ -471,7 +471,7 @@ func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, c
 		r.Old, r.Err = res[j].Old, res[j].Err
 		r.Kind, r.Temporary = classify(res[j])
 		s.Observer.Update(front, r.Zone, r.Type, r.Kind.String())
-		if s.Recorder != nil && !strings.HasPrefix(r.Host, "*.") { // a wildcard goes with its host
+		if s.Recorder != nil && (r.Of == r.Host || r.Of == "") { // a wildcard goes with its host
 			s.Recorder.Record(Outcome{Time: now, Host: r.Host, Family: r.Type, Zone: r.Zone, Front: front,
 				Identity: IdentityName(id, front), Source: client, Addr: r.Addr, Old: r.Old, Kind: r.Kind})
 		}
@@ -509,12 +509,22 @@ func IdentityName(id *authorized.Entry, front string) string {
 	return ssh.FingerprintSHA256(id.Key)
 }
 
+// CheckV6Prefix says why p cannot be a prefix-only update's prefix: it
+// must be an IPv6 prefix (not IPv4-mapped) of 48 to 64 bits, the
+// lengths a LAN's prefix-length may have.
+func CheckV6Prefix(p netip.Prefix) error {
+	if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 48 || p.Bits() > 64 {
+		return fmt.Errorf("IPv6 prefix %s: want an IPv6 prefix of 48 to 64 bits, e.g. 2001:db8:1::/56", p)
+	}
+	return nil
+}
+
 // prefixed returns host's AAAA record under prefix: its interface ID
 // (the bits below the prefix) from the AAAA it has now, or id's iid=
 // when it has none; refused alone (KindBadPrefix) when it has none and
 // no iid=, or several, or an address that is not public.
 func (s *Service) prefixed(ctx context.Context, id *authorized.Entry, host string, zone Zone, prefix netip.Prefix) (target, error) {
-	t := target{host: host, zone: zone, addr: prefix.Addr()}
+	t := target{host: host, of: host, zone: zone, addr: prefix.Addr()}
 	refuse := func(why string) (target, error) {
 		t.kind, t.why = KindBadPrefix, why
 		return t, nil
