@@ -21,11 +21,44 @@ import (
 	"net/netip"
 )
 
-// Record is one host's address record: A for IPv4, AAAA for IPv6.
+// Record is one host's address record: A for IPv4, AAAA for IPv6; or,
+// with Remove, the removal of one of its address RRsets.
 type Record struct {
 	Name string     // host name, canonical: lower case, no trailing dot
 	Addr netip.Addr // never an IPv4-mapped IPv6 address
 	TTL  uint32
+	// Remove asks for the RRset to be empty (a host going offline). Addr
+	// then only names its type: netip.IPv4Unspecified() for A,
+	// netip.IPv6Unspecified() for AAAA (Removal makes one); TTL is unused.
+	Remove bool
+}
+
+// Removal returns the Record that removes name's RRset of type t, "A"
+// or "AAAA".
+func Removal(name, t string) Record {
+	a := netip.IPv4Unspecified()
+	if t == "AAAA" {
+		a = netip.IPv6Unspecified()
+	}
+	return Record{Name: name, Addr: a, Remove: true}
+}
+
+// Wanted says what r's RRset is to be, for errors: its address, or
+// "empty".
+func (r Record) Wanted() string {
+	if r.Remove {
+		return "empty"
+	}
+	return r.Addr.String()
+}
+
+// Want returns the addresses r's RRset is to hold: {Addr}, or none for
+// a removal.
+func (r Record) Want() []netip.Addr {
+	if r.Remove {
+		return nil
+	}
+	return []netip.Addr{r.Addr.Unmap()}
 }
 
 // Type returns "A" for an IPv4 address, "AAAA" for IPv6.
@@ -41,8 +74,9 @@ func TypeOf(a netip.Addr) string {
 
 // Result is what became of one record of a Set.
 type Result struct {
-	// Changed: the RRset was replaced by {Addr}; false with a nil Err:
-	// it already was, and nothing was written.
+	// Changed: the RRset was replaced by {Addr} (or emptied, for a
+	// removal); false with a nil Err: it already was, and nothing was
+	// written.
 	Changed bool
 	// Old holds the addresses a change replaced, when the backend could
 	// tell (none: the RRset was empty).
@@ -55,8 +89,8 @@ type Result struct {
 // Backend keeps the address records, and the ACME TXT values, of one
 // zone.
 //
-// Set makes each record's RRset exactly {Addr}, with its TTL, and writes
-// nothing for a record that already is (whatever its TTL: see the
+// Set makes each record's RRset exactly {Addr}, with its TTL (empty, for
+// a removal), and writes nothing for a record that already is (whatever its TTL: see the
 // package's TTL policy). recs are of one zone, each RRset at most once;
 // what Set writes for them is one change, all or nothing, where the
 // backend can (one UPDATE, one PATCH, one rebuild, one commit). Before

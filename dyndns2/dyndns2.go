@@ -7,6 +7,7 @@
 package dyndns2
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -331,6 +332,9 @@ type query struct {
 	lanPrefix netip.Prefix // ip6lanprefix=, if given
 	v6Prefix  netip.Prefix // myipv6=PREFIX/LEN or ipv6prefix=: a prefix-only update
 	noWild    bool         // wildcard=OFF or NOCHG: leave the hosts' wildcards alone
+	// removeV4, removeV6: remove that family's records (offline=YES,
+	// an explicit empty myipv4=/myipv6=, dynv6's -).
+	removeV4, removeV6 bool
 }
 
 // malformed is the answer to a request whose parameters cannot be
@@ -341,10 +345,12 @@ func (e malformed) Error() string { return "badip" }
 
 // The parameters that name addresses, with the clients that send them.
 // A family's value is an address; auto (dynv6): the client's address;
-// no or preserve: that family is left as it is; empty: not given. An
-// either-family list (myip, ip) may hold one address of each family,
-// and an empty element is a family not given (a FRITZ!Box without IPv6
-// sends myip=198.51.100.7, for myip=<ipaddr>,<ip6addr>).
+// no or preserve: that family is left as it is; empty (deSEC) or -
+// (dynv6): that family's records are removed. An either-family list
+// (myip, ip) may hold one address of each family; there an empty value
+// or element is a family not given (a FRITZ!Box without IPv6 sends
+// myip=198.51.100.7, for myip=<ipaddr>,<ip6addr>), and absent or empty
+// myip means the client's address, as it always did.
 var (
 	eitherParams = []string{"myip", "ip"}     // dyndns2; deSEC
 	v4Params     = []string{"myipv4", "ipv4"} // deSEC; dynv6
@@ -355,8 +361,11 @@ var (
 type family struct {
 	addr  netip.Addr
 	from  string // the parameter that named addr
-	given bool   // some parameter named this family (an address, auto, no)
+	given bool   // some parameter named this family (an address, auto, no, a removal)
 	peer  bool   // auto
+	// remove: its records are to be removed, as parameter removeFrom asked
+	remove     bool
+	removeFrom string
 }
 
 // set records v, from parameter name, as this family's address.
@@ -366,6 +375,20 @@ func (f *family) set(name string, a netip.Addr) error {
 	}
 	f.addr, f.from, f.given = a, name, true
 	return nil
+}
+
+// contradiction says why f asks for its records' removal and for an
+// address (or auto) at once, or "".
+func (f *family) contradiction(t string) string {
+	switch {
+	case !f.remove:
+		return ""
+	case f.addr.IsValid():
+		return fmt.Sprintf("%s=%s and %s= (remove the %s records) in one request", f.from, f.addr, f.removeFrom, t)
+	case f.peer:
+		return fmt.Sprintf("auto and %s= (remove the %s records) in one request", f.removeFrom, t)
+	}
+	return ""
 }
 
 // parseAddr reads one address: no zone, IPv4-mapped read as IPv4.
@@ -378,8 +401,8 @@ func parseAddr(name, v string) (netip.Addr, error) {
 }
 
 // parseQuery reads the host names, the addresses (the parameters above),
-// ip6lanprefix and wildcard; the other dyndns2 parameters (system, mx,
-// backmx, offline) are ignored, as are parameters no client sends.
+// ip6lanprefix, wildcard and offline; the other dyndns2 parameters
+// (system, mx, backmx) are ignored, as are parameters no client sends.
 func parseQuery(v map[string][]string) (query, error) {
 	var q query
 	get := func(k string) (string, bool) {
@@ -440,7 +463,10 @@ func parseQuery(v map[string][]string) (query, error) {
 		for _, name := range group.names {
 			val, ok := get(name)
 			switch {
-			case !ok || val == "":
+			case !ok:
+				continue
+			case val == "" || val == "-": // deSEC's empty, dynv6's -: remove
+				group.f.given, group.f.remove, group.f.removeFrom = true, true, name
 				continue
 			case strings.EqualFold(val, "no"), strings.EqualFold(val, "preserve"):
 				group.f.given = true
@@ -477,14 +503,27 @@ func parseQuery(v map[string][]string) (query, error) {
 	if q.v6Prefix.IsValid() && f6.addr.IsValid() {
 		return q, malformed{fmt.Sprintf("an IPv6 address (%s=%s) and an IPv6 prefix (%s) in one request", f6.from, f6.addr, q.v6Prefix)}
 	}
+	if q.v6Prefix.IsValid() && f6.remove {
+		return q, malformed{fmt.Sprintf("an IPv6 prefix (%s) and %s= (remove the AAAA records) in one request", q.v6Prefix, f6.removeFrom)}
+	}
+	if why := cmp.Or(f4.contradiction("A"), f6.contradiction("AAAA")); why != "" {
+		return q, malformed{why}
+	}
 	if w, ok := get("wildcard"); ok && (strings.EqualFold(w, "OFF") || strings.EqualFold(w, "NOCHG")) {
 		q.noWild = true // heeded only for a line with the wildcard option
 	}
 	q.v4, q.v6 = f4.addr, f6.addr
+	q.removeV4, q.removeV6 = f4.remove, f6.remove
 	// The client's address counts for a family nothing named, unless a
 	// list named the other family only (myip=198.51.100.7 leaves AAAA).
 	q.peerV4 = f4.peer || !f4.given && !listed
 	q.peerV6 = f6.peer || !f6.given && !listed
+	if o, ok := get("offline"); ok && strings.EqualFold(o, "yes") {
+		// dyndns2's offline: both families' records removed, whatever
+		// else the request names.
+		q.v4, q.v6, q.peerV4, q.peerV6, q.v6Prefix = netip.Addr{}, netip.Addr{}, false, false, netip.Prefix{}
+		q.removeV4, q.removeV6 = true, true
+	}
 	if p, ok := get("ip6lanprefix"); ok && p != "" {
 		pfx, err := netip.ParsePrefix(p)
 		if err != nil || !pfx.Addr().Is6() || pfx.Addr().Is4In6() {
@@ -555,7 +594,7 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 			lines[i] = refusalWord(err)
 			continue
 		}
-		if len(addrs) == 0 && !q.lanPrefix.IsValid() && !q.v6Prefix.IsValid() { // myip=no, myipv6=no: nothing to publish
+		if len(addrs) == 0 && !q.lanPrefix.IsValid() && !q.v6Prefix.IsValid() && !q.removeV4 && !q.removeV6 { // myip=no, myipv6=no: nothing to publish
 			lines[i] = "nochg"
 			continue
 		}
@@ -564,7 +603,8 @@ func (s *Server) update(ctx context.Context, id *authorized.Entry, client netip.
 	if len(ask) == 0 {
 		return lines
 	}
-	req := publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addrs: addrs, Hosts: ask, LAN: true, LANPrefix: q.lanPrefix, V6Prefix: q.v6Prefix, NoWildcard: q.noWild}
+	req := publish.Request{Front: publish.FrontHTTP, Identity: id, Client: client, Addrs: addrs, Hosts: ask, LAN: true, LANPrefix: q.lanPrefix, V6Prefix: q.v6Prefix,
+		RemoveA: q.removeV4, RemoveAAAA: q.removeV6, NoWildcard: q.noWild}
 	res, err := s.Service.Update(ctx, req)
 	if err != nil {
 		s.logger().Info("update refused", "front", publish.FrontHTTP, "client", client.String(), "hosts", strings.Join(ask, ","), "reason", err)

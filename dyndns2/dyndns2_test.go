@@ -342,6 +342,22 @@ func TestParseQuery(t *testing.T) {
 		{"ipv6prefix=::ffff:8.8.8.0/120", "badip"},
 		{"myipv6=2001:db8:1::/56&ipv6=2001:db8::1", "badip"},
 		{"myipv6=2001:db8:1::/56&ipv6prefix=2001:db8:2::/56", "badip"},
+		// Removals: "-A" and "-AAAA" after the addresses.
+		{"offline=YES", "-A -AAAA"},
+		{"offline=yes&myip=198.51.100.1", "-A -AAAA"},
+		{"offline=NO", "2001:db8::1"},
+		{"myipv6=", "-AAAA"}, // the client's address is IPv6, and not published
+		{"myipv4=", "2001:db8::1 -A"},
+		{"myip=198.51.100.1&myipv6=", "198.51.100.1 -AAAA"},
+		{"ipv4=198.51.100.1&ipv6=-", "198.51.100.1 -AAAA"},
+		{"ipv4=-&ipv6=auto", "2001:db8::1 -A"},
+		{"myipv4=&myipv6=", "-A -AAAA"},
+		{"myipv6=&ip6lanprefix=2001:db8:1:2::/64&myip=198.51.100.7", "198.51.100.7 -AAAA"},
+		{"myipv6=preserve", ""},
+		{"myip=198.51.100.1&myipv4=", "badip"},
+		{"myipv6=2001:db8::2&ipv6=-", "badip"},
+		{"ipv6=auto&myipv6=", "badip"},
+		{"myipv6=&ipv6prefix=2001:db8:1::/48", "badip"},
 	} {
 		q, err := parse(tc.in)
 		var got string
@@ -351,6 +367,12 @@ func TestParseQuery(t *testing.T) {
 			var as []string
 			for _, a := range q.addrs(client) {
 				as = append(as, a.String())
+			}
+			if q.removeV4 {
+				as = append(as, "-A")
+			}
+			if q.removeV6 {
+				as = append(as, "-AAAA")
 			}
 			got = strings.Join(as, " ")
 		}

@@ -287,8 +287,8 @@ func (m *Metrics) Fleet(states func() []HostStates, perHost func() []HostLast) {
 }
 
 var (
-	hostsDesc = prometheus.NewDesc("sshdyn_hosts", "Host families (A, AAAA) by zone and state: current, stale (no good or nochg update for stale_after, or stale_failures failures in a row), never (never updated). Alert on state=\"stale\".", []string{"zone", "family", "state"}, nil)
-	lastDesc  = prometheus.NewDesc("sshdyn_host_last_success_timestamp_seconds", "When a host family last had a good or nochg update (metrics_per_host).", []string{"host", "family"}, nil)
+	hostsDesc = prometheus.NewDesc("sshdyn_hosts", "Host families (A, AAAA) by zone and state: current, stale (no good or nochg update for stale_after, or stale_failures failures in a row), offline (its records removed on purpose: offline, offline=YES), never (never updated). Alert on state=\"stale\".", []string{"zone", "family", "state"}, nil)
+	lastDesc  = prometheus.NewDesc("sshdyn_host_last_success_timestamp_seconds", "When a host family last had a good or nochg update (metrics_per_host); none for a family taken offline.", []string{"host", "family"}, nil)
 )
 
 type fleetCollector struct {

@@ -156,6 +156,13 @@ func (p *PowerDNS) SetRecords(ctx context.Context, zone string, recs []libdns.Re
 	return recs, nil
 }
 
+// ChangeRecords replaces the RRsets of set and deletes those del names,
+// in one PATCH: one transaction of PowerDNS's backend.
+func (p *PowerDNS) ChangeRecords(ctx context.Context, zone string, set, del []libdns.Record) error {
+	_, err := p.do(ctx, http.MethodPatch, zone, map[string]any{"rrsets": append(rrsets(zone, set, "REPLACE"), rrsets(zone, del, "DELETE")...)})
+	return err
+}
+
 // DeleteRecords deletes the whole RRsets recs name (sshdyn asks for no
 // more than that).
 func (p *PowerDNS) DeleteRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {

@@ -195,12 +195,12 @@ func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() e
 	if err != nil {
 		return backend.Each(len(recs), b.fail("reading the zone", err))
 	}
-	var write []libdns.Record
+	var write, remove []libdns.Record
 	var changed []int
 	for i, r := range recs {
-		t, addr := r.Type(), r.Addr.Unmap().String()
+		t := r.Type()
 		cur, _ := b.values(all, r.Name, t)
-		if slices.Equal(cur, []string{addr}) { // backend's TTL policy: TTLs are not compared
+		if slices.Equal(cur, wantValues(r)) { // backend's TTL policy: TTLs are not compared
 			continue
 		}
 		for _, v := range cur {
@@ -208,10 +208,14 @@ func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() e
 				out[i].Old = append(out[i].Old, a)
 			}
 		}
-		write = append(write, libdns.Address{Name: b.rel(r.Name), TTL: time.Duration(r.TTL) * time.Second, IP: r.Addr.Unmap()})
+		if r.Remove {
+			remove = append(remove, libdns.RR{Name: b.rel(r.Name), Type: t})
+		} else {
+			write = append(write, libdns.Address{Name: b.rel(r.Name), TTL: time.Duration(r.TTL) * time.Second, IP: r.Addr.Unmap()})
+		}
 		changed = append(changed, i)
 	}
-	if len(write) == 0 {
+	if len(changed) == 0 {
 		return out
 	}
 	if allow != nil {
@@ -219,8 +223,29 @@ func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() e
 			return backend.Each(len(recs), err)
 		}
 	}
-	if _, err := b.Provider.SetRecords(ctx, b.zone(), write); err != nil {
-		return backend.Each(len(recs), b.fail("writing", err))
+	if c, ok := b.Provider.(Changer); ok && len(write) > 0 && len(remove) > 0 {
+		if err := c.ChangeRecords(ctx, b.zone(), write, remove); err != nil {
+			return backend.Each(len(recs), b.fail("writing", err))
+		}
+		write, remove = nil, nil
+	}
+	// libdns has no call that both sets and deletes: a request that sets
+	// one family and removes another is two writes, but for a Changer.
+	if len(write) > 0 {
+		if _, err := b.Provider.SetRecords(ctx, b.zone(), write); err != nil {
+			return backend.Each(len(recs), b.fail("writing", err))
+		}
+	}
+	if len(remove) > 0 {
+		if _, err := b.Provider.DeleteRecords(ctx, b.zone(), remove); err != nil {
+			if len(write) > 0 {
+				// The sets are written; only a read tells each record's state.
+				if after, rerr := b.Provider.GetRecords(ctx, b.zone()); rerr == nil {
+					return b.confirm(recs, changed, after, out, b.fail("removing", err))
+				}
+			}
+			return backend.Each(len(recs), b.fail("removing", err))
+		}
 	}
 	after, err := b.Provider.GetRecords(ctx, b.zone())
 	if err != nil {
@@ -228,13 +253,39 @@ func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() e
 		// is that its state is unknown.
 		return backend.Each(len(recs), b.fail("reading back", err))
 	}
+	return b.confirm(recs, changed, after, out, nil)
+}
+
+// confirm fills out's results for the changed records from the zone
+// read after the write: Changed if the RRset is what was asked, else
+// failed (with failed, or as ignored).
+func (b *Backend) confirm(recs []backend.Record, changed []int, after []libdns.Record, out []backend.Result, failed error) []backend.Result {
 	for _, i := range changed {
 		r := recs[i]
-		if got, _ := b.values(after, r.Name, r.Type()); !slices.Equal(got, []string{r.Addr.Unmap().String()}) {
-			out[i] = backend.Result{Err: b.ignored(r.Name, r.Type(), got)}
+		if got, _ := b.values(after, r.Name, r.Type()); !slices.Equal(got, wantValues(r)) {
+			err := failed
+			if err == nil {
+				err = b.ignored(r.Name, r.Type(), got)
+			}
+			out[i] = backend.Result{Old: out[i].Old, Err: err}
 			continue
 		}
 		out[i].Changed = true
+	}
+	return out
+}
+
+// Changer is a Provider that can set some RRsets and delete others in
+// one request, all or nothing (PowerDNS's API can).
+type Changer interface {
+	ChangeRecords(ctx context.Context, zone string, set, del []libdns.Record) error
+}
+
+// wantValues is r's RRset as values reads it.
+func wantValues(r backend.Record) []string {
+	var out []string
+	for _, a := range r.Want() {
+		out = append(out, a.String())
 	}
 	return out
 }

@@ -138,7 +138,8 @@ type HostResult struct {
 	Of        string       // the host asked for that it goes with: Host itself, a wildcard's host, "" for a LAN host
 	Zone      string       // the zone it is in
 	Type      string       // "A" or "AAAA"
-	Addr      netip.Addr   // the address asked for
+	Addr      netip.Addr   // the address asked for; invalid for a removal
+	Removed   bool         // the record was to be removed (offline): KindGood removed it, KindNoChange found none
 	TTL       uint32       // the TTL written, or that would have been
 	Kind      Kind         // KindGood, KindNoChange, or why it failed
 	Temporary bool         // a failure that may pass by itself

@@ -265,6 +265,14 @@ type Request struct {
 	// LAN's prefix too, unless LANPrefix is given. No IPv6 address may
 	// come with it.
 	V6Prefix netip.Prefix
+	// RemoveA and RemoveAAAA ask Update to remove the hosts' A or AAAA
+	// records: a host going offline (SSH's offline, dyndns2's
+	// offline=YES, an explicit empty myipv4= or myipv6=). The hosts'
+	// wildcards go with them, and, with LAN, removing AAAA removes the
+	// LAN hosts' too, unless LANPrefix names where they are (a router
+	// with a LAN prefix and no IPv6 address of its own). A family
+	// removed may not also have an address or a prefix in the request.
+	RemoveA, RemoveAAAA bool
 	// NoWildcard leaves the hosts' wildcards (*.HOST, for an identity
 	// with the wildcard option) alone: dyndns2's wildcard=OFF or NOCHG.
 	NoWildcard bool
@@ -305,6 +313,14 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 	if err != nil {
 		return nil, err
 	}
+	for _, a := range addrs {
+		if a.Is4() && req.RemoveA || a.Is6() && req.RemoveAAAA {
+			return nil, &Error{Kind: KindMalformed, Addr: a, Err: fmt.Errorf("an address (%s) and the removal of its %s records in one request", a, RecordType(a))}
+		}
+	}
+	if p := req.V6Prefix; p.IsValid() && req.RemoveAAAA {
+		return nil, &Error{Kind: KindMalformed, Err: fmt.Errorf("an IPv6 prefix (%s) and the removal of the AAAA records in one request", p)}
+	}
 	if p := req.V6Prefix; p.IsValid() {
 		if err := CheckV6Prefix(p); err != nil {
 			return nil, &Error{Kind: KindMalformed, Err: err}
@@ -332,7 +348,16 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 	var ts []target
 	for i, host := range hosts {
 		for _, a := range addrs {
+			if a.Is6() && req.RemoveA {
+				ts = append(ts, removal(host, host, zones[i], "A"))
+			}
 			ts = append(ts, target{host: host, of: host, zone: zones[i], addr: a})
+		}
+		if len(addrs) == 0 && req.RemoveA {
+			ts = append(ts, removal(host, host, zones[i], "A"))
+		}
+		if req.RemoveAAAA {
+			ts = append(ts, removal(host, host, zones[i], "AAAA"))
 		}
 		if req.V6Prefix.IsValid() {
 			t, err := s.prefixed(ctx, id, host, zones[i], req.V6Prefix)
@@ -358,7 +383,15 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 		lanPrefix = req.V6Prefix
 	}
 	req.LANPrefix = lanPrefix
-	if req.LAN && len(id.LANHosts) > 0 {
+	if req.LAN && req.RemoveAAAA && !req.LANPrefix.IsValid() {
+		for _, l := range id.LANHosts {
+			lz, err := s.route([]string{l.Name})
+			if err != nil {
+				return nil, err
+			}
+			ts = append(ts, removal(l.Name, "", lz[0], "AAAA"))
+		}
+	} else if req.LAN && len(id.LANHosts) > 0 {
 		// Under the IPv6 address's prefix, or the one named (a router
 		// that sends its LAN prefix and no IPv6 address of its own).
 		lanAddr := netip.Addr{}
@@ -380,6 +413,12 @@ func (s *Service) update(ctx context.Context, req Request) ([]HostResult, error)
 		s.set(ctx, req.Front, id, Address(req.Client), ts, group, allow, out)
 	}
 	return out, nil
+}
+
+// removal is the target that removes host's RRset of type t.
+func removal(host, of string, zone Zone, t string) target {
+	r := backend.Removal(host, t)
+	return target{host: host, of: of, zone: zone, addr: r.Addr, remove: true}
 }
 
 // addresses returns req's addresses to publish, normalised, IPv4 first:
@@ -415,8 +454,11 @@ type target struct {
 	of   string // HostResult.Of
 	zone Zone
 	addr netip.Addr
-	kind Kind   // a LAN host refused before any DNS work: KindBadPrefix, KindNotPublic
-	why  string // and why, when its kind does not say
+	// remove: the RRset of addr's type is to be empty (addr is then
+	// the unspecified address of its family).
+	remove bool
+	kind   Kind   // a LAN host refused before any DNS work: KindBadPrefix, KindNotPublic
+	why    string // and why, when its kind does not say
 }
 
 // byZone returns the indexes of ts grouped by zone, in the order the
@@ -451,8 +493,11 @@ func (s *Service) set(ctx context.Context, front string, id *authorized.Entry, c
 		if ttl == 0 {
 			ttl = t.zone.TTL
 		}
-		recs[j] = backend.Record{Name: t.host, Addr: t.addr, TTL: ttl}
-		out[i] = HostResult{Host: t.host, Of: t.of, Zone: t.zone.Name, Type: RecordType(t.addr), Addr: t.addr, TTL: ttl}
+		recs[j] = backend.Record{Name: t.host, Addr: t.addr, TTL: ttl, Remove: t.remove}
+		out[i] = HostResult{Host: t.host, Of: t.of, Zone: t.zone.Name, Type: RecordType(t.addr), Addr: t.addr, TTL: ttl, Removed: t.remove}
+		if t.remove {
+			out[i].Addr, out[i].TTL = netip.Addr{}, 0
+		}
 	}
 	first := ts[group[0]]
 	if first.kind != 0 {
@@ -785,8 +830,12 @@ func (s *Service) InFlight() int {
 // front can build its logger lazily.
 func (r HostResult) Log(ctx context.Context, log func() *slog.Logger) {
 	switch {
+	case r.Kind == KindGood && r.Removed:
+		log().InfoContext(ctx, "dns change", "host", r.Host, "type", r.Type, "old", addrList(r.Old), "new", "none (removed)")
 	case r.Kind == KindGood:
 		log().InfoContext(ctx, "dns change", "host", r.Host, "type", r.Type, "old", addrList(r.Old), "new", r.Addr.String(), "ttl", r.TTL)
+	case r.Err != nil && r.Removed:
+		log().ErrorContext(ctx, "dns update failed", "host", r.Host, "type", r.Type, "addr", "none (removal)", "err", r.Err)
 	case r.Err != nil:
 		log().ErrorContext(ctx, "dns update failed", "host", r.Host, "type", r.Type, "addr", r.Addr.String(), "err", r.Err)
 	}

@@ -668,3 +668,88 @@ func TestWildcardOption(t *testing.T) {
 		t.Errorf("status = %+v, %v", st, err)
 	}
 }
+
+// TestOffline: removing a family removes each host's RRset of it, its
+// wildcard's and (AAAA, with LAN) the LAN hosts', in one change per
+// zone; a second removal is nochg and writes nothing; an update brings
+// them back; a removal beside an address of the same family, or beside
+// a prefix, is malformed; an address of the other family goes with it.
+func TestOffline(t *testing.T) {
+	m := newMemory()
+	obs := &recorder{}
+	s := &Service{Zones: []Zone{{Name: "dyn.example.com", TTL: 60, Backend: m}}, Observer: obs}
+	id := entry(t, `host="home.dyn.example.com",host="tv.dyn.example.com",wildcard,lan-host="nas.dyn.example.com=::1",prefix-length=64`)
+	run := func(req Request) ([]string, error) {
+		t.Helper()
+		req.Identity, req.Client, req.LAN = id, public4, true
+		res, err := s.Update(t.Context(), req)
+		var got []string
+		for _, r := range res {
+			a := r.Addr.String()
+			if r.Removed {
+				a = "removed"
+			}
+			got = append(got, r.Kind.String()+" "+r.Host+" "+r.Type+" "+a)
+		}
+		return got, err
+	}
+	if _, err := run(Request{Addrs: []netip.Addr{public4, public6}}); err != nil {
+		t.Fatal(err)
+	}
+	w := writes(m)
+	got, err := run(Request{RemoveA: true, RemoveAAAA: true})
+	want := []string{
+		"good home.dyn.example.com A removed", "good home.dyn.example.com AAAA removed",
+		"good tv.dyn.example.com A removed", "good tv.dyn.example.com AAAA removed",
+		"good *.home.dyn.example.com A removed", "good *.home.dyn.example.com AAAA removed",
+		"good *.tv.dyn.example.com A removed", "good *.tv.dyn.example.com AAAA removed",
+		"good nas.dyn.example.com AAAA removed",
+	}
+	if err != nil || !slices.Equal(got, want) || writes(m) != w+1 {
+		t.Fatalf("offline = %q, %v in %d writes; want %q in one", got, err, writes(m)-w, want)
+	}
+	for _, n := range []string{"home", "tv", "*.home", "nas"} {
+		if recs, _ := m.Lookup(t.Context(), n+".dyn.example.com"); len(recs) != 0 {
+			t.Errorf("%s still has %v", n, recs)
+		}
+	}
+	got, _ = run(Request{RemoveA: true, RemoveAAAA: true, Hosts: []string{"tv.dyn.example.com"}})
+	if len(got) != 5 || slices.ContainsFunc(got, func(s string) bool { return !strings.HasPrefix(s, "nochg ") }) || writes(m) != w+1 {
+		t.Errorf("offline again = %q, %d writes; want nochg, nothing written", got, writes(m)-w-1)
+	}
+	// An IPv4 address with the AAAA records' removal: one change.
+	if _, err := run(Request{Addrs: []netip.Addr{public4, public6}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = run(Request{Addr: public4, RemoveAAAA: true, Hosts: []string{"home.dyn.example.com"}})
+	want = []string{"nochg home.dyn.example.com A " + public4.String(), "good home.dyn.example.com AAAA removed",
+		"nochg *.home.dyn.example.com A " + public4.String(), "good *.home.dyn.example.com AAAA removed", "good nas.dyn.example.com AAAA removed"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("IPv4 and no IPv6 = %q, %v; want %q", got, err, want)
+	}
+	if a := addr(m, "tv.dyn.example.com", "AAAA"); a != public6 {
+		t.Errorf("tv's AAAA, not asked for, is %v", a)
+	}
+	// No IPv6 address of its own, and its LAN's prefix: the host's AAAA
+	// goes, the LAN hosts move (a FRITZ!Box behind DS-Lite).
+	got, err = run(Request{Addr: public4, RemoveAAAA: true, Hosts: []string{"tv.dyn.example.com"}, LANPrefix: netip.MustParsePrefix("2a00:1450:5:6::/64")})
+	want = []string{"nochg tv.dyn.example.com A " + public4.String(), "good tv.dyn.example.com AAAA removed",
+		"nochg *.tv.dyn.example.com A " + public4.String(), "good *.tv.dyn.example.com AAAA removed", "good nas.dyn.example.com AAAA 2a00:1450:5:6::1"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("removal with a LAN prefix = %q, %v; want %q", got, err, want)
+	}
+	w = writes(m)
+	for _, req := range []Request{
+		{Addr: public4, RemoveA: true},
+		{Addr: public6, RemoveAAAA: true},
+		{V6Prefix: netip.MustParsePrefix("2a00:1450:2::/56"), RemoveAAAA: true},
+	} {
+		var pe *Error
+		if _, err := run(req); !errors.As(err, &pe) || pe.Kind != KindMalformed {
+			t.Errorf("%+v: %v, want malformed", req, err)
+		}
+	}
+	if writes(m) != w {
+		t.Error("a malformed removal wrote")
+	}
+}

@@ -35,7 +35,7 @@ func (s *Service) awaitHosts(ctx context.Context, out []HostResult) {
 	for i := range out {
 		r := &out[i]
 		z, ok := s.zone(r.Zone)
-		if !r.OK() || !ok || len(z.WaitFor) == 0 {
+		if !r.OK() || r.Removed || !ok || len(z.WaitFor) == 0 { // a removal is not waited for
 			continue
 		}
 		wg.Go(func() {

@@ -50,6 +50,11 @@ func init() {
                     --wait returns once the zone's secondaries serve it;
                     --json prints one JSON object instead of lines
 `, (*Server).update},
+		{"offline", `  offline [--json] [HOST...]
+                    remove the A and AAAA records of this key's hosts (or
+                    the named ones), their wildcards and its LAN hosts';
+                    update brings them back
+`, (*Server).offline},
 		{"acme", `  acme present NAME VALUE
   acme cleanup NAME VALUE
                     add (present) or remove (cleanup) an ACME DNS-01
@@ -247,12 +252,13 @@ func parseCommand(raw string) ([]string, *fail) {
 	return args, nil
 }
 
-// Report is what "update --json" prints: one JSON object on stdout, also
-// when the update fails. Exit is the command's exit status; Error is the
-// line printed on stderr for a failure that concerns no single host.
+// Report is what "update --json" and "offline --json" print: one JSON
+// object on stdout, also when the command fails. Exit is the command's
+// exit status; Error is the line printed on stderr for a failure that
+// concerns no single host.
 type Report struct {
-	Address string       `json:"address"`
-	Type    string       `json:"type"` // "A" or "AAAA"
+	Address string       `json:"address,omitempty"` // update's: the address published
+	Type    string       `json:"type,omitempty"`    // update's: "A" or "AAAA"
 	Hosts   []HostReport `json:"hosts"`
 	Exit    int          `json:"exit"`
 	Error   string       `json:"error,omitempty"`
@@ -265,6 +271,8 @@ type Report struct {
 // "timeout", ...); Temporary says whether retrying later may succeed.
 type HostReport struct {
 	Host      string   `json:"host"`
+	Type      string   `json:"type,omitempty"` // offline's: the record's type, "A" or "AAAA"
+	Removed   bool     `json:"removed,omitempty"`
 	Address   string   `json:"address,omitempty"` // a LAN host's, when it is not the report's
 	Result    string   `json:"result"`
 	Previous  []string `json:"previous,omitempty"`
@@ -280,7 +288,44 @@ func (s *Server) update(ctx context.Context, e *env, args []string) error {
 		args = args[1:]
 	}
 	rep := Report{Address: e.peer.String(), Type: publish.RecordType(e.peer), Hosts: []HostReport{}}
-	err := s.updateHosts(ctx, e, args, wait, &rep, !asJSON)
+	err := hostArgs(args, "update takes --wait and --json, then host names")
+	if err == nil {
+		req := publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Addr: e.peer, Hosts: args, LAN: true, Wait: wait}
+		err = s.updateHosts(ctx, e, req, &rep, !asJSON)
+	}
+	return s.report(e, asJSON, &rep, err)
+}
+
+// hostArgs refuses an argument that looks like an option where host
+// names are expected.
+func hostArgs(args []string, usage string) error {
+	for _, h := range args {
+		if strings.HasPrefix(h, "-") {
+			return failf(ExitUsage, "unknown option %q (%s)", truncate(h, 40), usage)
+		}
+	}
+	return nil
+}
+
+// offline runs "offline [--json] [HOST...]": the removal of both
+// families' records, through the core as update goes.
+func (s *Server) offline(ctx context.Context, e *env, args []string) error {
+	var asJSON bool
+	for len(args) > 0 && args[0] == "--json" {
+		asJSON, args = true, args[1:]
+	}
+	rep := Report{Hosts: []HostReport{}}
+	err := hostArgs(args, "offline takes --json, then host names")
+	if err == nil {
+		req := publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Hosts: args, LAN: true, RemoveA: true, RemoveAAAA: true}
+		err = s.updateHosts(ctx, e, req, &rep, !asJSON)
+	}
+	return s.report(e, asJSON, &rep, err)
+}
+
+// report prints rep as JSON if asked, with err's exit status, and
+// returns err.
+func (s *Server) report(e *env, asJSON bool, rep *Report, err error) error {
 	if asJSON {
 		var f *fail
 		if errors.As(err, &f) {
@@ -292,16 +337,12 @@ func (s *Server) update(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-// updateHosts asks the core to point the hosts named (or all of the
-// key's) at the peer address, fills rep, and prints a line per host on
-// stdout if text is set.
-func (s *Server) updateHosts(ctx context.Context, e *env, named []string, wait bool, rep *Report, text bool) error {
-	for _, h := range named {
-		if strings.HasPrefix(h, "-") {
-			return failf(ExitUsage, "unknown option %q (update takes --wait and --json, then host names)", truncate(h, 40))
-		}
-	}
-	results, err := s.Service.Update(ctx, publish.Request{Front: publish.FrontSSH, Identity: e.entry, Client: e.peer, Addr: e.peer, Hosts: named, LAN: true, Wait: wait})
+// updateHosts asks the core for req (update's, or offline's), fills
+// rep, and prints a line per record on stdout if text is set: "good
+// HOST TYPE ADDR", "nochg HOST TYPE ADDR"; for a removal "good HOST
+// TYPE removed", or "nochg HOST TYPE none" when there was none.
+func (s *Server) updateHosts(ctx context.Context, e *env, req publish.Request, rep *Report, text bool) error {
+	results, err := s.Service.Update(ctx, req)
 	if err != nil {
 		return refusal(err, e.log)
 	}
@@ -312,7 +353,10 @@ func (s *Server) updateHosts(ctx context.Context, e *env, named []string, wait b
 			f := hostFailure(r)
 			fmt.Fprintf(e.stderr, "sshdyn: %s\n", f.msg)
 			hr := HostReport{Host: r.Host, Result: "error", Kind: r.Kind.String(), Temporary: f.code == ExitTempFail, Error: f.msg}
-			if r.Addr != e.peer {
+			switch {
+			case r.Removed:
+				hr.Type, hr.Removed = r.Type, true
+			case r.Addr != e.peer:
 				hr.Address = r.Addr.String()
 			}
 			rep.Hosts = append(rep.Hosts, hr)
@@ -322,7 +366,10 @@ func (s *Server) updateHosts(ctx context.Context, e *env, named []string, wait b
 			continue
 		}
 		hr := HostReport{Host: r.Host, Result: r.Kind.String()}
-		if r.Addr != e.peer {
+		switch {
+		case r.Removed:
+			hr.Type, hr.Removed = r.Type, true
+		case r.Addr != e.peer:
 			hr.Address = r.Addr.String()
 		}
 		for _, a := range r.Old {
@@ -330,13 +377,25 @@ func (s *Server) updateHosts(ctx context.Context, e *env, named []string, wait b
 		}
 		rep.Hosts = append(rep.Hosts, hr)
 		if text {
-			fmt.Fprintf(e.stdout, "%s %s %s %s\n", r.Kind, r.Host, r.Type, r.Addr)
+			fmt.Fprintf(e.stdout, "%s %s %s %s\n", r.Kind, r.Host, r.Type, recordText(r))
 		}
 	}
 	if worst != nil {
 		return &fail{code: worst.code} // lines already printed
 	}
 	return nil
+}
+
+// recordText is what a line says of r's record: its address, or for a
+// removal "removed" (good) or "none" (there was none).
+func recordText(r publish.HostResult) string {
+	switch {
+	case r.Removed && r.Kind == publish.KindGood:
+		return "removed"
+	case r.Removed:
+		return "none"
+	}
+	return r.Addr.String()
 }
 
 func (s *Server) status(ctx context.Context, e *env, named []string) error {

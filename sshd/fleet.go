@@ -54,7 +54,10 @@ func (s *Server) history(ctx context.Context, e *env, args []string) error {
 	}
 	for _, ev := range evs {
 		addr := ev.Addr
-		if addr == "" {
+		switch {
+		case addr == "" && (ev.Outcome == "good" || ev.Outcome == "nochg"):
+			addr = "removed" // offline
+		case addr == "":
 			addr = "-"
 		}
 		fmt.Fprintf(e.stdout, "%s %s %s %s %s %s\n", ev.Time.UTC().Format(time.RFC3339), ev.Host, ev.Family, ev.Outcome, addr, ev.Front)

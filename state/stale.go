@@ -10,7 +10,8 @@ import (
 // Watcher judges staleness, per host and family, as time passes: a
 // family that has had a good or nochg and none for longer than its
 // host's stale-after, or whose last Failures updates all failed, is
-// stale; the next good or nochg recovers it. A family never updated is
+// stale; the next good or nochg recovers it. A family taken offline (its
+// records removed) is not stale. A family never updated is
 // "never seen", not stale (it has no row). Each change of state is
 // marked in the store once (of several frontends on one store, one
 // marks it) and handed to Notify.
@@ -67,6 +68,9 @@ func (w *Watcher) Look(ctx context.Context) error {
 func (w *Watcher) judge(f Family, now time.Time) (bool, string) {
 	if w.Failures > 0 && f.Failures >= w.Failures {
 		return true, fmt.Sprintf("its last %d updates failed (the last: %s at %s)", f.Failures, f.FailureKind, f.LastFailure.UTC().Format(time.RFC3339))
+	}
+	if f.Offline() {
+		return false, fmt.Sprintf("taken offline at %s", f.LastOK.UTC().Format(time.RFC3339))
 	}
 	if after := w.StaleAfter(f.Host); after > 0 && !f.LastOK.IsZero() && now.Sub(f.LastOK) > after {
 		return true, fmt.Sprintf("no update since %s (stale after %s)", f.LastOK.UTC().Format(time.RFC3339), after)

@@ -40,7 +40,7 @@ type Event struct {
 	Front    string     // "ssh", "http"
 	Identity string     // the key's fingerprint, the certificate's id, or the HTTP user
 	Source   netip.Addr // where the client connected from
-	Addr     netip.Addr // the address written or confirmed
+	Addr     netip.Addr // the address written or confirmed; none: the records were removed (offline)
 	Old      []netip.Addr
 	Outcome  string // the core's kind: good, nochg, rate_limited, unreachable, …
 }
@@ -63,6 +63,10 @@ type Family struct {
 	Stale              bool
 	StaleSince         time.Time
 }
+
+// Offline reports whether f's last good or nochg removed its records (a
+// host taken offline): it has none on purpose, and is not stale.
+func (f Family) Offline() bool { return !f.LastOK.IsZero() && !f.Addr.IsValid() }
 
 // Store is a state database.
 type Store struct {
@@ -187,7 +191,7 @@ const (
 			zone = excluded.zone,
 			last_ok = CASE WHEN excluded.last_ok > 0 THEN excluded.last_ok ELSE families.last_ok END,
 			last_change = CASE WHEN excluded.last_change > 0 THEN excluded.last_change ELSE families.last_change END,
-			addr = CASE WHEN excluded.addr <> '' THEN excluded.addr ELSE families.addr END,
+			addr = CASE WHEN excluded.last_ok > 0 THEN excluded.addr ELSE families.addr END,
 			last_failure = CASE WHEN excluded.last_failure > 0 THEN excluded.last_failure ELSE families.last_failure END,
 			failure_kind = CASE WHEN excluded.last_failure > 0 THEN excluded.failure_kind ELSE families.failure_kind END,
 			failures = CASE WHEN excluded.last_ok > 0 THEN excluded.failures ELSE families.failures + excluded.failures END,

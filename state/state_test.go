@@ -229,8 +229,29 @@ func TestStaleness(t *testing.T) {
 	// A new host that has only failed, fewer times than the limit: not stale.
 	rec("new.dyn.example.com", "A", "refused")
 	look()
+	// Taken offline (its records removed: no address): not stale, however
+	// long it stays so; a stale family taken offline recovers.
+	if err := s.Record(ctx, []Event{{Time: now, Host: "laptop.dyn.example.com", Family: "A", Outcome: "good", Addr: netip.MustParseAddr("192.0.2.9")}}); err != nil {
+		t.Fatal(err)
+	}
+	look()
+	if err := s.Record(ctx, []Event{{Time: now, Host: "laptop.dyn.example.com", Family: "A", Outcome: "good"}}); err != nil {
+		t.Fatal(err)
+	}
 	now = now.Add(30 * 24 * time.Hour)
 	look("home.dyn.example.com A true", "home.dyn.example.com AAAA true")
+	fs, err := s.Families(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(fs, func(f Family) bool { return f.Host == "laptop.dyn.example.com" }); i < 0 || !fs[i].Offline() || fs[i].Stale {
+		t.Errorf("laptop taken offline: %+v", fs)
+	}
+	rec("home.dyn.example.com", "AAAA", "unreachable")
+	if err := s.Record(ctx, []Event{{Time: now, Host: "home.dyn.example.com", Family: "AAAA", Outcome: "good"}}); err != nil {
+		t.Fatal(err)
+	}
+	look("home.dyn.example.com AAAA false")
 	if got := Interval(3 * time.Second); got != 1300*time.Millisecond {
 		t.Errorf("Interval(3s) = %v", got)
 	}

@@ -231,6 +231,7 @@ const (
 	failBlock                // data's block cannot be told from the operator's lines
 	failBuild                // tinydns-data refused data
 	failCDB                  // data.cdb cannot be read
+	failKept                 // a removed RRset is still served: the operator's lines hold it
 )
 
 // fail makes a *backend.Error of the backend's, in its own words.
@@ -245,6 +246,8 @@ func (b *Backend) fail(f failure, err error) error {
 		e.Kind, e.Hint = backend.KindServerFailure, "tinydns-data refused data: fix the line it names (most likely an operator's line), and update again"
 	case failCDB:
 		e.Kind, e.Hint = backend.KindOther, "data.cdb cannot be read: run tinydns-data in the root by hand and see what it says"
+	case failKept:
+		e.Kind, e.Hint = backend.KindIgnored, "a line of data outside sshdyn's block holds it, and sshdyn removes only what it wrote: remove that line"
 	}
 	return e
 }
@@ -472,7 +475,8 @@ func settled(want *rrset, served []string, values []string) bool {
 		slices.Sort(b)
 		return slices.Equal(a, b)
 	}
-	return want != nil && same(want.values, values) && same(served, values)
+	mine := want != nil && same(want.values, values) || want == nil && len(values) == 0
+	return mine && same(served, values)
 }
 
 // Set is backend.Backend's: the records that differ, in sshdyn's block
@@ -483,19 +487,22 @@ func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() e
 	var chs []change
 	var changed []int
 	for i, r := range recs {
-		addr := r.Addr.Unmap().String()
+		var values []string // none: a removal
+		for _, a := range r.Want() {
+			values = append(values, a.String())
+		}
 		t := dns.StringToType[r.Type()]
 		want, served, _, err := b.current(r.Name, t)
 		if err != nil {
 			return backend.Each(len(recs), err)
 		}
-		if settled(want, served, []string{addr}) {
+		if settled(want, served, values) {
 			continue
 		}
 		for _, s := range served {
 			out[i].Old = append(out[i].Old, netip.MustParseAddr(s))
 		}
-		chs = append(chs, change{name: strings.TrimSuffix(strings.ToLower(r.Name), "."), typ: t, ttl: r.TTL, values: []string{addr}})
+		chs = append(chs, change{name: strings.TrimSuffix(strings.ToLower(r.Name), "."), typ: t, ttl: r.TTL, values: values})
 		changed = append(changed, i)
 	}
 	if len(chs) == 0 {
@@ -510,6 +517,19 @@ func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() e
 		return backend.Each(len(recs), err)
 	}
 	for _, i := range changed {
+		r := recs[i]
+		if r.Remove {
+			// Written out of sshdyn's block; the operator's lines may
+			// still hold it.
+			served, _, err := b.served(r.Name, dns.StringToType[r.Type()])
+			if err == nil && len(served) > 0 {
+				err = b.fail(failKept, fmt.Errorf("%s %s is still %v after its removal", r.Name, r.Type(), served))
+			}
+			if err != nil {
+				out[i] = backend.Result{Err: err}
+				continue
+			}
+		}
 		out[i].Changed = true
 	}
 	return out

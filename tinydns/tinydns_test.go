@@ -244,6 +244,23 @@ func TestOperatorLinesAreNeverDropped(t *testing.T) {
 	if res, _, err := set(ctx, b, rec("home.dyn.example.com", "198.51.100.9", 60), nil); err != nil || res != changed {
 		t.Fatalf("after the operator's fix: %v, %v", res, err)
 	}
+
+	// A removal takes sshdyn's line only: the operator's line for the same
+	// name stays, served, and the removal says so.
+	r := b.Set(ctx, []backend.Record{backend.Removal("after-long.dyn.example.com", "A")}, nil)
+	if e, ok := backend.As(r[0].Err); !ok || e.Kind != backend.KindIgnored || !strings.Contains(e.Error(), "outside sshdyn's block") || r[0].Changed {
+		t.Errorf("removing the operator's record: %+v", r[0])
+	}
+	if !strings.HasPrefix(mustRead(t, dataPath), head) {
+		t.Error("a removal dropped the operator's lines")
+	}
+	if got := s.Lookup(t, "after-long.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"192.0.2.81 300"}) {
+		t.Errorf("the operator's record is served as %v after a removal", got)
+	}
+	r = b.Set(ctx, []backend.Record{backend.Removal("home.dyn.example.com", "A")}, nil)
+	if r[0].Err != nil || !r[0].Changed || len(s.Lookup(t, "home.dyn.example.com", dns.TypeA)) != 0 {
+		t.Errorf("removing sshdyn's own record: %+v", r[0])
+	}
 }
 
 // TestConformance: tinydns passes the backend suite against a real

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,22 @@ var _ backend.Backend = (*Backend)(nil)
 // Set is backend.Backend's. One record goes through Remembering.Set (a
 // compare-and-set when the record was seen before); several through
 // Remembering.SetAll: one prerequisite-only check, then one UPDATE.
+//
+// A change that removes an RRset goes through Remembering.Converge:
+// signed reads, then one UPDATE guarded by what they found.
 func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() error) []backend.Result {
+	if slices.ContainsFunc(recs, func(r backend.Record) bool { return r.Remove }) {
+		ws := make([]Want, len(recs))
+		for i, r := range recs {
+			ws[i] = Want{Record: Record{Name: r.Name, Addr: r.Addr, TTL: r.TTL}, Remove: r.Remove}
+		}
+		res, old, errs := b.R.Converge(ctx, ws, allow)
+		out := make([]backend.Result, len(recs))
+		for i := range out {
+			out[i] = backend.Result{Changed: res[i] == Changed, Old: old[i], Err: b.wrap(errs[i])}
+		}
+		return out
+	}
 	in := make([]Record, len(recs))
 	for i, r := range recs {
 		in[i] = Record{Name: r.Name, Addr: r.Addr, TTL: r.TTL}

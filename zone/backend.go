@@ -48,13 +48,16 @@ func (b Backend) Set(ctx context.Context, recs []backend.Record, allow func() er
 			name, t := dnsname.FQDN(r.Name), rrType(r.Addr)
 			n, _ := z.pending.get(name)
 			cur := n.get(t)
-			if len(cur) == 1 && addrOf(cur[0]) == r.Addr.Unmap() {
+			if rrsetIs(cur, r) {
 				continue // backend's TTL policy: TTLs are not compared
 			}
 			for _, rr := range cur {
 				out[i].Old = append(out[i].Old, addrOf(rr))
 			}
-			updates = append(updates, &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassANY}}, addrRR(name, r.Addr, r.TTL))
+			updates = append(updates, &dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassANY}})
+			if !r.Remove {
+				updates = append(updates, addrRR(name, r.Addr, r.TTL))
+			}
 			changed = append(changed, i)
 		}
 		if len(updates) == 0 {
@@ -78,7 +81,7 @@ func (b Backend) Set(ctx context.Context, recs []backend.Record, allow func() er
 		if !z.holds(snap, recs[i:i+1]) {
 			// RFC 2136 3.4.2.2: an address beside a CNAME is not added.
 			out[i] = backend.Result{Err: &backend.Error{Kind: backend.KindIgnored, Backend: z.who(), Zone: z.name(),
-				Err:  fmt.Errorf("%s %s is not %s after the change", recs[i].Name, recs[i].Type(), recs[i].Addr),
+				Err:  fmt.Errorf("%s %s is not %s after the change", recs[i].Name, recs[i].Type(), recs[i].Wanted()),
 				Hint: "the name holds a CNAME (or other data an address cannot join): remove it from the zone"}}
 			continue
 		}
@@ -87,16 +90,24 @@ func (b Backend) Set(ctx context.Context, recs []backend.Record, allow func() er
 	return out
 }
 
-// holds reports whether names has each record's RRset exactly {Addr}.
+// holds reports whether names has each record's RRset exactly {Addr}
+// (empty, for a removal).
 func (z *Zone) holds(names *tree, recs []backend.Record) bool {
 	for _, r := range recs {
 		n, _ := names.get(dnsname.FQDN(r.Name))
-		cur := n.get(rrType(r.Addr))
-		if len(cur) != 1 || addrOf(cur[0]) != r.Addr.Unmap() {
+		if !rrsetIs(n.get(rrType(r.Addr)), r) {
 			return false
 		}
 	}
 	return true
+}
+
+// rrsetIs reports whether the RRset cur is what r wants.
+func rrsetIs(cur []dns.RR, r backend.Record) bool {
+	if r.Remove {
+		return len(cur) == 0
+	}
+	return len(cur) == 1 && addrOf(cur[0]) == r.Addr.Unmap()
 }
 
 // Lookup is backend.Backend's: the snapshot's A and AAAA records.

@@ -161,6 +161,63 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("removals", func(t *testing.T) {
+		set(t, nil, rec("six", v4a, 60), rec("six", v6a, 60), rec("seven", v4a, 60))
+		before := h.Writes(t)
+		asked := 0
+		// A removal, a removal of nothing, and a set, in one change.
+		res := set(t, func() error { asked++; return nil }, backend.Removal(name("six"), "A"), backend.Removal(name("eight"), "AAAA"), rec("seven", v4b, 60))
+		if !res[0].Changed || !slices.Equal(res[0].Old, []netip.Addr{v4a}) {
+			t.Errorf("removing six's A: %+v, want changed, replacing %s", res[0], v4a)
+		}
+		if res[1].Changed {
+			t.Errorf("removing eight's AAAA, which it has not: %+v, want unchanged", res[1])
+		}
+		if !res[2].Changed {
+			t.Errorf("seven's new address beside the removal: %+v, want changed", res[2])
+		}
+		if asked != 1 {
+			t.Errorf("allow asked %d times, want once", asked)
+		}
+		after := h.Writes(t)
+		if after == before {
+			t.Error("a removal wrote nothing")
+		}
+		if got := served(t, "six"); !slices.Equal(got, []string{v6a.String()}) {
+			t.Errorf("six serves %v after its A's removal, want its AAAA only", got)
+		}
+		if got := served(t, "seven"); !slices.Equal(got, []string{v4b.String()}) {
+			t.Errorf("seven serves %v", got)
+		}
+		asked = 0
+		res = set(t, func() error { asked++; return nil }, backend.Removal(name("six"), "A"), backend.Removal(name("eight"), "A"))
+		if res[0].Changed || res[1].Changed || asked != 0 {
+			t.Errorf("removing what is gone: %+v, allow asked %d times; want unchanged, not asked", res, asked)
+		}
+		if h.Writes(t) != after {
+			t.Error("removing what is gone wrote")
+		}
+		refusal := errors.New("refused by allow")
+		res = h.Backend.Set(ctx, []backend.Record{backend.Removal(name("six"), "AAAA")}, func() error { return refusal })
+		if !errors.Is(res[0].Err, refusal) || res[0].Changed {
+			t.Errorf("a refused removal: %+v", res[0])
+		}
+		if got := served(t, "six"); !slices.Equal(got, []string{v6a.String()}) {
+			t.Errorf("six serves %v after a refused removal", got)
+		}
+		res = set(t, nil, backend.Removal(name("six"), "AAAA"), backend.Removal(name("seven"), "A"))
+		if !res[0].Changed || !res[1].Changed || !slices.Equal(res[1].Old, []netip.Addr{v4b}) {
+			t.Errorf("removing the rest: %+v", res)
+		}
+		if got := served(t, "six"); len(got) != 0 {
+			t.Errorf("six serves %v after both removals", got)
+		}
+		// And back: a set after a removal.
+		if res := set(t, nil, rec("six", v4b, 60)); !res[0].Changed || len(res[0].Old) != 0 {
+			t.Errorf("six back: %+v", res[0])
+		}
+	})
+
 	t.Run("TXT values one at a time", func(t *testing.T) {
 		const v1, v2 = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbA"
 		owner := "_acme-challenge." + name("one")

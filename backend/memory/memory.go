@@ -97,7 +97,8 @@ func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() e
 	out := make([]backend.Result, len(recs))
 	var differ []int
 	for i, r := range recs {
-		if cur, ok := b.recs[r.Name+" "+r.Type()]; !ok || cur.Addr != r.Addr {
+		cur, ok := b.recs[r.Name+" "+r.Type()]
+		if r.Remove && ok || !r.Remove && (!ok || cur.Addr != r.Addr) {
 			differ = append(differ, i)
 		}
 	}
@@ -116,7 +117,11 @@ func (b *Backend) Set(ctx context.Context, recs []backend.Record, allow func() e
 		if cur, ok := b.recs[k]; ok {
 			out[i].Old = []netip.Addr{cur.Addr}
 		}
-		b.recs[k] = r
+		if r.Remove {
+			delete(b.recs, k)
+		} else {
+			b.recs[k] = r
+		}
 		out[i].Changed = true
 	}
 	return out

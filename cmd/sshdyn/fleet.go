@@ -133,6 +133,9 @@ func (p *parts) runFleet(log *slog.Logger) (stop func()) {
 			}
 			m := notify.Message{Event: "changed", Host: o.Host, Family: o.Family, Zone: o.Zone, Addr: o.Addr.String(),
 				Detail: fmt.Sprintf("was %s; updated over %s by %s from %s", old, o.Front, o.Identity, o.Source), Time: o.Time.UTC()}
+			if !o.Addr.IsValid() {
+				m.Addr, m.Detail = "none", fmt.Sprintf("was %s; removed (offline) over %s by %s from %s", old, o.Front, o.Identity, o.Source)
+			}
 			d.Send(m, targets(o.Host)...)
 		}
 		p.rec.changed.Store(&changed)
@@ -242,11 +245,15 @@ func (p *parts) fleetMetrics() ([]metrics.HostStates, []metrics.HostLast) {
 			for _, fam := range []string{"A", "AAAA"} {
 				st := "never"
 				f, ok := known[h+" "+fam]
-				if ok {
+				switch {
+				case ok && f.Stale:
+					st = "stale"
+				case ok && f.Offline():
+					st = "offline" // no last success: its alert must not fire
+				case ok:
 					st = "current"
-					if f.Stale {
-						st = "stale"
-					}
+				}
+				if ok && !f.Offline() {
 					last = append(last, metrics.HostLast{Host: h, Family: fam, Last: f.LastOK})
 				}
 				counts[[3]string{zone, fam, st}]++
@@ -256,7 +263,7 @@ func (p *parts) fleetMetrics() ([]metrics.HostStates, []metrics.HostLast) {
 	var out []metrics.HostStates
 	for _, z := range p.cfg.Zones { // every series, zeros too, so that alerts see them
 		for _, fam := range []string{"A", "AAAA"} {
-			for _, st := range []string{"current", "stale", "never"} {
+			for _, st := range []string{"current", "stale", "offline", "never"} {
 				out = append(out, metrics.HostStates{Zone: z.Name, Family: fam, State: st, Count: counts[[3]string{z.Name, fam, st}]})
 			}
 		}

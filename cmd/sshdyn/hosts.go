@@ -24,7 +24,7 @@ type HostView struct {
 	Family      string    `json:"family"`
 	Zone        string    `json:"zone"`
 	InDNS       []string  `json:"in_dns"`           // what the zone's backend serves now
-	State       string    `json:"state"`            // "current", "stale", "never"
+	State       string    `json:"state"`            // "current", "stale", "offline" (records removed on purpose), "never"
 	LastOK      time.Time `json:"last_ok,omitzero"` // last good or nochg
 	LastChange  time.Time `json:"last_change,omitzero"`
 	Address     string    `json:"address,omitempty"` // written or confirmed last
@@ -87,8 +87,11 @@ func (p *parts) fleetView(ctx context.Context, hosts []string) ([]HostView, erro
 			v := HostView{Host: h, Comment: comments[h], Family: fam, Zone: z.cfg.Name, InDNS: inDNS[fam], State: "never"}
 			if f, ok := known[h+" "+fam]; ok {
 				v.State = "current"
-				if f.Stale {
+				switch {
+				case f.Stale:
 					v.State = "stale"
+				case f.Offline():
+					v.State = "offline"
 				}
 				v.LastOK, v.LastChange, v.LastFailure = f.LastOK, f.LastChange, f.LastFailure
 				v.FailureKind, v.Failures, v.Front, v.Identity = f.FailureKind, f.Failures, f.Front, f.Identity
@@ -240,8 +243,11 @@ func historyCommand(ctx context.Context, path, host string, since time.Duration,
 }
 
 func addrOrEmpty(e state.Event) string {
-	if e.Addr.IsValid() {
+	switch {
+	case e.Addr.IsValid():
 		return e.Addr.String()
+	case e.OK():
+		return "removed" // offline
 	}
 	return ""
 }

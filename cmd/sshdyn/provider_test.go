@@ -71,6 +71,17 @@ api_key_file = "api.key"
 	if got := p.Lookup(t, "any.wild."+p.Zone, dns.TypeA); !slices.Equal(got, []string{"127.0.0.1"}) {
 		t.Errorf("PowerDNS answers any.wild A %v", got)
 	}
+	// Offline through the API: one PATCH deleting both RRsets.
+	serial = p.Serial(t)
+	if r := d.ssh(t, wild, nil, "offline"); r.code != 0 || r.stdout != "good wild."+p.Zone+" A removed\nnochg wild."+p.Zone+" AAAA none\ngood *.wild."+p.Zone+" A removed\nnochg *.wild."+p.Zone+" AAAA none\n" {
+		t.Errorf("offline: %+v", r)
+	}
+	if got := p.Serial(t); got != serial+1 {
+		t.Errorf("offline: serial %d -> %d, want one step", serial, got)
+	}
+	if got := p.Lookup(t, "any.wild."+p.Zone, dns.TypeA); len(got) != 0 {
+		t.Errorf("PowerDNS answers any.wild A %v after offline", got)
+	}
 	base := httpBase(t, d)
 	if out := routerUpdate(t, base, "router", "hostname=rt."+p.Zone+"&myip=192.0.2.33"); out != "good 192.0.2.33\n" {
 		t.Errorf("dyndns2 update: %q", out)

@@ -48,6 +48,17 @@ acme = true
 	if got := s.Lookup(t, "any.name.wild.dyn.example.com", dns.TypeA); !slices.Equal(got, []string{"127.0.0.1 90"}) {
 		t.Errorf("tinydns serves the wildcard's A %v", got)
 	}
+	// Offline: the host's and its wildcard's lines leave sshdyn's block;
+	// update puts them back.
+	if r := d.ssh(t, wild, nil, "offline"); r.code != 0 || r.stdout != "good wild.dyn.example.com A removed\nnochg wild.dyn.example.com AAAA none\ngood *.wild.dyn.example.com A removed\nnochg *.wild.dyn.example.com AAAA none\n" {
+		t.Errorf("offline: %+v", r)
+	}
+	if got := s.Lookup(t, "any.name.wild.dyn.example.com", dns.TypeA); len(got) != 0 {
+		t.Errorf("tinydns serves the wildcard's A %v after offline", got)
+	}
+	if r := d.ssh(t, wild, nil, "update"); r.code != 0 || !slices.Equal(s.Lookup(t, "wild.dyn.example.com", dns.TypeA), []string{"127.0.0.1 90"}) {
+		t.Errorf("update after offline: %+v", r)
+	}
 	cdb := filepath.Join(s.Root, "data.cdb")
 	stamp := func() time.Time {
 		fi, err := os.Stat(cdb)
