@@ -188,6 +188,15 @@ func (b *Backend) Probe(ctx context.Context, note func(format string, args ...an
 	return probe.Probe(ctx, note, b.acme)
 }
 
+// ProbeWildcard proves, for check --dns, that the primary also lets the
+// key change A and AAAA records at wildcard names: see
+// Client.ProbeWildcard. It uses a connection of its own.
+func (b *Backend) ProbeWildcard(ctx context.Context, note func(format string, args ...any)) error {
+	c := b.Client()
+	probe := &Client{Server: c.Server, Zone: c.Zone, Key: c.Key, Timeout: c.Timeout}
+	return probe.ProbeWildcard(ctx, note)
+}
+
 // Close closes b's kept connections.
 func (b *Backend) Close() error {
 	if p := b.Client().Pool; p != nil {

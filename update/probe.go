@@ -86,6 +86,44 @@ func (c *Client) Probe(ctx context.Context, note func(format string, args ...any
 	return nil
 }
 
+// ProbeWildcard proves, as Probe does, that the policy also lets the key
+// change A and AAAA records at a wildcard name (*.HOST), which a line
+// with the wildcard option sets: writing nothing where the primary
+// reports what it refuses, else by writing and removing them at
+// *.sshdyn-check-….
+func (c *Client) ProbeWildcard(ctx context.Context, note func(format string, args ...any)) error {
+	if note == nil {
+		note = func(string, ...any) {}
+	}
+	label := make([]byte, 6)
+	rand.Read(label)
+	probe := "*.sshdyn-check-" + hex.EncodeToString(label) + "." + c.Zone
+	denied, err := c.verifyTypes(ctx, probe)
+	if err != nil {
+		return err
+	}
+	how := "checked without writing"
+	if len(denied) == 0 {
+		locRefused, err := c.refuses(ctx, probe, dns.TypeLOC)
+		if err != nil {
+			return err
+		}
+		if !locRefused {
+			how = "checked by writing and removing " + probe
+			if denied, err = c.writeTypes(ctx, probe, note); err != nil {
+				return err
+			}
+		}
+	}
+	if len(denied) > 0 {
+		name := strings.TrimSuffix(c.Key.Name, ".")
+		return fmt.Errorf("primary %s lets TSIG key %s change A and AAAA records, but not %s records at wildcard names (*.HOST) in %s, which lines with the wildcard option set. Grant them, e.g. BIND: update-policy { grant %s zonesub A AAAA; } (a name or self rule does not cover *.HOST); Knot: no update-owner restriction that leaves out *.HOST; PowerDNS: local wildcards = true in the lua-dnsupdate-policy-script (examples/pdns-dnsupdate-policy.lua); or take the wildcard option off those lines",
+			c.Server, c.Key.Name, strings.Join(denied, " and "), c.Zone, name)
+	}
+	note("primary %s lets it change A and AAAA records at wildcard names (*.HOST) too, for the lines with the wildcard option (%s)", c.Server, how)
+	return nil
+}
+
 // verifyTypes checks, writing nothing, that the policy lets the key change
 // A and AAAA records at probe, and returns the types it refuses.
 func (c *Client) verifyTypes(ctx context.Context, probe string) (denied []string, err error) {

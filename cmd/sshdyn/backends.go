@@ -123,4 +123,15 @@ func (e embedded) Probe(ctx context.Context, note func(format string, args ...an
 	return e.rfc.Probe(ctx, note)
 }
 
+func (e embedded) ProbeWildcard(ctx context.Context, note func(format string, args ...any)) error {
+	return e.rfc.ProbeWildcard(ctx, note)
+}
+
+// wildcardProber is a backend whose policy may refuse wildcard names
+// (an RFC 2136 primary's): check --dns asks it when lines of its zone
+// have the wildcard option. The other backends hold *.HOST as any name.
+type wildcardProber interface {
+	ProbeWildcard(ctx context.Context, note func(format string, args ...any)) error
+}
+
 func (e embedded) Close() error { return e.rfc.Close() }

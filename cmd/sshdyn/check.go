@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/dnsname"
 )
 
 // check validates the configuration at path and what it names, like
@@ -76,6 +77,10 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 		if probe {
 			if err := bz.backend.Probe(ctx, note); err != nil {
 				bad("zone %s: %v", bz.cfg.Name, err)
+			} else if w, ok := bz.backend.(wildcardProber); ok && p.wildcardLines(bz.cfg.Name) {
+				if err := w.ProbeWildcard(ctx, note); err != nil {
+					bad("zone %s: %v", bz.cfg.Name, err)
+				}
 			}
 		}
 	}
@@ -95,4 +100,27 @@ func unjoin(err error) []error {
 		return []error{err}
 	}
 	return nil
+}
+
+// wildcardLines reports whether a line with the wildcard option may
+// update a host in zone: one of its hosts is there, or it is a
+// certificate authority, whose certificates name their hosts.
+func (p *parts) wildcardLines(zone string) bool {
+	if p.hosts == nil {
+		return false
+	}
+	for _, e := range p.hosts.Map().Entries() {
+		if !e.Wildcard {
+			continue
+		}
+		if e.CA {
+			return true
+		}
+		for _, h := range e.Hosts {
+			if z, ok := dnsname.Longest(h, p.zones, func(z builtZone) string { return z.cfg.Name }); ok && z.cfg.Name == zone {
+				return true
+			}
+		}
+	}
+	return false
 }

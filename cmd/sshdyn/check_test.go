@@ -126,6 +126,32 @@ func TestCheck(t *testing.T) {
 				}
 				leftIntact(t, p, serial, out)
 			})
+			t.Run("wildcard grant", func(t *testing.T) {
+				// A line with the wildcard option: the policy must let
+				// the key change *.HOST too.
+				serial := p.Serial(t)
+				wild := `host="wild.` + p.Zone + `",wildcard ` + newClientKey(t, t.TempDir(), "w").line
+				code, out, errs := runCheck(t, writeConfig(t, p, p.Addr, p.KeyFile, line, wild), "--dns")
+				if code != 0 || !strings.Contains(out, "lets it change A and AAAA records at wildcard names (*.HOST) too") {
+					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+				}
+				leftIntact(t, p, serial, out)
+				if kind != "pdns" {
+					return
+				}
+				// PowerDNS's policy script skips what it refuses: only a
+				// write shows it.
+				nowild := dnstest.Start(t, kind, dnstest.Options{NoWildcards: true})
+				code, out, errs = runCheck(t, writeConfig(t, nowild, nowild.Addr, nowild.KeyFile, line, wild), "--dns")
+				want := "but not A and AAAA records at wildcard names (*.HOST) in " + nowild.Zone
+				if code != 1 || !strings.Contains(errs, want) || !strings.Contains(errs, "local wildcards = true") {
+					t.Fatalf("exit %d, want stderr with %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errs)
+				}
+				// Without a wildcard line, the same primary passes.
+				if code, out, errs := runCheck(t, writeConfig(t, nowild, nowild.Addr, nowild.KeyFile, line), "--dns"); code != 0 || strings.Contains(out, "wildcard names") {
+					t.Errorf("no wildcard line: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+				}
+			})
 			t.Run("wrong secret", func(t *testing.T) {
 				bad := filepath.Join(t.TempDir(), "bad.key")
 				writeFile(t, bad, "hmac-sha256:sshdyn-test:d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA==\n")

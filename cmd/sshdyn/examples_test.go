@@ -124,7 +124,7 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := dnstest.PowerDNSPolicy("sshdyn", []string{"dyn.example.com"}, []string{"127.0.0.1/32", "::1/128"}, []string{"A", "AAAA"}, false); string(lua) != want {
+	if want := dnstest.PowerDNSPolicy("sshdyn", []string{"dyn.example.com"}, []string{"127.0.0.1/32", "::1/128"}, []string{"A", "AAAA"}, false, true); string(lua) != want {
 		t.Errorf("examples/pdns-dnsupdate-policy.lua differs from dnstest.PowerDNSPolicy, which the tests run:\n%s", want)
 	}
 

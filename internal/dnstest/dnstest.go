@@ -63,6 +63,9 @@ type Options struct {
 	// _acme-challenge names only where the primary can say so (PowerDNS's
 	// policy script, the embedded primary), else anywhere (BIND, Knot).
 	ACME bool
+	// NoWildcards (PowerDNS only: its policy script) refuses the key
+	// every name starting with "*.".
+	NoWildcards bool
 
 	// LogToFile sends the server's output to output.log in its directory,
 	// not into the test process. Benchmarks set it: a busy primary logs

@@ -25,7 +25,7 @@ func (s *Server) setupPowerDNS(zoneFile string, opts Options) error {
 		return err
 	}
 	policy := filepath.Join(dir, "policy.lua")
-	if err := os.WriteFile(policy, []byte(PowerDNSPolicy(key, []string{s.Zone}, []string{"127.0.0.0/8", "::1/128"}, types, acme)), 0o644); err != nil {
+	if err := os.WriteFile(policy, []byte(PowerDNSPolicy(key, []string{s.Zone}, []string{"127.0.0.0/8", "::1/128"}, types, acme, !opts.NoWildcards)), 0o644); err != nil {
 		return err
 	}
 	backend := "launch=gsqlite3\ngsqlite3-database=" + db + "\n"
@@ -103,7 +103,10 @@ zone-cache-refresh-interval=0
 // allow-dnsupdate-from nor TSIG-ALLOW-DNSUPDATE applies any more. The
 // signature itself is still verified before the script runs.
 // examples/pdns-dnsupdate-policy.lua is this script for key "sshdyn".
-func PowerDNSPolicy(key string, zones, from, types []string, acme bool) string {
+//
+// With wildcards false it also refuses every name starting with "*.":
+// the wildcards a line with the wildcard option sets.
+func PowerDNSPolicy(key string, zones, from, types []string, acme, wildcards bool) string {
 	var zs, nets, allowed []string
 	for _, z := range zones {
 		zs = append(zs, fmt.Sprintf("[%q] = true", strings.TrimSuffix(strings.ToLower(z), ".")+"."))
@@ -117,13 +120,15 @@ func PowerDNSPolicy(key string, zones, from, types []string, acme bool) string {
 	return fmt.Sprintf(`-- lua-dnsupdate-policy-script for sshdyn: the TSIG key %[1]s may change
 -- only these record types, only below the apex of these zones, only from
 -- these networks; with acme = true also TXT records at _acme-challenge
--- names (ACME DNS-01 challenges), and nowhere else. With a policy script
+-- names (ACME DNS-01 challenges), and nowhere else; with wildcards =
+-- false not at wildcard names (*.HOST) either. With a policy script
 -- PowerDNS checks neither allow-dnsupdate-from nor TSIG-ALLOW-DNSUPDATE:
 -- this script is the policy.
 local key = newDN(%[1]q)
 local zones = { %[2]s }
 local types = { %[3]s }
 local acme = %[5]t
+local wildcards = %[6]t
 local from = newNMG()
 %[4]s
 
@@ -137,7 +142,8 @@ function updatepolicy(input)
     and zones[input:getZoneName():toString()] == true
     and input:getQName():countLabels() > input:getZoneName():countLabels()
     and (types[input:getQType()] == true or challenge(input))
+    and (wildcards or input:getQName():toString():sub(1, 2) ~= "*.")
     and from:match(input:getRemote())
 end
-`, key+".", strings.Join(zs, ", "), strings.Join(allowed, ", "), strings.Join(nets, "\n"), acme)
+`, key+".", strings.Join(zs, ", "), strings.Join(allowed, ", "), strings.Join(nets, "\n"), acme, wildcards)
 }
