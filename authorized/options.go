@@ -129,6 +129,17 @@ func init() {
 	}
 }
 
+// OptionNames returns the names of the options a line may have, in
+// lower case ("host", "allow-private", …): what the documentation must
+// list.
+func OptionNames() []string {
+	names := make([]string, len(options))
+	for i, o := range options {
+		names[i] = o.name
+	}
+	return names
+}
+
 // optionNames lists the options for the error of an unknown one:
 // "host=, ttl=, …, allow-private, …".
 func optionNames() string {

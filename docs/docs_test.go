@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sshdyn/sshdyn/authorized"
 	"github.com/sshdyn/sshdyn/config"
 )
 
@@ -142,5 +143,24 @@ func TestEveryConfigKeyIsDocumented(t *testing.T) {
 	}
 	if len(code) < 40 {
 		t.Errorf("only %d keys found in the configuration's types", len(code))
+	}
+}
+
+// TestEveryAuthorizedOptionIsDocumented: the reference's Authorized
+// lines table names every option a line may have.
+func TestEveryAuthorizedOptionIsDocumented(t *testing.T) {
+	b, err := os.ReadFile("reference.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Authorized lines\n")
+	if !ok {
+		t.Fatal("reference.md has no Authorized lines section")
+	}
+	section = strings.ToLower(section)
+	for _, o := range authorized.OptionNames() {
+		if !strings.Contains(section, "`"+o+"`") && !strings.Contains(section, "`"+o+"=") {
+			t.Errorf("authorized option %q is not in docs/reference.md's Authorized lines", o)
+		}
 	}
 }

@@ -17,7 +17,8 @@ scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dig:bi
 	pebble:pebble certbot:certbot lego:lego dehydrated:dehydrated \
 	/usr/sbin/tinydns:tinydns /usr/sbin/tinydns-data:tinydns \
 	/usr/lib/postgresql/15/bin/initdb:postgresql /usr/share/pdns-backend-pgsql/schema/schema.pgsql.sql:pdns-backend-pgsql \
-	chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core msmtp:msmtp ip:iproute2
+	chromium:chromium /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core msmtp:msmtp ip:iproute2 \
+	mmdebstrap:mmdebstrap lintian:lintian podman:podman newuidmap:uidmap mandoc:mandoc
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go is needed (https://go.dev/doc/install; /usr/local/go/bin on PATH)" >&2; exit 1; }
 
 echo "== gofmt"

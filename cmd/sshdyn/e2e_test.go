@@ -24,6 +24,7 @@ import (
 	"github.com/miekg/dns"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/sshdyn/sshdyn/internal/demotest"
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 )
 
@@ -551,14 +552,6 @@ func TestKillMidUpdate(t *testing.T) {
 	}
 }
 
-// records returns the record lines of a status output, without the
-// "# " lines the state store adds.
-func records(stdout string) string {
-	var recs strings.Builder
-	for _, l := range strings.SplitAfter(stdout, "\n") {
-		if !strings.HasPrefix(l, "# ") {
-			recs.WriteString(l)
-		}
-	}
-	return recs.String()
-}
+// records is demotest.Records: status's records without the store's
+// comment lines.
+func records(stdout string) string { return demotest.Records(stdout) }

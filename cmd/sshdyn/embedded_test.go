@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/sshdyn/sshdyn/internal/demotest"
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 	"github.com/sshdyn/sshdyn/tsig"
 	"github.com/sshdyn/sshdyn/update"
@@ -31,73 +31,29 @@ import (
 // TestDemo is the README's first command as a new user meets it: "sshdyn
 // demo" prints commands, and run exactly as printed — from another
 // directory, with an empty home — they change the record dig shows.
+// "check --live" then finds the demo's daemon answering, and, once it is
+// stopped, says so with exit status 1.
 func TestDemo(t *testing.T) {
-	sshPort, err := dnstest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsPort, err := dnstest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "demo")
-	cmd := exec.Command(binary, "demo", "--dir", dir, "--ssh-port", strconv.Itoa(sshPort), "--dns-port", strconv.Itoa(dnsPort))
-	logs := &dnstest.LogBuffer{}
-	cmd.Stderr = logs
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("demo log:\n%s", logs.String())
+	dir, stop := demotest.Run(t, binary)
+	live := func() (int, string) {
+		cmd := exec.Command(binary, "check", "--live", "--config", filepath.Join(dir, "sshdyn.toml"))
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), string(out)
 		}
-	})
-	var commands []string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "  ssh ") || strings.HasPrefix(line, "  dig ") {
-			cmd, _, _ := strings.Cut(strings.TrimSpace(line), "#")
-			commands = append(commands, strings.TrimSpace(cmd))
-		}
-		if strings.HasPrefix(line, "Ctrl-C") {
-			break
-		}
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	if len(commands) != 8 {
-		t.Fatalf("demo printed %d commands, want 8: %q", len(commands), commands)
-	}
-	home, elsewhere := t.TempDir(), t.TempDir()
-	var outputs []string
-	for _, c := range commands {
-		sh := exec.Command("sh", "-c", c)
-		sh.Dir = elsewhere
-		sh.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
-		out, err := sh.CombinedOutput()
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", c, err, out)
+			t.Fatal(err)
 		}
-		outputs = append(outputs, strings.TrimSpace(records(string(out))))
+		return 0, string(out)
 	}
-	host := "home.dyn.example.com"
-	want := []string{
-		"", "good " + host + " A 127.0.0.1",
-		"127.0.0.1", "good " + host + " A 127.0.0.2",
-		"127.0.0.2", "good " + host + " AAAA ::1",
-		"::1", host + " A 127.0.0.2 60\n" + host + " AAAA ::1 60",
+	code, out := live()
+	if code != 0 || !strings.Contains(out, ": ok: SSH-2.0-") || !regexp.MustCompile(`zone dyn\.example\.com: ok: serial \d+`).MatchString(out) {
+		t.Errorf("check --live against the demo: exit %d\n%s", code, out)
 	}
-	if !slices.Equal(outputs, want) {
-		t.Errorf("outputs of the printed commands:\n%q\nwant:\n%q", outputs, want)
+	stop()
+	if code, out := live(); code != 1 || !strings.Contains(out, "connection refused") {
+		t.Errorf("check --live with the demo stopped: exit %d\n%s", code, out)
 	}
 }
 

@@ -19,8 +19,6 @@ import (
 	"github.com/sshdyn/sshdyn/dyndns2"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 const usage = `usage:
   sshdyn serve --config FILE   run the server
@@ -31,6 +29,11 @@ const usage = `usage:
                                change A and AAAA records (writes nothing,
                                unless the primary hides what its policy
                                refuses, as PowerDNS does)
+  sshdyn check --config FILE --live
+                               ask the running daemon: its SSH banner, and
+                               the SOA of each zone it serves (a container's
+                               health check); exit status 1 if one does not
+                               answer
   sshdyn demo [--dir DIR] [--ssh-port N] [--dns-port N]
                                run a complete demo on loopback: SSH, and the
                                zone dyn.example.com served by sshdyn itself
@@ -84,12 +87,16 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.SetOutput(stderr)
 		cfg := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
 		probe := fs.Bool("dns", false, "also ask each zone's primary")
+		live := fs.Bool("live", false, "ask the running daemon instead: its SSH banner, and the SOA of each zone it serves")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
 		if fs.NArg() > 0 {
 			fmt.Fprintf(stderr, "sshdyn check: unexpected argument %q\n", fs.Arg(0))
 			return 2
+		}
+		if *live {
+			return checkLive(context.Background(), *cfg, stdout, stderr)
 		}
 		return check(context.Background(), *cfg, *probe, stdout, stderr)
 	case "demo":
@@ -151,7 +158,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return passwd(stdin, stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "sshdyn %s\n", version)
+		fmt.Fprintln(stdout, readBuildInfo())
 		return 0
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)

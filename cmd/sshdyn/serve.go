@@ -44,7 +44,7 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 
 	var m *metrics.Metrics
 	if cfg.MetricsListen != "" {
-		m = metrics.New(version)
+		m = metrics.New(readBuildInfo().Version)
 	}
 	p, err := build(cfg, createHostKey, m, log)
 	if err != nil {
