@@ -19,7 +19,6 @@ import (
 	"github.com/sshdyn/sshdyn/dyndns2"
 )
 
-
 const usage = `usage:
   sshdyn serve --config FILE   run the server
   sshdyn check --config FILE [--dns]
