@@ -154,7 +154,7 @@ func TestExamples(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := filepath.Join(dir, name)
-		writeFile(t, p, strings.ReplaceAll(string(b), "/usr/local/bin/sshdyn", binary))
+		writeFile(t, p, strings.NewReplacer("/usr/local/bin/sshdyn", binary, "/usr/sbin/sshdyn", binary).Replace(string(b)))
 		units = append(units, p)
 	}
 	if out := run("systemd-analyze", append([]string{"verify", "--man=no"}, units...)...); strings.TrimSpace(out) != "" {
