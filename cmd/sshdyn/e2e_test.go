@@ -454,8 +454,8 @@ func TestReloadAndShutdown(t *testing.T) {
 
 func TestVersionAndHelp(t *testing.T) {
 	out, err := exec.Command(binary, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "sshdyn ") {
-		t.Errorf("version: %q, %v", out, err)
+	if err != nil || !regexp.MustCompile(`^sshdyn \S+ \(go1\.\d+\.\d+, commit \S+`).Match(out) {
+		t.Errorf("version: %q, %v; want the version, the Go version and the commit", out, err)
 	}
 	out, err = exec.Command(binary, "help").Output()
 	if err != nil {
