@@ -10,6 +10,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -120,6 +121,24 @@ type Config struct {
 	// DNSListen is where the embedded primary answers (UDP and TCP), for
 	// the zones that have a file.
 	DNSListen []string `toml:"dns_listen"`
+	// Response rate limiting of the embedded primary's UDP answers: per
+	// client network (/24, /56) and kind of answer, RRLRate a second
+	// (0: off), every RRLSlip-th limited one sent truncated, a flood
+	// remembered for RRLWindow; RRLExempt networks are never limited.
+	RRLRate   int      `toml:"rrl_rate"`
+	RRLSlip   int      `toml:"rrl_slip"`
+	RRLWindow Duration `toml:"rrl_window"`
+	RRLExempt []string `toml:"rrl_exempt"`
+	// DNSCookieSecret is the DNS cookie secret (32 hex digits) shared by
+	// several servers of the zone; empty: random, rotated.
+	DNSCookieSecret string `toml:"dns_cookie_secret"`
+	// DNSNSID is sent to queries that ask for it (RFC 5001).
+	DNSNSID string `toml:"dns_nsid"`
+	// The embedded primary's TCP caps: connections in all, per source,
+	// and the idle timeout.
+	DNSTCPMaxConns          int      `toml:"dns_tcp_max_connections"`
+	DNSTCPMaxConnsPerSource int      `toml:"dns_tcp_max_connections_per_source"`
+	DNSTCPIdleTimeout       Duration `toml:"dns_tcp_idle_timeout"`
 
 	// StateDB is the operator's store: a SQLite file (default: state.db
 	// beside the host key), a postgres:// URL (several frontends, one
@@ -194,6 +213,9 @@ type Zone struct {
 	Notify        []string `toml:"notify"`         // secondaries told of changes, host[:port]
 	JournalLimit  int64    `toml:"journal_limit"`
 	ZonefileSync  Duration `toml:"zonefile_sync"`
+	// RRLRate, if set, overrides the global rrl_rate for this zone's
+	// answers (0: off for it).
+	RRLRate *int `toml:"rrl_rate"`
 }
 
 // Embedded reports whether sshdyn itself serves the zone.
@@ -272,6 +294,13 @@ func Default() Config {
 		ProxyHeader:           dyndns2.HeaderForwardedFor,
 		HTTPMaxConns:          dyndns2.DefaultMaxConns,
 		HTTPMaxConnsPerSource: dyndns2.DefaultMaxConnsPerSource,
+
+		RRLRate:                 zone.DefaultRRLRate,
+		RRLSlip:                 zone.DefaultRRLSlip,
+		RRLWindow:               Duration{zone.DefaultRRLWindow},
+		DNSTCPMaxConns:          zone.DefaultMaxTCP,
+		DNSTCPMaxConnsPerSource: zone.DefaultMaxTCPPerSource,
+		DNSTCPIdleTimeout:       Duration{zone.DefaultTCPIdle},
 
 		HistoryKeep:    Duration{state.DefaultKeep},
 		HistoryPerHost: state.DefaultPerHost,
@@ -506,6 +535,9 @@ func (c *Config) validateServer() error {
 			return fmt.Errorf("dns_listen %q: want host:port, e.g. \"0.0.0.0:53\" or \"[::]:53\"", l)
 		}
 	}
+	if err := c.validateDNS(); err != nil {
+		return err
+	}
 	if err := validateAlgorithms(c); err != nil {
 		return err
 	}
@@ -620,6 +652,55 @@ func (c *Config) validateHTTP() error {
 		}
 	}
 	return nil
+}
+
+// validateDNS checks the embedded primary's limits.
+func (c *Config) validateDNS() error {
+	if c.RRLRate < 0 || c.RRLSlip < 0 || c.RRLSlip > 10 {
+		return errors.New("rrl_rate must be 0 (off) or more, rrl_slip 0 to 10")
+	}
+	if c.RRLWindow.Duration < time.Second || c.RRLWindow.Duration > time.Hour {
+		return errors.New("rrl_window must be 1s to 1h")
+	}
+	for _, p := range c.RRLExempt {
+		if _, err := parsePrefix(p); err != nil {
+			return fmt.Errorf("rrl_exempt: %q is not an address or network (e.g. \"192.0.2.0/24\")", p)
+		}
+	}
+	for _, z := range c.Zones {
+		if z.RRLRate != nil && *z.RRLRate < 0 {
+			return fmt.Errorf("zone %s: rrl_rate must be 0 (off) or more", z.Name)
+		}
+		if z.RRLRate != nil && !z.Embedded() {
+			return fmt.Errorf("zone %s: rrl_rate is for a zone served here: set file too", z.Name)
+		}
+	}
+	if c.DNSCookieSecret != "" {
+		if b, err := hex.DecodeString(c.DNSCookieSecret); err != nil || len(b) != 16 {
+			return errors.New("dns_cookie_secret: want 32 hexadecimal digits (128 bits), e.g. from \"openssl rand -hex 16\"; the same on every server of the zone")
+		}
+	}
+	if len(c.DNSNSID) > 128 {
+		return errors.New("dns_nsid: at most 128 bytes")
+	}
+	if c.DNSTCPMaxConns < 1 || c.DNSTCPMaxConnsPerSource < 1 || c.DNSTCPMaxConnsPerSource > c.DNSTCPMaxConns {
+		return errors.New("dns_tcp_max_connections and dns_tcp_max_connections_per_source must be at least 1, the latter no larger")
+	}
+	if c.DNSTCPIdleTimeout.Duration < time.Second || c.DNSTCPIdleTimeout.Duration > 5*time.Minute {
+		return errors.New("dns_tcp_idle_timeout must be 1s to 5m")
+	}
+	return nil
+}
+
+// RRLExemptPrefixes returns RRLExempt as networks; Validate has checked
+// them.
+func (c *Config) RRLExemptPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.RRLExempt {
+		p, _ := parsePrefix(s)
+		out = append(out, p)
+	}
+	return out
 }
 
 // TrustedPrefixes returns TrustedProxies as networks; Validate has

@@ -139,6 +139,21 @@ func (m *Metrics) Zone(name string, stats func() zone.Stats) {
 	)
 }
 
+// DNSEvents returns a counter of the embedded primary's events
+// (zone.Server.Observe): sshdyn_dns_limited_total{event}, "dropped" and
+// "slipped" answers of response rate limiting, "tcp_refused" connections
+// over a cap.
+func (m *Metrics) DNSEvents() func(event string) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sshdyn_dns_limited_total",
+		Help: "The embedded primary's limits at work: answers dropped or slipped (sent truncated) by response rate limiting, TCP connections refused over a cap."},
+		[]string{"event"})
+	m.reg.MustRegister(c)
+	for _, e := range []string{"dropped", "slipped", "tcp_refused"} {
+		c.WithLabelValues(e)
+	}
+	return func(event string) { c.WithLabelValues(event).Inc() }
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4, Timeout: 10 * time.Second})

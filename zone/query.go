@@ -1,6 +1,8 @@
 package zone
 
 import (
+	"slices"
+
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/dnsname"
@@ -11,10 +13,16 @@ const maxCNAMEChain = 8
 
 // answer fills resp for the question q, whose name is in the zone:
 // records, a referral below a delegation, NODATA or NXDOMAIN with the SOA
-// in the authority section (RFC 2308).
-func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
+// in the authority section (RFC 2308). With minimalANY (a query over
+// UDP), ANY is answered with one RRset, the first in type order (RFC
+// 8482, as Knot does), not all of them: a small question must not buy a
+// large answer. A CNAME chain that comes back to a name already in it
+// is a loop: SERVFAIL, with each CNAME of it once (as BIND answers; RFC
+// 1034 3.6.2).
+func (s *snapshot) answer(q dns.Question, resp *dns.Msg, minimalANY bool) {
 	name := dnsname.FQDN(q.Name)
 	resp.Authoritative = true
+	var chain []string // the names a CNAME led to
 	for i := 0; ; i++ {
 		if cut := s.cut(name); cut != "" && !(cut == name && q.Qtype == dns.TypeDS) {
 			s.referral(cut, resp)
@@ -38,6 +46,9 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
 		if q.Qtype == dns.TypeANY {
 			for _, s := range n {
 				resp.Answer = append(resp.Answer, s.rrs...)
+				if minimalANY {
+					break
+				}
 			}
 			return
 		}
@@ -51,7 +62,12 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg) {
 			return
 		}
 		resp.Answer = append(resp.Answer, cname[0])
+		chain = append(chain, name)
 		target := dnsname.FQDN(cname[0].(*dns.CNAME).Target)
+		if slices.Contains(chain, target) {
+			resp.Rcode = dns.RcodeServerFailure
+			return
+		}
 		if !dnsname.InZone(target, s.origin) || i >= maxCNAMEChain {
 			return // the resolver follows it from here
 		}

@@ -2,6 +2,7 @@ package zone
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/internal/connlimit"
 	"github.com/sshdyn/sshdyn/internal/sockopt"
 	"github.com/sshdyn/sshdyn/tsig"
 )
@@ -24,14 +26,43 @@ type Server struct {
 	Keys   []tsig.Key // every TSIG key the server accepts (update and transfer keys)
 	Logger *slog.Logger
 
+	// RRL limits the answers sent over UDP to each client network (see
+	// RRL); a zero Rate turns it off. A zone's RRLRate overrides Rate.
+	RRL RRL
+	// CookieSecret is the DNS cookie secret (32 hex digits), for servers
+	// that share one (an anycast set); empty: a random one, rotated.
+	CookieSecret string
+	// NSID, if set, is the identifier sent to a query that asks for it
+	// (RFC 5001), to tell several servers apart.
+	NSID string
+	// MaxTCP and MaxTCPPerSource cap the TCP connections held open, in
+	// all and per source (an IPv4 address, an IPv6 /64); TCPIdle closes
+	// one idle that long (defaults below).
+	MaxTCP, MaxTCPPerSource int
+	TCPIdle                 time.Duration
+	// Observe, if set, is told of each answer RRL dropped ("dropped")
+	// or truncated ("slipped"), and each TCP connection over a cap
+	// ("tcp_refused"), for metrics.
+	Observe func(event string)
+
 	once    sync.Once
 	noisy   noisyLog // lines spoofable packets cause
 	keys    tsig.Ring
+	cookies *cookieSecrets
+	limit   *limiter
 	mu      sync.Mutex
 	servers []*dns.Server
 	notify  sync.WaitGroup
 	stop    chan struct{}
+	initErr error
 }
+
+// Defaults of the TCP caps (RFC 7766 6.2: a server should bound them).
+const (
+	DefaultMaxTCP          = 1024
+	DefaultMaxTCPPerSource = 32
+	DefaultTCPIdle         = 10 * time.Second
+)
 
 // udpSize is the largest UDP answer sent, whatever the client offers: big
 // enough for most answers, small enough not to fragment (DNS Flag Day 2020).
@@ -40,6 +71,22 @@ const udpSize = 1232
 func (s *Server) init() {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Observe == nil {
+		s.Observe = func(string) {}
+	}
+	if s.MaxTCP <= 0 {
+		s.MaxTCP = DefaultMaxTCP
+	}
+	if s.MaxTCPPerSource <= 0 {
+		s.MaxTCPPerSource = DefaultMaxTCPPerSource
+	}
+	if s.TCPIdle <= 0 {
+		s.TCPIdle = DefaultTCPIdle
+	}
+	s.cookies, s.initErr = newCookieSecrets(s.CookieSecret)
+	if s.RRL.Rate > 0 || s.zoneRates() {
+		s.limit = newLimiter(s.RRL)
 	}
 	s.keys = tsig.NewRing(s.Keys...)
 	s.stop = make(chan struct{})
@@ -78,6 +125,9 @@ func (s *Server) init() {
 // literal on IPv6 only, so "0.0.0.0:53" and "[::]:53" can both be used.
 func (s *Server) Listen(addr string) error {
 	s.once.Do(s.init)
+	if s.initErr != nil {
+		return s.initErr
+	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
@@ -94,12 +144,16 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("dns listen: %w", err)
 	}
+	capped := connlimit.Listener(l, s.MaxTCP, s.MaxTCPPerSource, tcpSource, func(remote net.Addr) {
+		s.Observe("tcp_refused")
+		s.noisy.info(s.Logger, "DNS TCP connection over a cap closed", "remote", remote.String(), "max", s.MaxTCP, "max_per_source", s.MaxTCPPerSource)
+	})
 	for _, srv := range []*dns.Server{
 		{PacketConn: pc, UDPSize: dns.MaxMsgSize},
 		// No cap on the messages of one TCP connection (miekg/dns closes
 		// it after 128 by default): sshdyn's own client and secondaries
-		// keep theirs open; the 10 s idle timeout ends it.
-		{Listener: l, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: -1},
+		// keep theirs open, pipelining queries; the idle timeout ends it.
+		{Listener: capped, ReadTimeout: s.TCPIdle, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return s.TCPIdle }, MaxTCPQueries: -1},
 	} {
 		srv.Handler = s
 		srv.MsgAcceptFunc = acceptMsg
@@ -186,11 +240,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// maxUpdateRRs bounds the records of one UPDATE.
+// tcpSource is a TCP client's source for the connection caps: an IPv4
+// address, an IPv6 /64.
+func tcpSource(a netip.Addr) netip.Prefix {
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(64)
+	return p
+}
+
+// zoneRates reports whether a zone has a rate of its own.
+func (s *Server) zoneRates() bool {
+	for _, z := range s.Zones {
+		if z.cfg.RRLRate != nil && *z.cfg.RRLRate > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// maxUpdateRRs bounds the records of one UPDATE, its additional section
+// included (with room for OPT and TSIG); it is answered FORMERR over it.
 const maxUpdateRRs = 1000
 
 // acceptMsg replaces miekg/dns's default, which answers UPDATE with
 // NOTIMP: queries and updates are let through, with bounded sections.
+// An UPDATE may carry related records in its additional section (RFC
+// 2136 2.6), which are ignored, as BIND and Knot do.
 func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
 	if dh.Bits&(1<<15) != 0 { // a response
 		return dns.MsgIgnore
@@ -201,7 +278,7 @@ func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
 			return dns.MsgReject
 		}
 	case dns.OpcodeUpdate:
-		if dh.Qdcount != 1 || int(dh.Ancount)+int(dh.Nscount) > maxUpdateRRs || dh.Arcount > 2 {
+		if dh.Qdcount != 1 || int(dh.Ancount)+int(dh.Nscount)+int(dh.Arcount) > maxUpdateRRs+2 {
 			return dns.MsgReject
 		}
 	default:
@@ -226,9 +303,16 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.RecursionAvailable = false
+	remote := remoteAddr(w.RemoteAddr())
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+	e := s.edns(req, remote)
 	q := req.Question[0]
 	z := s.find(q.Name)
 	switch {
+	case e.formErr:
+		resp.Rcode = dns.RcodeFormatError
+	case e.opt != nil && e.opt.Version() != 0:
+		resp.Rcode = dns.RcodeBadVers // and nothing else (RFC 6891 6.1.3)
 	case q.Qclass != dns.ClassINET && !(q.Qclass == dns.ClassANY && req.Opcode == dns.OpcodeQuery):
 		resp.Rcode = dns.RcodeRefused
 	case req.Opcode == dns.OpcodeUpdate:
@@ -240,9 +324,124 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			return
 		}
 	default:
-		z.snapshot().answer(q, resp)
+		z.snapshot().answer(q, resp, udp)
 	}
-	s.reply(w, req, resp, key)
+	if udp && key == "" && s.limit != nil && e.cookie != cookieValid {
+		switch s.rateLimit(remote, z, q, resp) {
+		case rrlDrop:
+			return
+		case rrlSlip:
+			// Small, and useful only to a client that asks again: a
+			// resolver that sent a cookie gets BADCOOKIE with a fresh
+			// one (RFC 7873 5.2.3), any other the empty truncated
+			// answer that sends it to TCP.
+			slipped := new(dns.Msg)
+			slipped.SetReply(req)
+			slipped.RecursionAvailable = false
+			if e.cookie == cookieClient {
+				slipped.Rcode = dns.RcodeBadCookie
+			} else {
+				slipped.Truncated = true
+			}
+			resp = slipped
+		}
+	}
+	s.reply(w, req, resp, key, e)
+}
+
+// remoteAddr is a remote address's IP.
+func remoteAddr(a net.Addr) netip.Addr {
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap.Addr().Unmap()
+}
+
+// rateLimit accounts resp to remote for RRL, and says what to do with it.
+func (s *Server) rateLimit(remote netip.Addr, z *Zone, q dns.Question, resp *dns.Msg) rrlAction {
+	rate := s.RRL.Rate
+	origin := ""
+	if z != nil {
+		origin = z.Origin
+		if r := z.cfg.RRLRate; r != nil {
+			rate = *r
+		}
+	}
+	kind, name, t := rrlError, "", uint16(0)
+	switch {
+	case resp.Rcode == dns.RcodeNameError:
+		kind, name = rrlNXDomain, origin
+	case resp.Rcode != dns.RcodeSuccess:
+	case len(resp.Answer) > 0:
+		kind, name, t = rrlAnswer, q.Name, q.Qtype
+	case !resp.Authoritative && len(resp.Ns) > 0:
+		kind, name = rrlReferral, resp.Ns[0].Header().Name
+	default:
+		kind, name = rrlNoData, origin
+	}
+	a := s.limit.account(remote, kind, name, t, rate, time.Now())
+	switch a {
+	case rrlDrop:
+		s.Observe("dropped")
+	case rrlSlip:
+		s.Observe("slipped")
+	}
+	if a != rrlSend {
+		s.noisy.info(s.Logger, "DNS answers rate-limited (RRL)", "network", network(remote).String(), "name", name, "type", dns.TypeToString[t], "rcode", dns.RcodeToString[resp.Rcode])
+	}
+	return a
+}
+
+// ednsInfo is what a request's EDNS asks for.
+type ednsInfo struct {
+	opt       *dns.OPT // the request's, or nil
+	formErr   bool     // an OPT out of place or twice, a malformed cookie
+	cookie    cookieVerdict
+	cookieOut []byte // the COOKIE to answer with
+	nsid      bool   // NSID asked for
+	keepalive bool   // edns-tcp-keepalive sent (RFC 7828)
+}
+
+// edns reads a request's OPT record (RFC 6891): at most one, in the
+// additional section; its options COOKIE, NSID and TCP keepalive, the
+// others ignored.
+func (s *Server) edns(req *dns.Msg, remote netip.Addr) ednsInfo {
+	var e ednsInfo
+	for _, sec := range [][]dns.RR{req.Answer, req.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				e.formErr = true
+			}
+		}
+	}
+	for _, rr := range req.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			if e.opt != nil {
+				e.formErr = true
+			}
+			e.opt = o
+		}
+	}
+	if e.opt == nil {
+		return e
+	}
+	for _, o := range e.opt.Option {
+		switch o := o.(type) {
+		case *dns.EDNS0_COOKIE:
+			data, err := hex.DecodeString(o.Cookie)
+			if err != nil {
+				e.formErr = true
+				continue
+			}
+			e.cookie, e.cookieOut = s.cookies.check(data, remote, time.Now())
+			if e.cookie == cookieMalformed {
+				e.formErr = true
+			}
+		case *dns.EDNS0_NSID:
+			e.nsid = true
+		case *dns.EDNS0_TCP_KEEPALIVE:
+			e.keepalive = true
+		}
+	}
+	return e
 }
 
 // find returns the zone that holds name (the longest match), or nil.
@@ -405,20 +604,31 @@ func (z *Zone) mayTransfer(remote netip.Addr, key string) bool {
 }
 
 // reply sends resp, signed when the request was, and truncated over UDP
-// to what the client can take.
-func (s *Server) reply(w dns.ResponseWriter, req, resp *dns.Msg, key string) {
+// to what the client can take. To a request with EDNS it adds an OPT of
+// version 0 with the DO bit echoed, no flags else, and the options asked
+// for: COOKIE, NSID, TCP keepalive.
+func (s *Server) reply(w dns.ResponseWriter, req, resp *dns.Msg, key string, e ednsInfo) {
 	resp.Compress = true
 	size := dns.MinMsgSize
-	if opt := req.IsEdns0(); opt != nil {
-		if opt.Version() != 0 {
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+	if opt := e.opt; opt != nil {
+		if resp.Rcode == dns.RcodeBadVers {
 			resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
 			resp.Authoritative = false
-			resp.Rcode = dns.RcodeBadVers
 		}
 		size = max(dns.MinMsgSize, min(int(opt.UDPSize()), udpSize))
-		resp.SetEdns0(udpSize, false)
+		out := resp.SetEdns0(udpSize, opt.Do()).IsEdns0()
+		if e.cookieOut != nil {
+			out.Option = append(out.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: hex.EncodeToString(e.cookieOut)})
+		}
+		if e.nsid && s.NSID != "" {
+			out.Option = append(out.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: hex.EncodeToString([]byte(s.NSID))})
+		}
+		if e.keepalive && !udp {
+			out.Option = append(out.Option, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Timeout: uint16(s.TCPIdle / (100 * time.Millisecond))})
+		}
 	}
-	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+	if udp {
 		if key != "" {
 			size -= 200 // room for the TSIG record
 		}
@@ -433,8 +643,9 @@ func (s *Server) reply(w dns.ResponseWriter, req, resp *dns.Msg, key string) {
 }
 
 // tsigFailure answers a request whose TSIG did not verify: NOTAUTH with
-// the TSIG error (RFC 8945 5.2), unsigned, as there is no shared key to
-// sign with (BADKEY) or the request's MAC cannot be trusted (BADSIG).
+// the TSIG error (RFC 8945 5.2); unsigned when there is no shared key to
+// sign with (BADKEY) or the request's MAC cannot be trusted (BADSIG),
+// signed for BADTIME.
 func (s *Server) tsigFailure(w dns.ResponseWriter, req *dns.Msg, t *dns.TSIG, err error) {
 	code := uint16(dns.RcodeBadSig)
 	switch {
@@ -447,6 +658,23 @@ func (s *Server) tsigFailure(w dns.ResponseWriter, req *dns.Msg, t *dns.TSIG, er
 	resp := new(dns.Msg)
 	resp.SetRcode(req, dns.RcodeNotAuth)
 	now := time.Now().Unix()
+	if code == dns.RcodeBadTime {
+		// The key is known and the MAC verified: the answer is signed
+		// (RFC 8945 5.2.3), with the request's time signed and ours in
+		// the other data, so that the client can tell its clock is off.
+		resp.Extra = append(resp.Extra, &dns.TSIG{
+			Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+			Algorithm:  t.Algorithm,
+			TimeSigned: t.TimeSigned,
+			Fudge:      t.Fudge,
+			OrigId:     req.Id,
+			Error:      code,
+			OtherLen:   6,
+			OtherData:  fmt.Sprintf("%012x", now),
+		})
+		w.WriteMsg(resp)
+		return
+	}
 	rr := &dns.TSIG{
 		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
 		Algorithm:  t.Algorithm,
@@ -454,10 +682,6 @@ func (s *Server) tsigFailure(w dns.ResponseWriter, req *dns.Msg, t *dns.TSIG, er
 		Fudge:      t.Fudge,
 		OrigId:     req.Id,
 		Error:      code,
-	}
-	if code == dns.RcodeBadTime {
-		rr.OtherLen = 6
-		rr.OtherData = fmt.Sprintf("%012x", now)
 	}
 	resp.Extra = append(resp.Extra, rr)
 	b, err := resp.Pack()

@@ -57,6 +57,11 @@ type Config struct {
 	SyncAfter    time.Duration
 
 	Logger *slog.Logger // compaction and journal errors; none if nil
+
+	// RRLRate, if set, is the zone's own rate for response rate
+	// limiting (see RRL): answers per second per client network and
+	// kind; 0 turns it off for the zone.
+	RRLRate *int
 }
 
 // snapshot is a published, immutable state of the zone: durable (its

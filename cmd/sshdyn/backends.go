@@ -90,7 +90,7 @@ func openRFC2136(zc config.Zone, env backendEnv) (opened, error) {
 		Origin: zc.Name, File: zc.File,
 		UpdateKeys: []string{b.Key().Name}, UpdateTypes: zc.Types(),
 		AllowTransfer: zc.TransferPrefixes(), TransferKeys: xfr, Notify: zc.Notify, ACME: zc.ACME,
-		JournalLimit: zc.JournalLimit, SyncAfter: zc.ZonefileSync.Duration,
+		JournalLimit: zc.JournalLimit, SyncAfter: zc.ZonefileSync.Duration, RRLRate: zc.RRLRate,
 	})
 	if err != nil {
 		b.Close()

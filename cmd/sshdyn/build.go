@@ -101,7 +101,10 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 		zones = append(zones, publish.Zone{Name: zc.Name, TTL: zc.TTL, Backend: bz.backend,
 			ACME: zc.ACME, ACMETTL: zc.ACMETTL, WaitFor: zc.WaitFor, WaitTimeout: zc.WaitTimeout.Duration})
 	}
-	p.dns = embeddedServer(p.zones, ring, log.With("component", "dns"))
+	p.dns = embeddedServer(cfg, p.zones, ring, log.With("component", "dns"))
+	if p.dns != nil && m != nil {
+		p.dns.Observe = m.DNSEvents()
+	}
 
 	hosts, err := authorized.Open(cfg.AuthorizedKeys, authorized.Scope{Zones: cfg.ZoneNames(), Reserved: reserved(p.zones),
 		CheckNotify: func(u string) error { _, err := notify.Parse(u, cfg.NotifySecret); return err }})
@@ -238,8 +241,11 @@ func addKeys(ring map[string]tsig.Key, zoneName string, keys []tsig.Key) error {
 
 // embeddedServer returns the embedded primary for the zones served here,
 // not yet listening; nil if there are none.
-func embeddedServer(zones []builtZone, ring map[string]tsig.Key, log *slog.Logger) *zone.Server {
-	srv := &zone.Server{Logger: log}
+func embeddedServer(cfg *config.Config, zones []builtZone, ring map[string]tsig.Key, log *slog.Logger) *zone.Server {
+	srv := &zone.Server{Logger: log,
+		RRL:          zone.RRL{Rate: cfg.RRLRate, Slip: cfg.RRLSlip, Window: cfg.RRLWindow.Duration, Exempt: cfg.RRLExemptPrefixes()},
+		CookieSecret: cfg.DNSCookieSecret, NSID: cfg.DNSNSID,
+		MaxTCP: cfg.DNSTCPMaxConns, MaxTCPPerSource: cfg.DNSTCPMaxConnsPerSource, TCPIdle: cfg.DNSTCPIdleTimeout.Duration}
 	for _, bz := range zones {
 		if bz.embedded != nil {
 			srv.Zones = append(srv.Zones, bz.embedded)

@@ -66,6 +66,9 @@ type Options struct {
 	// NoWildcards (PowerDNS only: its policy script) refuses the key
 	// every name starting with "*.".
 	NoWildcards bool
+	// Server, for the embedded primary ("sshdyn"), sets the fields of its
+	// zone.Server before it listens: RRL, NSID, TCP caps, cookies.
+	Server func(*zone.Server)
 
 	// LogToFile sends the server's output to output.log in its directory,
 	// not into the test process. Benchmarks set it: a busy primary logs
@@ -325,6 +328,9 @@ func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 	}
 	s.stderr = &LogBuffer{}
 	s.embed = &zone.Server{Zones: []*zone.Zone{z}, Keys: keys, Logger: slog.New(slog.NewTextHandler(s.stderr, nil))}
+	if opts.Server != nil {
+		opts.Server(s.embed)
+	}
 	for _, addr := range []string{s.Addr, s.Addr6} {
 		if err := s.embed.Listen(addr); err != nil {
 			s.embed.Shutdown(context.Background())
