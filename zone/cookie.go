@@ -74,7 +74,7 @@ func serverCookie(secret [16]byte, client []byte, ts uint32, addr netip.Addr) []
 	h := siphash24(secret, in[:16+n])
 	out := make([]byte, 16)
 	copy(out, in[8:16])
-	binary.BigEndian.PutUint64(out[8:], h)
+	binary.LittleEndian.PutUint64(out[8:], h) // SipHash's output, as its reference code writes it
 	return out
 }
 

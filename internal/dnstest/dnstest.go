@@ -66,6 +66,12 @@ type Options struct {
 	// NoWildcards (PowerDNS only: its policy script) refuses the key
 	// every name starting with "*.".
 	NoWildcards bool
+	// BindOptions are lines added to BIND's options block, e.g.
+	// cookie-secret "…";.
+	BindOptions []string
+	// TransferWithKey lets the update key transfer the zone (BIND, Knot,
+	// the embedded primary): AXFR then reads what each serves, whole.
+	TransferWithKey bool
 	// Server, for the embedded primary ("sshdyn"), sets the fields of its
 	// zone.Server before it listens: RRL, NSID, TCP caps, cookies.
 	Server func(*zone.Server)
@@ -213,7 +219,14 @@ func (s *Server) configure(kind, zoneFile string, opts Options) ([]string, error
 			return nil, err
 		}
 		conf := filepath.Join(s.Dir, "named.conf")
-		if err := os.WriteFile(conf, []byte(bindConf(s.Dir, s.Port, s, zoneFile, withTXT(opts))), 0o644); err != nil {
+		text := bindConf(s.Dir, s.Port, s, zoneFile, withTXT(opts))
+		if opts.TransferWithKey {
+			text = strings.Replace(text, "allow-transfer { none; };", fmt.Sprintf("allow-transfer { key %q; };", strings.TrimSuffix(s.Key.Name, ".")), 1)
+		}
+		if len(opts.BindOptions) > 0 {
+			text = strings.Replace(text, "\tallow-transfer", "\t"+strings.Join(opts.BindOptions, "\n\t")+"\n\tallow-transfer", 1)
+		}
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
 		return []string{"named", "-g", "-c", conf}, nil
@@ -222,7 +235,12 @@ func (s *Server) configure(kind, zoneFile string, opts Options) ([]string, error
 			return nil, err
 		}
 		conf := filepath.Join(s.Dir, "knot.conf")
-		if err := os.WriteFile(conf, []byte(knotConf(s.Dir, s.Port, s, withTXT(opts), opts.KnotZone)), 0o644); err != nil {
+		text := knotConf(s.Dir, s.Port, s, withTXT(opts), opts.KnotZone)
+		if opts.TransferWithKey {
+			text = strings.Replace(text, "acl:\n", fmt.Sprintf("acl:\n  - id: transfer\n    key: %s\n    action: transfer\n", strings.TrimSuffix(s.Key.Name, ".")), 1)
+			text = strings.Replace(text, "    acl: update\n", "    acl: [ update, transfer ]\n", 1)
+		}
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
 		return []string{"knotd", "-c", conf}, nil
@@ -317,6 +335,10 @@ func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 		cfg.UpdateTypes = append(cfg.UpdateTypes, dns.StringToType[t])
 	}
 	keys := []tsig.Key{s.Key}
+	if opts.TransferWithKey {
+		cfg.AllowTransfer = append(cfg.AllowTransfer, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+		cfg.TransferKeys = append(cfg.TransferKeys, s.Key.Name)
+	}
 	if len(opts.AllowTransfer) > 0 {
 		s.XfrKey = tsig.Key{Name: "xfr-test.", Algorithm: dns.HmacSHA256, Secret: randomSecret()}
 		cfg.TransferKeys = []string{s.XfrKey.Name}
@@ -513,6 +535,31 @@ zone:
   - domain: %[5]s
     acl: update
 `, dir, port, strings.TrimSuffix(s.Key.Name, "."), s.Key.Secret, s.Zone, strings.Join(types, ", ")) + extra
+}
+
+// AXFR transfers the zone from s, signed with s.Key (Options.TransferWithKey),
+// and returns its records, the closing SOA left out.
+func (s *Server) AXFR(t testing.TB) []dns.RR {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetAxfr(dns.Fqdn(s.Zone))
+	m.SetTsig(s.Key.Name, s.Key.Algorithm, 300, time.Now().Unix())
+	tr := &dns.Transfer{TsigSecret: map[string]string{s.Key.Name: s.Key.Secret}}
+	ch, err := tr.In(m, s.Addr)
+	if err != nil {
+		t.Fatalf("AXFR from %s: %v", s.Kind, err)
+	}
+	var out []dns.RR
+	for env := range ch {
+		if env.Error != nil {
+			t.Fatalf("AXFR from %s: %v", s.Kind, env.Error)
+		}
+		out = append(out, env.RR...)
+	}
+	if len(out) > 1 {
+		out = out[:len(out)-1]
+	}
+	return out
 }
 
 // FreePort picks a port in 10000-32000 (below Linux's ephemeral range)
