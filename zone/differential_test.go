@@ -33,7 +33,9 @@ func TestDifferentialUpdates(t *testing.T) {
 	servers := make([]*dnstest.Server, len(kinds))
 	var wg sync.WaitGroup
 	for i, k := range kinds {
-		wg.Go(func() { servers[i] = dnstest.Start(t, k, dnstest.Options{Records: base, Types: types, TransferWithKey: true}) })
+		wg.Go(func() {
+			servers[i] = dnstest.Start(t, k, dnstest.Options{Records: base, Types: types, TransferWithKey: true})
+		})
 	}
 	wg.Wait()
 	for _, s := range servers {
@@ -119,7 +121,9 @@ func TestDifferentialUpdates(t *testing.T) {
 		// Knot's acl with update-type refuses a deletion of all a
 		// name's RRsets (type ANY); the test then deletes them type by
 		// type there.
-		{"delete a name", func(m *dns.Msg) { m.RemoveName([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: in("home"), Rrtype: dns.TypeANY}}}) }, map[string]int{"knot": dns.RcodeNotAuth}},
+		{"delete a name", func(m *dns.Msg) {
+			m.RemoveName([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: in("home"), Rrtype: dns.TypeANY}}})
+		}, map[string]int{"knot": dns.RcodeNotAuth}},
 		// Knot answers what its ACL refuses NOTAUTH (TSIG error BADKEY),
 		// as if it did not know the key.
 		{"a type the key may not change (REFUSED)", func(m *dns.Msg) { m.Insert([]dns.RR{rr(in("srv") + " 60 SRV 0 0 443 " + in("home"))}) }, map[string]int{"knot": dns.RcodeNotAuth}},
