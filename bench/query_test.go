@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/internal/sockopt"
 )
 
 var (
@@ -283,28 +286,36 @@ func startFixed(b *testing.B) queryServer {
 	rr, _ := dns.NewRR("h1.dyn.example.com. 60 IN A 198.51.0.2")
 	m.Answer = []dns.RR{rr}
 	wire, _ := m.Pack()
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		b.Fatal(err)
+	// The embedded primary's socket set-up: one UDP socket per core
+	// (SO_REUSEPORT), each with its own reader.
+	lc := net.ListenConfig{Control: sockopt.ReusePort}
+	var pcs []net.PacketConn
+	for range runtime.GOMAXPROCS(0) {
+		pc, err := lc.ListenPacket(context.Background(), "udp4", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pcs = append(pcs, pc)
+		go func() {
+			uc := pc.(*net.UDPConn)
+			buf := make([]byte, 4096)
+			out := slices.Clone(wire)
+			for {
+				n, from, err := uc.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				if n >= 2 {
+					out[0], out[1] = buf[0], buf[1]
+					uc.WriteToUDPAddrPort(out, from)
+				}
+			}
+		}()
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	go func() {
-		buf := make([]byte, 4096)
-		out := slices.Clone(wire)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if n >= 2 {
-				out[0], out[1] = buf[0], buf[1]
-				pc.WriteTo(out, from)
-			}
-		}
-	}()
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -332,7 +343,12 @@ func startFixed(b *testing.B) queryServer {
 			}()
 		}
 	}()
-	return queryServer{name: "fixed", addr: addr, stop: func() { pc.Close(); l.Close() }}
+	return queryServer{name: "fixed", addr: addr, stop: func() {
+		for _, pc := range pcs {
+			pc.Close()
+		}
+		l.Close()
+	}}
 }
 
 func readFull(c net.Conn, b []byte) (int, error) {

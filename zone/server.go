@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -40,6 +41,9 @@ type Server struct {
 	// one idle that long (defaults below).
 	MaxTCP, MaxTCPPerSource int
 	TCPIdle                 time.Duration
+	// NoFastPath answers every query through the full path (ServeDNS),
+	// as the tests that compare the two do.
+	NoFastPath bool
 	// Observe, if set, is told of each answer RRL dropped ("dropped")
 	// or truncated ("slipped"), and each TCP connection over a cap
 	// ("tcp_refused"), for metrics.
@@ -50,6 +54,7 @@ type Server struct {
 	keys    tsig.Ring
 	cookies *cookieSecrets
 	limit   *limiter
+	fast    fastCache // answers rendered for the fast path
 	mu      sync.Mutex
 	servers []*dns.Server
 	notify  sync.WaitGroup
@@ -144,17 +149,41 @@ func (s *Server) Listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("dns listen: %w", err)
 	}
+	// One UDP socket per core where the kernel spreads the packets over
+	// sockets that share a port (SO_REUSEPORT), each read by its own
+	// fast path.
+	pcs := []net.PacketConn{pc}
+	if sockopt.ReusePortSpreads && !s.NoFastPath {
+		lc := net.ListenConfig{Control: sockopt.ReusePort}
+		for range runtime.GOMAXPROCS(0) - 1 {
+			more, err := lc.ListenPacket(context.Background(), udp, pc.LocalAddr().String())
+			if err != nil {
+				break // one socket still serves
+			}
+			pcs = append(pcs, more)
+		}
+	}
+	if !s.NoFastPath {
+		for i, c := range pcs {
+			if uc, ok := c.(*net.UDPConn); ok {
+				pcs[i] = newFastConn(uc, s)
+			}
+		}
+	}
 	capped := connlimit.Listener(l, s.MaxTCP, s.MaxTCPPerSource, tcpSource, func(remote net.Addr) {
 		s.Observe("tcp_refused")
 		s.noisy.info(s.Logger, "DNS TCP connection over a cap closed", "remote", remote.String(), "max", s.MaxTCP, "max_per_source", s.MaxTCPPerSource)
 	})
-	for _, srv := range []*dns.Server{
-		{PacketConn: pc, UDPSize: dns.MaxMsgSize},
+	servers := []*dns.Server{
 		// No cap on the messages of one TCP connection (miekg/dns closes
 		// it after 128 by default): sshdyn's own client and secondaries
 		// keep theirs open, pipelining queries; the idle timeout ends it.
 		{Listener: capped, ReadTimeout: s.TCPIdle, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return s.TCPIdle }, MaxTCPQueries: -1},
-	} {
+	}
+	for _, c := range pcs {
+		servers = append(servers, &dns.Server{PacketConn: c, UDPSize: dns.MaxMsgSize})
+	}
+	for _, srv := range servers {
 		srv.Handler = s
 		srv.MsgAcceptFunc = acceptMsg
 		srv.TsigProvider = s.keys
@@ -180,8 +209,9 @@ func (s *Server) Listen(addr string) error {
 func listenBoth(tcp, udp, addr string) (net.PacketConn, net.Listener, error) {
 	_, port, _ := net.SplitHostPort(addr)
 	lc := net.ListenConfig{Control: sockopt.V6Only}
+	ulc := net.ListenConfig{Control: sockopt.ReusePort} // V6Only too
 	for try := 0; ; try++ {
-		pc, err := lc.ListenPacket(context.Background(), udp, addr)
+		pc, err := ulc.ListenPacket(context.Background(), udp, addr)
 		if err != nil {
 			return nil, nil, err
 		}

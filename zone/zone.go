@@ -70,8 +70,9 @@ type snapshot struct {
 	origin  string
 	names   *tree
 	serial  uint32
-	cuts    int     // names below the apex that hold NS records (delegations)
-	history []*diff // the changes that led here, oldest first, for IXFR
+	cuts    int       // names below the apex that hold NS records (delegations)
+	history []*diff   // the changes that led here, oldest first, for IXFR
+	fast    fastCache // answers rendered for the fast path
 	// historyRecords counts the records of history's diffs.
 	historyRecords int
 }

@@ -48,3 +48,21 @@ func QuickAck(c net.Conn) error {
 	}
 	return quickAck(raw)
 }
+
+// ReusePort is a net.ListenConfig Control function that sets Linux's
+// SO_REUSEPORT: several UDP sockets bound to one address and port, the
+// kernel spreading the packets of different clients over them, so that
+// each core reads its own. Elsewhere it does nothing (the BSDs' option of
+// that name does not spread the load), and ReusePortSpreads is false.
+func ReusePort(network, _ string, c syscall.RawConn) error {
+	if strings.HasSuffix(network, "6") {
+		if err := v6Only(c); err != nil {
+			return err
+		}
+	}
+	return reusePort(c)
+}
+
+// ReusePortSpreads reports whether ReusePort spreads packets over the
+// sockets that share a port: on Linux.
+const ReusePortSpreads = reusePortSpreads

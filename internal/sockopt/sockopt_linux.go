@@ -25,3 +25,7 @@ func setInt(c syscall.RawConn, level, opt int) error {
 	}
 	return serr
 }
+
+const reusePortSpreads = true
+
+func reusePort(c syscall.RawConn) error { return setInt(c, unix.SOL_SOCKET, unix.SO_REUSEPORT) }

@@ -25,3 +25,7 @@ func v6Only(c syscall.RawConn) error {
 func bindAddressNoPort(syscall.RawConn) error { return nil }
 
 func quickAck(syscall.RawConn) error { return nil }
+
+const reusePortSpreads = false
+
+func reusePort(syscall.RawConn) error { return nil }
