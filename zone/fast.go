@@ -201,8 +201,17 @@ func render(z *Zone, q *fastQuery, name string) *fastEntry {
 // remote, and reports whether it did; send is false when RRL drops it.
 // ok false: the full path must answer.
 func (srv *Server) fastAnswer(b []byte, remote netip.Addr, q *fastQuery, out []byte) (reply []byte, send, ok bool) {
+	return srv.fastAnswerOn(b, remote, q, out, false)
+}
+
+// fastAnswerOn is fastAnswer, over TCP if tcp: no size limit but the
+// protocol's, and no rate limiting (TCP cannot be spoofed).
+func (srv *Server) fastAnswerOn(b []byte, remote netip.Addr, q *fastQuery, out []byte, tcp bool) (reply []byte, send, ok bool) {
 	if !parseFast(b, q) {
 		return nil, false, false
+	}
+	if tcp {
+		q.size = dns.MaxMsgSize
 	}
 	e := srv.fast.get(q.key)
 	if e == nil {
@@ -224,7 +233,7 @@ func (srv *Server) fastAnswer(b []byte, remote netip.Addr, q *fastQuery, out []b
 	if n > q.size {
 		return nil, false, false // truncation: the full path
 	}
-	if srv.limit != nil {
+	if srv.limit != nil && !tcp {
 		rate := srv.RRL.Rate
 		if r := z.cfg.RRLRate; r != nil {
 			rate = *r
@@ -457,4 +466,36 @@ func (f *fastConn) SetReadDeadline(t time.Time) error {
 		f.once.Do(func() { close(f.done) })
 	}
 	return nil
+}
+
+// fastTCPReader is miekg/dns's TCP reader with the fast path in front: a
+// plain query read from a connection is answered on it at once, and the
+// next message read; the others go to miekg/dns's server as read. A
+// connection's messages are read and answered in turn, so the answers
+// keep their order.
+type fastTCPReader struct {
+	dns.Reader
+	srv *Server
+}
+
+func (r fastTCPReader) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
+	var q fastQuery
+	out := make([]byte, 2, 2+udpSize)
+	for {
+		m, err := r.Reader.ReadTCP(conn, timeout)
+		if err != nil {
+			return m, err
+		}
+		remote, _ := netip.ParseAddrPort(conn.RemoteAddr().String())
+		reply, _, ok := r.srv.fastAnswerOn(m, remote.Addr().Unmap(), &q, out[2:2], true)
+		if !ok {
+			return m, nil
+		}
+		out = append(out[:2], reply...)
+		binary.BigEndian.PutUint16(out, uint16(len(reply)))
+		conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := conn.Write(out); err != nil {
+			return nil, err
+		}
+	}
 }

@@ -31,21 +31,23 @@ func TestFastPathLikeFullPath(t *testing.T) {
 			qname = strings.ToUpper(fast.Zone) + "."
 		}
 		for _, qt := range types {
-			for _, edns := range []int{0, 1, 2} { // none, EDNS, EDNS with DO
-				ask := func(s *dnstest.Server) *dns.Msg {
-					q := question(qname, qt)
-					q.Id = 4711
-					q.RecursionDesired = qt == dns.TypeA
-					if edns > 0 {
-						q.SetEdns0(1232, edns == 2)
+			for _, network := range []string{"udp", "tcp"} {
+				for _, edns := range []int{0, 1, 2} { // none, EDNS, EDNS with DO
+					ask := func(s *dnstest.Server) *dns.Msg {
+						q := question(qname, qt)
+						q.Id = 4711
+						q.RecursionDesired = qt == dns.TypeA
+						if edns > 0 {
+							q.SetEdns0(1232, edns == 2)
+						}
+						return exchange(t, network, s.Addr, q, nil)
 					}
-					return exchange(t, "udp", s.Addr, q, nil)
+					a, b := ask(fast), ask(full)
+					if a.String() != b.String() {
+						t.Errorf("%s %s over %s (EDNS %d): the fast path answers\n%v\nthe full path\n%v", qname, dns.TypeToString[qt], network, edns, a, b)
+					}
+					n++
 				}
-				a, b := ask(fast), ask(full)
-				if a.String() != b.String() {
-					t.Errorf("%s %s (EDNS %d): the fast path answers\n%v\nthe full path\n%v", qname, dns.TypeToString[qt], edns, a, b)
-				}
-				n++
 			}
 		}
 	}

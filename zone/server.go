@@ -180,6 +180,9 @@ func (s *Server) Listen(addr string) error {
 		// keep theirs open, pipelining queries; the idle timeout ends it.
 		{Listener: capped, ReadTimeout: s.TCPIdle, WriteTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return s.TCPIdle }, MaxTCPQueries: -1},
 	}
+	if !s.NoFastPath {
+		servers[0].DecorateReader = func(r dns.Reader) dns.Reader { return fastTCPReader{Reader: r, srv: s} }
+	}
 	for _, c := range pcs {
 		servers = append(servers, &dns.Server{PacketConn: c, UDPSize: dns.MaxMsgSize})
 	}
