@@ -223,14 +223,7 @@ func (z Zone) Embedded() bool { return z.File != "" }
 
 // TransferPrefixes returns AllowTransfer as networks; Validate has
 // checked them.
-func (z Zone) TransferPrefixes() []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range z.AllowTransfer {
-		p, _ := parsePrefix(s)
-		out = append(out, p)
-	}
-	return out
-}
+func (z Zone) TransferPrefixes() []netip.Prefix { return prefixes(z.AllowTransfer) }
 
 // Types returns UpdateTypes as RR type numbers; Validate has checked them.
 func (z Zone) Types() []uint16 {
@@ -694,20 +687,17 @@ func (c *Config) validateDNS() error {
 
 // RRLExemptPrefixes returns RRLExempt as networks; Validate has checked
 // them.
-func (c *Config) RRLExemptPrefixes() []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range c.RRLExempt {
-		p, _ := parsePrefix(s)
-		out = append(out, p)
-	}
-	return out
-}
+func (c *Config) RRLExemptPrefixes() []netip.Prefix { return prefixes(c.RRLExempt) }
 
 // TrustedPrefixes returns TrustedProxies as networks; Validate has
 // checked them.
-func (c *Config) TrustedPrefixes() []netip.Prefix {
+func (c *Config) TrustedPrefixes() []netip.Prefix { return prefixes(c.TrustedProxies) }
+
+// prefixes returns addresses and networks Validate has checked as
+// networks.
+func prefixes(list []string) []netip.Prefix {
 	var out []netip.Prefix
-	for _, s := range c.TrustedProxies {
+	for _, s := range list {
 		p, _ := parsePrefix(s)
 		out = append(out, p)
 	}

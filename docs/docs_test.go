@@ -104,15 +104,7 @@ func tomlKeys(t reflect.Type) []string {
 // documentedKeys returns the keys in the first column of the tables of
 // reference.md's "Configuration" section.
 func documentedKeys(t *testing.T) []string {
-	b, err := os.ReadFile("reference.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
-	if !ok {
-		t.Fatal("reference.md has no Configuration section")
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := referenceSection(t, "Configuration")
 	var out []string
 	for _, line := range strings.Split(section, "\n") {
 		if !strings.HasPrefix(line, "| `") {
@@ -149,18 +141,25 @@ func TestEveryConfigKeyIsDocumented(t *testing.T) {
 // TestEveryAuthorizedOptionIsDocumented: the reference's Authorized
 // lines table names every option a line may have.
 func TestEveryAuthorizedOptionIsDocumented(t *testing.T) {
-	b, err := os.ReadFile("reference.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "\n## Authorized lines\n")
-	if !ok {
-		t.Fatal("reference.md has no Authorized lines section")
-	}
-	section = strings.ToLower(section)
+	section := strings.ToLower(referenceSection(t, "Authorized lines"))
 	for _, o := range authorized.OptionNames() {
 		if !strings.Contains(section, "`"+o+"`") && !strings.Contains(section, "`"+o+"=") {
 			t.Errorf("authorized option %q is not in docs/reference.md's Authorized lines", o)
 		}
 	}
+}
+
+// referenceSection returns the text of reference.md's "## name" section.
+func referenceSection(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("reference.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## "+name+"\n")
+	if !ok {
+		t.Fatalf("reference.md has no %s section", name)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	return section
 }
