@@ -58,6 +58,18 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 		}
 		fmt.Fprintf(stdout, "dyndns2 front: ok: %s on %s\n", scheme, strings.Join(cfg.HTTPListen, " "))
 	}
+	if p.dns != nil {
+		rrl := "off (rrl_rate = 0): the primary answers every query, a reflector for spoofed ones"
+		if cfg.RRLRate > 0 {
+			rrl = fmt.Sprintf("%d answers a second per client network and kind, slip %d, window %s", cfg.RRLRate, cfg.RRLSlip, cfg.RRLWindow.Duration)
+		}
+		cookies := "a random secret, rotated every 12 h (give several servers of a zone one dns_cookie_secret)"
+		if cfg.DNSCookieSecret != "" {
+			cookies = "dns_cookie_secret"
+		}
+		fmt.Fprintf(stdout, "embedded primary: ok: on %s; response rate limiting %s; cookies: %s; TCP at most %d connections, %d per source, idle %s\n",
+			strings.Join(cfg.DNSListen, " "), rrl, cookies, cfg.DNSTCPMaxConns, cfg.DNSTCPMaxConnsPerSource, cfg.DNSTCPIdleTimeout.Duration)
+	}
 	switch {
 	case p.hostKeyMissing:
 		fmt.Fprintf(stdout, "%s: not there yet; serve creates it on first start\n", cfg.HostKey)

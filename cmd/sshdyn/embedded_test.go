@@ -47,6 +47,10 @@ func TestDemo(t *testing.T) {
 		}
 		return 0, string(out)
 	}
+	if out, err := exec.Command(binary, "check", "--config", filepath.Join(dir, "sshdyn.toml")).CombinedOutput(); err != nil ||
+		!regexp.MustCompile(`embedded primary: ok: on \S+ \S+; response rate limiting 20 answers a second per client network and kind, slip 2, window 15s; cookies: a random secret`).Match(out) {
+		t.Errorf("check on the demo's configuration: %v\n%s", err, out)
+	}
 	code, out := live()
 	if code != 0 || !strings.Contains(out, ": ok: SSH-2.0-") || !regexp.MustCompile(`zone dyn\.example\.com: ok: serial \d+`).MatchString(out) {
 		t.Errorf("check --live against the demo: exit %d\n%s", code, out)
