@@ -63,9 +63,13 @@ type Server struct {
 }
 
 // Defaults of the TCP caps (RFC 7766 6.2: a server should bound them).
+// Another sshdyn frontend updating a zone served here keeps up to its
+// max_dns_in_flight (64) connections open to it from one address: the
+// per-source cap is twice that (at 32, a burst of 48 concurrent updates
+// from one frontend was refused).
 const (
 	DefaultMaxTCP          = 1024
-	DefaultMaxTCPPerSource = 32
+	DefaultMaxTCPPerSource = 128
 	DefaultTCPIdle         = 10 * time.Second
 )
 
