@@ -10,7 +10,6 @@ package config
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -669,8 +668,8 @@ func (c *Config) validateDNS() error {
 		}
 	}
 	if c.DNSCookieSecret != "" {
-		if b, err := hex.DecodeString(c.DNSCookieSecret); err != nil || len(b) != 16 {
-			return errors.New("dns_cookie_secret: want 32 hexadecimal digits (128 bits), e.g. from \"openssl rand -hex 16\"; the same on every server of the zone")
+		if err := zone.CheckCookieSecret(c.DNSCookieSecret); err != nil {
+			return fmt.Errorf("dns_cookie_secret: %w", err)
 		}
 	}
 	if len(c.DNSNSID) > 128 {

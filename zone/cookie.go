@@ -41,13 +41,23 @@ func newCookieSecrets(configured string) (*cookieSecrets, error) {
 		rand.Read(c.cur[:])
 		return c, nil
 	}
-	b, err := hex.DecodeString(configured)
-	if err != nil || len(b) != 16 {
-		return nil, fmt.Errorf("cookie secret: want 32 hexadecimal digits (128 bits), as BIND's cookie-secret and Knot's cookies secret")
+	if err := CheckCookieSecret(configured); err != nil {
+		return nil, fmt.Errorf("cookie secret: %w", err)
 	}
+	b, _ := hex.DecodeString(configured)
 	copy(c.cur[:], b)
 	c.fixed = true
 	return c, nil
+}
+
+// CheckCookieSecret says why s cannot be a DNS cookie secret: it must
+// be 32 hexadecimal digits (128 bits), as BIND's cookie-secret and Knot's
+// cookies secret are.
+func CheckCookieSecret(s string) error {
+	if b, err := hex.DecodeString(s); err != nil || len(b) != 16 {
+		return fmt.Errorf("want 32 hexadecimal digits (128 bits), e.g. from \"openssl rand -hex 16\"; the same on every server of the zone, as BIND's cookie-secret and Knot's cookies secret")
+	}
+	return nil
 }
 
 // secrets returns the current secret, and the previous one if valid.

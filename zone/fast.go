@@ -182,18 +182,7 @@ func render(z *Zone, q *fastQuery, name string) *fastEntry {
 		return nil
 	}
 	e := &fastEntry{zone: z, snap: snap, wire: wire}
-	switch {
-	case resp.Rcode == dns.RcodeNameError:
-		e.kind, e.rrlName = rrlNXDomain, snap.origin
-	case resp.Rcode != dns.RcodeSuccess:
-		e.kind = rrlError
-	case len(resp.Answer) > 0:
-		e.kind, e.rrlName, e.rrlType = rrlAnswer, name, q.qtype
-	case !resp.Authoritative && len(resp.Ns) > 0:
-		e.kind, e.rrlName = rrlReferral, resp.Ns[0].Header().Name
-	default:
-		e.kind, e.rrlName = rrlNoData, snap.origin
-	}
+	e.kind, e.rrlName, e.rrlType = rrlClass(resp, name, q.qtype, snap.origin)
 	return e
 }
 
@@ -234,11 +223,7 @@ func (srv *Server) fastAnswerOn(b []byte, remote netip.Addr, q *fastQuery, out [
 		return nil, false, false // truncation: the full path
 	}
 	if srv.limit != nil && !tcp {
-		rate := srv.RRL.Rate
-		if r := z.cfg.RRLRate; r != nil {
-			rate = *r
-		}
-		switch srv.limit.account(remote, e.kind, e.rrlName, e.rrlType, rate, time.Now()) {
+		switch srv.limit.account(remote, e.kind, e.rrlName, e.rrlType, srv.rrlRate(z), time.Now()) {
 		case rrlDrop:
 			srv.Observe("dropped")
 			return nil, false, true
@@ -277,34 +262,14 @@ func (srv *Server) appendOPT(out []byte, q *fastQuery) []byte {
 	return out
 }
 
-// wireToName is a name in wire format as text, with the trailing dot.
+// wireToName is a name in wire format as text, with the trailing dot,
+// escaped as miekg/dns writes names.
 func wireToName(w []byte) string {
-	if len(w) <= 1 {
+	name, _, err := dns.UnpackDomainName(w, 0)
+	if err != nil {
 		return "."
 	}
-	buf := make([]byte, 0, len(w))
-	for off := 0; off < len(w) && w[off] != 0; off += 1 + int(w[off]) {
-		buf = append(buf, escapeLabel(w[off+1:off+1+int(w[off])])...)
-		buf = append(buf, '.')
-	}
-	return string(buf)
-}
-
-// escapeLabel writes a label as text, as miekg/dns does: special
-// characters escaped.
-func escapeLabel(l []byte) []byte {
-	var out []byte
-	for _, c := range l {
-		switch {
-		case c == '.' || c == ' ' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')' || c == '"' || c == '\\' || c == '$':
-			out = append(out, '\\', c)
-		case c < ' ' || c > '~':
-			out = append(out, '\\', '0'+c/100, '0'+c/10%10, '0'+c%10)
-		default:
-			out = append(out, c)
-		}
-	}
-	return out
+	return name
 }
 
 // fastConn is one UDP socket of a listener: its reader answers plain

@@ -394,27 +394,12 @@ func remoteAddr(a net.Addr) netip.Addr {
 
 // rateLimit accounts resp to remote for RRL, and says what to do with it.
 func (s *Server) rateLimit(remote netip.Addr, z *Zone, q dns.Question, resp *dns.Msg) rrlAction {
-	rate := s.RRL.Rate
 	origin := ""
 	if z != nil {
 		origin = z.Origin
-		if r := z.cfg.RRLRate; r != nil {
-			rate = *r
-		}
 	}
-	kind, name, t := rrlError, "", uint16(0)
-	switch {
-	case resp.Rcode == dns.RcodeNameError:
-		kind, name = rrlNXDomain, origin
-	case resp.Rcode != dns.RcodeSuccess:
-	case len(resp.Answer) > 0:
-		kind, name, t = rrlAnswer, q.Name, q.Qtype
-	case !resp.Authoritative && len(resp.Ns) > 0:
-		kind, name = rrlReferral, resp.Ns[0].Header().Name
-	default:
-		kind, name = rrlNoData, origin
-	}
-	a := s.limit.account(remote, kind, name, t, rate, time.Now())
+	kind, name, t := rrlClass(resp, q.Name, q.Qtype, origin)
+	a := s.limit.account(remote, kind, name, t, s.rrlRate(z), time.Now())
 	switch a {
 	case rrlDrop:
 		s.Observe("dropped")
@@ -425,6 +410,31 @@ func (s *Server) rateLimit(remote netip.Addr, z *Zone, q dns.Question, resp *dns
 		s.noisy.info(s.Logger, "DNS answers rate-limited (RRL)", "network", network(remote).String(), "name", name, "type", dns.TypeToString[t], "rcode", dns.RcodeToString[resp.Rcode])
 	}
 	return a
+}
+
+// rrlRate is the rate of z's answers: its own, or the server's (z nil:
+// an answer for no zone of ours).
+func (s *Server) rrlRate(z *Zone) int {
+	if z != nil && z.cfg.RRLRate != nil {
+		return *z.cfg.RRLRate
+	}
+	return s.RRL.Rate
+}
+
+// rrlClass sorts an answer into RRL's kinds, with the name (and, for
+// records, the type) it is counted under: BIND's response classes.
+func rrlClass(resp *dns.Msg, qname string, qtype uint16, origin string) (kind int, name string, t uint16) {
+	switch {
+	case resp.Rcode == dns.RcodeNameError:
+		return rrlNXDomain, origin, 0
+	case resp.Rcode != dns.RcodeSuccess:
+		return rrlError, "", 0
+	case len(resp.Answer) > 0:
+		return rrlAnswer, qname, qtype
+	case !resp.Authoritative && len(resp.Ns) > 0:
+		return rrlReferral, resp.Ns[0].Header().Name, 0
+	}
+	return rrlNoData, origin, 0
 }
 
 // ednsInfo is what a request's EDNS asks for.
