@@ -45,7 +45,7 @@ func (z *Zone) commit(b *batch) error {
 		z.persisted, z.persistedCuts = keep, cuts
 		old := z.cur.Load()
 		h, records := trimHistory(old.history, old.historyRecords, cur.diffs, historyLimit(state.len()))
-		z.cur.Store(&snapshot{origin: z.Origin, names: state, serial: state.soa().Serial, cuts: cuts, history: h, historyRecords: records})
+		z.cur.Store(&snapshot{origin: z.Origin, names: state, serial: state.soa().Serial, cuts: cuts, history: h, historyRecords: records, signed: z.cfg.DNSSEC != nil})
 	}
 	z.mu.Unlock()
 	cur.done, cur.err = true, err
@@ -241,6 +241,7 @@ func (z *Zone) Stats() Stats {
 // Close writes the zone file with every update the journal holds, leaves
 // the journal empty and closes it. Updates that arrive later fail.
 func (z *Zone) Close() error {
+	z.stopSigning()
 	z.flushMu.Lock()
 	z.closing = true
 	z.flushMu.Unlock()

@@ -160,6 +160,9 @@ func parseFast(b []byte, q *fastQuery) bool {
 		}
 		q.edns = true
 		q.do = b[off+7]&0x80 != 0
+		if q.do {
+			q.key = append(q.key, 1) // a signed zone's answer differs
+		}
 		q.size = max(dns.MinMsgSize, min(int(binary.BigEndian.Uint16(b[off+3:])), udpSize))
 		return true
 	}
@@ -175,7 +178,7 @@ func render(z *Zone, q *fastQuery, name string) *fastEntry {
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.RecursionDesired = false
-	snap.answer(req.Question[0], resp, true)
+	snap.answer(req.Question[0], resp, true, q.do)
 	resp.Compress = true
 	wire, err := resp.Pack()
 	if err != nil {
@@ -204,7 +207,7 @@ func (srv *Server) fastAnswerOn(b []byte, remote netip.Addr, q *fastQuery, out [
 	}
 	e := srv.fast.get(q.key)
 	if e == nil {
-		name := wireToName(q.key[:len(q.key)-2])
+		name := wireToName(q.key[:q.nameEnd-12])
 		z := srv.find(name)
 		if z == nil {
 			return nil, false, false

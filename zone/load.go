@@ -77,8 +77,20 @@ func Load(cfg Config) (*Zone, error) {
 	for _, k := range cfg.TransferKeys {
 		z.xfrKey[dnsname.FQDN(k)] = true
 	}
+	if cfg.DNSSEC != nil {
+		if err := CheckDNSSEC(*cfg.DNSSEC); err != nil {
+			return nil, fmt.Errorf("zone %s: %w", strings.TrimSuffix(origin, "."), err)
+		}
+		keys, err := loadKeys(z.keyDir(), origin)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", strings.TrimSuffix(origin, "."), err)
+		}
+		if len(keys) > 0 {
+			z.signer = newSigner(*cfg.DNSSEC, keys)
+		}
+	}
 	h, records := trimHistory(nil, 0, diffs, historyLimit(t.len()))
-	z.cur.Store(&snapshot{origin: origin, names: t, serial: t.soa().Serial, cuts: cuts, history: h, historyRecords: records})
+	z.cur.Store(&snapshot{origin: origin, names: t, serial: t.soa().Serial, cuts: cuts, history: h, historyRecords: records, signed: cfg.DNSSEC != nil})
 	return z, nil
 }
 
@@ -133,7 +145,7 @@ func replayable(origin string, d *diff) error {
 		switch {
 		case h.Name != dnsname.FQDN(h.Name) || !dnsname.InZone(h.Name, origin):
 			return fmt.Errorf("%s: not a name of the zone", h.Name)
-		case h.Name == origin || h.Class != dns.ClassINET:
+		case h.Name == origin && !dnssecType(h.Rrtype) || h.Class != dns.ClassINET:
 			return fmt.Errorf("%s: a change of the apex, or of class %d", h.Name, h.Class)
 		}
 		if err := servable(h.Name, h.Rrtype, origin); err != nil {

@@ -18,34 +18,57 @@ const maxCNAMEChain = 8
 // 8482, as Knot does), not all of them: a small question must not buy a
 // large answer. A CNAME chain that comes back to a name already in it
 // is a loop: SERVFAIL, with each CNAME of it once (as BIND answers; RFC
-// 1034 3.6.2).
-func (s *snapshot) answer(q dns.Question, resp *dns.Msg, minimalANY bool) {
+// 1034 3.6.2). With do (the query's DO bit) and a signed zone, the
+// answer carries its signatures and, when negative or synthesized from
+// a wildcard, the NSEC records that prove it (RFC 4035 3.1); without it,
+// no DNSSEC record the question did not ask for.
+func (s *snapshot) answer(q dns.Question, resp *dns.Msg, minimalANY, do bool) {
 	name := dnsname.FQDN(q.Name)
 	resp.Authoritative = true
+	sec := do && s.signed
 	var chain []string // the names a CNAME led to
 	for i := 0; ; i++ {
 		if cut := s.cut(name); cut != "" && !(cut == name && q.Qtype == dns.TypeDS) {
-			s.referral(cut, resp)
+			s.referral(cut, resp, sec)
 			return
 		}
 		n, ok := s.names.get(name)
+		wild := ""
 		if !ok && !s.names.hasBelow(name) {
 			// RFC 4592: a name that does not exist takes the records
 			// of the wildcard at its closest encloser, if there is one.
-			n, ok = s.wildcard(name)
-			if !ok {
+			var encloser string
+			n, wild, encloser = s.wildcard(name)
+			if wild == "" {
 				resp.Rcode = dns.RcodeNameError
-				resp.Ns = append(resp.Ns, s.negativeSOA())
+				s.negative(resp, sec)
+				if sec {
+					s.proveNot(resp, name)
+					s.proveNot(resp, "*."+encloser)
+				}
 				return
+			}
+			ok = true
+			if sec {
+				s.proveNot(resp, name) // no closer match than the wildcard (RFC 4035 3.1.3.3)
 			}
 		}
 		if !ok { // an empty non-terminal: NODATA, never a wildcard's
-			resp.Ns = append(resp.Ns, s.negativeSOA())
+			s.negative(resp, sec)
+			if sec {
+				s.proveNot(resp, name) // RFC 4035 3.1.3.2 (the NSEC before it, its next name below it)
+			}
 			return
 		}
 		if q.Qtype == dns.TypeANY {
-			for _, s := range n {
-				resp.Answer = append(resp.Answer, s.rrs...)
+			for _, set := range n {
+				if !sec && chainType(set.t) {
+					continue
+				}
+				resp.Answer = append(resp.Answer, set.rrs...)
+				if sec && set.t != dns.TypeRRSIG {
+					resp.Answer = append(resp.Answer, covering(n, set.t)...)
+				}
 				if minimalANY {
 					break
 				}
@@ -54,14 +77,29 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg, minimalANY bool) {
 		}
 		if rrs := n.get(q.Qtype); len(rrs) > 0 {
 			resp.Answer = append(resp.Answer, rrs...)
+			if sec && q.Qtype != dns.TypeRRSIG {
+				resp.Answer = append(resp.Answer, covering(n, q.Qtype)...)
+			}
 			return
 		}
 		cname := n.get(dns.TypeCNAME)
 		if len(cname) == 0 {
-			resp.Ns = append(resp.Ns, s.negativeSOA())
+			s.negative(resp, sec)
+			if sec {
+				owner := name
+				if wild != "" {
+					owner = wild // its NSEC shows the type is not there; proveNot above showed name is not
+				}
+				own, _ := s.names.get(owner)
+				resp.Ns = append(resp.Ns, own.get(dns.TypeNSEC)...)
+				resp.Ns = append(resp.Ns, covering(own, dns.TypeNSEC)...)
+			}
 			return
 		}
 		resp.Answer = append(resp.Answer, cname[0])
+		if sec {
+			resp.Answer = append(resp.Answer, covering(n, dns.TypeCNAME)...)
+		}
 		chain = append(chain, name)
 		target := dnsname.FQDN(cname[0].(*dns.CNAME).Target)
 		if slices.Contains(chain, target) {
@@ -73,6 +111,47 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg, minimalANY bool) {
 		}
 		name = target
 	}
+}
+
+// negative adds the SOA of a negative answer to its authority section,
+// signed if sec.
+func (s *snapshot) negative(resp *dns.Msg, sec bool) {
+	soa := s.negativeSOA()
+	resp.Ns = append(resp.Ns, soa)
+	if sec {
+		apex, _ := s.names.get(s.origin)
+		for _, sig := range covering(apex, dns.TypeSOA) {
+			sig = dns.Copy(sig)
+			sig.Header().Ttl = soa.Header().Ttl
+			resp.Ns = append(resp.Ns, sig)
+		}
+	}
+}
+
+// proveNot adds to resp's authority section the NSEC record that covers
+// name, a name that does not exist (or an empty non-terminal), with its
+// signatures: the NSEC of the last name before it in the chain. Added
+// once, when two proofs are the same record.
+func (s *snapshot) proveNot(resp *dns.Msg, name string) {
+	var owner node
+	s.names.t.DescendLessOrEqual(entry{key: nameKey(name)}, func(e entry) bool {
+		if len(e.n.get(dns.TypeNSEC)) == 0 || e.name() == name {
+			return true // not in the chain: below a delegation
+		}
+		owner = e.n
+		return false
+	})
+	nsec := owner.get(dns.TypeNSEC)
+	if len(nsec) == 0 {
+		return
+	}
+	for _, rr := range resp.Ns {
+		if rr == nsec[0] {
+			return
+		}
+	}
+	resp.Ns = append(resp.Ns, nsec...)
+	resp.Ns = append(resp.Ns, covering(owner, dns.TypeNSEC)...)
 }
 
 // cut returns the delegation point at or above name, "" if none.
@@ -91,11 +170,22 @@ func (s *snapshot) cut(name string) string {
 // referral answers for a name at or below the delegation point cut: not
 // authoritative, the NS records in the authority section, and the
 // addresses of name servers inside the zone as glue.
-func (s *snapshot) referral(cut string, resp *dns.Msg) {
+func (s *snapshot) referral(cut string, resp *dns.Msg, sec bool) {
 	resp.Authoritative = false
 	n, _ := s.names.get(cut)
 	ns := n.get(dns.TypeNS)
 	resp.Ns = append(resp.Ns, ns...)
+	if sec {
+		// The DS records, signed, or the NSEC that shows there are none
+		// (RFC 4035 3.1.4).
+		if ds := n.get(dns.TypeDS); len(ds) > 0 {
+			resp.Ns = append(resp.Ns, ds...)
+			resp.Ns = append(resp.Ns, covering(n, dns.TypeDS)...)
+		} else {
+			resp.Ns = append(resp.Ns, n.get(dns.TypeNSEC)...)
+			resp.Ns = append(resp.Ns, covering(n, dns.TypeNSEC)...)
+		}
+	}
 	for _, rr := range ns {
 		target := dnsname.FQDN(rr.(*dns.NS).Ns)
 		if n, ok := s.names.get(target); ok {
@@ -120,30 +210,35 @@ func (s *snapshot) soa() *dns.SOA { return s.names.soa() }
 // wildcard returns the records the wildcard at name's closest encloser
 // (its nearest ancestor that exists, as a name with records or as an
 // empty non-terminal) synthesizes for name (RFC 4592 3.3.1): copies with
-// name as their owner. ok is false when there is no such wildcard.
-// name itself does not exist and is not an empty non-terminal.
-func (s *snapshot) wildcard(name string) (node, bool) {
+// name as their owner, their signatures too, with the wildcard's label
+// count, as signed. wild is the wildcard's name, "" when there is none;
+// encloser the closest encloser. name itself does not exist and is not
+// an empty non-terminal.
+func (s *snapshot) wildcard(name string) (n node, wild, encloser string) {
 	for p := parent(name); p != ""; p = parent(p) {
 		if _, ok := s.names.get(p); !ok && !s.names.hasBelow(p) {
 			if p == s.origin {
-				return nil, false
+				return nil, "", p
 			}
 			continue
 		}
 		w, ok := s.names.get("*." + p)
 		if !ok {
-			return nil, false
+			return nil, "", p
 		}
-		out := make(node, len(w))
-		for i, set := range w {
+		out := make(node, 0, len(w))
+		for _, set := range w {
+			if set.t == dns.TypeNSEC {
+				continue // the wildcard's own, not the name's
+			}
 			rrs := make([]dns.RR, len(set.rrs))
 			for j, rr := range set.rrs {
 				rrs[j] = dns.Copy(rr)
 				rrs[j].Header().Name = name
 			}
-			out[i] = rrset{set.t, rrs}
+			out = append(out, rrset{set.t, rrs})
 		}
-		return out, true
+		return out, "*." + p, p
 	}
-	return nil, false
+	return nil, "", s.origin
 }

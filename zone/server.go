@@ -361,7 +361,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 			return
 		}
 	default:
-		z.snapshot().answer(q, resp, udp)
+		z.snapshot().answer(q, resp, udp, e.opt != nil && e.opt.Do())
 	}
 	if udp && key == "" && s.limit != nil && e.cookie != cookieValid {
 		switch s.rateLimit(remote, z, q, resp) {

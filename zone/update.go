@@ -1,6 +1,8 @@
 package zone
 
 import (
+	"time"
+
 	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/dnsname"
@@ -32,6 +34,12 @@ func (z *Zone) Update(req *dns.Msg, key string) int {
 // decision saw) is in the journal on disk: NOERROR, or SERVFAIL if the
 // journal could not be written.
 func (z *Zone) modify(decide func() ([]dns.RR, int)) int {
+	return z.modifyWith(decide, nil)
+}
+
+// modifyWith is modify, with a signed zone's maintenance m (nil for
+// none) applied in the same change.
+func (z *Zone) modifyWith(decide func() ([]dns.RR, int), m *maintenance) int {
 	z.mu.Lock()
 	updates, rcode := decide()
 	if rcode == dns.RcodeSuccess {
@@ -42,7 +50,7 @@ func (z *Zone) modify(decide func() ([]dns.RR, int)) int {
 		return rcode
 	}
 	b := z.batch
-	if d := z.apply(updates); d != nil {
+	if d := z.apply(updates, m); d != nil {
 		b.diffs = append(b.diffs, d)
 	}
 	unwritten := len(b.diffs)
@@ -182,9 +190,11 @@ func (z *Zone) prescan(updates []dns.RR) int {
 }
 
 // apply makes the changes of a prescanned update section (RFC 2136
-// 3.4.2) and raises the SOA serial if the zone's content changed. It
-// returns the change, nil if there was none. Called with z.mu held.
-func (z *Zone) apply(updates []dns.RR) *diff {
+// 3.4.2), and the maintenance m's (a signed zone's own changes, nil for
+// none), re-signs what changed in a signed zone, and raises the SOA
+// serial if the zone's content changed. It returns the change, nil if
+// there was none. Called with z.mu held.
+func (z *Zone) apply(updates []dns.RR, m *maintenance) *diff {
 	// Work on copies of the touched nodes; pending's nodes are shared
 	// with published snapshots.
 	touched := map[string]rrsets{}
@@ -201,26 +211,56 @@ func (z *Zone) apply(updates []dns.RR) *diff {
 		name := dnsname.FQDN(rr.Header().Name)
 		z.change(get(name), name, rr)
 	}
-	d := &diff{}
-	changed := map[string]node{}
-	for name, sets := range touched {
-		old, _ := z.pending.get(name)
-		n := sets.node()
-		changed[name] = n
-		d.del, d.add = nodeDiff(d.del, d.add, old, n)
-	}
-	if len(d.del) == 0 && len(d.add) == 0 {
-		return nil
+	var resign []string
+	if m != nil {
+		for t, rrs := range m.apex {
+			if len(rrs) == 0 {
+				delete(get(z.Origin), t)
+			} else {
+				get(z.Origin)[t] = rrs
+			}
+		}
+		resign = m.resign
 	}
 	// pending is the writer's own tree (commit publishes a clone):
-	// change it one node at a time.
-	for name, n := range changed {
+	// change it one node at a time, keeping what each changed name held.
+	olds := make(map[string]node, len(touched))
+	for name, sets := range touched {
 		old, _ := z.pending.get(name)
+		olds[name] = old
+		n := sets.node()
 		z.cuts += b2i(isCut(z.Origin, name, n)) - b2i(isCut(z.Origin, name, old))
 		z.pending.set(name, n)
+		resign = append(resign, name)
+	}
+	var now time.Time
+	soaDue := false
+	if z.signer != nil && len(resign) > 0 {
+		now = z.signer.now()
+		soaDue = z.resign(resign, olds, now)
+	}
+	d := &diff{}
+	for name, old := range olds {
+		n, _ := z.pending.get(name)
+		d.del, d.add = nodeDiff(d.del, d.add, old, n)
+	}
+	if len(d.del) == 0 && len(d.add) == 0 && !soaDue {
+		return nil
 	}
 	d.from, d.to = z.bumpSerial()
+	if z.signer != nil {
+		del, add := z.signSOA(now)
+		d.del, d.add = append(d.del, del...), append(d.add, add...)
+	}
 	return d
+}
+
+// maintenance is a signed zone's change of its own: the apex RRsets it
+// keeps (DNSKEY, CDS, CDNSKEY; an empty one removed), and names to sign
+// again (due, or not signed as they should be).
+type maintenance struct {
+	apex   map[uint16][]dns.RR
+	resign []string
 }
 
 // nodeDiff appends to del and add what changed from the node old to n: an
@@ -228,7 +268,7 @@ func (z *Zone) apply(updates []dns.RR) *diff {
 func nodeDiff(del, add []dns.RR, old, n node) ([]dns.RR, []dns.RR) {
 	for _, s := range old {
 		before, after := s.rrs, n.get(s.t)
-		if len(after) > 0 && after[0].Header().Ttl != before[0].Header().Ttl {
+		if s.t != dns.TypeRRSIG && len(after) > 0 && after[0].Header().Ttl != before[0].Header().Ttl {
 			del = append(del, before...)
 			continue
 		}
@@ -240,7 +280,7 @@ func nodeDiff(del, add []dns.RR, old, n node) ([]dns.RR, []dns.RR) {
 	}
 	for _, s := range n {
 		before, after := old.get(s.t), s.rrs
-		if len(before) > 0 && after[0].Header().Ttl != before[0].Header().Ttl {
+		if s.t != dns.TypeRRSIG && len(before) > 0 && after[0].Header().Ttl != before[0].Header().Ttl {
 			add = append(add, after...)
 			continue
 		}
@@ -262,7 +302,7 @@ func (z *Zone) change(n rrsets, name string, rr dns.RR) {
 		// CNAME and other data never share a name: such an add is
 		// ignored (3.4.2.2).
 		if h.Rrtype == dns.TypeCNAME && hasOtherThan(n, dns.TypeCNAME) ||
-			h.Rrtype != dns.TypeCNAME && len(n[dns.TypeCNAME]) > 0 {
+			h.Rrtype != dns.TypeCNAME && !chainType(h.Rrtype) && len(n[dns.TypeCNAME]) > 0 {
 			return
 		}
 		add := dns.Copy(rr)
@@ -356,7 +396,7 @@ func sameRecord(zoneRR, del dns.RR) bool {
 
 func hasOtherThan(n rrsets, t uint16) bool {
 	for typ := range n {
-		if typ != t {
+		if typ != t && !chainType(typ) {
 			return true
 		}
 	}

@@ -58,6 +58,9 @@ type Config struct {
 
 	Logger *slog.Logger // compaction and journal errors; none if nil
 
+	// DNSSEC, if set, signs the zone: see Sign.
+	DNSSEC *DNSSEC
+
 	// RRLRate, if set, is the zone's own rate for response rate
 	// limiting (see RRL): answers per second per client network and
 	// kind; 0 turns it off for the zone.
@@ -73,6 +76,7 @@ type snapshot struct {
 	cuts    int       // names below the apex that hold NS records (delegations)
 	history []*diff   // the changes that led here, oldest first, for IXFR
 	fast    fastCache // answers rendered for the fast path
+	signed  bool      // DNSSEC: answers to DO queries carry signatures and proofs
 	// historyRecords counts the records of history's diffs.
 	historyRecords int
 }
@@ -118,6 +122,14 @@ type Zone struct {
 
 	// changed is called after a change is durable.
 	changed func()
+
+	// signer signs the zone (DNSSEC), nil if it is not signed, or has no
+	// key yet (Sign makes one). Read and set with mu held.
+	signer *signer
+	// maintaining is the signature refresh's goroutine (Sign starts it,
+	// Close stops it).
+	stopMaintain chan struct{}
+	maintained   sync.WaitGroup
 }
 
 // batch is the updates applied to pending since the last journal write,
@@ -213,8 +225,14 @@ func wildcardOwner(name string) bool {
 // loader and the journal's replay both ask it; the update path keeps the
 // same rule as it applies each record (RFC 2136 3.4.2.2).
 func coexist(n node) error {
+	others := 0
+	for _, s := range n {
+		if s.t != dns.TypeCNAME && !chainType(s.t) {
+			others++
+		}
+	}
 	switch cnames := len(n.get(dns.TypeCNAME)); {
-	case cnames > 0 && len(n) > 1:
+	case cnames > 0 && others > 0:
 		return errors.New("CNAME and other data")
 	case cnames > 1:
 		return errors.New("more than one CNAME")
@@ -227,11 +245,12 @@ func coexist(n node) error {
 func addRR(set []dns.RR, rr dns.RR) []dns.RR {
 	out := make([]dns.RR, 0, len(set)+1)
 	ttl := rr.Header().Ttl
+	sigs := rr.Header().Rrtype == dns.TypeRRSIG // signatures of RRsets of different TTLs
 	for _, old := range set {
 		if dns.IsDuplicate(old, rr) {
 			continue
 		}
-		if old.Header().Ttl != ttl {
+		if old.Header().Ttl != ttl && !sigs {
 			old = dns.Copy(old)
 			old.Header().Ttl = ttl
 		}
@@ -258,7 +277,7 @@ func DefaultUpdateTypes() []uint16 { return []uint16{dns.TypeA, dns.TypeAAAA} }
 // zone's own, and query and meta types (AXFR, ANY, OPT, TSIG, …) are not
 // records at all.
 func Updatable(t uint16) error {
-	if t == dns.TypeSOA || t == dns.TypeNS || t == dns.TypeDNAME || isMeta(t) {
+	if t == dns.TypeSOA || t == dns.TypeNS || t == dns.TypeDNAME || isMeta(t) || dnssecType(t) {
 		return fmt.Errorf("updates of %s records cannot be allowed", typeName(t))
 	}
 	return nil

@@ -38,6 +38,7 @@ func parse(r io.Reader, origin, file string) (*tree, error) {
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		h := rr.Header()
 		h.Name = wireForm(dnsname.FQDN(h.Name))
+		lowerHex(rr)
 		switch {
 		case h.Class != dns.ClassINET:
 			return nil, bad(h.Name, "class %s: only IN is served", dns.ClassToString[h.Class])
@@ -87,6 +88,27 @@ func parse(r io.Reader, origin, file string) (*tree, error) {
 		return nil, fmt.Errorf("%s: no NS record at the apex %s", file, origin)
 	}
 	return t, nil
+}
+
+// lowerHex writes the hex fields of rr (a digest, a fingerprint) in
+// lower case, as miekg/dns reads them off the wire: the zone file has
+// them in upper case (miekg/dns writes them so), and a record read from
+// either must be the same record when an update deletes it.
+func lowerHex(rr dns.RR) {
+	switch r := rr.(type) {
+	case *dns.DS:
+		r.Digest = strings.ToLower(r.Digest)
+	case *dns.CDS:
+		r.Digest = strings.ToLower(r.Digest)
+	case *dns.SSHFP:
+		r.FingerPrint = strings.ToLower(r.FingerPrint)
+	case *dns.TLSA:
+		r.Certificate = strings.ToLower(r.Certificate)
+	case *dns.SMIMEA:
+		r.Certificate = strings.ToLower(r.Certificate)
+	case *dns.ZONEMD:
+		r.Digest = strings.ToLower(r.Digest)
+	}
 }
 
 // wireForm returns name as miekg/dns writes a name it read off the wire:

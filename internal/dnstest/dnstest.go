@@ -90,6 +90,9 @@ type Options struct {
 	// XfrKey, made when this is set), and the secondaries to NOTIFY.
 	AllowTransfer []netip.Prefix
 	Notify        []string
+	// DNSSEC signs the embedded primary's zone (its keys are made in
+	// Dir).
+	DNSSEC *zone.DNSSEC
 }
 
 // Server is a running primary.
@@ -330,7 +333,7 @@ func (s *Server) output() string {
 // startEmbedded runs sshdyn's embedded primary in this process on s.Port.
 func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 	cfg := zone.Config{Origin: s.Zone, File: zoneFile, UpdateKeys: []string{s.Key.Name},
-		AllowTransfer: opts.AllowTransfer, Notify: opts.Notify, ACME: opts.ACME}
+		AllowTransfer: opts.AllowTransfer, Notify: opts.Notify, ACME: opts.ACME, DNSSEC: opts.DNSSEC}
 	for _, t := range opts.Types {
 		cfg.UpdateTypes = append(cfg.UpdateTypes, dns.StringToType[t])
 	}
@@ -348,6 +351,15 @@ func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.DNSSEC != nil {
+		if err := z.Own(); err != nil {
+			return err
+		}
+		if err := z.Sign(); err != nil {
+			z.Close()
+			return err
+		}
+	}
 	s.stderr = &LogBuffer{}
 	s.embed = &zone.Server{Zones: []*zone.Zone{z}, Keys: keys, Logger: slog.New(slog.NewTextHandler(s.stderr, nil))}
 	if opts.Server != nil {
@@ -360,6 +372,14 @@ func (s *Server) startEmbedded(zoneFile string, opts Options) error {
 		}
 	}
 	return nil
+}
+
+// Embedded returns the embedded primary's zone, nil for another kind.
+func (s *Server) Embedded() *zone.Zone {
+	if s.embed == nil {
+		return nil
+	}
+	return s.embed.Zones[0]
 }
 
 // waitAPI waits until PowerDNS's HTTP API answers; it stops the server if

@@ -64,6 +64,7 @@ key %[3]q { algorithm hmac-sha256; secret %[4]q; };
 zone %[5]q {
 	type secondary;
 	primaries port %[6]d { 127.0.0.1 key %[3]q; };
+	allow-transfer { 127.0.0.1; ::1; };
 	file "%[1]s/secondary.zone";
 };
 `, dir, port, keyName, key.Secret, s.Zone, pport)
@@ -82,6 +83,9 @@ acl:
     address: 127.0.0.1
     key: %[3]s
     action: notify
+  - id: transfer
+    address: [127.0.0.1, ::1]
+    action: transfer
 template:
   - id: default
     storage: %[1]q
@@ -89,7 +93,7 @@ template:
 zone:
   - domain: %[5]s
     master: primary
-    acl: notify
+    acl: [notify, transfer]
 `, dir, port, keyName, key.Secret, s.Zone, pport)
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,252 @@
+//go:build integration
+
+package zone_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+	"github.com/sshdyn/sshdyn/update"
+	"github.com/sshdyn/sshdyn/zone"
+)
+
+// trustAnchor writes delv's trust anchor file for the zone p serves: its
+// DNSKEY records, as read from p.
+func trustAnchor(t *testing.T, p *dnstest.Server) string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(p.Zone), dns.TypeDNSKEY)
+	r, err := dns.Exchange(m, p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("trust-anchors {\n")
+	for _, rr := range r.Answer {
+		if k, ok := rr.(*dns.DNSKEY); ok {
+			fmt.Fprintf(&b, "\t%q static-key %d %d %d %q;\n", k.Hdr.Name, k.Flags, k.Protocol, k.Algorithm, k.PublicKey)
+		}
+	}
+	b.WriteString("};\n")
+	if !strings.Contains(b.String(), "static-key") {
+		t.Fatalf("no DNSKEY served: %v", r)
+	}
+	file := filepath.Join(t.TempDir(), "anchor.conf")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// delv asks delv, with the zone's key as its only trust anchor, for name
+// and type at addr, and returns its output.
+func delv(t *testing.T, anchor, zoneName, addr, name, qtype string) string {
+	t.Helper()
+	ap := netip.MustParseAddrPort(addr)
+	out, _ := run(t, "", "delv", "-a", anchor, "+root="+zoneName, "@"+ap.Addr().String(), "-p", strconv.Itoa(int(ap.Port())), "+nocrypto", name, qtype)
+	return out
+}
+
+// verifyAXFR transfers the zone from s (with the transfer key, if set)
+// and runs dnssec-verify on it.
+func verifyAXFR(t *testing.T, s *dnstest.Server, key string, keys map[string]string) string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetAxfr(dns.Fqdn(s.Zone))
+	tr := &dns.Transfer{}
+	if key != "" {
+		m.SetTsig(key, dns.HmacSHA256, 300, time.Now().Unix())
+		tr.TsigSecret = keys
+	}
+	ch, err := tr.In(m, s.Addr)
+	if err != nil {
+		t.Fatalf("AXFR from %s: %v", s.Kind, err)
+	}
+	var b strings.Builder
+	for env := range ch {
+		if env.Error != nil {
+			t.Fatalf("AXFR from %s: %v", s.Kind, env.Error)
+		}
+		for _, rr := range env.RR {
+			b.WriteString(rr.String() + "\n")
+		}
+	}
+	file := filepath.Join(t.TempDir(), "axfr.zone")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, "", "dnssec-verify", "-z", "-o", s.Zone, file) // -z: a CSK signs all
+	if code != 0 || !strings.Contains(out, "Zone fully signed") {
+		t.Fatalf("dnssec-verify on %s's AXFR (exit %d):\n%s", s.Kind, code, out)
+	}
+	return out
+}
+
+// TestDNSSECValidates signs the embedded primary's zone and follows it
+// through updates with delv (the zone's DNSKEY its only trust anchor)
+// and dnssec-verify on a full transfer: at the primary, and at a real
+// BIND and a real Knot secondary that follow it by IXFR. A changed
+// address, a NODATA, an NXDOMAIN and a wildcard answer each validate.
+func TestDNSSECValidates(t *testing.T) {
+	ports := make([]int, 2)
+	var notify []string
+	for i := range ports {
+		p, err := dnstest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+		notify = append(notify, "127.0.0.1:"+strconv.Itoa(p))
+	}
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{
+		Records:       []string{"home 60 A 192.0.2.1", "*.wild 60 TXT \"any\"", "www 60 CNAME home"},
+		Types:         []string{"A", "AAAA", "TXT"},
+		DNSSEC:        &zone.DNSSEC{},
+		AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Notify:        notify,
+	})
+	secs := []*dnstest.Server{dnstest.StartSecondary(t, "bind", ports[0], p), dnstest.StartSecondary(t, "knot", ports[1], p)}
+	anchor := trustAnchor(t, p)
+	xfrKeys := map[string]string{p.XfrKey.Name: p.XfrKey.Secret}
+	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}
+	home := "home." + p.Zone
+	steps := []struct {
+		name string
+		set  *update.Record
+		rm   string
+	}{
+		{name: "as signed"},
+		{name: "address changed", set: &update.Record{Name: home, Addr: netip.MustParseAddr("198.51.100.7"), TTL: 60}},
+		{name: "name added", set: &update.Record{Name: "laptop." + p.Zone, Addr: netip.MustParseAddr("2001:db8::7"), TTL: 60}},
+		{name: "name removed", rm: "laptop." + p.Zone},
+	}
+	want := "192.0.2.1"
+	for _, st := range steps {
+		if st.set != nil {
+			if _, _, err := c.Set(context.Background(), *st.set, nil); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+			if st.set.Name == home {
+				want = st.set.Addr.String()
+			}
+		}
+		if st.rm != "" {
+			m := new(dns.Msg)
+			m.SetUpdate(dns.Fqdn(p.Zone))
+			m.RemoveName([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(st.rm)}}})
+			m.SetTsig(p.Key.Name, p.Key.Algorithm, 300, time.Now().Unix())
+			cl := &dns.Client{Net: "tcp", TsigSecret: map[string]string{p.Key.Name: p.Key.Secret}}
+			r, _, err := cl.Exchange(m, p.Addr)
+			if err != nil || r.Rcode != dns.RcodeSuccess {
+				t.Fatalf("%s: %v %v", st.name, err, r)
+			}
+		}
+		serial := p.Serial(t)
+		for _, s := range append([]*dnstest.Server{p}, secs...) {
+			t.Run(st.name+"/"+s.Kind, func(t *testing.T) {
+				deadline := time.Now().Add(10 * time.Second)
+				for s.Serial(t) != serial {
+					if time.Now().After(deadline) {
+						t.Fatalf("serial %d, the primary's %d", s.Serial(t), serial)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				checks := []struct{ name, qtype, want string }{
+					{home, "A", want},
+					{home, "MX", "; negative response, fully validated"},
+					{"nothere." + p.Zone, "A", "; negative response, fully validated"},
+					{"x.y.wild." + p.Zone, "TXT", `"any"`},
+					{"nothere.wild." + p.Zone, "A", "; negative response, fully validated"},
+					{"www." + p.Zone, "A", want},
+					{p.Zone, "DNSKEY", "DNSKEY"},
+				}
+				for _, ck := range checks {
+					out := delv(t, anchor, p.Zone, s.Addr, ck.name, ck.qtype)
+					if os.Getenv("DELV_SHOW") != "" {
+						t.Log(out)
+					}
+					if !strings.Contains(out, "; fully validated") && !strings.Contains(out, "; negative response, fully validated") || !strings.Contains(out, ck.want) {
+						t.Errorf("delv %s %s at %s:\n%s", ck.name, ck.qtype, s.Kind, out)
+					}
+				}
+				if s == p {
+					verifyAXFR(t, s, p.XfrKey.Name, xfrKeys)
+				} else {
+					verifyAXFR(t, s, "", nil)
+				}
+			})
+		}
+	}
+	if t.Failed() {
+		t.Logf("primary's log:\n%s", p.Output())
+	}
+}
+
+// TestDNSSECBogus shows the checks above can fail: an answer changed on
+// its way (an in-test relay rewrites the address, which no real server
+// does) and a zone whose signatures have expired are both bogus to delv.
+func TestDNSSECBogus(t *testing.T) {
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{Records: []string{"home 60 A 192.0.2.1"}, DNSSEC: &zone.DNSSEC{}})
+	anchor := trustAnchor(t, p)
+	home := "home." + p.Zone
+	if out := delv(t, anchor, p.Zone, p.Addr, home, "A"); !strings.Contains(out, "; fully validated") {
+		t.Fatalf("untampered answer does not validate:\n%s", out)
+	}
+	relay := tamperingRelay(t, p.Addr)
+	if out := delv(t, anchor, p.Zone, relay, home, "A"); strings.Contains(out, "fully validated") || !strings.Contains(out, "resolution failed") {
+		t.Errorf("a tampered answer validates:\n%s", out)
+	}
+
+	past := time.Now().Add(-30 * 24 * time.Hour)
+	old := dnstest.Start(t, "sshdyn", dnstest.Options{Records: []string{"home 60 A 192.0.2.1"},
+		DNSSEC: &zone.DNSSEC{Now: func() time.Time { return past }}})
+	if out := delv(t, trustAnchor(t, old), old.Zone, old.Addr, "home."+old.Zone, "A"); strings.Contains(out, "fully validated") || !strings.Contains(out, "resolution failed") {
+		t.Errorf("expired signatures validate:\n%s", out)
+	}
+}
+
+// tamperingRelay relays DNS over UDP and TCP to upstream and changes
+// every A record in the answers to 203.0.113.66. It returns its address.
+func tamperingRelay(t *testing.T, upstream string) string {
+	t.Helper()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		proto := "udp"
+		if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
+			proto = "tcp"
+		}
+		r, _, err := (&dns.Client{Net: proto}).Exchange(req, upstream)
+		if err != nil {
+			return
+		}
+		for _, rr := range r.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				a.A = netip.MustParseAddr("203.0.113.66").AsSlice()
+			}
+		}
+		w.WriteMsg(r)
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: l, Handler: h}} {
+		go srv.ActivateAndServe()
+		t.Cleanup(func() { srv.Shutdown() })
+	}
+	return pc.LocalAddr().String()
+}

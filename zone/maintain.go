@@ -1,0 +1,240 @@
+package zone
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// keyDir is where the zone's DNSSEC keys are.
+func (z *Zone) keyDir() string {
+	if z.cfg.DNSSEC != nil && z.cfg.DNSSEC.KeyDir != "" {
+		return z.cfg.DNSSEC.KeyDir
+	}
+	return filepath.Dir(z.cfg.File)
+}
+
+// Signed reports whether the zone is configured to be signed.
+func (z *Zone) Signed() bool { return z.cfg.DNSSEC != nil }
+
+// Sign makes a zone with DNSSEC signed, and keeps it so: it makes a key
+// if there is none (a CSK of the configured algorithm, in the key
+// directory), publishes the DNSKEY, CDS and CDNSKEY records, signs what
+// is not signed as it should be, and starts the refresh of signatures
+// as they fall due. The daemon calls it after Own, before it serves; a
+// zone without DNSSEC does nothing. A zone's first signing is written
+// in batches of signBatch names, each one change in the journal.
+func (z *Zone) Sign() error {
+	if z.cfg.DNSSEC == nil {
+		return nil
+	}
+	z.mu.Lock()
+	sg := z.signer
+	z.mu.Unlock()
+	if sg == nil {
+		ttl := z.snapshot().soa().Hdr.Ttl
+		k, err := generateKey(z.keyDir(), z.Origin, z.cfg.DNSSEC.algorithm(), ttl, time.Now())
+		if err != nil {
+			return fmt.Errorf("zone %s: making a DNSSEC key: %w", strings.TrimSuffix(z.Origin, "."), err)
+		}
+		z.log.Info("DNSSEC key made", "zone", z.Origin, "file", k.file, "tag", k.tag, "algorithm", dns.AlgorithmToString[k.pub.Algorithm])
+		z.mu.Lock()
+		z.signer = newSigner(*z.cfg.DNSSEC, []*key{k})
+		z.mu.Unlock()
+	}
+	start, signed := time.Now(), 0
+	n, err := z.maintain(signBatch)
+	if err != nil {
+		return err
+	}
+	signed += n
+	if signed > 0 {
+		z.log.Info("zone signed", "zone", z.Origin, "names", signed, "serial", z.Serial(), "took", time.Since(start).Round(time.Millisecond))
+	}
+	z.flushMu.Lock()
+	defer z.flushMu.Unlock()
+	if z.stopMaintain == nil && !z.closing {
+		z.stopMaintain = make(chan struct{})
+		z.maintained.Add(1)
+		go z.refreshLoop(z.stopMaintain)
+	}
+	return nil
+}
+
+// signBatch bounds the names one change of a signing pass re-signs: a
+// journal record stays far under its bound, and a signing pass of a big
+// zone is many steps, each soon durable.
+const signBatch = 20000
+
+// maintain brings the whole zone up to its signing rules, batch names a
+// change, and returns the names it signed again.
+func (z *Zone) maintain(batch int) (int, error) {
+	total := 0
+	cursor := z.Origin
+	first := true
+	for {
+		snap := z.snapshot()
+		z.mu.Lock()
+		sg := z.signer
+		z.mu.Unlock()
+		now := sg.now()
+		var m maintenance
+		if first {
+			m.apex = z.apexSets(snap, sg)
+			first = false
+		}
+		names, next := z.due(snap, sg, cursor, batch, now)
+		if len(names) > 0 || len(m.apex) > 0 {
+			m.resign = names
+			rcode := z.modifyWith(func() ([]dns.RR, int) { return nil, dns.RcodeSuccess }, &m)
+			if rcode != dns.RcodeSuccess {
+				return total, fmt.Errorf("zone %s: signing: %s", strings.TrimSuffix(z.Origin, "."), dns.RcodeToString[rcode])
+			}
+			total += len(names)
+		}
+		if next == "" {
+			return total, nil
+		}
+		cursor = next
+	}
+}
+
+// apexSets returns the apex RRsets the keys make that differ from snap's:
+// DNSKEY, and CDS (SHA-256) and CDNSKEY for the parent (RFC 7344).
+func (z *Zone) apexSets(snap *snapshot, sg *signer) map[uint16][]dns.RR {
+	ttl := snap.soa().Hdr.Ttl
+	var keys, cds, cdnskey []dns.RR
+	for _, k := range sg.keys {
+		pub := dns.Copy(k.pub).(*dns.DNSKEY)
+		pub.Hdr.Name, pub.Hdr.Ttl = z.Origin, ttl
+		keys = append(keys, pub)
+		if ds := pub.ToDS(dns.SHA256); ds != nil {
+			c := ds.ToCDS()
+			c.Hdr.Ttl = ttl
+			cds = append(cds, c)
+		}
+		c := pub.ToCDNSKEY()
+		c.Hdr.Ttl = ttl
+		cdnskey = append(cdnskey, c)
+	}
+	apex, _ := snap.names.get(z.Origin)
+	out := map[uint16][]dns.RR{}
+	for t, want := range map[uint16][]dns.RR{dns.TypeDNSKEY: keys, dns.TypeCDS: cds, dns.TypeCDNSKEY: cdnskey} {
+		if !sameSet(apex.get(t), want) {
+			out[t] = want
+		}
+	}
+	return out
+}
+
+// due returns the names from cursor on, at most limit, that are not
+// signed as they should be: an RRset without a good signature by each key
+// (missing, by another key, of another TTL, or due), a signature of
+// nothing, an NSEC record missing or wrong, a name below a delegation
+// with signatures. next is the name to go on from, "" at the end.
+func (z *Zone) due(snap *snapshot, sg *signer, cursor string, limit int, now time.Time) (names []string, next string) {
+	t, cuts := snap.names, snap.cuts
+	ttl := nsecTTL(snap.soa())
+	prev, prevNode := "", node(nil)
+	if cursor != z.Origin {
+		prev, prevNode = z.predecessor(t, cuts, cursor)
+	}
+	add := func(name string) {
+		if len(names) == 0 || names[len(names)-1] != name {
+			names = append(names, name)
+		}
+	}
+	nextOf := func(n node) string {
+		if nsec := n.get(dns.TypeNSEC); len(nsec) == 1 {
+			return nsec[0].(*dns.NSEC).NextDomain
+		}
+		return ""
+	}
+	t.t.AscendGreaterOrEqual(entry{key: nameKey(cursor)}, func(e entry) bool {
+		name, n := e.name(), e.n
+		if len(names) >= limit {
+			next = name
+			return false
+		}
+		if !z.authoritative(t, cuts, name, n) {
+			if len(n.get(dns.TypeRRSIG)) > 0 || inChain(n) {
+				add(name)
+			}
+			return true
+		}
+		if prev != "" && !strings.EqualFold(nextOf(prevNode), name) {
+			add(prev)
+			slices.Sort(names) // prev may come before names already found
+		}
+		prev, prevNode = name, n
+		cut := isCut(z.Origin, name, n)
+		nsec := n.get(dns.TypeNSEC)
+		if len(nsec) != 1 || nsec[0].Header().Ttl != ttl ||
+			!slices.Equal(nsec[0].(*dns.NSEC).TypeBitMap, nsecFor(name, "", n, cut, ttl).TypeBitMap) {
+			add(name)
+			return true
+		}
+		sigs := 0
+		for _, s := range n {
+			if s.t == dns.TypeRRSIG || cut && s.t != dns.TypeDS && s.t != dns.TypeNSEC {
+				continue
+			}
+			c := covering(n, s.t)
+			sigs += len(c)
+			if !sg.good(c, s.rrs[0].Header().Ttl, now) {
+				add(name)
+				return true
+			}
+		}
+		if sigs != len(n.get(dns.TypeRRSIG)) {
+			add(name) // a signature of an RRset no longer there
+		}
+		return true
+	})
+	if next == "" && prev != "" && !strings.EqualFold(nextOf(prevNode), z.Origin) {
+		add(prev)
+	}
+	return names, next
+}
+
+// refreshLoop makes signatures again as they fall due, until stop is
+// closed: every refresh/16 (at least a second, at most an hour) it
+// re-signs what is due, refreshBatch names a change.
+func (z *Zone) refreshLoop(stop chan struct{}) {
+	defer z.maintained.Done()
+	every := min(max(z.signer.refresh/16, time.Second), time.Hour)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		n, err := z.maintain(refreshBatch)
+		if err != nil {
+			z.log.Error("DNSSEC signature refresh failed; trying again", "zone", z.Origin, "err", err)
+		} else if n > 0 {
+			z.log.Debug("DNSSEC signatures refreshed", "zone", z.Origin, "names", n, "serial", z.Serial())
+		}
+	}
+}
+
+// refreshBatch bounds the names one refresh change signs again.
+const refreshBatch = 1000
+
+// stopSigning stops the refresh loop, if it runs.
+func (z *Zone) stopSigning() {
+	z.flushMu.Lock()
+	stop := z.stopMaintain
+	z.stopMaintain = nil
+	z.flushMu.Unlock()
+	if stop != nil {
+		close(stop)
+		z.maintained.Wait()
+	}
+}

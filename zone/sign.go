@@ -1,0 +1,385 @@
+package zone
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Signing (RFC 4033-4035). A zone with DNSSEC keeps its signatures and
+// its NSEC chain in its tree, beside the records they cover: they are in
+// the journal, the zone file and every transfer, so a secondary serves
+// the signed zone as it gets it. Every change re-signs in the same diff
+// what it changed (resign): the RRsets of the changed names, their NSEC
+// records and their neighbours' (a name added or removed changes its
+// predecessor's next name), and the SOA; a change costs O(changed
+// names), not O(zone). Signatures due (Refresh before they expire) are
+// made again by the zone's maintenance (maintain.go), a batch at a time;
+// each signature's expiry is jittered by up to Refresh/2, so a zone
+// signed at once is refreshed over days, not at one moment.
+
+// signer holds a zone's keys and rules.
+type signer struct {
+	cfg               DNSSEC
+	keys              []*key // every key signs every RRset; the DNSKEY RRset is theirs
+	validity, refresh time.Duration
+}
+
+func newSigner(cfg DNSSEC, keys []*key) *signer {
+	v, r := cfg.validity()
+	return &signer{cfg: cfg, keys: keys, validity: v, refresh: r}
+}
+
+func (sg *signer) now() time.Time {
+	if sg.cfg.Now != nil {
+		return sg.cfg.Now()
+	}
+	return time.Now()
+}
+
+// inceptionSkew dates a signature's inception back, for validators whose
+// clock is behind.
+const inceptionSkew = time.Hour
+
+// sign returns rrset's signatures, one by each key.
+func (sg *signer) sign(rrset []dns.RR, origin string, now time.Time) []dns.RR {
+	out := make([]dns.RR, 0, len(sg.keys))
+	h := rrset[0].Header()
+	exp := now.Add(sg.validity - rand.N(sg.refresh/2+1))
+	for _, k := range sg.keys {
+		sig := &dns.RRSIG{
+			Hdr:        dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
+			Algorithm:  k.pub.Algorithm,
+			KeyTag:     k.tag,
+			SignerName: origin,
+			Inception:  uint32(now.Add(-inceptionSkew).Unix()),
+			Expiration: uint32(exp.Unix()),
+		}
+		if err := sig.Sign(k.priv, rrset); err != nil {
+			continue // cannot happen with a key that loaded; the RRset is found unsigned and signed again
+		}
+		out = append(out, sig)
+	}
+	return out
+}
+
+// good reports whether sigs, the signatures of an RRset of TTL ttl that
+// did not change, can stay: one by each key, none by another, none due.
+func (sg *signer) good(sigs []dns.RR, ttl uint32, now time.Time) bool {
+	if len(sigs) != len(sg.keys) {
+		return false
+	}
+	due := uint32(now.Add(sg.refresh).Unix())
+	for _, k := range sg.keys {
+		found := false
+		for _, rr := range sigs {
+			s := rr.(*dns.RRSIG)
+			if s.KeyTag == k.tag && s.Algorithm == k.pub.Algorithm {
+				found = s.OrigTtl == ttl && s.Hdr.Ttl == ttl && serialBefore(due, s.Expiration)
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// covering returns the signatures in n's RRSIG RRset that cover type t.
+func covering(n node, t uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range n.get(dns.TypeRRSIG) {
+		if rr.(*dns.RRSIG).TypeCovered == t {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// chainType reports whether t is kept by the signer, never by updates:
+// the signatures and the NSEC chain.
+func chainType(t uint16) bool { return t == dns.TypeRRSIG || t == dns.TypeNSEC }
+
+// dnssecType reports whether t is one of DNSSEC's own types, which no
+// update may change: the signer keeps them (RFC 4035 2; RFC 7344).
+func dnssecType(t uint16) bool {
+	switch t {
+	case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeNSEC3PARAM, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY:
+		return true
+	}
+	return false
+}
+
+// hasData reports whether n holds records other than signatures and NSEC.
+func hasData(n node) bool {
+	for _, s := range n {
+		if !chainType(s.t) {
+			return true
+		}
+	}
+	return false
+}
+
+// occluded reports whether name lies below a delegation in t: not the
+// zone's data, neither signed nor in the NSEC chain (RFC 4035 2.2).
+func (z *Zone) occluded(t *tree, cuts int, name string) bool {
+	if cuts == 0 {
+		return false
+	}
+	for p := parent(name); p != "" && p != z.Origin && len(p) >= len(z.Origin); p = parent(p) {
+		if n, ok := t.get(p); ok && isCut(z.Origin, p, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// inChain reports whether name, holding n, has an NSEC record in t.
+func inChain(n node) bool { return len(n.get(dns.TypeNSEC)) > 0 }
+
+// authoritative reports whether name is in t's NSEC chain: it has data
+// and is not below a delegation.
+func (z *Zone) authoritative(t *tree, cuts int, name string, n node) bool {
+	return hasData(n) && !z.occluded(t, cuts, name)
+}
+
+// successor returns the authoritative name after name in canonical
+// order, the apex after the last (the NSEC chain is a loop).
+func (z *Zone) successor(t *tree, cuts int, name string) string {
+	next := ""
+	t.t.AscendGreaterOrEqual(entry{key: nameKey(name)}, func(e entry) bool {
+		n := e.name()
+		if n == name || !z.authoritative(t, cuts, n, e.n) {
+			return true
+		}
+		next = n
+		return false
+	})
+	if next == "" {
+		return z.Origin
+	}
+	return next
+}
+
+// predecessor returns the authoritative name before name (which need
+// not exist) in canonical order: the owner of the NSEC that covers it.
+func (z *Zone) predecessor(t *tree, cuts int, name string) (string, node) {
+	var prev string
+	var pn node
+	t.t.DescendLessOrEqual(entry{key: nameKey(name)}, func(e entry) bool {
+		n := e.name()
+		if n == name || !z.authoritative(t, cuts, n, e.n) {
+			return true
+		}
+		prev, pn = n, e.n
+		return false
+	})
+	if prev == "" { // before the apex: only the apex itself
+		t.t.Descend(func(e entry) bool {
+			if !z.authoritative(t, cuts, e.name(), e.n) {
+				return true
+			}
+			prev, pn = e.name(), e.n
+			return false
+		})
+	}
+	return prev, pn
+}
+
+// nsecTTL is the TTL of NSEC records: the SOA's MINIMUM, or its TTL if
+// less (RFC 9077).
+func nsecTTL(soa *dns.SOA) uint32 { return min(soa.Minttl, soa.Hdr.Ttl) }
+
+// nsecFor returns the NSEC record name (holding n, a delegation if cut)
+// should have.
+func nsecFor(name, next string, n node, cut bool, ttl uint32) *dns.NSEC {
+	types := []uint16{dns.TypeRRSIG, dns.TypeNSEC}
+	for _, s := range n {
+		if chainType(s.t) || cut && s.t != dns.TypeNS && s.t != dns.TypeDS {
+			continue
+		}
+		types = append(types, s.t)
+	}
+	slices.Sort(types)
+	return &dns.NSEC{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: ttl}, NextDomain: next, TypeBitMap: types}
+}
+
+// signJob is an RRset to sign, and where its signatures go.
+type signJob struct {
+	rrset []dns.RR
+	sigs  []dns.RR
+}
+
+// resign brings the names in names, and the NSEC records around them,
+// up to date in z.pending after their data changed (olds holds the node
+// each changed name had before; resign adds the names it changes
+// besides). It reports whether the SOA's signature is due, which the
+// caller then makes after raising the serial (signSOA). Called with
+// z.mu held.
+func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaDue bool) {
+	t, sg := z.pending, z.signer
+	record := func(name string) {
+		if _, ok := olds[name]; !ok {
+			n, _ := t.get(name)
+			olds[name] = n
+		}
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	chain := map[string]bool{} // names whose NSEC may change
+	var gone []string          // names that left the chain
+	for _, name := range names {
+		n, _ := t.get(name)
+		old, changed := olds[name]
+		if !changed {
+			old = n
+		}
+		if !z.authoritative(t, z.cuts, name, n) {
+			// No data left, or below a delegation: no NSEC, no
+			// signatures.
+			var kept node
+			for _, s := range n {
+				if !chainType(s.t) {
+					kept = append(kept, s)
+				}
+			}
+			if len(kept) != len(n) {
+				record(name)
+				t.set(name, kept)
+			}
+			if inChain(old) {
+				gone = append(gone, name)
+			}
+			continue
+		}
+		chain[name] = true
+		if !inChain(old) {
+			gone = append(gone, name) // joined: its predecessor's next changes
+		}
+	}
+	for _, name := range gone {
+		if p, _ := z.predecessor(t, z.cuts, name); p != "" {
+			chain[p] = true
+		}
+	}
+	soa := t.soa()
+	ttl := nsecTTL(soa)
+	type work struct {
+		name string
+		node rrsets
+		jobs []*signJob
+		keep []dns.RR
+	}
+	var all []*work
+	var jobs []*signJob
+	for name := range chain {
+		n, _ := t.get(name)
+		old, changed := olds[name]
+		if !changed {
+			old = n
+		}
+		cut := isCut(z.Origin, name, n)
+		w := &work{name: name, node: n.sets()}
+		w.node[dns.TypeNSEC] = []dns.RR{nsecFor(name, z.successor(t, z.cuts, name), n, cut, ttl)}
+		delete(w.node, dns.TypeRRSIG)
+		for typ, rrs := range w.node {
+			if cut && typ != dns.TypeDS && typ != dns.TypeNSEC {
+				continue // a delegation's NS records are the child's, not signed here
+			}
+			sigs := covering(n, typ)
+			if typ == dns.TypeSOA {
+				if !sg.good(sigs, rrs[0].Header().Ttl, now) {
+					soaDue = true
+				}
+				w.keep = append(w.keep, sigs...)
+				continue
+			}
+			if sameSet(old.get(typ), rrs) && sg.good(sigs, rrs[0].Header().Ttl, now) {
+				w.keep = append(w.keep, sigs...)
+				continue
+			}
+			j := &signJob{rrset: rrs}
+			w.jobs = append(w.jobs, j)
+			jobs = append(jobs, j)
+		}
+		if len(w.jobs) == 0 && sameSet(n.get(dns.TypeNSEC), w.node[dns.TypeNSEC]) && len(w.keep) == len(n.get(dns.TypeRRSIG)) {
+			continue // nothing changes here
+		}
+		all = append(all, w)
+	}
+	sg.signAll(jobs, z.Origin, now)
+	for _, w := range all {
+		sigs := w.keep
+		for _, j := range w.jobs {
+			sigs = append(sigs, j.sigs...)
+		}
+		if len(sigs) > 0 {
+			w.node[dns.TypeRRSIG] = sigs
+		}
+		record(w.name)
+		t.set(w.name, w.node.node())
+	}
+	return soaDue
+}
+
+// parallelSigning is the number of signatures above which they are made
+// on every core: a zone's first signing, a big refresh.
+const parallelSigning = 64
+
+// signAll signs every job.
+func (sg *signer) signAll(jobs []*signJob, origin string, now time.Time) {
+	if len(jobs) < parallelSigning {
+		for _, j := range jobs {
+			j.sigs = sg.sign(j.rrset, origin, now)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan *signJob)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				j.sigs = sg.sign(j.rrset, origin, now)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+}
+
+// signSOA signs the SOA of z.pending (just raised) and returns the
+// signatures it replaced and the new ones, for the diff. Called with z.mu
+// held.
+func (z *Zone) signSOA(now time.Time) (del, add []dns.RR) {
+	apex, _ := z.pending.get(z.Origin)
+	soa := apex.get(dns.TypeSOA)
+	add = z.signer.sign(soa, z.Origin, now)
+	var sigs []dns.RR
+	for _, rr := range apex.get(dns.TypeRRSIG) {
+		if rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA {
+			del = append(del, rr)
+		} else {
+			sigs = append(sigs, rr)
+		}
+	}
+	z.pending.set(z.Origin, apex.with(dns.TypeRRSIG, append(sigs, add...)))
+	return del, add
+}
+
+// sameSet reports whether a and b hold the same records with the same
+// TTL.
+func sameSet(a, b []dns.RR) bool {
+	if len(a) != len(b) || len(a) > 0 && a[0].Header().Ttl != b[0].Header().Ttl {
+		return false
+	}
+	return sameRdata(a, b)
+}

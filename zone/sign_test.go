@@ -1,0 +1,224 @@
+package zone
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// verifySigned checks the signed zone z serves as a validator would, by
+// itself: every authoritative RRset has a signature by each DNSKEY that
+// verifies and is valid at now, nothing below a delegation is signed, and
+// the NSEC chain runs through every authoritative name in canonical order
+// with each name's types. The tools' view (delv, dnssec-verify) is in
+// dnssec_test.go.
+func verifySigned(t *testing.T, z *Zone, now time.Time) {
+	t.Helper()
+	snap := z.snapshot()
+	apex, _ := snap.names.get(z.Origin)
+	var keys []*dns.DNSKEY
+	for _, rr := range apex.get(dns.TypeDNSKEY) {
+		keys = append(keys, rr.(*dns.DNSKEY))
+	}
+	if len(keys) == 0 {
+		t.Fatal("no DNSKEY at the apex")
+	}
+	if len(apex.get(dns.TypeCDS)) != len(keys) || len(apex.get(dns.TypeCDNSKEY)) != len(keys) {
+		t.Errorf("CDS %d, CDNSKEY %d for %d keys", len(apex.get(dns.TypeCDS)), len(apex.get(dns.TypeCDNSKEY)), len(keys))
+	}
+	var chain []string
+	var errs []string
+	snap.names.ascend(func(name string, n node) bool {
+		if z.occluded(snap.names, snap.cuts, name) {
+			if len(n.get(dns.TypeRRSIG))+len(n.get(dns.TypeNSEC)) > 0 {
+				errs = append(errs, name+": signed below a delegation")
+			}
+			return true
+		}
+		chain = append(chain, name)
+		cut := isCut(z.Origin, name, n)
+		for _, s := range n {
+			if s.t == dns.TypeRRSIG || cut && s.t != dns.TypeDS && s.t != dns.TypeNSEC {
+				continue
+			}
+			for _, k := range keys {
+				ok := false
+				for _, sig := range covering(n, s.t) {
+					sig := sig.(*dns.RRSIG)
+					if sig.KeyTag == k.KeyTag() && sig.Verify(k, s.rrs) == nil && sig.ValidityPeriod(now) {
+						ok = true
+					}
+				}
+				if !ok {
+					errs = append(errs, fmt.Sprintf("%s %s: no valid signature by key %d", name, typeName(s.t), k.KeyTag()))
+				}
+			}
+		}
+		return true
+	})
+	for i, name := range chain {
+		n, _ := snap.names.get(name)
+		nsec := n.get(dns.TypeNSEC)
+		if len(nsec) != 1 {
+			errs = append(errs, name+": no NSEC")
+			continue
+		}
+		want := z.Origin
+		if i+1 < len(chain) {
+			want = chain[i+1]
+		}
+		rec := nsec[0].(*dns.NSEC)
+		if rec.NextDomain != want {
+			errs = append(errs, fmt.Sprintf("%s: NSEC next %s, want %s", name, rec.NextDomain, want))
+		}
+		var types []uint16
+		for _, s := range n {
+			if !isCut(z.Origin, name, n) || s.t == dns.TypeNS || s.t == dns.TypeDS || chainType(s.t) {
+				types = append(types, s.t)
+			}
+		}
+		if !slices.Equal(rec.TypeBitMap, types) {
+			errs = append(errs, fmt.Sprintf("%s: NSEC types %v, want %v", name, rec.TypeBitMap, types))
+		}
+	}
+	if len(errs) > 0 {
+		t.Fatalf("serial %d: %s", snap.serial, strings.Join(errs, "\n"))
+	}
+}
+
+func signedZone(t *testing.T, d DNSSEC) (*Zone, string) {
+	t.Helper()
+	z, file := testZone(t, Config{DNSSEC: &d})
+	if err := z.Own(); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Sign(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { z.Close() })
+	return z, file
+}
+
+// TestSignedThroughChanges signs a zone and checks it after each kind of
+// change: a record changed, a name added (its predecessor's NSEC moves),
+// a name removed, a wildcard, a CNAME beside its signature and NSEC, a
+// delegation; then a restart, which finds nothing to sign.
+func TestSignedThroughChanges(t *testing.T) {
+	z, file := signedZone(t, DNSSEC{})
+	now := time.Now()
+	verifySigned(t, z, now)
+	keys, _ := filepath.Glob(filepath.Join(filepath.Dir(file), "Kdyn.example.com.+013+*"))
+	if len(keys) != 2 {
+		t.Fatalf("key files %v, want a .key and a .private", keys)
+	}
+	for _, k := range keys {
+		fi, _ := os.Stat(k)
+		if strings.HasSuffix(k, ".private") && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v", k, fi.Mode())
+		}
+	}
+	steps := [][]string{
+		{"home.dyn.example.com. 60 IN A 192.0.2.2"},
+		{"new.dyn.example.com. 60 IN A 192.0.2.3"},
+		{"a.b.c.dyn.example.com. 60 IN TXT \"deep\""},
+		{"new.dyn.example.com. ANY A"},
+		{"*.home.dyn.example.com. 60 IN A 192.0.2.2"},
+		{"home.dyn.example.com. 60 IN AAAA 2001:db8::1", "home.dyn.example.com. 300 IN A 192.0.2.2"},
+		{"a.b.c.dyn.example.com. ANY TXT"},
+		{"zzz.dyn.example.com. 60 IN A 192.0.2.9"}, // the last name: its next is the apex
+	}
+	for i, s := range steps {
+		before := z.Serial()
+		if rc := send(t, z, s...); rc != dns.RcodeSuccess {
+			t.Fatalf("step %d: %s", i, dns.RcodeToString[rc])
+		}
+		if z.Serial() != before+1 {
+			t.Errorf("step %d: serial %d after %d", i, z.Serial(), before)
+		}
+		verifySigned(t, z, now)
+	}
+	// Updates may not touch what the signer keeps.
+	for _, s := range []string{
+		"home.dyn.example.com. 60 IN NSEC zzz.dyn.example.com. A",
+		"home.dyn.example.com. ANY RRSIG",
+		"home.dyn.example.com. ANY NSEC",
+	} {
+		if rc := send(t, z, s); rc != dns.RcodeRefused {
+			t.Errorf("%s: %s, want REFUSED", s, dns.RcodeToString[rc])
+		}
+	}
+	serial := z.Serial()
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	z2, err := Load(z.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z2.Close()
+	if err := z2.Own(); err != nil {
+		t.Fatal(err)
+	}
+	if err := z2.Sign(); err != nil {
+		t.Fatal(err)
+	}
+	if z2.Serial() != serial {
+		t.Errorf("restart signed again: serial %d, was %d", z2.Serial(), serial)
+	}
+	verifySigned(t, z2, now)
+}
+
+// TestSignatureRefresh moves the signer's clock past the refresh point:
+// the due signatures are made again, a batch at a time, and the zone is
+// valid at the later time.
+func TestSignatureRefresh(t *testing.T) {
+	clock := time.Now()
+	z, _ := signedZone(t, DNSSEC{Validity: 10 * time.Minute, Refresh: 4 * time.Minute, Now: func() time.Time { return clock }})
+	before := z.Serial()
+	if n, err := z.maintain(refreshBatch); err != nil || n != 0 {
+		t.Fatalf("nothing due yet: %d names, %v", n, err)
+	}
+	clock = clock.Add(7 * time.Minute)
+	n, err := z.maintain(2)
+	if err != nil || n == 0 {
+		t.Fatalf("refresh: %d names, %v", n, err)
+	}
+	if z.Serial() <= before+1 {
+		t.Errorf("serial %d after %d: want one step per batch of 2", z.Serial(), before)
+	}
+	verifySigned(t, z, clock.Add(2*time.Minute))
+}
+
+// TestDelegationSigned: a delegation's NS is not signed, its DS is, and
+// glue below it is neither signed nor in the chain.
+func TestDelegationSigned(t *testing.T) {
+	d := DNSSEC{}
+	file := filepath.Join(t.TempDir(), "dyn.example.com.zone")
+	text := "$ORIGIN dyn.example.com.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n" +
+		"sub NS ns.sub\nns.sub A 192.0.2.54\nsecure NS ns.secure\nsecure DS 12345 13 2 " + strings.Repeat("ab", 32) + "\nns.secure A 192.0.2.55\nzz A 192.0.2.1\n"
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	z, err := Load(Config{Origin: testOrigin, File: file, UpdateKeys: []string{"k."}, DNSSEC: &d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	if err := z.Own(); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Sign(); err != nil {
+		t.Fatal(err)
+	}
+	verifySigned(t, z, time.Now())
+	sub, _ := z.snapshot().names.get("sub.dyn.example.com.")
+	if nsec := sub.get(dns.TypeNSEC); len(nsec) != 1 || !slices.Equal(nsec[0].(*dns.NSEC).TypeBitMap, []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}) {
+		t.Errorf("delegation's NSEC: %v", nsec)
+	}
+}
