@@ -215,6 +215,27 @@ type Zone struct {
 	// RRLRate, if set, overrides the global rrl_rate for this zone's
 	// answers (0: off for it).
 	RRLRate *int `toml:"rrl_rate"`
+
+	// DNSSEC signs the zone served here as it changes: a key is made on
+	// the first start (dnssec_algorithm, in dnssec_key_dir: default the
+	// zone file's directory); signatures are valid
+	// dnssec_signature_validity (14d) and made again
+	// dnssec_signature_refresh (7d) before they expire.
+	DNSSEC            bool     `toml:"dnssec"`
+	DNSSECAlgorithm   string   `toml:"dnssec_algorithm"`
+	DNSSECKeyDir      string   `toml:"dnssec_key_dir"`
+	SignatureValidity Duration `toml:"dnssec_signature_validity"`
+	SignatureRefresh  Duration `toml:"dnssec_signature_refresh"`
+}
+
+// Signing returns the zone's DNSSEC settings, nil when it is not signed;
+// Validate has checked them.
+func (z Zone) Signing() *zone.DNSSEC {
+	if !z.DNSSEC {
+		return nil
+	}
+	alg, _ := zone.ParseAlgorithm(z.DNSSECAlgorithm)
+	return &zone.DNSSEC{Algorithm: alg, Validity: z.SignatureValidity.Duration, Refresh: z.SignatureRefresh.Duration, KeyDir: z.DNSSECKeyDir}
 }
 
 // Embedded reports whether sshdyn itself serves the zone.
@@ -742,6 +763,9 @@ func (c *Config) validateZone(z Zone) error {
 // validateBackend checks the fields of z's backend, and that it has none
 // of another's.
 func (c *Config) validateBackend(z Zone) error {
+	if err := validateSigning(z); err != nil {
+		return err
+	}
 	if z.Backend != BackendLibdns && (z.Provider != "" || z.APIURL != "" || z.APIKeyFile != "" || z.ServerID != "") {
 		return errors.New(`provider, api_url, api_key_file and server_id are for backend = "libdns"`)
 	}
@@ -797,6 +821,26 @@ func validateAPIURL(s string) error {
 		a, err := netip.ParseAddr(host)
 		if !(err == nil && a.IsLoopback() || host == "localhost") {
 			return fmt.Errorf("api_url %q: plain HTTP would carry the API key in clear: use https://, or an address on loopback", s)
+		}
+	}
+	return nil
+}
+
+// validateSigning checks a zone's DNSSEC settings: for a zone served
+// here only.
+func validateSigning(z Zone) error {
+	signing := z.DNSSECAlgorithm != "" || z.DNSSECKeyDir != "" || z.SignatureValidity.Duration != 0 || z.SignatureRefresh.Duration != 0
+	switch {
+	case z.DNSSEC && !z.Embedded():
+		return errors.New("dnssec is for a zone sshdyn serves (file set): BIND, Knot and PowerDNS sign their zones themselves (README: DNSSEC)")
+	case signing && !z.DNSSEC:
+		return errors.New("dnssec_algorithm, dnssec_key_dir, dnssec_signature_validity and dnssec_signature_refresh need dnssec = true")
+	case z.DNSSEC:
+		if _, err := zone.ParseAlgorithm(z.DNSSECAlgorithm); err != nil {
+			return errors.New("dnssec_algorithm: " + strings.TrimPrefix(err.Error(), "DNSSEC algorithm "))
+		}
+		if err := zone.CheckDNSSEC(*z.Signing()); err != nil {
+			return fmt.Errorf("dnssec_signature_validity, dnssec_signature_refresh: %w", err)
 		}
 	}
 	return nil

@@ -86,6 +86,16 @@ func TestParseEmbedded(t *testing.T) {
 	if ts := d.Zones[0].Types(); len(ts) != 2 || ts[0] != 1 || ts[1] != 28 {
 		t.Errorf("default update types = %v, want A and AAAA", ts)
 	}
+	if d.Zones[0].Signing() != nil {
+		t.Error("signed without dnssec = true")
+	}
+	s, err := Parse([]byte(embedded+"dnssec = true\ndnssec_algorithm = \"ed25519\"\ndnssec_signature_validity = \"10d\"\ndnssec_signature_refresh = \"3d\"\n"), "f.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := s.Zones[0].Signing(); g == nil || g.Algorithm != 15 || g.Validity != 240*time.Hour || g.Refresh != 72*time.Hour {
+		t.Errorf("signing = %+v", g)
+	}
 }
 
 func TestParseSSHAlgorithms(t *testing.T) {
@@ -173,6 +183,11 @@ func TestParseErrors(t *testing.T) {
 		{"libdns, plain HTTP off loopback", libdns + "api_url = \"http://dns.example.net:8081\"\n", "plain HTTP would carry the API key in clear"},
 		{"libdns, not a URL", libdns + "api_url = \"dns.example.net\"\n", "want https://"},
 		{"api_url for rfc2136", good + "api_url = \"http://x\"\n", `are for backend = "libdns"`},
+		{"dnssec on a primary elsewhere", good + "dnssec = true\n", "dnssec is for a zone sshdyn serves (file set): BIND, Knot and PowerDNS sign their zones themselves"},
+		{"dnssec on tinydns", "[[zone]]\nname = \"d.example\"\nbackend = \"tinydns\"\ntinydns_root = \"/r\"\ndnssec = true\n", "dnssec is for a zone sshdyn serves"},
+		{"dnssec setting without dnssec", embedded + "dnssec_algorithm = \"ed25519\"\n", "need dnssec = true"},
+		{"dnssec algorithm", embedded + "dnssec = true\ndnssec_algorithm = \"rsasha1\"\n", "dnssec_algorithm: \"rsasha1\": use ecdsap256sha256 (the default) or ed25519"},
+		{"dnssec refresh over validity", embedded + "dnssec = true\ndnssec_signature_validity = \"7d\"\ndnssec_signature_refresh = \"7d\"\n", "must be less than the validity"},
 		{"acme_ttl too long", good + "acme = true\nacme_ttl = 604800\n", "acme_ttl 604800: at most 86400"},
 	}
 	for _, tc := range cases {

@@ -136,6 +136,15 @@ func (m *Metrics) Zone(name string, stats func() zone.Stats) {
 				}
 				return float64(s.Written.UnixNano()) / 1e9
 			}),
+		gauge("sshdyn_zone_dnssec_keys", "The DNSSEC keys signing the zone; 0 if it is not signed.",
+			func(s zone.Stats) float64 { return float64(s.Keys) }),
+		gauge("sshdyn_zone_dnssec_signature_expiry_timestamp_seconds", "When the zone's soonest DNSSEC signature expires (Unix time), as the last signing pass found it; 0 if not signed. Alert when it is less than the refresh time away: signatures are not being made again.",
+			func(s zone.Stats) float64 {
+				if s.NextExpiry.IsZero() {
+					return 0
+				}
+				return float64(s.NextExpiry.Unix())
+			}),
 	)
 }
 

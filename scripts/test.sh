@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
-scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dig:bind9-dnsutils nsupdate:bind9-dnsutils \
+scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dnssec-verify:bind9-utils dig:bind9-dnsutils nsupdate:bind9-dnsutils delv:bind9-dnsutils \
 	knotd:knot keymgr:knot knsupdate:knot-dnsutils kdig:knot-dnsutils \
 	pdns_server:pdns-server pdnsutil:pdns-server sqlite3:sqlite3 \
 	/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql:pdns-backend-sqlite3 \

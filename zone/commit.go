@@ -228,14 +228,29 @@ type Stats struct {
 	Written      time.Time // the last write of the zone file from the journal; zero if none since start
 	WriteErr     error     // the last such write's error; nil if it worked, or none was tried
 	Replayed     int       // changes replayed from the journal at load: not in the zone file then
+	// Signed zones: the keys that sign, and when the soonest signature
+	// expires, as the last signing pass found it (zero before one).
+	Keys       int
+	NextExpiry time.Time
 }
 
 // Stats returns the zone's figures now.
 func (z *Zone) Stats() Stats {
 	s := z.snapshot()
+	z.mu.Lock()
+	keys := 0
+	if z.signer != nil {
+		keys = len(z.signer.keys)
+	}
+	z.mu.Unlock()
+	var next time.Time
+	if n := z.nextExpiry.Load(); n > 0 {
+		next = time.Unix(n, 0)
+	}
 	z.flushMu.Lock()
 	defer z.flushMu.Unlock()
-	return Stats{Serial: s.serial, Names: s.names.len(), JournalBytes: z.jnl.size, Written: z.written, WriteErr: z.failed, Replayed: z.replayed}
+	return Stats{Serial: s.serial, Names: s.names.len(), JournalBytes: z.jnl.size, Written: z.written, WriteErr: z.failed, Replayed: z.replayed,
+		Keys: keys, NextExpiry: next}
 }
 
 // Close writes the zone file with every update the journal holds, leaves

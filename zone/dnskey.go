@@ -258,6 +258,6 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	return syncDir(dir)
 }
 
-// errNoKeys: a signed zone has no key yet (check says the first start
+// ErrNoKeys: a signed zone has no key yet (check says the first start
 // makes one).
-var errNoKeys = errors.New("no DNSSEC key yet: the first start makes one")
+var ErrNoKeys = errors.New("no DNSSEC key yet: the first start makes one")

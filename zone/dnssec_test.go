@@ -4,11 +4,9 @@ package zone_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,76 +19,11 @@ import (
 	"github.com/sshdyn/sshdyn/zone"
 )
 
-// trustAnchor writes delv's trust anchor file for the zone p serves: its
-// DNSKEY records, as read from p.
-func trustAnchor(t *testing.T, p *dnstest.Server) string {
-	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(p.Zone), dns.TypeDNSKEY)
-	r, err := dns.Exchange(m, p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	b.WriteString("trust-anchors {\n")
-	for _, rr := range r.Answer {
-		if k, ok := rr.(*dns.DNSKEY); ok {
-			fmt.Fprintf(&b, "\t%q static-key %d %d %d %q;\n", k.Hdr.Name, k.Flags, k.Protocol, k.Algorithm, k.PublicKey)
-		}
-	}
-	b.WriteString("};\n")
-	if !strings.Contains(b.String(), "static-key") {
-		t.Fatalf("no DNSKEY served: %v", r)
-	}
-	file := filepath.Join(t.TempDir(), "anchor.conf")
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return file
-}
-
-// delv asks delv, with the zone's key as its only trust anchor, for name
-// and type at addr, and returns its output.
-func delv(t *testing.T, anchor, zoneName, addr, name, qtype string) string {
-	t.Helper()
-	ap := netip.MustParseAddrPort(addr)
-	out, _ := run(t, "", "delv", "-a", anchor, "+root="+zoneName, "@"+ap.Addr().String(), "-p", strconv.Itoa(int(ap.Port())), "+nocrypto", name, qtype)
-	return out
-}
-
 // verifyAXFR transfers the zone from s (with the transfer key, if set)
 // and runs dnssec-verify on it.
-func verifyAXFR(t *testing.T, s *dnstest.Server, key string, keys map[string]string) string {
+func verifyAXFR(t *testing.T, s *dnstest.Server, key, secret string) {
 	t.Helper()
-	m := new(dns.Msg)
-	m.SetAxfr(dns.Fqdn(s.Zone))
-	tr := &dns.Transfer{}
-	if key != "" {
-		m.SetTsig(key, dns.HmacSHA256, 300, time.Now().Unix())
-		tr.TsigSecret = keys
-	}
-	ch, err := tr.In(m, s.Addr)
-	if err != nil {
-		t.Fatalf("AXFR from %s: %v", s.Kind, err)
-	}
-	var b strings.Builder
-	for env := range ch {
-		if env.Error != nil {
-			t.Fatalf("AXFR from %s: %v", s.Kind, env.Error)
-		}
-		for _, rr := range env.RR {
-			b.WriteString(rr.String() + "\n")
-		}
-	}
-	file := filepath.Join(t.TempDir(), "axfr.zone")
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, code := run(t, "", "dnssec-verify", "-z", "-o", s.Zone, file) // -z: a CSK signs all
-	if code != 0 || !strings.Contains(out, "Zone fully signed") {
-		t.Fatalf("dnssec-verify on %s's AXFR (exit %d):\n%s", s.Kind, code, out)
-	}
-	return out
+	dnstest.VerifyZone(t, s.Zone, dnstest.Transfer(t, s.Zone, s.Addr, key, secret))
 }
 
 // TestDNSSECValidates signs the embedded primary's zone and follows it
@@ -117,8 +50,7 @@ func TestDNSSECValidates(t *testing.T) {
 		Notify:        notify,
 	})
 	secs := []*dnstest.Server{dnstest.StartSecondary(t, "bind", ports[0], p), dnstest.StartSecondary(t, "knot", ports[1], p)}
-	anchor := trustAnchor(t, p)
-	xfrKeys := map[string]string{p.XfrKey.Name: p.XfrKey.Secret}
+	anchor := dnstest.TrustAnchor(t, p.Zone, p.Addr)
 	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}
 	home := "home." + p.Zone
 	steps := []struct {
@@ -172,18 +104,18 @@ func TestDNSSECValidates(t *testing.T) {
 					{p.Zone, "DNSKEY", "DNSKEY"},
 				}
 				for _, ck := range checks {
-					out := delv(t, anchor, p.Zone, s.Addr, ck.name, ck.qtype)
+					out := dnstest.Delv(t, anchor, p.Zone, s.Addr, ck.name, ck.qtype)
 					if os.Getenv("DELV_SHOW") != "" {
 						t.Log(out)
 					}
-					if !strings.Contains(out, "; fully validated") && !strings.Contains(out, "; negative response, fully validated") || !strings.Contains(out, ck.want) {
+					if !dnstest.Validated(out) || !strings.Contains(out, ck.want) {
 						t.Errorf("delv %s %s at %s:\n%s", ck.name, ck.qtype, s.Kind, out)
 					}
 				}
 				if s == p {
-					verifyAXFR(t, s, p.XfrKey.Name, xfrKeys)
+					verifyAXFR(t, s, p.XfrKey.Name, p.XfrKey.Secret)
 				} else {
-					verifyAXFR(t, s, "", nil)
+					verifyAXFR(t, s, "", "")
 				}
 			})
 		}
@@ -198,20 +130,20 @@ func TestDNSSECValidates(t *testing.T) {
 // does) and a zone whose signatures have expired are both bogus to delv.
 func TestDNSSECBogus(t *testing.T) {
 	p := dnstest.Start(t, "sshdyn", dnstest.Options{Records: []string{"home 60 A 192.0.2.1"}, DNSSEC: &zone.DNSSEC{}})
-	anchor := trustAnchor(t, p)
+	anchor := dnstest.TrustAnchor(t, p.Zone, p.Addr)
 	home := "home." + p.Zone
-	if out := delv(t, anchor, p.Zone, p.Addr, home, "A"); !strings.Contains(out, "; fully validated") {
+	if out := dnstest.Delv(t, anchor, p.Zone, p.Addr, home, "A"); !dnstest.Validated(out) {
 		t.Fatalf("untampered answer does not validate:\n%s", out)
 	}
 	relay := tamperingRelay(t, p.Addr)
-	if out := delv(t, anchor, p.Zone, relay, home, "A"); strings.Contains(out, "fully validated") || !strings.Contains(out, "resolution failed") {
+	if out := dnstest.Delv(t, anchor, p.Zone, relay, home, "A"); dnstest.Validated(out) || !strings.Contains(out, "resolution failed") {
 		t.Errorf("a tampered answer validates:\n%s", out)
 	}
 
 	past := time.Now().Add(-30 * 24 * time.Hour)
 	old := dnstest.Start(t, "sshdyn", dnstest.Options{Records: []string{"home 60 A 192.0.2.1"},
 		DNSSEC: &zone.DNSSEC{Now: func() time.Time { return past }}})
-	if out := delv(t, trustAnchor(t, old), old.Zone, old.Addr, "home."+old.Zone, "A"); strings.Contains(out, "fully validated") || !strings.Contains(out, "resolution failed") {
+	if out := dnstest.Delv(t, dnstest.TrustAnchor(t, old.Zone, old.Addr), old.Zone, old.Addr, "home."+old.Zone, "A"); dnstest.Validated(out) || !strings.Contains(out, "resolution failed") {
 		t.Errorf("expired signatures validate:\n%s", out)
 	}
 }

@@ -76,6 +76,7 @@ func (z *Zone) maintain(batch int) (int, error) {
 	total := 0
 	cursor := z.Origin
 	first := true
+	var soonest time.Time
 	for {
 		snap := z.snapshot()
 		z.mu.Lock()
@@ -87,7 +88,16 @@ func (z *Zone) maintain(batch int) (int, error) {
 			m.apex = z.apexSets(snap, sg)
 			first = false
 		}
-		names, next := z.due(snap, sg, cursor, batch, now)
+		names, next, earliest := z.due(snap, sg, cursor, batch, now)
+		if len(names) > 0 {
+			// What is signed now expires no sooner than this.
+			if made := now.Add(sg.validity - sg.refresh/2); earliest.IsZero() || made.Before(earliest) {
+				earliest = made
+			}
+		}
+		if !earliest.IsZero() && (soonest.IsZero() || earliest.Before(soonest)) {
+			soonest = earliest
+		}
 		if len(names) > 0 || len(m.apex) > 0 {
 			m.resign = names
 			rcode := z.modifyWith(func() ([]dns.RR, int) { return nil, dns.RcodeSuccess }, &m)
@@ -97,6 +107,7 @@ func (z *Zone) maintain(batch int) (int, error) {
 			total += len(names)
 		}
 		if next == "" {
+			z.nextExpiry.Store(soonest.Unix())
 			return total, nil
 		}
 		cursor = next
@@ -136,7 +147,7 @@ func (z *Zone) apexSets(snap *snapshot, sg *signer) map[uint16][]dns.RR {
 // (missing, by another key, of another TTL, or due), a signature of
 // nothing, an NSEC record missing or wrong, a name below a delegation
 // with signatures. next is the name to go on from, "" at the end.
-func (z *Zone) due(snap *snapshot, sg *signer, cursor string, limit int, now time.Time) (names []string, next string) {
+func (z *Zone) due(snap *snapshot, sg *signer, cursor string, limit int, now time.Time) (names []string, next string, earliest time.Time) {
 	t, cuts := snap.names, snap.cuts
 	ttl := nsecTTL(snap.soa())
 	prev, prevNode := "", node(nil)
@@ -189,6 +200,11 @@ func (z *Zone) due(snap *snapshot, sg *signer, cursor string, limit int, now tim
 				add(name)
 				return true
 			}
+			for _, rr := range c {
+				if exp := expiry(rr.(*dns.RRSIG), now); earliest.IsZero() || exp.Before(earliest) {
+					earliest = exp
+				}
+			}
 		}
 		if sigs != len(n.get(dns.TypeRRSIG)) {
 			add(name) // a signature of an RRset no longer there
@@ -198,7 +214,13 @@ func (z *Zone) due(snap *snapshot, sg *signer, cursor string, limit int, now tim
 	if next == "" && prev != "" && !strings.EqualFold(nextOf(prevNode), z.Origin) {
 		add(prev)
 	}
-	return names, next
+	return names, next, earliest
+}
+
+// expiry is when sig expires: its 32-bit time read in the window around
+// now (RFC 4034 3.1.5).
+func expiry(sig *dns.RRSIG, now time.Time) time.Time {
+	return now.Add(time.Duration(int32(sig.Expiration-uint32(now.Unix()))) * time.Second)
 }
 
 // refreshLoop makes signatures again as they fall due, until stop is

@@ -153,10 +153,10 @@ func TestSignedThroughChanges(t *testing.T) {
 			t.Errorf("%s: %s, want REFUSED", s, dns.RcodeToString[rc])
 		}
 	}
+	// A crash: the signed changes come back from the journal.
 	serial := z.Serial()
-	if err := z.Close(); err != nil {
-		t.Fatal(err)
-	}
+	z.stopSigning()
+	crash(z)
 	z2, err := Load(z.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -168,10 +168,23 @@ func TestSignedThroughChanges(t *testing.T) {
 	if err := z2.Sign(); err != nil {
 		t.Fatal(err)
 	}
-	if z2.Serial() != serial {
-		t.Errorf("restart signed again: serial %d, was %d", z2.Serial(), serial)
+	if z2.Serial() != serial || z2.Stats().Replayed == 0 {
+		t.Errorf("restart signed again: serial %d, was %d; %d changes replayed", z2.Serial(), serial, z2.Stats().Replayed)
 	}
 	verifySigned(t, z2, now)
+	// And after the zone file is written from the journal.
+	if err := z2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	z3, err := Load(z.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z3.Close()
+	if z3.Serial() != serial || z3.Stats().Replayed != 0 {
+		t.Errorf("after Close: serial %d, %d replayed", z3.Serial(), z3.Stats().Replayed)
+	}
+	verifySigned(t, z3, now)
 }
 
 // TestSignatureRefresh moves the signer's clock past the refresh point:

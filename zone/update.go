@@ -373,7 +373,11 @@ func storable(rr dns.RR) bool {
 		}
 	}
 	back, err := dns.NewRR(rr.String())
-	return err == nil && back != nil && dns.IsDuplicate(back, rr)
+	if err != nil || back == nil {
+		return false
+	}
+	lowerHex(back) // as the zone file's reader does
+	return dns.IsDuplicate(back, rr)
 }
 
 // contains reports whether set holds rr, TTL aside.

@@ -130,6 +130,7 @@ type Zone struct {
 	// Close stops it).
 	stopMaintain chan struct{}
 	maintained   sync.WaitGroup
+	nextExpiry   atomic.Int64 // Unix time of the soonest signature expiry, as the last pass found it
 }
 
 // batch is the updates applied to pending since the last journal write,

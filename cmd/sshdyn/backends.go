@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/backend"
 	"github.com/sshdyn/sshdyn/config"
@@ -30,6 +35,7 @@ type zoneBackend interface {
 type backendEnv struct {
 	cfg     *config.Config
 	metrics *metrics.Metrics
+	log     *slog.Logger
 }
 
 // opened is a zone's backend, and, for a zone sshdyn serves itself, the
@@ -91,6 +97,7 @@ func openRFC2136(zc config.Zone, env backendEnv) (opened, error) {
 		UpdateKeys: []string{b.Key().Name}, UpdateTypes: zc.Types(),
 		AllowTransfer: zc.TransferPrefixes(), TransferKeys: xfr, Notify: zc.Notify, ACME: zc.ACME,
 		JournalLimit: zc.JournalLimit, SyncAfter: zc.ZonefileSync.Duration, RRLRate: zc.RRLRate,
+		DNSSEC: zc.Signing(), Logger: env.log.With("component", "dns"),
 	})
 	if err != nil {
 		b.Close()
@@ -135,3 +142,47 @@ type wildcardProber interface {
 }
 
 func (e embedded) Close() error { return e.rfc.Close() }
+
+// signingVerifier is a backend that signs its zone (the embedded
+// primary with dnssec = true): check asks it to verify the signed zone.
+type signingVerifier interface {
+	VerifySigning(note func(format string, args ...any)) error
+}
+
+// VerifySigning checks the keys, the NSEC chain and every signature of
+// the zone as its file and journal hold it.
+func (e embedded) VerifySigning(note func(format string, args ...any)) error {
+	z := e.Zone
+	if !z.Signed() {
+		return nil
+	}
+	r, err := z.Verify()
+	if errors.Is(err, zone.ErrNoKeys) {
+		note("DNSSEC: no key yet in %s: serve makes one when it starts, then signs the zone", z.KeyDir())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("DNSSEC: %w", err)
+	}
+	for _, k := range r.Keys {
+		note("DNSSEC: key %d (%s), %s; DS for the parent: %s", k.Tag, dns.AlgorithmToString[k.Algorithm], k.File, dsText(k.DS))
+	}
+	if len(r.Bogus) > 0 {
+		return fmt.Errorf("DNSSEC: %d RRset(s) whose signature does not verify (%s): was the zone file edited while sshdyn was stopped? "+
+			"Delete those names' RRSIG records from the file; serve signs what is unsigned when it starts", len(r.Bogus), strings.Join(r.Bogus[:min(3, len(r.Bogus))], ", "))
+	}
+	if len(r.Unsigned) > 0 {
+		note("DNSSEC: %d name(s) not signed yet (or due), e.g. %s: serve signs them when it starts", len(r.Unsigned), strings.TrimSuffix(r.Unsigned[0], "."))
+	}
+	next := "none"
+	if !r.NextExpiry.IsZero() {
+		next = r.NextExpiry.UTC().Format(time.RFC3339)
+	}
+	note("DNSSEC: ok: %d names in the NSEC chain, %d signatures verify; the soonest expires %s", r.Names, r.Signatures, next)
+	return nil
+}
+
+// dsText is a DS record's data as a registrar's form asks for it.
+func dsText(ds *dns.DS) string {
+	return fmt.Sprintf("%d %d %d %s", ds.KeyTag, ds.Algorithm, ds.DigestType, strings.ToUpper(ds.Digest))
+}

@@ -81,7 +81,7 @@ func build(cfg *config.Config, hk hostKeyMode, m *metrics.Metrics, log *slog.Log
 	var zones []publish.Zone
 	for _, zc := range cfg.Zones {
 		bz := builtZone{cfg: zc}
-		o, err := backends[zc.Backend](zc, backendEnv{cfg: cfg, metrics: m})
+		o, err := backends[zc.Backend](zc, backendEnv{cfg: cfg, metrics: m, log: log})
 		if err == nil {
 			err = addKeys(ring, zc.Name, o.keys)
 		}

@@ -86,6 +86,11 @@ func check(ctx context.Context, path string, probe bool, stdout, stderr io.Write
 		for _, line := range bz.backend.Report() {
 			note("%s", line)
 		}
+		if v, ok := bz.backend.(signingVerifier); ok {
+			if err := v.VerifySigning(note); err != nil {
+				bad("zone %s: %v", bz.cfg.Name, err)
+			}
+		}
 		if probe {
 			if err := bz.backend.Probe(ctx, note); err != nil {
 				bad("zone %s: %v", bz.cfg.Name, err)

@@ -68,15 +68,32 @@ func TestDemo(t *testing.T) {
 // journal_limit = 1 the zone file (20,000 names) is rewritten after every
 // change, back to back, so kills land during those writes too: the test
 // goes on until at least three did (a temporary zone file was left).
+// Signed (dnssec = true), the zone on disk is also a valid signed zone
+// after every kill: each change went to the journal with its signatures.
 func TestEmbeddedCrash(t *testing.T) {
+	t.Run("unsigned", func(t *testing.T) { embeddedCrash(t, false) })
+	t.Run("signed", func(t *testing.T) { embeddedCrash(t, true) })
+}
+
+func embeddedCrash(t *testing.T, signed bool) {
 	dir := t.TempDir()
 	const zoneName = "dyn.example.com"
 	zoneFile := filepath.Join(dir, zoneName+".zone")
+	names := 20000
+	if signed {
+		names = 5000 // signed, the file is three times the size, and each round verifies every signature
+	}
 	var filler strings.Builder
-	for i := range 20000 {
+	for i := range names {
 		fmt.Fprintf(&filler, "fill%d 300 A 192.0.2.%d\n", i, i%250+1)
 	}
-	addr, key := embeddedConfig(t, dir, zoneFile, filler.String(), "journal_limit = 1\n")
+	extra := "journal_limit = 1\n"
+	var signing *zone.DNSSEC
+	if signed {
+		extra += "dnssec = true\n"
+		signing = &zone.DNSSEC{}
+	}
+	addr, key := embeddedConfig(t, dir, zoneFile, filler.String(), extra)
 	client := &update.Client{Server: addr, Zone: zoneName, Key: key, Timeout: time.Second}
 
 	// Writer w points h<w> at 10.w.x.y, counting up; acked[w] is the last
@@ -155,9 +172,15 @@ func TestEmbeddedCrash(t *testing.T) {
 			t.Fatalf("round %d: zone file does not load after SIGKILL: %v", round, err)
 		}
 		fileSerial = fileOnly.Serial()
-		z, err := zone.Load(zone.Config{Origin: zoneName, File: zoneFile})
+		z, err := zone.Load(zone.Config{Origin: zoneName, File: zoneFile, DNSSEC: signing})
 		if err != nil {
 			t.Fatalf("round %d: zone file and journal do not load after SIGKILL: %v", round, err)
+		}
+		if signed {
+			r, err := z.Verify()
+			if err != nil || len(r.Bogus)+len(r.Unsigned) > 0 || r.Names < names {
+				t.Fatalf("round %d: not a valid signed zone after SIGKILL: %v; %d names in the chain, bogus %v, not signed %v", round, err, r.Names, r.Bogus, r.Unsigned)
+			}
 		}
 		onDisk := make([]int, writers)
 		for w := range onDisk {

@@ -47,6 +47,12 @@ const usage = `usage:
                                send a test notification to each URL (or to
                                every notify target the configuration and
                                the authorized file name) and say how it went
+  sshdyn dnssec ds --config FILE [--dnskey] ZONE
+                               print the DS records of a zone sshdyn signs
+                               (dnssec = true), to give the registrar
+  sshdyn dnssec status --config FILE ZONE
+                               its keys, signatures and NSEC chain, verified;
+                               exit status 1 if a signature does not verify
   sshdyn passwd                read a password on standard input and print
                                its bcrypt hash, for an http-password= option
   sshdyn version               print the version
@@ -150,6 +156,8 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return notifyTest(context.Background(), *cfg, fs.Args(), stdout, stderr)
+	case "dnssec":
+		return dnssecCommand(args[1:], stdout, stderr)
 	case "passwd":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "sshdyn passwd: unexpected argument %q (the password is read on standard input)\n", args[1])

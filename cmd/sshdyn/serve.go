@@ -65,6 +65,9 @@ func serve(ctx context.Context, path string, logOut io.Writer, ready func()) err
 			if err := z.Own(); err != nil {
 				return err
 			}
+			if err := z.Sign(); err != nil {
+				return err
+			}
 		}
 		if err := listenDNS(p.dns, cfg.DNSListen, log.With("component", "dns")); err != nil {
 			return err

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/config"
+	"github.com/sshdyn/sshdyn/dnsname"
+	"github.com/sshdyn/sshdyn/zone"
+)
+
+// dnssecCommand runs "sshdyn dnssec ds|status --config FILE ZONE": what
+// an operator needs of a zone sshdyn signs, read from its zone file,
+// journal and keys (the daemon may be running: nothing is written).
+func dnssecCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "ds" && args[0] != "status" {
+		fmt.Fprint(stderr, "usage: sshdyn dnssec ds|status --config FILE ZONE\n")
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("dnssec "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
+	dnskey := false
+	if sub == "ds" {
+		fs.BoolVar(&dnskey, "dnskey", false, "print the DNSKEY records instead (for a registrar that asks for those)")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "sshdyn dnssec %s: name one zone\n", sub)
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "sshdyn dnssec %s: %v\n", sub, err)
+		return 1
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return fail(err)
+	}
+	z, err := loadSigned(cfg, fs.Arg(0))
+	if err != nil {
+		return fail(err)
+	}
+	keys := z.Keys()
+	if len(keys) == 0 {
+		return fail(fmt.Errorf("zone %s has no key yet: serve makes one (in %s) when it starts", dnsname.Canonical(z.Origin), z.KeyDir()))
+	}
+	if sub == "ds" {
+		for _, k := range keys {
+			if dnskey {
+				fmt.Fprintln(stdout, k.DNSKEY.String())
+				continue
+			}
+			ds := dns.Copy(k.DS).(*dns.DS)
+			ds.Digest = strings.ToUpper(ds.Digest)
+			fmt.Fprintln(stdout, ds.String())
+		}
+		return 0
+	}
+	r, err := z.Verify()
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "zone %s: serial %d, signed with %d key(s); CDS and CDNSKEY published for the parent\n", dnsname.Canonical(z.Origin), z.Serial(), len(keys))
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "key %d: %s, CSK, active; %s\n  DS %s\n", k.Tag, dns.AlgorithmToString[k.Algorithm], k.File, dsText(k.DS))
+	}
+	fmt.Fprintf(stdout, "NSEC chain: %d names; %d signatures verify", r.Names, r.Signatures)
+	if !r.NextExpiry.IsZero() {
+		fmt.Fprintf(stdout, "; the soonest expires %s (in %s)", r.NextExpiry.UTC().Format(time.RFC3339), time.Until(r.NextExpiry).Round(time.Minute))
+	}
+	fmt.Fprintln(stdout)
+	if len(r.Unsigned) > 0 {
+		fmt.Fprintf(stdout, "%d name(s) not signed yet or due, e.g. %s: the running daemon signs them (at start, or as they fall due)\n", len(r.Unsigned), dnsname.Canonical(r.Unsigned[0]))
+	}
+	if len(r.Bogus) > 0 {
+		return fail(fmt.Errorf("%d RRset(s) whose signature does not verify, e.g. %s", len(r.Bogus), r.Bogus[0]))
+	}
+	return 0
+}
+
+// loadSigned loads the zone name of cfg, which sshdyn must serve and
+// sign, without taking it over from a running daemon.
+func loadSigned(cfg *config.Config, name string) (*zone.Zone, error) {
+	want := dnsname.Canonical(name)
+	for _, zc := range cfg.Zones {
+		if dnsname.Canonical(zc.Name) != want {
+			continue
+		}
+		if !zc.Embedded() || !zc.DNSSEC {
+			return nil, fmt.Errorf("zone %s is not signed by sshdyn: that needs file and dnssec = true in its [[zone]]", want)
+		}
+		return zone.Load(zone.Config{Origin: zc.Name, File: zc.File, DNSSEC: zc.Signing()})
+	}
+	return nil, errors.New("no [[zone]] named " + want + " in the configuration")
+}

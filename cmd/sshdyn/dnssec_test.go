@@ -1,0 +1,112 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sshdyn/sshdyn/internal/dnstest"
+)
+
+// TestDNSSECServe is the operator's path: dnssec = true on a zone sshdyn
+// serves; check says the first start makes the key; serve makes it and
+// signs; "sshdyn dnssec ds" prints the DS the registrar gets, and delv,
+// with that DS as its only trust anchor (the parent's view), validates
+// the address a client's "ssh update" set. After SIGKILL and a restart
+// the zone still validates, is not signed again, and "dnssec status" and
+// check verify every signature.
+func TestDNSSECServe(t *testing.T) {
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "dyn.example.com.zone")
+	addr, _ := embeddedConfig(t, dir, zoneFile, "www 300 CNAME home\n", "dnssec = true\nttl = 60\n")
+	cfgPath := filepath.Join(dir, "sshdyn.toml")
+	key := newClientKey(t, dir, "client")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com" `+key.line+"\n")
+	prependConfig(t, cfgPath, "allow_private = true\n")
+
+	out, code := runCommand(t, "check", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "DNSSEC: no key yet in "+dir+": serve makes one when it starts") {
+		t.Fatalf("check before the first start: exit %d\n%s", code, out)
+	}
+	if out, code := runCommand(t, "dnssec", "ds", "--config", cfgPath, "dyn.example.com"); code != 1 || !strings.Contains(out, "has no key yet") {
+		t.Errorf("dnssec ds before the first start: exit %d\n%s", code, out)
+	}
+
+	d := runDaemon(t, dir)
+	d.waitLog(t, "DNSSEC key made")
+	d.waitLog(t, "zone signed")
+	ds, code := runCommand(t, "dnssec", "ds", "--config", cfgPath, "dyn.example.com")
+	if code != 0 || !strings.Contains(ds, "dyn.example.com.\t") || !strings.Contains(ds, "\tIN\tDS\t") {
+		t.Fatalf("dnssec ds: exit %d\n%s", code, ds)
+	}
+	anchor := dnstest.DSAnchor(t, ds)
+
+	if r := d.ssh(t, key, nil, "update"); r.code != 0 {
+		t.Fatalf("update: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, name := range []string{"home.dyn.example.com", "www.dyn.example.com"} {
+		if out := dnstest.Delv(t, anchor, "dyn.example.com", addr, name, "A"); !dnstest.Validated(out) || !strings.Contains(out, "127.0.0.1") {
+			t.Errorf("delv %s A with the DS as trust anchor:\n%s", name, out)
+		}
+	}
+	if out := dnstest.Delv(t, anchor, "dyn.example.com", addr, "nothere.dyn.example.com", "A"); !strings.Contains(out, "; negative response, fully validated") {
+		t.Errorf("delv NXDOMAIN:\n%s", out)
+	}
+
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	d.done <- <-d.done
+	status, code := runCommand(t, "dnssec", "status", "--config", cfgPath, "dyn.example.com")
+	if code != 0 || !strings.Contains(status, "signatures verify") || strings.Contains(status, "not signed yet") {
+		t.Errorf("dnssec status after SIGKILL: exit %d\n%s", code, status)
+	}
+	d = runDaemon(t, dir)
+	d.waitLog(t, "listening")
+	if strings.Contains(d.log.String(), "zone signed") || strings.Contains(d.log.String(), "DNSSEC key made") {
+		t.Errorf("the restart signed again or made a key:\n%s", d.log.String())
+	}
+	if out := dnstest.Delv(t, anchor, "dyn.example.com", addr, "home.dyn.example.com", "A"); !dnstest.Validated(out) {
+		t.Errorf("delv after the restart:\n%s", out)
+	}
+	out, code = runCommand(t, "check", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "DNSSEC: ok: ") {
+		t.Errorf("check after the restart: exit %d\n%s", code, out)
+	}
+}
+
+// TestDNSSECRefused: a zone served elsewhere cannot have dnssec = true;
+// the error says why and where.
+func TestDNSSECRefused(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "tsig.key"), "hmac-sha256:k:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n")
+	writeFile(t, filepath.Join(dir, "authorized_keys"), "")
+	cfg := filepath.Join(dir, "sshdyn.toml")
+	writeFile(t, cfg, "authorized_keys = \"authorized_keys\"\n[[zone]]\nname = \"dyn.example.com\"\nprimary = \"127.0.0.1:53\"\ntsig_key = \"tsig.key\"\ndnssec = true\n")
+	out, code := runCommand(t, "check", "--config", cfg)
+	if code != 1 || !strings.Contains(out, "dnssec is for a zone sshdyn serves (file set): BIND, Knot and PowerDNS sign their zones themselves") {
+		t.Errorf("check: exit %d\n%s", code, out)
+	}
+}
+
+// runCommand runs the sshdyn binary with args and returns its combined
+// output and exit status.
+func runCommand(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	var b bytes.Buffer
+	code := realMain(args, strings.NewReader(""), &b, &b)
+	return b.String(), code
+}
+
+// prependConfig puts settings at the top of the configuration file.
+func prependConfig(t *testing.T, path, settings string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, settings+string(b))
+}
