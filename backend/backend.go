@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 )
 
 // Record is one host's address record: A for IPv4, AAAA for IPv6; or,
@@ -169,4 +171,52 @@ func Each(n int, err error) []Result {
 		out[i].Err = err
 	}
 	return out
+}
+
+// RRset is one name's records of a type other than the addresses: SSHFP,
+// the fingerprints of a host's SSH keys that the key owner publishes.
+type RRset struct {
+	Name string // canonical: lower case, no trailing dot
+	Type string // "SSHFP"
+	TTL  uint32
+	// Data is each record's data in zone-file form, hex in lower case
+	// (e.g. "4 2 0123…" for SSHFP); none: the RRset is to be empty.
+	Data []string
+}
+
+// SSHFPData returns the data of an SSHFP record (RFC 4255): algorithm,
+// fingerprint type, fingerprint, the hex in lower case.
+func SSHFPData(algorithm, fpType uint8, fingerprint []byte) string {
+	return fmt.Sprintf("%d %d %x", algorithm, fpType, fingerprint)
+}
+
+// RRsetter is a backend that can replace a name's RRset of a type other
+// than A and AAAA: an RFC 2136 primary, the embedded zone, tinydns. The
+// core refuses, clearly, what a backend without it cannot store.
+//
+// SetRRset makes set.Name's RRset of set.Type exactly set.Data, in any
+// order, with set.TTL (none: empty), confirming what it wrote where the
+// backend can; it writes nothing, and reports false, when the RRset
+// already holds that data (the package's TTL policy). LookupRRset returns
+// the data of name's RRset of type t as served now.
+type RRsetter interface {
+	SetRRset(ctx context.Context, set RRset) (changed bool, err error)
+	LookupRRset(ctx context.Context, name, t string) ([]string, error)
+}
+
+// SameData reports whether a and b hold the same record data, in any
+// order, hex compared in any case.
+func SameData(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	norm := func(s []string) []string {
+		out := make([]string, len(s))
+		for i, v := range s {
+			out[i] = strings.ToLower(strings.Join(strings.Fields(v), " "))
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return slices.Equal(norm(a), norm(b))
 }

@@ -150,6 +150,12 @@ func format(s *rrset, v string) string {
 			fmt.Fprintf(&esc, `\%03o`, c)
 		}
 		return ":" + s.name + ":28:" + esc.String() + ":" + ttl
+	case dns.TypeSSHFP:
+		var esc strings.Builder
+		for _, c := range sshfpWire(v) {
+			fmt.Fprintf(&esc, `\%03o`, c)
+		}
+		return ":" + s.name + ":44:" + esc.String() + ":" + ttl
 	}
 	return "'" + s.name + ":" + escape(v) + ":" + ttl
 }
@@ -186,6 +192,13 @@ func parseLine(line string) (*rrset, bool) {
 			return nil, false
 		}
 		value = netip.AddrFrom16([16]byte(raw)).String()
+	case line[0] == ':' && len(f) == 4 && f[1] == "44":
+		s.typ, ttl = dns.TypeSSHFP, f[3]
+		raw, err := unescape(f[2])
+		if err != nil || len(raw) < 3 {
+			return nil, false
+		}
+		value = backend.SSHFPData(raw[0], raw[1], raw[2:])
 	case line[0] == '\'' && len(f) == 3:
 		raw, err := unescape(f[1])
 		if err != nil {
@@ -282,6 +295,8 @@ func (b *Backend) served(name string, t uint16) ([]string, uint32, error) {
 			out = append(out, netip.AddrFrom4([4]byte(rdata)).String())
 		case t == dns.TypeAAAA && len(rdata) == 16:
 			out = append(out, netip.AddrFrom16([16]byte(rdata)).String())
+		case t == dns.TypeSSHFP && len(rdata) > 2:
+			out = append(out, backend.SSHFPData(rdata[0], rdata[1], rdata[2:]))
 		case t == dns.TypeTXT:
 			var s []byte
 			for len(rdata) > 0 && int(rdata[0]) < len(rdata) {
@@ -598,6 +613,61 @@ func (b *Backend) RemoveTXT(ctx context.Context, name, value string) (bool, erro
 	}
 	return true, nil
 }
+
+// sshfpWire is the RDATA of an SSHFP record's data ("alg type hex").
+func sshfpWire(v string) []byte {
+	var alg, typ uint8
+	var fp []byte
+	if _, err := fmt.Sscanf(v, "%d %d %x", &alg, &typ, &fp); err != nil {
+		return nil
+	}
+	return append([]byte{alg, typ}, fp...)
+}
+
+// SetRRset is backend.RRsetter's: SSHFP records, as generic lines of
+// sshdyn's block.
+func (b *Backend) SetRRset(ctx context.Context, set backend.RRset) (bool, error) {
+	t := dns.StringToType[set.Type]
+	if t != dns.TypeSSHFP {
+		return false, &backend.Error{Kind: backend.KindOther, Backend: "tinydns root " + b.Root, Zone: b.Zone, Err: fmt.Errorf("sshdyn writes no %s records to tinydns", set.Type)}
+	}
+	values := make([]string, 0, len(set.Data))
+	for _, d := range set.Data {
+		w := sshfpWire(d)
+		if len(w) < 3 {
+			return false, &backend.Error{Kind: backend.KindOther, Backend: "tinydns root " + b.Root, Zone: b.Zone, Err: fmt.Errorf("SSHFP data %q", d)}
+		}
+		values = append(values, backend.SSHFPData(w[0], w[1], w[2:]))
+	}
+	want, served, _, err := b.current(set.Name, t)
+	if err != nil {
+		return false, err
+	}
+	if settled(want, served, values) {
+		return false, nil
+	}
+	name := strings.TrimSuffix(strings.ToLower(set.Name), ".")
+	if err := b.apply(ctx, []change{{name: name, typ: t, ttl: set.TTL, values: values}}); err != nil {
+		return false, err
+	}
+	if len(values) == 0 {
+		if served, _, err := b.served(name, t); err != nil || len(served) > 0 {
+			if err == nil {
+				err = b.fail(failKept, fmt.Errorf("%s SSHFP is still %v after its removal", name, served))
+			}
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// LookupRRset is backend.RRsetter's: what data.cdb holds.
+func (b *Backend) LookupRRset(ctx context.Context, name, t string) ([]string, error) {
+	vals, _, err := b.served(name, dns.StringToType[t])
+	return vals, err
+}
+
+var _ backend.RRsetter = (*Backend)(nil)
 
 // Check proves, changing nothing sshdyn serves, that the root is
 // writable and that tinydns-data compiles its data as sshdyn would write

@@ -167,6 +167,69 @@ func (z *Zone) setTXT(name, value string, ttl uint32, add bool) (bool, error) {
 	return changed, nil
 }
 
+// SetRRset is backend.RRsetter's: one change, as an UPDATE deleting the
+// RRset and adding set.Data would make, when the data differs.
+func (b Backend) SetRRset(ctx context.Context, set backend.RRset) (bool, error) {
+	z := b.Zone
+	name := dnsname.FQDN(set.Name)
+	t, ok := dns.StringToType[set.Type]
+	if !ok {
+		return false, z.fail(dns.RcodeFormatError, set.Type)
+	}
+	want, err := dataRRs(name, t, set.TTL, set.Data)
+	if err != nil {
+		return false, &backend.Error{Kind: backend.KindOther, Backend: z.who(), Zone: z.name(), Err: err}
+	}
+	var changed bool
+	rcode := z.modify(func() ([]dns.RR, int) {
+		n, _ := z.pending.get(name)
+		if sameRdata(n.get(t), want) {
+			return nil, dns.RcodeSuccess
+		}
+		changed = true
+		return append([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassANY}}}, want...), dns.RcodeSuccess
+	})
+	if rcode != dns.RcodeSuccess {
+		return false, z.fail(rcode, set.Type)
+	}
+	return changed, nil
+}
+
+// LookupRRset is backend.RRsetter's: the snapshot's records.
+func (b Backend) LookupRRset(ctx context.Context, name, t string) ([]string, error) {
+	n, _ := b.Zone.snapshot().names.get(dnsname.FQDN(name))
+	return rdataOf(n.get(dns.StringToType[t])), nil
+}
+
+// dataRRs makes the records of name's RRset of type t from their data in
+// zone-file form, as they arrive in an UPDATE.
+func dataRRs(name string, t uint16, ttl uint32, data []string) ([]dns.RR, error) {
+	var out []dns.RR
+	for _, d := range data {
+		rr, err := dns.NewRR(fmt.Sprintf("%s %d IN %s %s", name, ttl, typeName(t), d))
+		if err != nil || rr == nil {
+			return nil, fmt.Errorf("%s record %q: %v", typeName(t), d, err)
+		}
+		out = append(out, wire(rr))
+	}
+	return out, nil
+}
+
+// rdataOf returns the records' data in zone-file form, hex in lower case.
+func rdataOf(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		rr = dns.Copy(rr)
+		lowerHex(rr)
+		h := rr.Header().String()
+		s := rr.String()
+		out = append(out, strings.ToLower(strings.TrimSpace(s[len(h):])))
+	}
+	return out
+}
+
+var _ backend.RRsetter = Backend{}
+
 // fail is the backend's error for a change the zone refused.
 func (z *Zone) fail(rcode int, what string) error {
 	e := &backend.Error{Backend: z.who(), Zone: z.name(), Err: fmt.Errorf("the zone answered %s", dns.RcodeToString[rcode])}

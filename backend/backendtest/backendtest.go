@@ -252,6 +252,41 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	if rs, ok := h.Backend.(backend.RRsetter); ok {
+		t.Run("SSHFP RRsets replaced whole", func(t *testing.T) {
+			owner := name("keys")
+			ed := backend.SSHFPData(4, 2, []byte(strings.Repeat("\xab", 32)))
+			ec := backend.SSHFPData(3, 2, []byte(strings.Repeat("\x01", 32)))
+			rsa := backend.SSHFPData(1, 2, []byte(strings.Repeat("\xfe", 32)))
+			for i, step := range []struct {
+				data    []string
+				changed bool
+			}{
+				{[]string{ed, ec}, true},
+				{[]string{ec, ed}, false}, // the same, in another order
+				{[]string{rsa}, true},
+				{nil, true},
+				{nil, false},
+			} {
+				before := h.Writes(t)
+				changed, err := rs.SetRRset(ctx, backend.RRset{Name: owner, Type: "SSHFP", TTL: 60, Data: step.data})
+				if err != nil || changed != step.changed {
+					t.Fatalf("step %d: changed %v, %v; want %v", i, changed, err, step.changed)
+				}
+				if wrote := h.Writes(t) != before; wrote != step.changed {
+					t.Errorf("step %d: wrote %v, changed %v", i, wrote, step.changed)
+				}
+				got, err := rs.LookupRRset(ctx, owner, "SSHFP")
+				if err != nil || !backend.SameData(got, step.data) {
+					t.Fatalf("step %d: served %q, %v; want %q", i, got, err, step.data)
+				}
+			}
+			if recs, _ := h.Backend.Lookup(ctx, owner); len(recs) != 0 {
+				t.Errorf("SSHFP changes left addresses: %v", recs)
+			}
+		})
+	}
+
 	for _, f := range h.Failures {
 		t.Run("failure: "+f.Name, func(t *testing.T) {
 			res := f.Backend.Set(ctx, []backend.Record{rec("five", v4a, 60), rec("five", v6a, 60)}, nil)

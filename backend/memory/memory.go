@@ -18,6 +18,7 @@ type Backend struct {
 	recs  map[string]backend.Record // by "name TYPE"
 	txt   map[string][]string
 	ttl   map[string]uint32 // TXT TTLs by name
+	other map[string]backend.RRset // other RRsets (SSHFP), by "name TYPE"
 	fail  error
 	block chan struct{}
 
@@ -27,7 +28,7 @@ type Backend struct {
 
 // New returns an empty Backend.
 func New() *Backend {
-	return &Backend{recs: map[string]backend.Record{}, txt: map[string][]string{}, ttl: map[string]uint32{}}
+	return &Backend{recs: map[string]backend.Record{}, txt: map[string][]string{}, ttl: map[string]uint32{}, other: map[string]backend.RRset{}}
 }
 
 // Fail makes every later call fail with err (nil: succeed again).
@@ -194,3 +195,36 @@ func (b *Backend) Changes() uint64 {
 	defer b.mu.Unlock()
 	return uint64(b.changes)
 }
+
+// SetRRset is backend.RRsetter's.
+func (b *Backend) SetRRset(ctx context.Context, set backend.RRset) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fail != nil {
+		return false, b.fail
+	}
+	k := set.Name + " " + set.Type
+	if backend.SameData(b.other[k].Data, set.Data) {
+		return false, nil
+	}
+	b.changes++
+	if len(set.Data) == 0 {
+		delete(b.other, k)
+	} else {
+		set.Data = slices.Clone(set.Data)
+		b.other[k] = set
+	}
+	return true, nil
+}
+
+// LookupRRset is backend.RRsetter's.
+func (b *Backend) LookupRRset(ctx context.Context, name, t string) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fail != nil {
+		return nil, b.fail
+	}
+	return slices.Clone(b.other[name+" "+t].Data), nil
+}
+
+var _ backend.RRsetter = (*Backend)(nil)
