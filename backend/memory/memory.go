@@ -17,7 +17,7 @@ type Backend struct {
 	mu    sync.Mutex
 	recs  map[string]backend.Record // by "name TYPE"
 	txt   map[string][]string
-	ttl   map[string]uint32 // TXT TTLs by name
+	ttl   map[string]uint32        // TXT TTLs by name
 	other map[string]backend.RRset // other RRsets (SSHFP), by "name TYPE"
 	fail  error
 	block chan struct{}
