@@ -89,6 +89,10 @@ type Entry struct {
 	// NoACME (no-acme) forbids the key to answer ACME challenges.
 	NoACME bool
 
+	// SSHFP (sshfp) lets the key publish its hosts' SSH host key
+	// fingerprints (SSHFP records); off by default.
+	SSHFP bool
+
 	// StaleAfter (stale-after=), if set, overrides the zone's and the
 	// global stale_after for this line's hosts. Notify (notify=) are
 	// more targets told about them.

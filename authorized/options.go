@@ -116,6 +116,7 @@ func init() {
 		{"allow-private", false, flag(func(e *Entry) { e.AllowPrivate = true })},
 		{"shared-hosts", false, flag(func(e *Entry) { e.SharedHosts = true })},
 		{"no-acme", false, flag(func(e *Entry) { e.NoACME = true })},
+		{"sshfp", false, flag(func(e *Entry) { e.SSHFP = true })},
 		{"wildcard", false, flag(func(e *Entry) { e.Wildcard = true })},
 		{"cert-authority", false, flag(func(e *Entry) { e.CA = true })},
 		// OpenSSH's options that only take away: sshdyn grants none of

@@ -39,6 +39,7 @@ const (
 	KindBadPrefix   // a LAN host's interface ID does not fit below the LAN's prefix
 	KindLagging     // written, but a name server of the zone's wait_for did not serve it in time
 	KindMalformed   // the request itself is malformed (an ACME value that is no digest)
+	KindUnsupported // the zone's backend cannot store what was asked (SSHFP records in a provider's API)
 )
 
 var kindNames = [...]string{
@@ -61,6 +62,7 @@ var kindNames = [...]string{
 	KindBadPrefix:   "bad_prefix",
 	KindLagging:     "lagging",
 	KindMalformed:   "malformed",
+	KindUnsupported: "unsupported",
 }
 
 func (k Kind) String() string {

@@ -63,6 +63,14 @@ func init() {
                     hosts; present returns once the zone's secondaries
                     serve it
 `, (*Server).acme},
+		{"sshfp", `  sshfp HOST... < KEYS
+  sshfp --clear HOST...
+                    publish the SHA-256 fingerprints of a host's SSH keys
+                    (SSHFP records) read on standard input: the output of
+                    ssh-keygen -r HOST, or the host's public keys; they
+                    replace the host's SSHFP records; --clear removes them
+                    (the key's line needs the sshfp option)
+`, (*Server).sshfp},
 		{"ip", `  ip                print the address the server sees
 `, func(s *Server, ctx context.Context, e *env, args []string) error {
 			if len(args) > 0 {
@@ -116,6 +124,7 @@ func commandNames() string {
 type env struct {
 	entry  *authorized.Entry
 	peer   netip.Addr
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	log    *sessionLog
@@ -212,7 +221,7 @@ func (s *Server) run(sess ssh.Session, log *sessionLog) (code int, fingerprint, 
 		return report(refusal(err, log)), fingerprint, cmd
 	}
 	ctx := sess.Context()
-	e := &env{entry: entry, peer: peer, stdout: sess, stderr: sess.Stderr(), log: log}
+	e := &env{entry: entry, peer: peer, stdin: sess, stdout: sess, stderr: sess.Stderr(), log: log}
 	c, _ := lookupCommand(cmd) // parseCommand knows it
 	err = c.run(s, ctx, e, args[1:])
 	var f *fail
