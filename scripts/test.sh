@@ -10,7 +10,7 @@ scripts/need.sh named:bind9 tsig-keygen:bind9 named-checkconf:bind9-utils dnssec
 	knotd:knot keymgr:knot knsupdate:knot-dnsutils kdig:knot-dnsutils \
 	pdns_server:pdns-server pdnsutil:pdns-server sqlite3:sqlite3 \
 	/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql:pdns-backend-sqlite3 \
-	ssh:openssh-client \
+	ssh:openssh-client /usr/sbin/sshd:openssh-server /usr/sbin/unbound:unbound \
 	dbclient:dropbear-bin dropbearconvert:dropbear-bin plink:putty-tools puttygen:putty-tools \
 	systemd-analyze:systemd \
 	ddclient:ddclient inadyn:inadyn curl:curl ssh-audit:ssh-audit \

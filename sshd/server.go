@@ -438,10 +438,11 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	// Nothing sshdyn runs reads its input: drain it, or x/crypto keeps
-	// up to a 2 MiB window of it per channel for as long as the
-	// connection lives.
-	go io.Copy(io.Discard, ch)
+	// The input is drained at once, or x/crypto keeps up to a 2 MiB
+	// window of it per channel for as long as the connection lives; the
+	// first maxInput bytes are kept for the one command that reads it
+	// (sshfp).
+	in := newInput(ch)
 	out := make(chan *gossh.Request)
 	go func() {
 		defer close(out)
@@ -455,7 +456,62 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 			}
 		}
 	}()
-	return ch, out, nil
+	return in, out, nil
+}
+
+// maxInput bounds the input a session keeps: sshfp's limit, and a byte
+// more to tell it was over.
+const maxInput = maxSSHFPInput + 1
+
+// input is a session channel whose input is read as it arrives: the
+// first maxInput bytes kept for Read, the rest dropped.
+type input struct {
+	gossh.Channel
+	mu   sync.Mutex
+	more *sync.Cond
+	buf  []byte // kept, not yet read
+	kept int    // bytes kept in all
+	eof  bool
+}
+
+func newInput(ch gossh.Channel) *input {
+	in := &input{Channel: ch}
+	in.more = sync.NewCond(&in.mu)
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := ch.Read(b)
+			in.mu.Lock()
+			if keep := min(n, maxInput-in.kept); keep > 0 {
+				in.buf = append(in.buf, b[:keep]...)
+				in.kept += keep
+			}
+			if err != nil {
+				in.eof = true
+			}
+			in.more.Broadcast()
+			in.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return in
+}
+
+// Read returns the kept input, waiting for it, then io.EOF.
+func (in *input) Read(p []byte) (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for len(in.buf) == 0 && !in.eof {
+		in.more.Wait()
+	}
+	if len(in.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, in.buf)
+	in.buf = in.buf[n:]
+	return n, nil
 }
 
 // peerAddr returns the client's address; an IPv4-mapped IPv6 address
