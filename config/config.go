@@ -226,6 +226,9 @@ type Zone struct {
 	DNSSECKeyDir      string   `toml:"dnssec_key_dir"`
 	SignatureValidity Duration `toml:"dnssec_signature_validity"`
 	SignatureRefresh  Duration `toml:"dnssec_signature_refresh"`
+	// A key rollover (sshdyn dnssec roll) waits these.
+	PropagationDelay Duration `toml:"dnssec_propagation_delay"`
+	ParentDSTTL      Duration `toml:"dnssec_parent_ds_ttl"`
 }
 
 // Signing returns the zone's DNSSEC settings, nil when it is not signed;
@@ -235,7 +238,8 @@ func (z Zone) Signing() *zone.DNSSEC {
 		return nil
 	}
 	alg, _ := zone.ParseAlgorithm(z.DNSSECAlgorithm)
-	return &zone.DNSSEC{Algorithm: alg, Validity: z.SignatureValidity.Duration, Refresh: z.SignatureRefresh.Duration, KeyDir: z.DNSSECKeyDir}
+	return &zone.DNSSEC{Algorithm: alg, Validity: z.SignatureValidity.Duration, Refresh: z.SignatureRefresh.Duration, KeyDir: z.DNSSECKeyDir,
+		Propagation: z.PropagationDelay.Duration, ParentDSTTL: z.ParentDSTTL.Duration}
 }
 
 // Embedded reports whether sshdyn itself serves the zone.
@@ -829,12 +833,13 @@ func validateAPIURL(s string) error {
 // validateSigning checks a zone's DNSSEC settings: for a zone served
 // here only.
 func validateSigning(z Zone) error {
-	signing := z.DNSSECAlgorithm != "" || z.DNSSECKeyDir != "" || z.SignatureValidity.Duration != 0 || z.SignatureRefresh.Duration != 0
+	signing := z.DNSSECAlgorithm != "" || z.DNSSECKeyDir != "" || z.SignatureValidity.Duration != 0 || z.SignatureRefresh.Duration != 0 ||
+		z.PropagationDelay.Duration != 0 || z.ParentDSTTL.Duration != 0
 	switch {
 	case z.DNSSEC && !z.Embedded():
 		return errors.New("dnssec is for a zone sshdyn serves (file set): BIND, Knot and PowerDNS sign their zones themselves (README: DNSSEC)")
 	case signing && !z.DNSSEC:
-		return errors.New("dnssec_algorithm, dnssec_key_dir, dnssec_signature_validity and dnssec_signature_refresh need dnssec = true")
+		return errors.New("dnssec_algorithm, dnssec_key_dir, dnssec_signature_validity, dnssec_signature_refresh, dnssec_propagation_delay and dnssec_parent_ds_ttl need dnssec = true")
 	case z.DNSSEC:
 		if _, err := zone.ParseAlgorithm(z.DNSSECAlgorithm); err != nil {
 			return errors.New("dnssec_algorithm: " + strings.TrimPrefix(err.Error(), "DNSSEC algorithm "))

@@ -27,6 +27,11 @@ type DNSSEC struct {
 	// Refresh how long before it expires it is made again (default 7
 	// days).
 	Validity, Refresh time.Duration
+	// Propagation is how long a change takes to reach every secondary
+	// and cache beyond the TTLs (default 1 hour, Knot's); ParentDSTTL the
+	// TTL of the DS records at the parent (default 1 day). A key
+	// rollover waits them (roll.go).
+	Propagation, ParentDSTTL time.Duration
 	// KeyDir holds the keys, in BIND's files (Kzone.+alg+tag.key and
 	// .private); default: the zone file's directory.
 	KeyDir string
@@ -51,6 +56,9 @@ func CheckDNSSEC(d DNSSEC) error {
 		return fmt.Errorf("DNSSEC algorithm %d is not supported: use ECDSAP256SHA256 (13) or ED25519 (15)", d.Algorithm)
 	}
 	v, r := d.validity()
+	if d.Propagation < 0 || d.ParentDSTTL < 0 {
+		return errors.New("the propagation delay and the parent's DS TTL cannot be negative")
+	}
 	if d.Validity < 0 || d.Refresh < 0 || r < time.Minute {
 		return fmt.Errorf("signature validity %v and refresh %v: the refresh must be at least a minute", v, r)
 	}
@@ -69,6 +77,14 @@ func (d DNSSEC) validity() (validity, refresh time.Duration) {
 		refresh = min(DefaultSignatureRefresh, validity/2)
 	}
 	return validity, refresh
+}
+
+// clock returns the time signatures are made at.
+func (d DNSSEC) clock() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
 }
 
 func (d DNSSEC) algorithm() uint8 {
@@ -93,10 +109,11 @@ func ParseAlgorithm(s string) (uint8, error) {
 // A key is one of a zone's DNSSEC keys: a combined signing key (CSK,
 // flags 257), in BIND's two files.
 type key struct {
-	pub  *dns.DNSKEY
-	priv crypto.Signer
-	tag  uint16
-	file string // the .key file
+	pub    *dns.DNSKEY
+	priv   crypto.Signer
+	tag    uint16
+	file   string    // the .key file
+	timing keyTiming // from the .state file
 }
 
 // keyFiles returns the base names (without .key) of origin's key files
@@ -179,7 +196,11 @@ func readKey(base, origin string) (*key, error) {
 	if !publicMatches(pub, signer) {
 		return nil, fmt.Errorf("%s does not hold the private key of %s", privFile, pubFile)
 	}
-	return &key{pub: pub, priv: signer, tag: pub.KeyTag(), file: pubFile}, nil
+	timing, err := readTiming(pubFile)
+	if err != nil {
+		return nil, err
+	}
+	return &key{pub: pub, priv: signer, tag: pub.KeyTag(), file: pubFile, timing: timing}, nil
 }
 
 // publicMatches reports whether priv is the private half of pub.
@@ -195,10 +216,10 @@ func publicMatches(pub *dns.DNSKEY, priv crypto.Signer) bool {
 	return sig.Verify(pub, rrset) == nil
 }
 
-// generateKey makes a new CSK for origin in dir, writes its two files
-// (the private one mode 0600, written first, each by a rename) and
-// returns it.
-func generateKey(dir, origin string, alg uint8, ttl uint32, now time.Time) (*key, error) {
+// generateKey makes a new CSK for origin in dir, with timing, writes its
+// files (the private one mode 0600, written first, each by a rename; the
+// state file) and returns it.
+func generateKey(dir, origin string, alg uint8, ttl uint32, now time.Time, timing keyTiming) (*key, error) {
 	pub := &dns.DNSKEY{
 		Hdr:       dns.RR_Header{Name: origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: ttl},
 		Flags:     dns.ZONE | dns.SEP, // 257: a CSK
@@ -226,7 +247,16 @@ func generateKey(dir, origin string, alg uint8, ttl uint32, now time.Time) (*key
 		os.Remove(base + ".private")
 		return nil, err
 	}
-	return &key{pub: pub, priv: signer, tag: tag, file: base + ".key"}, nil
+	k := &key{pub: pub, priv: signer, tag: tag, file: base + ".key", timing: timing}
+	if err := writeTiming(k.file, timing); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{base + ".private", base + ".key"} {
+		if err := giveToDirOwner(f); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
 }
 
 // writeFileAtomic writes a file by a temporary file, fsync and rename.

@@ -17,3 +17,21 @@ func lockFile(f *os.File) error {
 	}
 	return err
 }
+
+// giveToDirOwner makes path belong to the owner of its directory when
+// root writes it: a key "sshdyn dnssec roll" makes as root is then the
+// daemon's user's to read.
+func giveToDirOwner(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(filepathDir(path))
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return os.Lchown(path, int(st.Uid), int(st.Gid))
+}

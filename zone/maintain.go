@@ -2,6 +2,7 @@ package zone
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -37,7 +38,8 @@ func (z *Zone) Sign() error {
 	z.mu.Unlock()
 	if sg == nil {
 		ttl := z.snapshot().soa().Hdr.Ttl
-		k, err := generateKey(z.keyDir(), z.Origin, z.cfg.DNSSEC.algorithm(), ttl, time.Now())
+		now := z.cfg.DNSSEC.clock()
+		k, err := generateKey(z.keyDir(), z.Origin, z.cfg.DNSSEC.algorithm(), ttl, now, keyTiming{Published: now, Active: now, DSPublish: now})
 		if err != nil {
 			return fmt.Errorf("zone %s: making a DNSSEC key: %w", strings.TrimSuffix(z.Origin, "."), err)
 		}
@@ -73,6 +75,9 @@ const signBatch = 20000
 // maintain brings the whole zone up to its signing rules, batch names a
 // change, and returns the names it signed again.
 func (z *Zone) maintain(batch int) (int, error) {
+	if err := z.reloadKeys(); err != nil {
+		return 0, err
+	}
 	total := 0
 	cursor := z.Origin
 	first := true
@@ -85,7 +90,7 @@ func (z *Zone) maintain(batch int) (int, error) {
 		now := sg.now()
 		var m maintenance
 		if first {
-			m.apex = z.apexSets(snap, sg)
+			m.apex = z.apexSets(snap, sg, now)
 			first = false
 		}
 		names, next, earliest := z.due(snap, sg, cursor, batch, now)
@@ -116,13 +121,19 @@ func (z *Zone) maintain(batch int) (int, error) {
 
 // apexSets returns the apex RRsets the keys make that differ from snap's:
 // DNSKEY, and CDS (SHA-256) and CDNSKEY for the parent (RFC 7344).
-func (z *Zone) apexSets(snap *snapshot, sg *signer) map[uint16][]dns.RR {
+func (z *Zone) apexSets(snap *snapshot, sg *signer, now time.Time) map[uint16][]dns.RR {
 	ttl := snap.soa().Hdr.Ttl
 	var keys, cds, cdnskey []dns.RR
 	for _, k := range sg.keys {
+		if !k.timing.published(now) {
+			continue
+		}
 		pub := dns.Copy(k.pub).(*dns.DNSKEY)
 		pub.Hdr.Name, pub.Hdr.Ttl = z.Origin, ttl
 		keys = append(keys, pub)
+		if !k.timing.ds(now) {
+			continue
+		}
 		if ds := pub.ToDS(dns.SHA256); ds != nil {
 			c := ds.ToCDS()
 			c.Hdr.Ttl = ttl
@@ -223,19 +234,86 @@ func expiry(sig *dns.RRSIG, now time.Time) time.Time {
 	return now.Add(time.Duration(int32(sig.Expiration-uint32(now.Unix()))) * time.Second)
 }
 
-// refreshLoop makes signatures again as they fall due, until stop is
-// closed: every refresh/16 (at least a second, at most an hour) it
-// re-signs what is due, refreshBatch names a change.
+// reloadKeys reads the key directory again: a key "sshdyn dnssec roll"
+// made, and the keys' timing. The private keys of keys already loaded
+// are not read again. A directory that cannot be read keeps the keys as
+// they were (and the error is returned).
+func (z *Zone) reloadKeys() error {
+	z.mu.Lock()
+	cur := z.signer
+	z.mu.Unlock()
+	bases, err := keyFiles(z.keyDir(), z.Origin)
+	if err != nil {
+		return err
+	}
+	var keys []*key
+	for _, base := range bases {
+		var k *key
+		for _, old := range cur.keys {
+			if old.file == base+".key" {
+				c := *old
+				k = &c
+			}
+		}
+		if k == nil {
+			if k, err = readKey(base, z.Origin); err != nil {
+				return fmt.Errorf("zone %s: %w", strings.TrimSuffix(z.Origin, "."), err)
+			}
+			z.log.Info("DNSSEC key read", "zone", z.Origin, "file", k.file, "tag", k.tag)
+		} else if k.timing, err = readTiming(k.file); err != nil {
+			return fmt.Errorf("zone %s: %w", strings.TrimSuffix(z.Origin, "."), err)
+		}
+		keys = append(keys, k)
+	}
+	if len(newSigner(cur.cfg, keys).active(cur.now())) == 0 {
+		return fmt.Errorf("zone %s: no DNSSEC key in %s signs now: see sshdyn dnssec status", strings.TrimSuffix(z.Origin, "."), z.keyDir())
+	}
+	z.mu.Lock()
+	z.signer = newSigner(cur.cfg, keys)
+	z.mu.Unlock()
+	return nil
+}
+
+// nextEvent returns the soonest key timing after now, zero if none.
+func (sg *signer) nextEvent(now time.Time) time.Time {
+	var next time.Time
+	for _, k := range sg.keys {
+		for _, t := range k.timing.events() {
+			if t.After(now) && (next.IsZero() || t.Before(next)) {
+				next = t
+			}
+		}
+	}
+	return next
+}
+
+// refreshLoop makes signatures again as they fall due, and follows the
+// keys' timing, until stop is closed: every refresh/16 (at least a
+// second, at most an hour), and at each key's next event, it re-signs
+// what is due, refreshBatch names a change.
 func (z *Zone) refreshLoop(stop chan struct{}) {
 	defer z.maintained.Done()
+	z.mu.Lock()
 	every := min(max(z.signer.refresh/16, time.Second), time.Hour)
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+	z.mu.Unlock()
+	timer := time.NewTimer(every)
+	defer timer.Stop()
+	// The key files are looked at every keyPoll: "sshdyn dnssec roll"
+	// writes them while the daemon runs.
+	poll := time.NewTicker(keyPoll)
+	defer poll.Stop()
+	stamp := z.keyStamp()
 	for {
 		select {
 		case <-stop:
 			return
-		case <-tick.C:
+		case <-timer.C:
+		case <-poll.C:
+			s := z.keyStamp()
+			if s == stamp {
+				continue
+			}
+			stamp = s
 		}
 		n, err := z.maintain(refreshBatch)
 		if err != nil {
@@ -243,7 +321,34 @@ func (z *Zone) refreshLoop(stop chan struct{}) {
 		} else if n > 0 {
 			z.log.Debug("DNSSEC signatures refreshed", "zone", z.Origin, "names", n, "serial", z.Serial())
 		}
+		// The next pass: at the keys' next event (as the pass just read
+		// them), or after every.
+		z.mu.Lock()
+		sg := z.signer
+		z.mu.Unlock()
+		wait := every
+		if next := sg.nextEvent(sg.now()); !next.IsZero() {
+			wait = min(wait, max(time.Until(next)+10*time.Millisecond, 10*time.Millisecond))
+		}
+		timer.Reset(wait)
 	}
+}
+
+// keyPoll is how often the key files are looked at for changes.
+const keyPoll = time.Second
+
+// keyStamp sums up the zone's key files: their names, sizes and times.
+func (z *Zone) keyStamp() string {
+	bases, _ := keyFiles(z.keyDir(), z.Origin)
+	var b strings.Builder
+	for _, base := range bases {
+		for _, f := range []string{base + ".key", base + ".state"} {
+			if fi, err := os.Stat(f); err == nil {
+				fmt.Fprintf(&b, "%s %d %d\n", f, fi.Size(), fi.ModTime().UnixNano())
+			}
+		}
+	}
+	return b.String()
 }
 
 // refreshBatch bounds the names one refresh change signs again.

@@ -22,10 +22,13 @@ import (
 // each signature's expiry is jittered by up to Refresh/2, so a zone
 // signed at once is refreshed over days, not at one moment.
 
-// signer holds a zone's keys and rules.
+// signer holds a zone's keys and rules. Each key's timing says when it
+// is in the DNSKEY RRset, when it signs (every active key signs every
+// RRset: a CSK rollover by double signature), and when its CDS and
+// CDNSKEY are published.
 type signer struct {
 	cfg               DNSSEC
-	keys              []*key // every key signs every RRset; the DNSKEY RRset is theirs
+	keys              []*key
 	validity, refresh time.Duration
 }
 
@@ -34,23 +37,52 @@ func newSigner(cfg DNSSEC, keys []*key) *signer {
 	return &signer{cfg: cfg, keys: keys, validity: v, refresh: r}
 }
 
-func (sg *signer) now() time.Time {
-	if sg.cfg.Now != nil {
-		return sg.cfg.Now()
+func (sg *signer) now() time.Time { return sg.cfg.clock() }
+
+// active returns the keys that sign at now.
+func (sg *signer) active(now time.Time) []*key {
+	var out []*key
+	for _, k := range sg.keys {
+		if k.timing.active(now) {
+			out = append(out, k)
+		}
 	}
-	return time.Now()
+	return out
+}
+
+// goodBy reports whether sigs hold a signature by k that can stay for an
+// RRset of TTL ttl that did not change: of that TTL and not due.
+func (sg *signer) goodBy(k *key, sigs []dns.RR, ttl uint32, now time.Time) bool {
+	due := uint32(now.Add(sg.refresh).Unix())
+	for _, rr := range sigs {
+		s := rr.(*dns.RRSIG)
+		if s.KeyTag == k.tag && s.Algorithm == k.pub.Algorithm && s.OrigTtl == ttl && s.Hdr.Ttl == ttl && serialBefore(due, s.Expiration) {
+			return true
+		}
+	}
+	return false
+}
+
+// byKey returns the signature in sigs made by k, nil if none.
+func byKey(k *key, sigs []dns.RR) dns.RR {
+	for _, rr := range sigs {
+		if s := rr.(*dns.RRSIG); s.KeyTag == k.tag && s.Algorithm == k.pub.Algorithm {
+			return rr
+		}
+	}
+	return nil
 }
 
 // inceptionSkew dates a signature's inception back, for validators whose
 // clock is behind.
 const inceptionSkew = time.Hour
 
-// sign returns rrset's signatures, one by each key.
-func (sg *signer) sign(rrset []dns.RR, origin string, now time.Time) []dns.RR {
-	out := make([]dns.RR, 0, len(sg.keys))
+// sign returns rrset's signatures, one by each of keys.
+func (sg *signer) sign(rrset []dns.RR, keys []*key, origin string, now time.Time) []dns.RR {
+	out := make([]dns.RR, 0, len(keys))
 	h := rrset[0].Header()
 	exp := now.Add(sg.validity - rand.N(sg.refresh/2+1))
-	for _, k := range sg.keys {
+	for _, k := range keys {
 		sig := &dns.RRSIG{
 			Hdr:        dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
 			Algorithm:  k.pub.Algorithm,
@@ -68,21 +100,15 @@ func (sg *signer) sign(rrset []dns.RR, origin string, now time.Time) []dns.RR {
 }
 
 // good reports whether sigs, the signatures of an RRset of TTL ttl that
-// did not change, can stay: one by each key, none by another, none due.
+// did not change, can stay as they are: one good one by each active key,
+// none by another key.
 func (sg *signer) good(sigs []dns.RR, ttl uint32, now time.Time) bool {
-	if len(sigs) != len(sg.keys) {
+	active := sg.active(now)
+	if len(sigs) != len(active) {
 		return false
 	}
-	due := uint32(now.Add(sg.refresh).Unix())
-	for _, k := range sg.keys {
-		found := false
-		for _, rr := range sigs {
-			s := rr.(*dns.RRSIG)
-			if s.KeyTag == k.tag && s.Algorithm == k.pub.Algorithm {
-				found = s.OrigTtl == ttl && s.Hdr.Ttl == ttl && serialBefore(due, s.Expiration)
-			}
-		}
-		if !found {
+	for _, k := range active {
+		if !sg.goodBy(k, sigs, ttl, now) {
 			return false
 		}
 	}
@@ -208,9 +234,10 @@ func nsecFor(name, next string, n node, cut bool, ttl uint32) *dns.NSEC {
 	return &dns.NSEC{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: ttl}, NextDomain: next, TypeBitMap: types}
 }
 
-// signJob is an RRset to sign, and where its signatures go.
+// signJob is an RRset to sign by keys, and where its signatures go.
 type signJob struct {
 	rrset []dns.RR
+	keys  []*key
 	sigs  []dns.RR
 }
 
@@ -268,6 +295,7 @@ func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaD
 	}
 	soa := t.soa()
 	ttl := nsecTTL(soa)
+	active := sg.active(now)
 	type work struct {
 		name string
 		node rrsets
@@ -291,18 +319,29 @@ func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaD
 				continue // a delegation's NS records are the child's, not signed here
 			}
 			sigs := covering(n, typ)
+			ttl := rrs[0].Header().Ttl
 			if typ == dns.TypeSOA {
-				if !sg.good(sigs, rrs[0].Header().Ttl, now) {
+				if !sg.good(sigs, ttl, now) {
 					soaDue = true
 				}
 				w.keep = append(w.keep, sigs...)
 				continue
 			}
-			if sameSet(old.get(typ), rrs) && sg.good(sigs, rrs[0].Header().Ttl, now) {
-				w.keep = append(w.keep, sigs...)
+			// Each active key's good signature of data that did not
+			// change stays; the others' go; the keys without one sign.
+			same := sameSet(old.get(typ), rrs)
+			var need []*key
+			for _, k := range active {
+				if same && sg.goodBy(k, sigs, ttl, now) {
+					w.keep = append(w.keep, byKey(k, sigs))
+				} else {
+					need = append(need, k)
+				}
+			}
+			if len(need) == 0 {
 				continue
 			}
-			j := &signJob{rrset: rrs}
+			j := &signJob{rrset: rrs, keys: need}
 			w.jobs = append(w.jobs, j)
 			jobs = append(jobs, j)
 		}
@@ -334,7 +373,7 @@ const parallelSigning = 64
 func (sg *signer) signAll(jobs []*signJob, origin string, now time.Time) {
 	if len(jobs) < parallelSigning {
 		for _, j := range jobs {
-			j.sigs = sg.sign(j.rrset, origin, now)
+			j.sigs = sg.sign(j.rrset, j.keys, origin, now)
 		}
 		return
 	}
@@ -345,7 +384,7 @@ func (sg *signer) signAll(jobs []*signJob, origin string, now time.Time) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				j.sigs = sg.sign(j.rrset, origin, now)
+				j.sigs = sg.sign(j.rrset, j.keys, origin, now)
 			}
 		}()
 	}
@@ -362,7 +401,7 @@ func (sg *signer) signAll(jobs []*signJob, origin string, now time.Time) {
 func (z *Zone) signSOA(now time.Time) (del, add []dns.RR) {
 	apex, _ := z.pending.get(z.Origin)
 	soa := apex.get(dns.TypeSOA)
-	add = z.signer.sign(soa, z.Origin, now)
+	add = z.signer.sign(soa, z.signer.active(now), z.Origin, now)
 	var sigs []dns.RR
 	for _, rr := range apex.get(dns.TypeRRSIG) {
 		if rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA {

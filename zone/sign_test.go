@@ -29,7 +29,7 @@ func verifySigned(t *testing.T, z *Zone, now time.Time) {
 	if len(keys) == 0 {
 		t.Fatal("no DNSKEY at the apex")
 	}
-	if len(apex.get(dns.TypeCDS)) != len(keys) || len(apex.get(dns.TypeCDNSKEY)) != len(keys) {
+	if c := len(apex.get(dns.TypeCDS)); c == 0 || c > len(keys) || c != len(apex.get(dns.TypeCDNSKEY)) {
 		t.Errorf("CDS %d, CDNSKEY %d for %d keys", len(apex.get(dns.TypeCDS)), len(apex.get(dns.TypeCDNSKEY)), len(keys))
 	}
 	var chain []string
@@ -114,8 +114,8 @@ func TestSignedThroughChanges(t *testing.T) {
 	now := time.Now()
 	verifySigned(t, z, now)
 	keys, _ := filepath.Glob(filepath.Join(filepath.Dir(file), "Kdyn.example.com.+013+*"))
-	if len(keys) != 2 {
-		t.Fatalf("key files %v, want a .key and a .private", keys)
+	if len(keys) != 3 {
+		t.Fatalf("key files %v, want a .key, a .private and a .state", keys)
 	}
 	for _, k := range keys {
 		fi, _ := os.Stat(k)
@@ -234,4 +234,94 @@ func TestDelegationSigned(t *testing.T) {
 	if nsec := sub.get(dns.TypeNSEC); len(nsec) != 1 || !slices.Equal(nsec[0].(*dns.NSEC).TypeBitMap, []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}) {
 		t.Errorf("delegation's NSEC: %v", nsec)
 	}
+}
+
+// TestCSKRollover walks a rollover by double signature with a clock the
+// test moves: the zone verifies at every step, the CDS records follow
+// the steps, the DS cannot be declared submitted early, the keys'
+// timing survives a restart, and at the end the old key has left the
+// DNSKEY RRset and signs nothing.
+func TestCSKRollover(t *testing.T) {
+	clock := time.Now()
+	d := DNSSEC{Now: func() time.Time { return clock }, Propagation: time.Minute, ParentDSTTL: time.Hour}
+	z, _ := signedZone(t, d)
+	apex := func(typ uint16) []dns.RR { n, _ := z.snapshot().names.get(z.Origin); return n.get(typ) }
+	cdsTags := func() []uint16 {
+		var tags []uint16
+		for _, rr := range apex(dns.TypeCDS) {
+			tags = append(tags, rr.(*dns.CDS).KeyTag)
+		}
+		return tags
+	}
+	old := z.Keys()[0].Tag
+	k, dsAt, err := z.StartRoll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := clock.Add(60*time.Second + time.Minute).Truncate(time.Second); !dsAt.Equal(want) {
+		t.Errorf("DS at %v, want the DNSKEY TTL and the propagation delay from now, %v", dsAt, want)
+	}
+	if _, _, err := z.StartRoll(); err == nil {
+		t.Error("a second rollover started during the first")
+	}
+	step := func(name string) {
+		t.Helper()
+		if _, err := z.maintain(refreshBatch); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		verifySigned(t, z, clock)
+	}
+	step("double signature")
+	if n := len(apex(dns.TypeDNSKEY)); n != 2 || !slices.Equal(cdsTags(), []uint16{old}) {
+		t.Fatalf("step 1: %d DNSKEYs, CDS of %v; want 2, and the old key's", n, cdsTags())
+	}
+	if _, err := z.DSSubmitted(); err == nil {
+		t.Error("the DS was declared submitted before the new key's CDS was published")
+	}
+	clock = dsAt.Add(time.Second)
+	step("the new key's DS")
+	if !slices.Equal(cdsTags(), []uint16{k.Tag}) {
+		t.Fatalf("step 2: CDS of %v, want the new key's %d", cdsTags(), k.Tag)
+	}
+	// The keys' timing is in their files: a restart carries on.
+	cfg := z.cfg
+	z.stopSigning()
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	z, err = Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	if err := z.Own(); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Sign(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(z.RollStatus(), "step 2 of 4") {
+		t.Errorf("after a restart: %q", z.RollStatus())
+	}
+	retire, err := z.DSSubmitted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("waiting for the old DS to expire")
+	if n := len(apex(dns.TypeDNSKEY)); n != 2 || !strings.Contains(z.RollStatus(), "step 3 of 4") {
+		t.Fatalf("step 3: %d DNSKEYs, %q", n, z.RollStatus())
+	}
+	clock = retire.Add(time.Second)
+	step("the old key retired")
+	if keys := apex(dns.TypeDNSKEY); len(keys) != 1 || keys[0].(*dns.DNSKEY).KeyTag() != k.Tag || z.RollStatus() != "" {
+		t.Fatalf("step 4: DNSKEY %v, %q", keys, z.RollStatus())
+	}
+	z.snapshot().names.ascend(func(name string, n node) bool {
+		for _, rr := range n.get(dns.TypeRRSIG) {
+			if rr.(*dns.RRSIG).KeyTag == old {
+				t.Errorf("%s: still signed by the retired key: %v", name, rr)
+			}
+		}
+		return true
+	})
 }

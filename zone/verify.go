@@ -17,6 +17,8 @@ type KeyInfo struct {
 	File      string
 	DNSKEY    *dns.DNSKEY
 	DS        *dns.DS // SHA-256, for the parent
+	// The key's timing (zero: always, or for the last two never).
+	Published, Active, DSPublish, DSRemove, DSSubmitted, Retired time.Time
 }
 
 // Keys returns the zone's DNSSEC keys (none before the first start made
@@ -30,11 +32,17 @@ func (z *Zone) Keys() []KeyInfo {
 	}
 	var out []KeyInfo
 	for _, k := range sg.keys {
-		pub := dns.Copy(k.pub).(*dns.DNSKEY)
-		pub.Hdr.Name = z.Origin
-		out = append(out, KeyInfo{Tag: k.tag, Algorithm: k.pub.Algorithm, File: k.file, DNSKEY: pub, DS: pub.ToDS(dns.SHA256)})
+		out = append(out, keyInfo(z.Origin, k))
 	}
 	return out
+}
+
+// Now is the signer's clock (time.Now unless a test set DNSSEC.Now).
+func (z *Zone) Now() time.Time {
+	if z.cfg.DNSSEC != nil {
+		return z.cfg.DNSSEC.clock()
+	}
+	return time.Now()
 }
 
 // KeyDir returns the directory of the zone's DNSSEC keys.

@@ -15,26 +15,39 @@ import (
 	"github.com/sshdyn/sshdyn/zone"
 )
 
-// dnssecCommand runs "sshdyn dnssec ds|status --config FILE ZONE": what
-// an operator needs of a zone sshdyn signs, read from its zone file,
-// journal and keys (the daemon may be running: nothing is written).
+// dnssecCommand runs "sshdyn dnssec ds|status|roll --config FILE ZONE":
+// what an operator needs of a zone sshdyn signs, read from its zone
+// file, journal and keys (the daemon may be running). Only roll writes:
+// key files and their timing, which the daemon follows.
 func dnssecCommand(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "ds" && args[0] != "status" {
-		fmt.Fprint(stderr, "usage: sshdyn dnssec ds|status --config FILE ZONE\n")
+	if len(args) == 0 || args[0] != "ds" && args[0] != "status" && args[0] != "roll" {
+		fmt.Fprint(stderr, "usage: sshdyn dnssec ds|status|roll --config FILE ZONE\n")
 		return 2
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("dnssec "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
-	dnskey := false
-	if sub == "ds" {
+	dnskey, submitted := false, false
+	switch sub {
+	case "ds":
 		fs.BoolVar(&dnskey, "dnskey", false, "print the DNSKEY records instead (for a registrar that asks for those)")
+	case "roll":
+		fs.BoolVar(&submitted, "ds-submitted", false, "the new key's DS is at the parent now: retire the old key once resolvers no longer hold its DS")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	// Flags may come after the zone too.
+	var zones []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		zones = append(zones, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	if fs.NArg() != 1 {
+	if len(zones) != 1 {
 		fmt.Fprintf(stderr, "sshdyn dnssec %s: name one zone\n", sub)
 		return 2
 	}
@@ -46,7 +59,7 @@ func dnssecCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	z, err := loadSigned(cfg, fs.Arg(0))
+	z, err := loadSigned(cfg, zones[0])
 	if err != nil {
 		return fail(err)
 	}
@@ -54,8 +67,20 @@ func dnssecCommand(args []string, stdout, stderr io.Writer) int {
 	if len(keys) == 0 {
 		return fail(fmt.Errorf("zone %s has no key yet: serve makes one (in %s) when it starts", dnsname.Canonical(z.Origin), z.KeyDir()))
 	}
+	now := z.Now()
+	if sub == "roll" {
+		return roll(z, submitted, now, stdout, stderr)
+	}
 	if sub == "ds" {
+		// The keys whose DS is the parent's now (CDS): during a rollover,
+		// the old key's, then the new key's.
+		var parent []zone.KeyInfo
 		for _, k := range keys {
+			if strings.Contains(k.Roles(now), "DS") {
+				parent = append(parent, k)
+			}
+		}
+		for _, k := range parent {
 			if dnskey {
 				fmt.Fprintln(stdout, k.DNSKEY.String())
 				continue
@@ -72,7 +97,10 @@ func dnssecCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "zone %s: serial %d, signed with %d key(s); CDS and CDNSKEY published for the parent\n", dnsname.Canonical(z.Origin), z.Serial(), len(keys))
 	for _, k := range keys {
-		fmt.Fprintf(stdout, "key %d: %s, CSK, active; %s\n  DS %s\n", k.Tag, dns.AlgorithmToString[k.Algorithm], k.File, dsText(k.DS))
+		fmt.Fprintf(stdout, "key %d: %s, CSK: %s; %s\n  DS %s\n", k.Tag, dns.AlgorithmToString[k.Algorithm], k.Roles(now), k.File, dsText(k.DS))
+	}
+	if step := z.RollStatus(); step != "" {
+		fmt.Fprintln(stdout, step)
 	}
 	fmt.Fprintf(stdout, "NSEC chain: %d names; %d signatures verify", r.Names, r.Signatures)
 	if !r.NextExpiry.IsZero() {
@@ -102,4 +130,27 @@ func loadSigned(cfg *config.Config, name string) (*zone.Zone, error) {
 		return zone.Load(zone.Config{Origin: zc.Name, File: zc.File, DNSSEC: zc.Signing()})
 	}
 	return nil, errors.New("no [[zone]] named " + want + " in the configuration")
+}
+
+// roll starts a CSK rollover, or (submitted) records that the new key's
+// DS is at the parent.
+func roll(z *zone.Zone, submitted bool, now time.Time, stdout, stderr io.Writer) int {
+	if submitted {
+		retire, err := z.DSSubmitted()
+		if err != nil {
+			fmt.Fprintf(stderr, "sshdyn dnssec roll: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "the old key retires at %s (dnssec_parent_ds_ttl and dnssec_propagation_delay from now); the daemon does it\n", retire.UTC().Format(time.RFC3339))
+		return 0
+	}
+	k, dsAt, err := z.StartRoll()
+	if err != nil {
+		fmt.Fprintf(stderr, "sshdyn dnssec roll: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "new key %d (%s) made in %s: the running daemon publishes it and signs with both keys now.\n"+
+		"At %s its DS replaces the old one's in CDS and CDNSKEY: give it to the parent then (sshdyn dnssec ds), and run sshdyn dnssec roll --ds-submitted.\n",
+		k.Tag, k.File, z.KeyDir(), dsAt.UTC().Format(time.RFC3339))
+	return 0
 }

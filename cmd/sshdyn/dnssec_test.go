@@ -9,6 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/sshdyn/sshdyn/internal/dnstest"
 )
@@ -109,4 +112,85 @@ func prependConfig(t *testing.T, path, settings string) {
 		t.Fatal(err)
 	}
 	writeFile(t, path, settings+string(b))
+}
+
+// TestDNSSECRollover rolls the key of a zone sshdyn signs, end to end
+// with the daemon and short TTLs: at every step the zone validates with
+// delv under the DS set the test holds as the parent would (the old DS,
+// then the new one), and dnssec-verify passes a full transfer. At the
+// end the old DS no longer validates: the old key is gone.
+func TestDNSSECRollover(t *testing.T) {
+	dir := t.TempDir()
+	zoneFile := filepath.Join(dir, "dyn.example.com.zone")
+	writeFile(t, zoneFile, "$ORIGIN dyn.example.com.\n@ 1 SOA ns hostmaster 1 3600 600 86400 1\n@ 1 NS ns\nns 1 A 127.0.0.1\nhome 1 A 192.0.2.1\n")
+	addr, _ := embeddedConfig(t, dir, zoneFile, "",
+		"dnssec = true\ndnssec_propagation_delay = \"1s\"\ndnssec_parent_ds_ttl = \"1s\"\nallow_transfer = [\"127.0.0.1\"]\n")
+	cfgPath := filepath.Join(dir, "sshdyn.toml")
+	d := runDaemon(t, dir)
+	d.waitLog(t, "zone signed")
+	ds := func() string {
+		t.Helper()
+		out, code := runCommand(t, "dnssec", "ds", "--config", cfgPath, "dyn.example.com")
+		if code != 0 {
+			t.Fatalf("dnssec ds: %s", out)
+		}
+		return out
+	}
+	dnskeys := func() int {
+		m := new(dns.Msg)
+		m.SetQuestion("dyn.example.com.", dns.TypeDNSKEY)
+		r, err := dns.Exchange(m, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.Answer)
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s:\n%s", what, d.log.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	validates := func(step, anchor string, want bool) {
+		t.Helper()
+		out := dnstest.Delv(t, anchor, "dyn.example.com", addr, "home.dyn.example.com", "A")
+		if dnstest.Validated(out) != want {
+			t.Errorf("%s: validated %v, want %v:\n%s", step, !want, want, out)
+		}
+		dnstest.VerifyZone(t, "dyn.example.com", dnstest.Transfer(t, "dyn.example.com", addr, "", ""))
+	}
+	oldDS := ds()
+	oldAnchor := dnstest.DSAnchor(t, oldDS)
+	validates("before", oldAnchor, true)
+
+	if out, code := runCommand(t, "dnssec", "roll", "--config", cfgPath, "dyn.example.com"); code != 0 || !strings.Contains(out, "signs with both keys now") {
+		t.Fatalf("dnssec roll: exit %d\n%s", code, out)
+	}
+	if out, code := runCommand(t, "dnssec", "roll", "--config", cfgPath, "dyn.example.com", "--ds-submitted"); code != 1 {
+		t.Errorf("--ds-submitted before the new DS is published: exit %d\n%s", code, out)
+	}
+	wait("the new DNSKEY", func() bool { return dnskeys() == 2 })
+	validates("double signature, the old DS", oldAnchor, true)
+	status, _ := runCommand(t, "dnssec", "status", "--config", cfgPath, "dyn.example.com")
+	if !strings.Contains(status, "rollover step") {
+		t.Errorf("status during the rollover:\n%s", status)
+	}
+
+	wait("the new key's CDS", func() bool { return ds() != oldDS })
+	newAnchor := dnstest.DSAnchor(t, ds())
+	validates("CDS switched, the old DS still at the parent", oldAnchor, true)
+	validates("the new DS at the parent", newAnchor, true)
+	if out, code := runCommand(t, "dnssec", "roll", "--config", cfgPath, "--ds-submitted", "dyn.example.com"); code != 0 {
+		t.Fatalf("--ds-submitted: exit %d\n%s", code, out)
+	}
+	wait("the old key's retirement", func() bool { return dnskeys() == 1 })
+	validates("the old key retired", newAnchor, true)
+	validates("the old DS after the retirement", oldAnchor, false)
+	status, code := runCommand(t, "dnssec", "status", "--config", cfgPath, "dyn.example.com")
+	if code != 0 || strings.Contains(status, "rollover step") || !strings.Contains(status, "retired") {
+		t.Errorf("status after the rollover: exit %d\n%s", code, status)
+	}
 }

@@ -51,8 +51,12 @@ const usage = `usage:
                                print the DS records of a zone sshdyn signs
                                (dnssec = true), to give the registrar
   sshdyn dnssec status --config FILE ZONE
-                               its keys, signatures and NSEC chain, verified;
-                               exit status 1 if a signature does not verify
+                               its keys, signatures and NSEC chain, verified,
+                               and where a key rollover is; exit status 1 if
+                               a signature does not verify
+  sshdyn dnssec roll --config FILE [--ds-submitted] ZONE
+                               start a key rollover (double signature), or
+                               say that the new key's DS is at the parent
   sshdyn passwd                read a password on standard input and print
                                its bcrypt hash, for an http-password= option
   sshdyn version               print the version
