@@ -51,7 +51,7 @@ go test -race -count=1 -timeout 15m -tags integration ./...
 # A count, not a duration: a duration -fuzztime can fail with "context
 # deadline exceeded" and no crasher in Go 1.26 (golang/go#75804).
 echo "== fuzz (200000 inputs each)"
-for target in ./authorized:FuzzParse ./config:FuzzParse ./tsig:FuzzParse ./krl:FuzzParse ./sshd:FuzzParseCommand ./zone:FuzzParse ./zone:FuzzUpdate ./zone:FuzzJournal ./tinydns:FuzzOperatorLines; do
+for target in ./authorized:FuzzParse ./config:FuzzParse ./tsig:FuzzParse ./krl:FuzzParse ./sshd:FuzzParseCommand ./sshd:FuzzParseSSHFPInput ./zone:FuzzParse ./zone:FuzzUpdate ./zone:FuzzJournal ./tinydns:FuzzOperatorLines; do
 	if ! out=$(go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 200000x "${target%%:*}" 2>&1); then
 		printf '%s\n' "$out" >&2
 		exit 1

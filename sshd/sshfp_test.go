@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/sshdyn/sshdyn/publish"
 )
 
 // TestParseSSHFPInput: what "sshfp HOST..." takes on standard input, and
@@ -62,4 +64,34 @@ func TestParseSSHFPInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseSSHFPInput: whatever a client sends on standard input, the
+// parser returns records that pass the core's check, for the hosts
+// named only, or an error and none.
+func FuzzParseSSHFPInput(f *testing.F) {
+	f.Add("home.dyn.example.com IN SSHFP 4 2 " + strings.Repeat("ab", 32) + "\n")
+	f.Add("home.dyn.example.com IN SSHFP 4 1 " + strings.Repeat("ab", 20) + "\n")
+	f.Add("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBA2rspAm2VBM6NKkzjsedX36H9zYzH2OJN9F9I2FhV0 root@home\n")
+	f.Add("# comment\n\nnot a key\n")
+	hosts := []string{"home.dyn.example.com"}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, _, err := ParseSSHFPInput(strings.NewReader(in), hosts)
+		if err != nil {
+			if got != nil {
+				t.Fatalf("error %v with records %v", err, got)
+			}
+			return
+		}
+		for h, recs := range got {
+			if h != hosts[0] {
+				t.Fatalf("records for %q, not a host named", h)
+			}
+			for _, r := range recs {
+				if err := publish.CheckSSHFP(r); err != nil {
+					t.Fatalf("record %+v: %v", r, err)
+				}
+			}
+		}
+	})
 }

@@ -2,6 +2,7 @@ package zone
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -77,7 +78,7 @@ func (z *Zone) Verify() (SigningReport, error) {
 	z.mu.Unlock()
 	snap := z.snapshot()
 	now := sg.now()
-	r.Unsigned, _, r.NextExpiry = z.due(snap, sg, z.Origin, 1<<62, now)
+	r.Unsigned, _, r.NextExpiry = z.due(snap, sg, z.Origin, math.MaxInt, now)
 	type job struct {
 		name string
 		t    uint16
