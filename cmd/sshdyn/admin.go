@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/miekg/dns"
+
 	"github.com/sshdyn/sshdyn/dnsname"
 	"github.com/sshdyn/sshdyn/state"
 )
@@ -91,6 +93,7 @@ var dummyAdminHash, _ = bcrypt.GenerateFromPassword([]byte("sshdyn: no such admi
 // hostsPage is what the hosts page shows.
 type hostsPage struct {
 	Hosts     []HostView
+	Zones     []zoneView // the zones sshdyn serves itself
 	OnlyStale bool
 	Sort      string
 	Stale     int
@@ -104,7 +107,7 @@ func (a *admin) hosts(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		http.Error(w, "the state store does not answer", http.StatusServiceUnavailable)
 		return
 	}
-	page := hostsPage{OnlyStale: r.URL.Query().Get("stale") != "", Sort: r.URL.Query().Get("sort"), Generated: time.Now()}
+	page := hostsPage{OnlyStale: r.URL.Query().Get("stale") != "", Sort: r.URL.Query().Get("sort"), Generated: time.Now(), Zones: a.p.zoneViews()}
 	for _, v := range views {
 		if v.State == "stale" {
 			page.Stale++
@@ -133,6 +136,44 @@ func (a *admin) hosts(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err := adminPages.ExecuteTemplate(w, "hosts.html", page); err != nil {
 		a.log.Warn("admin: hosts page", "err", err)
 	}
+}
+
+// zoneView is a zone sshdyn serves, as the admin page shows it.
+type zoneView struct {
+	Name   string
+	Serial uint32
+	Names  int
+	DNSSEC string // "unsigned", or its keys, the soonest expiry and the rollover's step
+}
+
+// zoneViews returns the zones sshdyn serves itself, with their DNSSEC
+// state.
+func (p *parts) zoneViews() []zoneView {
+	var out []zoneView
+	for _, bz := range p.zones {
+		z := bz.embedded
+		if z == nil {
+			continue
+		}
+		st := z.Stats()
+		v := zoneView{Name: bz.cfg.Name, Serial: st.Serial, Names: st.Names, DNSSEC: "unsigned"}
+		if z.Signed() {
+			now := z.Now()
+			var keys []string
+			for _, k := range z.Keys() {
+				keys = append(keys, fmt.Sprintf("key %d (%s: %s)", k.Tag, dns.AlgorithmToString[k.Algorithm], k.Roles(now)))
+			}
+			v.DNSSEC = "signed with " + strings.Join(keys, ", ")
+			if !st.NextExpiry.IsZero() {
+				v.DNSSEC += "; the soonest signature expires " + st.NextExpiry.UTC().Format(time.RFC3339)
+			}
+			if step := z.RollStatus(); step != "" {
+				v.DNSSEC += "; " + step
+			}
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // historyPage is what a host's page shows.

@@ -4,6 +4,9 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"net/http"
+	"regexp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +33,7 @@ func TestDNSSECServe(t *testing.T) {
 	cfgPath := filepath.Join(dir, "sshdyn.toml")
 	key := newClientKey(t, dir, "client")
 	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com" `+key.line+"\n")
-	prependConfig(t, cfgPath, "allow_private = true\n")
+	prependConfig(t, cfgPath, "allow_private = true\nadmin_listen = \"127.0.0.1:0\"\n")
 
 	out, code := runCommand(t, "check", "--config", cfgPath)
 	if code != 0 || !strings.Contains(out, "DNSSEC: no key yet in "+dir+": serve makes one when it starts") {
@@ -59,6 +62,18 @@ func TestDNSSECServe(t *testing.T) {
 	}
 	if out := dnstest.Delv(t, anchor, "dyn.example.com", addr, "nothere.dyn.example.com", "A"); !strings.Contains(out, "; negative response, fully validated") {
 		t.Errorf("delv NXDOMAIN:\n%s", out)
+	}
+	// The operator's page shows the zone's DNSSEC state.
+	if m := adminListenRE.FindStringSubmatch(d.log.String()); m == nil {
+		t.Errorf("no admin listener:\n%s", d.log.String())
+	} else if resp, err := http.Get("http://" + m[1] + "/hosts"); err != nil {
+		t.Error(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !regexp.MustCompile(`<td class="dnssec">signed with key \d+ \(ECDSAP256SHA256: published, signs, its DS is the parent&#39;s\); the soonest signature expires `).Match(body) {
+			t.Errorf("the admin page's zone:\n%s", body)
+		}
 	}
 
 	d.cmd.Process.Signal(syscall.SIGKILL)

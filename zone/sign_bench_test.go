@@ -1,0 +1,103 @@
+package zone_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sshdyn/sshdyn/zone"
+)
+
+// BenchmarkSign measures a zone's first signing (a key made, every name
+// signed, its NSEC chain built, written in batches to the journal) of
+// 1,000 to 1,000,000 names, and the start of the signed zone it leaves
+// (loaded from the zone file written at Close, nothing to sign); see
+// BENCHMARKS.md.
+//
+//	go test -run '^$' -bench '^BenchmarkSign$' -benchtime 1x ./zone
+func BenchmarkSign(b *testing.B) {
+	for _, n := range []int{1000, 100000, 1000000} {
+		b.Run(fmt.Sprintf("names=%d", n), func(b *testing.B) {
+			var first, start time.Duration
+			for range b.N {
+				file := writeTestZone(b, n)
+				cfg := zone.Config{Origin: "dyn.example.com", File: file, UpdateKeys: []string{"k."}, DNSSEC: &zone.DNSSEC{}}
+				z, err := zone.Load(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				if err := z.Own(); err != nil {
+					b.Fatal(err)
+				}
+				if err := z.Sign(); err != nil {
+					b.Fatal(err)
+				}
+				first += time.Since(t0)
+				if err := z.Close(); err != nil {
+					b.Fatal(err)
+				}
+				t0 = time.Now()
+				z, err = zone.Load(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := z.Own(); err != nil {
+					b.Fatal(err)
+				}
+				serial := z.Serial()
+				if err := z.Sign(); err != nil {
+					b.Fatal(err)
+				}
+				start += time.Since(t0)
+				if z.Serial() != serial {
+					b.Fatal("the signed zone was signed again at start")
+				}
+				z.Close()
+			}
+			b.ReportMetric(first.Seconds()/float64(b.N), "s/first-sign")
+			b.ReportMetric(start.Seconds()/float64(b.N), "s/signed-start")
+		})
+	}
+}
+
+// BenchmarkUpdateSigned is BenchmarkUpdate with the zone signed: each
+// change re-signs the changed RRset and the SOA in the same journal
+// write.
+func BenchmarkUpdateSigned(b *testing.B) {
+	for _, n := range []int{1000, 1000000} {
+		b.Run(fmt.Sprintf("names=%d", n), func(b *testing.B) {
+			file := writeTestZone(b, n)
+			z, err := zone.Load(zone.Config{Origin: "dyn.example.com", File: file, UpdateKeys: []string{"k."}, DNSSEC: &zone.DNSSEC{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := z.Own(); err != nil {
+				b.Fatal(err)
+			}
+			if err := z.Sign(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { z.Close() })
+			b.ResetTimer()
+			for i := range b.N {
+				m := new(dns.Msg)
+				m.SetUpdate("dyn.example.com.")
+				name := fmt.Sprintf("h%d.dyn.example.com.", i%n)
+				rr, _ := dns.NewRR(fmt.Sprintf("%s 60 IN A 203.0.113.%d", name, i%250+1))
+				m.RemoveRRset([]dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA}}})
+				m.Insert([]dns.RR{rr})
+				wire, _ := m.Pack()
+				m = new(dns.Msg)
+				if err := m.Unpack(wire); err != nil {
+					b.Fatal(err)
+				}
+				if rcode := z.Update(m, "k."); rcode != dns.RcodeSuccess {
+					b.Fatalf("rcode %s", dns.RcodeToString[rcode])
+				}
+			}
+		})
+	}
+}
