@@ -224,6 +224,7 @@ type Zone struct {
 	DNSSEC            bool     `toml:"dnssec"`
 	DNSSECAlgorithm   string   `toml:"dnssec_algorithm"`
 	DNSSECKeyDir      string   `toml:"dnssec_key_dir"`
+	DNSSECNSEC3       bool     `toml:"dnssec_nsec3"`
 	SignatureValidity Duration `toml:"dnssec_signature_validity"`
 	SignatureRefresh  Duration `toml:"dnssec_signature_refresh"`
 	// A key rollover (sshdyn dnssec roll) waits these.
@@ -239,7 +240,7 @@ func (z Zone) Signing() *zone.DNSSEC {
 	}
 	alg, _ := zone.ParseAlgorithm(z.DNSSECAlgorithm)
 	return &zone.DNSSEC{Algorithm: alg, Validity: z.SignatureValidity.Duration, Refresh: z.SignatureRefresh.Duration, KeyDir: z.DNSSECKeyDir,
-		Propagation: z.PropagationDelay.Duration, ParentDSTTL: z.ParentDSTTL.Duration}
+		Propagation: z.PropagationDelay.Duration, ParentDSTTL: z.ParentDSTTL.Duration, NSEC3: z.DNSSECNSEC3}
 }
 
 // Embedded reports whether sshdyn itself serves the zone.
@@ -834,12 +835,12 @@ func validateAPIURL(s string) error {
 // here only.
 func validateSigning(z Zone) error {
 	signing := z.DNSSECAlgorithm != "" || z.DNSSECKeyDir != "" || z.SignatureValidity.Duration != 0 || z.SignatureRefresh.Duration != 0 ||
-		z.PropagationDelay.Duration != 0 || z.ParentDSTTL.Duration != 0
+		z.PropagationDelay.Duration != 0 || z.ParentDSTTL.Duration != 0 || z.DNSSECNSEC3
 	switch {
 	case z.DNSSEC && !z.Embedded():
 		return errors.New("dnssec is for a zone sshdyn serves (file set): BIND, Knot and PowerDNS sign their zones themselves (README: DNSSEC)")
 	case signing && !z.DNSSEC:
-		return errors.New("dnssec_algorithm, dnssec_key_dir, dnssec_signature_validity, dnssec_signature_refresh, dnssec_propagation_delay and dnssec_parent_ds_ttl need dnssec = true")
+		return errors.New("dnssec_algorithm, dnssec_key_dir, dnssec_nsec3, dnssec_signature_validity, dnssec_signature_refresh, dnssec_propagation_delay and dnssec_parent_ds_ttl need dnssec = true")
 	case z.DNSSEC:
 		if _, err := zone.ParseAlgorithm(z.DNSSECAlgorithm); err != nil {
 			return errors.New("dnssec_algorithm: " + strings.TrimPrefix(err.Error(), "DNSSEC algorithm "))

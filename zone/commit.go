@@ -45,7 +45,7 @@ func (z *Zone) commit(b *batch) error {
 		z.persisted, z.persistedCuts = keep, cuts
 		old := z.cur.Load()
 		h, records := trimHistory(old.history, old.historyRecords, cur.diffs, historyLimit(state.len()))
-		z.cur.Store(&snapshot{origin: z.Origin, names: state, serial: state.soa().Serial, cuts: cuts, history: h, historyRecords: records, signed: z.cfg.DNSSEC != nil})
+		z.cur.Store(&snapshot{origin: z.Origin, names: state, serial: state.soa().Serial, cuts: cuts, history: h, historyRecords: records, signed: z.cfg.DNSSEC != nil, nsec3: z.cfg.DNSSEC != nil && z.cfg.DNSSEC.NSEC3})
 	}
 	z.mu.Unlock()
 	cur.done, cur.err = true, err

@@ -27,6 +27,10 @@ type DNSSEC struct {
 	// Refresh how long before it expires it is made again (default 7
 	// days).
 	Validity, Refresh time.Duration
+	// NSEC3 proves names and types absent with NSEC3 records (RFC 5155;
+	// no extra iterations, no salt, no opt-out: RFC 9276) instead of
+	// NSEC.
+	NSEC3 bool
 	// Propagation is how long a change takes to reach every secondary
 	// and cache beyond the TTLs (default 1 hour, Knot's); ParentDSTTL the
 	// TTL of the DS records at the parent (default 1 day). A key

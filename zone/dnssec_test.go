@@ -32,6 +32,11 @@ func verifyAXFR(t *testing.T, s *dnstest.Server, key, secret string) {
 // BIND and a real Knot secondary that follow it by IXFR. A changed
 // address, a NODATA, an NXDOMAIN and a wildcard answer each validate.
 func TestDNSSECValidates(t *testing.T) {
+	t.Run("NSEC", func(t *testing.T) { dnssecValidates(t, zone.DNSSEC{}) })
+	t.Run("NSEC3", func(t *testing.T) { dnssecValidates(t, zone.DNSSEC{NSEC3: true}) })
+}
+
+func dnssecValidates(t *testing.T, d zone.DNSSEC) {
 	ports := make([]int, 2)
 	var notify []string
 	for i := range ports {
@@ -45,7 +50,7 @@ func TestDNSSECValidates(t *testing.T) {
 	p := dnstest.Start(t, "sshdyn", dnstest.Options{
 		Records:       []string{"home 60 A 192.0.2.1", "*.wild 60 TXT \"any\"", "www 60 CNAME home"},
 		Types:         []string{"A", "AAAA", "TXT"},
-		DNSSEC:        &zone.DNSSEC{},
+		DNSSEC:        &d,
 		AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Notify:        notify,
 	})
@@ -62,6 +67,8 @@ func TestDNSSECValidates(t *testing.T) {
 		{name: "address changed", set: &update.Record{Name: home, Addr: netip.MustParseAddr("198.51.100.7"), TTL: 60}},
 		{name: "name added", set: &update.Record{Name: "laptop." + p.Zone, Addr: netip.MustParseAddr("2001:db8::7"), TTL: 60}},
 		{name: "name removed", rm: "laptop." + p.Zone},
+		{name: "a name below empty non-terminals", set: &update.Record{Name: "a.b.c." + p.Zone, Addr: netip.MustParseAddr("192.0.2.9"), TTL: 60}},
+		{name: "and removed", rm: "a.b.c." + p.Zone},
 	}
 	want := "192.0.2.1"
 	for _, st := range steps {
@@ -102,6 +109,7 @@ func TestDNSSECValidates(t *testing.T) {
 					{"nothere.wild." + p.Zone, "A", "; negative response, fully validated"},
 					{"www." + p.Zone, "A", want},
 					{p.Zone, "DNSKEY", "DNSKEY"},
+					{"c." + p.Zone, "A", "; negative response, fully validated"}, // an empty non-terminal, while a.b.c is there
 				}
 				for _, ck := range checks {
 					out := dnstest.Delv(t, anchor, p.Zone, s.Addr, ck.name, ck.qtype)

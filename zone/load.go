@@ -90,7 +90,7 @@ func Load(cfg Config) (*Zone, error) {
 		}
 	}
 	h, records := trimHistory(nil, 0, diffs, historyLimit(t.len()))
-	z.cur.Store(&snapshot{origin: origin, names: t, serial: t.soa().Serial, cuts: cuts, history: h, historyRecords: records, signed: cfg.DNSSEC != nil})
+	z.cur.Store(&snapshot{origin: origin, names: t, serial: t.soa().Serial, cuts: cuts, history: h, historyRecords: records, signed: cfg.DNSSEC != nil, nsec3: cfg.DNSSEC != nil && cfg.DNSSEC.NSEC3})
 	return z, nil
 }
 

@@ -49,7 +49,7 @@ func (z *Zone) Sign() error {
 		z.mu.Unlock()
 	}
 	start, signed := time.Now(), 0
-	n, err := z.maintain(signBatch)
+	n, err := z.maintain(signBatch, true)
 	if err != nil {
 		return err
 	}
@@ -73,8 +73,10 @@ func (z *Zone) Sign() error {
 const signBatch = 20000
 
 // maintain brings the whole zone up to its signing rules, batch names a
-// change, and returns the names it signed again.
-func (z *Zone) maintain(batch int) (int, error) {
+// change, and returns the names it signed again. full also looks for
+// NSEC3 records that belong to no name (a whole pass over the zone; the
+// start does it).
+func (z *Zone) maintain(batch int, full bool) (int, error) {
 	if err := z.reloadKeys(); err != nil {
 		return 0, err
 	}
@@ -91,6 +93,9 @@ func (z *Zone) maintain(batch int) (int, error) {
 		var m maintenance
 		if first {
 			m.apex = z.apexSets(snap, sg, now)
+			if full && sg.cfg.NSEC3 {
+				m.drop = z.staleHashes(snap.names, snap.cuts)
+			}
 			first = false
 		}
 		names, next, earliest := z.due(snap, sg, cursor, batch, now)
@@ -103,7 +108,7 @@ func (z *Zone) maintain(batch int) (int, error) {
 		if !earliest.IsZero() && (soonest.IsZero() || earliest.Before(soonest)) {
 			soonest = earliest
 		}
-		if len(names) > 0 || len(m.apex) > 0 {
+		if len(names) > 0 || len(m.apex) > 0 || len(m.drop) > 0 {
 			m.resign = names
 			rcode := z.modifyWith(func() ([]dns.RR, int) { return nil, dns.RcodeSuccess }, &m)
 			if rcode != dns.RcodeSuccess {
@@ -143,9 +148,13 @@ func (z *Zone) apexSets(snap *snapshot, sg *signer, now time.Time) map[uint16][]
 		c.Hdr.Ttl = ttl
 		cdnskey = append(cdnskey, c)
 	}
+	var param []dns.RR
+	if sg.cfg.NSEC3 {
+		param = []dns.RR{nsec3Param(z.Origin, nsecTTL(snap.soa()))}
+	}
 	apex, _ := snap.names.get(z.Origin)
 	out := map[uint16][]dns.RR{}
-	for t, want := range map[uint16][]dns.RR{dns.TypeDNSKEY: keys, dns.TypeCDS: cds, dns.TypeCDNSKEY: cdnskey} {
+	for t, want := range map[uint16][]dns.RR{dns.TypeDNSKEY: keys, dns.TypeCDS: cds, dns.TypeCDNSKEY: cdnskey, dns.TypeNSEC3PARAM: param} {
 		if !sameSet(apex.get(t), want) {
 			out[t] = want
 		}
@@ -159,6 +168,9 @@ func (z *Zone) apexSets(snap *snapshot, sg *signer, now time.Time) map[uint16][]
 // nothing, an NSEC record missing or wrong, a name below a delegation
 // with signatures. next is the name to go on from, "" at the end.
 func (z *Zone) due(snap *snapshot, sg *signer, cursor string, limit int, now time.Time) (names []string, next string, earliest time.Time) {
+	if sg.cfg.NSEC3 {
+		return z.due3(snap, sg, cursor, limit, now)
+	}
 	t, cuts := snap.names, snap.cuts
 	ttl := nsecTTL(snap.soa())
 	prev, prevNode := "", node(nil)
@@ -189,8 +201,7 @@ func (z *Zone) due(snap *snapshot, sg *signer, cursor string, limit int, now tim
 			return true
 		}
 		if prev != "" && !strings.EqualFold(nextOf(prevNode), name) {
-			add(prev)
-			slices.Sort(names) // prev may come before names already found
+			add(prev) // resign sorts the names
 		}
 		prev, prevNode = name, n
 		cut := isCut(z.Origin, name, n)
@@ -315,7 +326,7 @@ func (z *Zone) refreshLoop(stop chan struct{}) {
 			}
 			stamp = s
 		}
-		n, err := z.maintain(refreshBatch)
+		n, err := z.maintain(refreshBatch, false)
 		if err != nil {
 			z.log.Error("DNSSEC signature refresh failed; trying again", "zone", z.Origin, "err", err)
 		} else if n > 0 {

@@ -33,29 +33,42 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg, minimalANY, do bool) {
 			return
 		}
 		n, ok := s.names.get(name)
-		wild := ""
+		if ok && s.nsec3 && isNSEC3Node(n) && q.Qtype != dns.TypeNSEC3 && q.Qtype != dns.TypeRRSIG && q.Qtype != dns.TypeANY {
+			ok = false // a hashed owner is not a name of the zone's (RFC 5155 7.2.8)
+		}
+		wild, encloser := "", ""
 		if !ok && !s.names.hasBelow(name) {
 			// RFC 4592: a name that does not exist takes the records
 			// of the wildcard at its closest encloser, if there is one.
-			var encloser string
 			n, wild, encloser = s.wildcard(name)
 			if wild == "" {
 				resp.Rcode = dns.RcodeNameError
 				s.negative(resp, sec)
-				if sec {
+				switch {
+				case sec && s.nsec3: // the closest encloser proof, and no wildcard (RFC 5155 7.2.2)
+					s.match3(resp, encloser)
+					s.cover3(resp, nextCloser(name, encloser))
+					s.cover3(resp, "*."+encloser)
+				case sec:
 					s.proveNot(resp, name)
 					s.proveNot(resp, "*."+encloser)
 				}
 				return
 			}
 			ok = true
-			if sec {
+			switch {
+			case sec && s.nsec3: // no closer match than the wildcard (RFC 5155 7.2.6)
+				s.cover3(resp, nextCloser(name, encloser))
+			case sec:
 				s.proveNot(resp, name) // no closer match than the wildcard (RFC 4035 3.1.3.3)
 			}
 		}
 		if !ok { // an empty non-terminal: NODATA, never a wildcard's
 			s.negative(resp, sec)
-			if sec {
+			switch {
+			case sec && s.nsec3:
+				s.match3(resp, name) // RFC 5155 7.2.3: an empty non-terminal has its NSEC3 record
+			case sec:
 				s.proveNot(resp, name) // RFC 4035 3.1.3.2 (the NSEC before it, its next name below it)
 			}
 			return
@@ -85,7 +98,13 @@ func (s *snapshot) answer(q dns.Question, resp *dns.Msg, minimalANY, do bool) {
 		cname := n.get(dns.TypeCNAME)
 		if len(cname) == 0 {
 			s.negative(resp, sec)
-			if sec {
+			switch {
+			case sec && s.nsec3 && wild != "": // RFC 5155 7.2.5: the closest encloser proof (the cover is in), the wildcard's record
+				s.match3(resp, encloser)
+				s.match3(resp, wild)
+			case sec && s.nsec3:
+				s.match3(resp, name) // RFC 5155 7.2.3
+			case sec:
 				owner := name
 				if wild != "" {
 					owner = wild // its NSEC shows the type is not there; proveNot above showed name is not
@@ -126,6 +145,45 @@ func (s *snapshot) negative(resp *dns.Msg, sec bool) {
 			resp.Ns = append(resp.Ns, sig)
 		}
 	}
+}
+
+// nextCloser returns the name one label longer than encloser on the way
+// to name (RFC 5155 1.3).
+func nextCloser(name, encloser string) string {
+	for name != "" && parent(name) != encloser {
+		name = parent(name)
+	}
+	return name
+}
+
+// match3 adds to resp's authority section the NSEC3 record of name, a
+// name of the chain, with its signatures.
+func (s *snapshot) match3(resp *dns.Msg, name string) {
+	n, _ := s.names.get(hashedOwner(name, s.origin))
+	s.addProof(resp, n, dns.TypeNSEC3)
+}
+
+// cover3 adds the NSEC3 record whose hash precedes name's: it covers
+// name, which does not exist (RFC 5155 7.2.1).
+func (s *snapshot) cover3(resp *dns.Msg, name string) {
+	_, n := prevHash(s.names, hashedOwner(name, s.origin))
+	s.addProof(resp, n, dns.TypeNSEC3)
+}
+
+// addProof adds n's record of type t (NSEC, NSEC3) and its signatures to
+// resp's authority section, once.
+func (s *snapshot) addProof(resp *dns.Msg, n node, t uint16) {
+	rec := n.get(t)
+	if len(rec) == 0 {
+		return
+	}
+	for _, rr := range resp.Ns {
+		if rr == rec[0] {
+			return
+		}
+	}
+	resp.Ns = append(resp.Ns, rec...)
+	resp.Ns = append(resp.Ns, covering(n, t)...)
 }
 
 // proveNot adds to resp's authority section the NSEC record that covers
@@ -181,6 +239,8 @@ func (s *snapshot) referral(cut string, resp *dns.Msg, sec bool) {
 		if ds := n.get(dns.TypeDS); len(ds) > 0 {
 			resp.Ns = append(resp.Ns, ds...)
 			resp.Ns = append(resp.Ns, covering(n, dns.TypeDS)...)
+		} else if s.nsec3 {
+			s.match3(resp, cut) // RFC 5155 7.2.7
 		} else {
 			resp.Ns = append(resp.Ns, n.get(dns.TypeNSEC)...)
 			resp.Ns = append(resp.Ns, covering(n, dns.TypeNSEC)...)

@@ -128,7 +128,7 @@ func covering(n node, t uint16) []dns.RR {
 
 // chainType reports whether t is kept by the signer, never by updates:
 // the signatures and the NSEC chain.
-func chainType(t uint16) bool { return t == dns.TypeRRSIG || t == dns.TypeNSEC }
+func chainType(t uint16) bool { return t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeNSEC3 }
 
 // dnssecType reports whether t is one of DNSSEC's own types, which no
 // update may change: the signer keeps them (RFC 4035 2; RFC 7344).
@@ -248,6 +248,9 @@ type signJob struct {
 // caller then makes after raising the serial (signSOA). Called with
 // z.mu held.
 func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaDue bool) {
+	if z.signer.cfg.NSEC3 {
+		return z.resign3(names, olds, now)
+	}
 	t, sg := z.pending, z.signer
 	record := func(name string) {
 		if _, ok := olds[name]; !ok {

@@ -35,6 +35,23 @@ func verifySigned(t *testing.T, z *Zone, now time.Time) {
 	var chain []string
 	var errs []string
 	snap.names.ascend(func(name string, n node) bool {
+		if isNSEC3Node(n) {
+			if !snap.nsec3 {
+				errs = append(errs, name+": an NSEC3 record in an NSEC zone")
+			}
+			for _, k := range keys {
+				ok := false
+				for _, sig := range covering(n, dns.TypeNSEC3) {
+					if sig := sig.(*dns.RRSIG); sig.KeyTag == k.KeyTag() && sig.Verify(k, n.get(dns.TypeNSEC3)) == nil && sig.ValidityPeriod(now) {
+						ok = true
+					}
+				}
+				if !ok {
+					errs = append(errs, fmt.Sprintf("%s NSEC3: no valid signature by key %d", name, k.KeyTag()))
+				}
+			}
+			return true
+		}
 		if z.occluded(snap.names, snap.cuts, name) {
 			if len(n.get(dns.TypeRRSIG))+len(n.get(dns.TypeNSEC)) > 0 {
 				errs = append(errs, name+": signed below a delegation")
@@ -62,6 +79,10 @@ func verifySigned(t *testing.T, z *Zone, now time.Time) {
 		}
 		return true
 	})
+	if snap.nsec3 {
+		errs = append(errs, verifyNSEC3(z, chain)...)
+		chain = nil
+	}
 	for i, name := range chain {
 		n, _ := snap.names.get(name)
 		nsec := n.get(dns.TypeNSEC)
@@ -92,6 +113,58 @@ func verifySigned(t *testing.T, z *Zone, now time.Time) {
 	}
 }
 
+// verifyNSEC3 checks the NSEC3 chain of z's zone: a record for each of
+// names (the authoritative ones) and each empty non-terminal above them,
+// and no other, in the order of their hashes, each with the next hash and
+// its name's types; no NSEC record anywhere.
+func verifyNSEC3(z *Zone, names []string) []string {
+	snap := z.snapshot()
+	var errs []string
+	want := map[string]string{} // hashed owner → name
+	for _, name := range names {
+		want[hashedOwner(name, z.Origin)] = name
+		for p := parent(name); name != z.Origin && p != z.Origin; p = parent(p) {
+			if _, ok := snap.names.get(p); !ok {
+				want[hashedOwner(p, z.Origin)] = p
+			}
+		}
+	}
+	var owners []string
+	snap.names.ascend(func(name string, n node) bool {
+		if len(n.get(dns.TypeNSEC)) > 0 {
+			errs = append(errs, name+": an NSEC record in an NSEC3 zone")
+		}
+		if isNSEC3Node(n) {
+			owners = append(owners, name)
+			if _, ok := want[name]; !ok {
+				errs = append(errs, name+": an NSEC3 record of no name")
+			}
+		}
+		return true
+	})
+	if len(owners) != len(want) {
+		errs = append(errs, fmt.Sprintf("%d NSEC3 records for %d names of the chain", len(owners), len(want)))
+	}
+	for i, owner := range owners {
+		n, _ := snap.names.get(owner)
+		rec := n.get(dns.TypeNSEC3)[0].(*dns.NSEC3)
+		next := owners[(i+1)%len(owners)]
+		if label, _, _ := strings.Cut(next, "."); rec.NextDomain != strings.ToUpper(label) {
+			errs = append(errs, fmt.Sprintf("%s: next %s, want %s", owner, rec.NextDomain, strings.ToUpper(label)))
+		}
+		if name, ok := want[owner]; ok {
+			dn, _ := snap.names.get(name)
+			if types := nsec3Types(name, z.Origin, dn); !slices.Equal(rec.TypeBitMap, types) {
+				errs = append(errs, fmt.Sprintf("%s (%s): types %v, want %v", owner, name, rec.TypeBitMap, types))
+			}
+		}
+		if !rec.Match(want[owner]) && want[owner] != "" {
+			errs = append(errs, owner+": does not match its name's hash")
+		}
+	}
+	return errs
+}
+
 func signedZone(t *testing.T, d DNSSEC) (*Zone, string) {
 	t.Helper()
 	z, file := testZone(t, Config{DNSSEC: &d})
@@ -110,7 +183,12 @@ func signedZone(t *testing.T, d DNSSEC) (*Zone, string) {
 // a name removed, a wildcard, a CNAME beside its signature and NSEC, a
 // delegation; then a restart, which finds nothing to sign.
 func TestSignedThroughChanges(t *testing.T) {
-	z, file := signedZone(t, DNSSEC{})
+	t.Run("NSEC", func(t *testing.T) { signedThroughChanges(t, DNSSEC{}) })
+	t.Run("NSEC3", func(t *testing.T) { signedThroughChanges(t, DNSSEC{NSEC3: true}) })
+}
+
+func signedThroughChanges(t *testing.T, d DNSSEC) {
+	z, file := signedZone(t, d)
 	now := time.Now()
 	verifySigned(t, z, now)
 	keys, _ := filepath.Glob(filepath.Join(filepath.Dir(file), "Kdyn.example.com.+013+*"))
@@ -194,11 +272,11 @@ func TestSignatureRefresh(t *testing.T) {
 	clock := time.Now()
 	z, _ := signedZone(t, DNSSEC{Validity: 10 * time.Minute, Refresh: 4 * time.Minute, Now: func() time.Time { return clock }})
 	before := z.Serial()
-	if n, err := z.maintain(refreshBatch); err != nil || n != 0 {
+	if n, err := z.maintain(refreshBatch, false); err != nil || n != 0 {
 		t.Fatalf("nothing due yet: %d names, %v", n, err)
 	}
 	clock = clock.Add(7 * time.Minute)
-	n, err := z.maintain(2)
+	n, err := z.maintain(2, false)
 	if err != nil || n == 0 {
 		t.Fatalf("refresh: %d names, %v", n, err)
 	}
@@ -211,7 +289,11 @@ func TestSignatureRefresh(t *testing.T) {
 // TestDelegationSigned: a delegation's NS is not signed, its DS is, and
 // glue below it is neither signed nor in the chain.
 func TestDelegationSigned(t *testing.T) {
-	d := DNSSEC{}
+	t.Run("NSEC", func(t *testing.T) { delegationSigned(t, DNSSEC{}) })
+	t.Run("NSEC3", func(t *testing.T) { delegationSigned(t, DNSSEC{NSEC3: true}) })
+}
+
+func delegationSigned(t *testing.T, d DNSSEC) {
 	file := filepath.Join(t.TempDir(), "dyn.example.com.zone")
 	text := "$ORIGIN dyn.example.com.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n" +
 		"sub NS ns.sub\nns.sub A 192.0.2.54\nsecure NS ns.secure\nsecure DS 12345 13 2 " + strings.Repeat("ab", 32) + "\nns.secure A 192.0.2.55\nzz A 192.0.2.1\n"
@@ -230,10 +312,44 @@ func TestDelegationSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifySigned(t, z, time.Now())
+	if d.NSEC3 {
+		return
+	}
 	sub, _ := z.snapshot().names.get("sub.dyn.example.com.")
 	if nsec := sub.get(dns.TypeNSEC); len(nsec) != 1 || !slices.Equal(nsec[0].(*dns.NSEC).TypeBitMap, []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}) {
 		t.Errorf("delegation's NSEC: %v", nsec)
 	}
+}
+
+// TestChainSwitch: a zone signed with NSEC, restarted with NSEC3, and
+// back: each start leaves a whole chain of the kind asked for, and none
+// of the other.
+func TestChainSwitch(t *testing.T) {
+	z, _ := signedZone(t, DNSSEC{})
+	send(t, z, "a.b.c.dyn.example.com. 60 IN A 192.0.2.7")
+	cfg := z.cfg
+	for _, nsec3 := range []bool{true, false, true} {
+		z.Close()
+		d := *cfg.DNSSEC
+		d.NSEC3 = nsec3
+		cfg.DNSSEC = &d
+		var err error
+		if z, err = Load(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := z.Own(); err != nil {
+			t.Fatal(err)
+		}
+		if err := z.Sign(); err != nil {
+			t.Fatal(err)
+		}
+		verifySigned(t, z, time.Now())
+		apex, _ := z.snapshot().names.get(z.Origin)
+		if got := len(apex.get(dns.TypeNSEC3PARAM)) == 1; got != nsec3 {
+			t.Errorf("NSEC3 %v: NSEC3PARAM %v", nsec3, apex.get(dns.TypeNSEC3PARAM))
+		}
+	}
+	z.Close()
 }
 
 // TestCSKRollover walks a rollover by double signature with a clock the
@@ -266,7 +382,7 @@ func TestCSKRollover(t *testing.T) {
 	}
 	step := func(name string) {
 		t.Helper()
-		if _, err := z.maintain(refreshBatch); err != nil {
+		if _, err := z.maintain(refreshBatch, false); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		verifySigned(t, z, clock)

@@ -221,6 +221,10 @@ func (z *Zone) apply(updates []dns.RR, m *maintenance) *diff {
 			}
 		}
 		resign = m.resign
+		for _, name := range m.drop {
+			get(name)
+			touched[name] = rrsets{}
+		}
 	}
 	// pending is the writer's own tree (commit publishes a clone):
 	// change it one node at a time, keeping what each changed name held.
@@ -232,6 +236,14 @@ func (z *Zone) apply(updates []dns.RR, m *maintenance) *diff {
 		z.cuts += b2i(isCut(z.Origin, name, n)) - b2i(isCut(z.Origin, name, old))
 		z.pending.set(name, n)
 		resign = append(resign, name)
+	}
+	if m != nil {
+		// A dropped NSEC3 record's predecessor gets a new next hash.
+		for _, name := range m.drop {
+			if p, _ := prevHash(z.pending, name); p != "" {
+				resign = append(resign, p)
+			}
+		}
 	}
 	var now time.Time
 	soaDue := false
@@ -261,6 +273,7 @@ func (z *Zone) apply(updates []dns.RR, m *maintenance) *diff {
 type maintenance struct {
 	apex   map[uint16][]dns.RR
 	resign []string
+	drop   []string // names to remove whole: NSEC3 records of no name
 }
 
 // nodeDiff appends to del and add what changed from the node old to n: an

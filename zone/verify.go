@@ -52,7 +52,7 @@ func (z *Zone) KeyDir() string { return z.keyDir() }
 // SigningReport is what Verify found in a signed zone.
 type SigningReport struct {
 	Keys       []KeyInfo
-	Names      int       // names in the NSEC chain
+	Names      int       // names in the NSEC (or NSEC3) chain
 	Signatures int       // signatures checked
 	Unsigned   []string  // names not signed as they should be (or due): the daemon signs them at start
 	Bogus      []string  // "name type": signatures that do not verify
@@ -79,6 +79,9 @@ func (z *Zone) Verify() (SigningReport, error) {
 	snap := z.snapshot()
 	now := sg.now()
 	r.Unsigned, _, r.NextExpiry = z.due(snap, sg, z.Origin, math.MaxInt, now)
+	if sg.cfg.NSEC3 {
+		r.Unsigned = append(r.Unsigned, z.staleHashes(snap.names, snap.cuts)...)
+	}
 	type job struct {
 		name string
 		t    uint16
@@ -111,7 +114,7 @@ func (z *Zone) Verify() (SigningReport, error) {
 		}()
 	}
 	snap.names.ascend(func(name string, n node) bool {
-		if len(n.get(dns.TypeNSEC)) > 0 {
+		if len(n.get(dns.TypeNSEC)) > 0 || isNSEC3Node(n) {
 			r.Names++
 		}
 		for _, s := range n {

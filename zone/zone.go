@@ -77,6 +77,7 @@ type snapshot struct {
 	history []*diff   // the changes that led here, oldest first, for IXFR
 	fast    fastCache // answers rendered for the fast path
 	signed  bool      // DNSSEC: answers to DO queries carry signatures and proofs
+	nsec3   bool      // the proofs are NSEC3 records
 	// historyRecords counts the records of history's diffs.
 	historyRecords int
 }
