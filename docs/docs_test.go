@@ -111,7 +111,7 @@ func documentedKeys(t *testing.T) []string {
 			continue
 		}
 		first := strings.Split(line, "|")[1]
-		for _, m := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(first, -1) {
+		for _, m := range regexp.MustCompile("`([a-z0-9_]+)`").FindAllStringSubmatch(first, -1) {
 			out = append(out, m[1])
 		}
 	}
