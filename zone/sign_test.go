@@ -226,6 +226,11 @@ func signedThroughChanges(t *testing.T, d DNSSEC) {
 		"home.dyn.example.com. 60 IN NSEC zzz.dyn.example.com. A",
 		"home.dyn.example.com. ANY RRSIG",
 		"home.dyn.example.com. ANY NSEC",
+		"home.dyn.example.com. 60 IN DNSKEY 257 3 13 " + strings.Repeat("A", 88),
+		"home.dyn.example.com. 60 IN CDS 12345 13 2 " + strings.Repeat("ab", 32),
+		"home.dyn.example.com. 60 IN CDNSKEY 257 3 13 " + strings.Repeat("A", 88),
+		"home.dyn.example.com. 60 IN NSEC3PARAM 1 0 0 -",
+		"dyn.example.com. ANY DNSKEY",
 	} {
 		if rc := send(t, z, s); rc != dns.RcodeRefused {
 			t.Errorf("%s: %s, want REFUSED", s, dns.RcodeToString[rc])
