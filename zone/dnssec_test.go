@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,4 +190,131 @@ func tamperingRelay(t *testing.T, upstream string) string {
 		t.Cleanup(func() { srv.Shutdown() })
 	}
 	return pc.LocalAddr().String()
+}
+
+// TestDNSSECRolloverSecondaries rolls the key of the embedded primary's
+// signed zone while a real BIND and a real Knot secondary follow it by
+// IXFR: at every step the zone validates at all three with the DS set
+// a parent would hold then (the old DS, then the new), and dnssec-verify
+// passes their full transfers; at the end the old DS validates nowhere.
+// The signer's clock is moved ahead past each wait (the zone's DNSKEY
+// TTL of 300 s), by minutes, which the signatures' inception an hour
+// back leaves valid for delv's real clock.
+func TestDNSSECRolloverSecondaries(t *testing.T) {
+	var skew atomic.Int64
+	d := zone.DNSSEC{Propagation: time.Second, ParentDSTTL: time.Second,
+		Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }}
+	ports := make([]int, 2)
+	var notify []string
+	for i := range ports {
+		p, err := dnstest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+		notify = append(notify, "127.0.0.1:"+strconv.Itoa(p))
+	}
+	p := dnstest.Start(t, "sshdyn", dnstest.Options{
+		Records:       []string{"home 60 A 192.0.2.1"},
+		DNSSEC:        &d,
+		AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Notify:        notify,
+	})
+	secs := []*dnstest.Server{dnstest.StartSecondary(t, "bind", ports[0], p), dnstest.StartSecondary(t, "knot", ports[1], p)}
+	z := p.Embedded()
+	home := "home." + p.Zone
+	apex := func(qtype uint16) []dns.RR {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(p.Zone), qtype)
+		r, err := dns.Exchange(m, p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Answer
+	}
+	// ds returns the DS records the zone's CDS asks the parent for.
+	ds := func() string {
+		t.Helper()
+		var b strings.Builder
+		for _, rr := range apex(dns.TypeCDS) {
+			if c, ok := rr.(*dns.CDS); ok {
+				d := c.DS
+				d.Hdr.Rrtype = dns.TypeDS
+				b.WriteString(d.String() + "\n")
+			}
+		}
+		if b.Len() == 0 {
+			t.Fatal("no CDS at the apex")
+		}
+		return b.String()
+	}
+	// homeSigs counts the signatures of home's A RRset at the primary.
+	homeSigs := func() int {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(home), dns.TypeA)
+		m.SetEdns0(4096, true)
+		r, _, err := (&dns.Client{Net: "tcp"}).Exchange(m, p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, rr := range r.Answer {
+			if _, ok := rr.(*dns.RRSIG); ok {
+				n++
+			}
+		}
+		return n
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s:\n%s", what, p.Output())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	validates := func(step, anchor string, want bool) {
+		t.Helper()
+		serial := p.Serial(t)
+		for _, s := range append([]*dnstest.Server{p}, secs...) {
+			wait(s.Kind+" at the primary's serial", func() bool { return s.Serial(t) == serial })
+			out := dnstest.Delv(t, anchor, p.Zone, s.Addr, home, "A")
+			if dnstest.Validated(out) != want {
+				t.Errorf("%s at %s: validated %v, want %v:\n%s", step, s.Kind, !want, want, out)
+			}
+			if s == p {
+				verifyAXFR(t, s, p.XfrKey.Name, p.XfrKey.Secret)
+			} else {
+				verifyAXFR(t, s, "", "")
+			}
+		}
+	}
+
+	oldDS := ds()
+	oldAnchor := dnstest.DSAnchor(t, oldDS)
+	validates("before", oldAnchor, true)
+
+	_, dsAt, err := z.StartRoll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait("both keys' DNSKEY and signatures", func() bool { return len(apex(dns.TypeDNSKEY)) == 2 && homeSigs() == 2 })
+	validates("double signature, the old DS", oldAnchor, true)
+
+	skew.Store(int64(time.Until(dsAt) + 2*time.Second))
+	wait("the new key's CDS", func() bool { return ds() != oldDS })
+	newAnchor := dnstest.DSAnchor(t, ds())
+	validates("CDS switched, the old DS still at the parent", oldAnchor, true)
+	validates("CDS switched, the new DS at the parent", newAnchor, true)
+
+	retire, err := z.DSSubmitted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	skew.Store(int64(time.Until(retire) + 2*time.Second))
+	wait("the old key's retirement", func() bool { return len(apex(dns.TypeDNSKEY)) == 1 && homeSigs() == 1 })
+	validates("the old key retired, the new DS", newAnchor, true)
+	validates("the old key retired, the old DS", oldAnchor, false)
 }

@@ -306,6 +306,7 @@ func (z *Zone) refreshLoop(stop chan struct{}) {
 	defer z.maintained.Done()
 	z.mu.Lock()
 	every := min(max(z.signer.refresh/16, time.Second), time.Hour)
+	passed := z.signer.now() // the last pass's time, on the signer's clock
 	z.mu.Unlock()
 	timer := time.NewTimer(every)
 	defer timer.Stop()
@@ -320,12 +321,19 @@ func (z *Zone) refreshLoop(stop chan struct{}) {
 			return
 		case <-timer.C:
 		case <-poll.C:
+			// A pass when the key files changed, or when a key's event
+			// is due on the wall clock the state files are in (which
+			// the timer, on the monotonic clock, misses when the clock
+			// is stepped or the machine was suspended).
 			s := z.keyStamp()
-			if s == stamp {
+			if s == stamp && !z.keyEventDue(passed) {
 				continue
 			}
 			stamp = s
 		}
+		z.mu.Lock()
+		passed = z.signer.now()
+		z.mu.Unlock()
 		n, err := z.maintain(refreshBatch, false)
 		if err != nil {
 			z.log.Error("DNSSEC signature refresh failed; trying again", "zone", z.Origin, "err", err)
@@ -338,11 +346,23 @@ func (z *Zone) refreshLoop(stop chan struct{}) {
 		sg := z.signer
 		z.mu.Unlock()
 		wait := every
-		if next := sg.nextEvent(sg.now()); !next.IsZero() {
-			wait = min(wait, max(time.Until(next)+10*time.Millisecond, 10*time.Millisecond))
+		// (On the signer's clock, which tests move.)
+		now := sg.now()
+		if next := sg.nextEvent(now); !next.IsZero() {
+			wait = min(wait, max(next.Sub(now)+10*time.Millisecond, 10*time.Millisecond))
 		}
 		timer.Reset(wait)
 	}
+}
+
+// keyEventDue reports whether a key's event (its publication, signing,
+// CDS, retirement) after since has come on the signer's clock.
+func (z *Zone) keyEventDue(since time.Time) bool {
+	z.mu.Lock()
+	sg := z.signer
+	z.mu.Unlock()
+	next := sg.nextEvent(since)
+	return !next.IsZero() && !next.After(sg.now())
 }
 
 // keyPoll is how often the key files are looked at for changes.
