@@ -66,15 +66,14 @@ type queryServer struct {
 	stop func()
 }
 
-func measureQueries(b *testing.B, bin string, n int) {
-	const origin = "dyn.example.com"
-	dir := b.TempDir()
-	var recs []string
+// queryLoad returns n names' records (h0 … hN, one A record each) and
+// writes the query file for them in dir, drawn once from seed: 100,000
+// lines, 80 % A of names that exist, 10 % NXDOMAIN, 10 % NODATA.
+func queryLoad(b *testing.B, dir, origin string, n int, seed uint64) (recs []string, queries string) {
 	for i := range n {
 		recs = append(recs, fmt.Sprintf("h%d 60 A 198.51.%d.%d", i, i/250%250, i%250+1))
 	}
-	// The query file: 100,000 lines, drawn once.
-	rnd := rand.New(rand.NewPCG(35, uint64(n)))
+	rnd := rand.New(rand.NewPCG(seed, uint64(n)))
 	var q strings.Builder
 	for range 100000 {
 		switch k := rnd.IntN(10); {
@@ -86,13 +85,20 @@ func measureQueries(b *testing.B, bin string, n int) {
 			fmt.Fprintf(&q, "h%d.%s TXT\n", rnd.IntN(n), origin)
 		}
 	}
-	queries := filepath.Join(dir, "queries")
+	queries = filepath.Join(dir, "queries")
 	if err := os.WriteFile(queries, []byte(q.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	return recs, queries
+}
+
+func measureQueries(b *testing.B, bin string, n int) {
+	const origin = "dyn.example.com"
+	dir := b.TempDir()
+	recs, queries := queryLoad(b, dir, origin, n, 35)
 
 	var servers []queryServer
-	servers = append(servers, startEmbeddedForQueries(b, bin, dir, origin, recs))
+	servers = append(servers, startEmbeddedForQueries(b, bin, filepath.Join(dir, "sshdyn"), origin, recs, ""))
 	for _, kind := range []string{"knot", "bind"} {
 		s := dnstest.Start(b, kind, dnstest.Options{Records: recs, LogToFile: true})
 		servers = append(servers, queryServer{name: kind, addr: s.Addr, pid: s.Pid(), stop: s.Stop})
@@ -139,7 +145,11 @@ func measureQueries(b *testing.B, bin string, n int) {
 	// Latency: 8 clients in a closed loop (each sends its next query
 	// when the last is answered), 20,000 queries each from the same
 	// file, per server and transport.
-	lines := strings.Split(strings.TrimSpace(q.String()), "\n")
+	qf, err := os.ReadFile(queries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(qf)), "\n")
 	fmt.Printf("latency, 8 clients in a closed loop, 20,000 queries each: p50 / p99 / max\n")
 	for _, transport := range []string{"udp", "tcp"} {
 		for _, s := range servers {
@@ -233,10 +243,9 @@ func cpuSeconds(pid int) float64 {
 	return (ut + st) / 100 // clock ticks (USER_HZ 100)
 }
 
-// startEmbeddedForQueries runs "sshdyn serve" serving the zone, without
-// response rate limiting.
-func startEmbeddedForQueries(b *testing.B, bin, dir, origin string, recs []string) queryServer {
-	sub := filepath.Join(dir, "sshdyn")
+// startEmbeddedForQueries runs "sshdyn serve" serving the zone from sub,
+// without response rate limiting, zoneConf added to the zone's section.
+func startEmbeddedForQueries(b *testing.B, bin, sub, origin string, recs []string, zoneConf string) queryServer {
 	os.MkdirAll(sub, 0o755)
 	zoneFile := filepath.Join(sub, origin+".zone")
 	writeZone(b, zoneFile, origin, recs)
@@ -257,7 +266,7 @@ rrl_rate = 0
 name = %[4]q
 file = %[3]q
 tsig_key = "tsig.key"
-`, sub, addr, zoneFile, origin)), 0o644)
+%[5]s`, sub, addr, zoneFile, origin, zoneConf)), 0o644)
 	p, _ := startProcess(b, exec.Command(bin, "serve", "--config", filepath.Join(sub, "sshdyn.toml")), regexp.MustCompile(`(listening)`))
 	waitSOA(b, addr, origin)
 	return queryServer{name: "sshdyn", addr: addr, pid: p.cmd.Process.Pid, stop: func() { p.cmd.Process.Kill(); p.cmd.Wait() }}

@@ -3,11 +3,9 @@ package bench
 import (
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,28 +47,10 @@ func BenchmarkSignedQueryRate(b *testing.B) {
 func measureSignedQueries(b *testing.B, bin string, n int) {
 	const origin = "dyn.example.com"
 	dir := b.TempDir()
-	var recs []string
-	for i := range n {
-		recs = append(recs, fmt.Sprintf("h%d 60 A 198.51.%d.%d", i, i/250%250, i%250+1))
-	}
-	rnd := rand.New(rand.NewPCG(37, uint64(n)))
-	var q strings.Builder
-	for range 100000 {
-		switch k := rnd.IntN(10); {
-		case k < 8:
-			fmt.Fprintf(&q, "h%d.%s A\n", rnd.IntN(n), origin)
-		case k == 8:
-			fmt.Fprintf(&q, "nx%d.%s A\n", rnd.IntN(n), origin)
-		default:
-			fmt.Fprintf(&q, "h%d.%s TXT\n", rnd.IntN(n), origin)
-		}
-	}
-	queries := filepath.Join(dir, "queries")
-	if err := os.WriteFile(queries, []byte(q.String()), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	recs, queries := queryLoad(b, dir, origin, n, 37)
 	t0 := time.Now()
-	sshdyn := startSignedEmbedded(b, bin, dir, origin, recs)
+	// Signing, transfers allowed from loopback (Knot takes the zone).
+	sshdyn := startEmbeddedForQueries(b, bin, filepath.Join(dir, "sshdyn-signed"), origin, recs, "dnssec = true\nallow_transfer = [\"127.0.0.1\"]\n")
 	fmt.Printf("\nsshdyn serve: %d names signed and served after %.1f s\n", n, time.Since(t0).Seconds())
 	// The same signed zone for Knot.
 	var z strings.Builder
@@ -122,38 +102,6 @@ func dnsperfDO(b *testing.B, addr, queries, transport string, seconds int) float
 	}
 	qps, _ := strconv.ParseFloat(string(m[1]), 64)
 	return qps
-}
-
-// startSignedEmbedded runs "sshdyn serve" signing and serving the zone,
-// without response rate limiting, transfers allowed from loopback.
-func startSignedEmbedded(b *testing.B, bin, dir, origin string, recs []string) queryServer {
-	sub := filepath.Join(dir, "sshdyn-signed")
-	os.MkdirAll(sub, 0o755)
-	zoneFile := filepath.Join(sub, origin+".zone")
-	writeZone(b, zoneFile, origin, recs)
-	port, err := dnstest.FreePort()
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	os.WriteFile(filepath.Join(sub, "tsig.key"), []byte("hmac-sha256:bench:"+primaryKey+"\n"), 0o600)
-	os.WriteFile(filepath.Join(sub, "authorized_keys"), nil, 0o644)
-	os.WriteFile(filepath.Join(sub, "sshdyn.toml"), []byte(fmt.Sprintf(`listen = ["127.0.0.1:0"]
-host_key = "%[1]s/host_ed25519"
-authorized_keys = "%[1]s/authorized_keys"
-state_db = "off"
-dns_listen = [%[2]q]
-rrl_rate = 0
-[[zone]]
-name = %[4]q
-file = %[3]q
-tsig_key = "tsig.key"
-dnssec = true
-allow_transfer = ["127.0.0.1"]
-`, sub, addr, zoneFile, origin)), 0o644)
-	p, _ := startProcess(b, exec.Command(bin, "serve", "--config", filepath.Join(sub, "sshdyn.toml")), regexp.MustCompile(`(listening)`))
-	waitSOA(b, addr, origin)
-	return queryServer{name: "sshdyn", addr: addr, pid: p.cmd.Process.Pid, stop: func() { p.cmd.Process.Kill(); p.cmd.Wait() }}
 }
 
 // startKnotPresigned runs knotd serving text, a signed zone, as it is.

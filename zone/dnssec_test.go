@@ -27,6 +27,25 @@ func verifyAXFR(t *testing.T, s *dnstest.Server, key, secret string) {
 	dnstest.VerifyZone(t, s.Zone, dnstest.Transfer(t, s.Zone, s.Addr, key, secret))
 }
 
+// signedWithSecondaries starts the embedded primary with opts, its zone
+// transferable from loopback, and a real BIND and a real Knot secondary
+// it notifies.
+func signedWithSecondaries(t *testing.T, opts dnstest.Options) (*dnstest.Server, []*dnstest.Server) {
+	t.Helper()
+	ports := make([]int, 2)
+	for i := range ports {
+		p, err := dnstest.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+		opts.Notify = append(opts.Notify, "127.0.0.1:"+strconv.Itoa(p))
+	}
+	opts.AllowTransfer = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	p := dnstest.Start(t, "sshdyn", opts)
+	return p, []*dnstest.Server{dnstest.StartSecondary(t, "bind", ports[0], p), dnstest.StartSecondary(t, "knot", ports[1], p)}
+}
+
 // TestDNSSECValidates signs the embedded primary's zone and follows it
 // through updates with delv (the zone's DNSKEY its only trust anchor)
 // and dnssec-verify on a full transfer: at the primary, and at a real
@@ -38,24 +57,11 @@ func TestDNSSECValidates(t *testing.T) {
 }
 
 func dnssecValidates(t *testing.T, d zone.DNSSEC) {
-	ports := make([]int, 2)
-	var notify []string
-	for i := range ports {
-		p, err := dnstest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-		notify = append(notify, "127.0.0.1:"+strconv.Itoa(p))
-	}
-	p := dnstest.Start(t, "sshdyn", dnstest.Options{
-		Records:       []string{"home 60 A 192.0.2.1", "*.wild 60 TXT \"any\"", "www 60 CNAME home"},
-		Types:         []string{"A", "AAAA", "TXT"},
-		DNSSEC:        &d,
-		AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		Notify:        notify,
+	p, secs := signedWithSecondaries(t, dnstest.Options{
+		Records: []string{"home 60 A 192.0.2.1", "*.wild 60 TXT \"any\"", "www 60 CNAME home"},
+		Types:   []string{"A", "AAAA", "TXT"},
+		DNSSEC:  &d,
 	})
-	secs := []*dnstest.Server{dnstest.StartSecondary(t, "bind", ports[0], p), dnstest.StartSecondary(t, "knot", ports[1], p)}
 	anchor := dnstest.TrustAnchor(t, p.Zone, p.Addr)
 	c := &update.Client{Server: p.Addr, Zone: p.Zone, Key: p.Key}
 	home := "home." + p.Zone
@@ -204,23 +210,7 @@ func TestDNSSECRolloverSecondaries(t *testing.T) {
 	var skew atomic.Int64
 	d := zone.DNSSEC{Propagation: time.Second, ParentDSTTL: time.Second,
 		Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }}
-	ports := make([]int, 2)
-	var notify []string
-	for i := range ports {
-		p, err := dnstest.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-		notify = append(notify, "127.0.0.1:"+strconv.Itoa(p))
-	}
-	p := dnstest.Start(t, "sshdyn", dnstest.Options{
-		Records:       []string{"home 60 A 192.0.2.1"},
-		DNSSEC:        &d,
-		AllowTransfer: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		Notify:        notify,
-	})
-	secs := []*dnstest.Server{dnstest.StartSecondary(t, "bind", ports[0], p), dnstest.StartSecondary(t, "knot", ports[1], p)}
+	p, secs := signedWithSecondaries(t, dnstest.Options{Records: []string{"home 60 A 192.0.2.1"}, DNSSEC: &d})
 	z := p.Embedded()
 	home := "home." + p.Zone
 	apex := func(qtype uint16) []dns.RR {

@@ -137,24 +137,12 @@ func nsec3For(owner, next string, types []uint16, ttl uint32) *dns.NSEC3 {
 // z.mu held.
 func (z *Zone) resign3(names []string, olds map[string]node, now time.Time) (soaDue bool) {
 	t, sg := z.pending, z.signer
-	record := func(name string) {
-		if _, ok := olds[name]; !ok {
-			n, _ := t.get(name)
-			olds[name] = n
-		}
-	}
+	record := func(name string) { keepOld(t, olds, name) }
 	slices.Sort(names)
 	names = slices.Compact(names)
 	ttl := nsec3TTL(t.soa())
 	active := sg.active(now)
-	var jobs []*signJob
-	type work struct {
-		name string
-		node rrsets
-		jobs []*signJob
-		keep []dns.RR
-	}
-	var all []*work
+	var all []*signWork
 	// Data: re-sign what changed, drop NSEC records and the signatures
 	// of what is gone.
 	members := map[string]bool{} // names whose chain record may change
@@ -169,16 +157,7 @@ func (z *Zone) resign3(names []string, olds map[string]node, now time.Time) (soa
 			members[p] = true
 		}
 		if !z.authoritative(t, z.cuts, name, n) {
-			var kept node
-			for _, s := range n {
-				if !chainType(s.t) {
-					kept = append(kept, s)
-				}
-			}
-			if len(kept) != len(n) {
-				record(name)
-				t.set(name, kept)
-			}
+			unchain(t, olds, name, n)
 			continue
 		}
 		old, changed := olds[name]
@@ -186,36 +165,11 @@ func (z *Zone) resign3(names []string, olds map[string]node, now time.Time) (soa
 			old = n
 		}
 		cut := isCut(z.Origin, name, n)
-		w := &work{name: name, node: n.sets()}
+		w := &signWork{name: name, node: n.sets()}
 		delete(w.node, dns.TypeRRSIG)
 		delete(w.node, dns.TypeNSEC)
-		for typ, rrs := range w.node {
-			if cut && typ != dns.TypeDS {
-				continue
-			}
-			sigs := covering(n, typ)
-			rttl := rrs[0].Header().Ttl
-			if typ == dns.TypeSOA {
-				if !sg.good(sigs, rttl, now) {
-					soaDue = true
-				}
-				w.keep = append(w.keep, sigs...)
-				continue
-			}
-			same := sameSet(old.get(typ), rrs)
-			var need []*key
-			for _, k := range active {
-				if same && sg.goodBy(k, sigs, rttl, now) {
-					w.keep = append(w.keep, byKey(k, sigs))
-				} else {
-					need = append(need, k)
-				}
-			}
-			if len(need) > 0 {
-				j := &signJob{rrset: rrs, keys: need}
-				w.jobs = append(w.jobs, j)
-				jobs = append(jobs, j)
-			}
+		if sg.plan(w, n, old, cut, active, now) {
+			soaDue = true
 		}
 		if len(w.jobs) == 0 && len(n.get(dns.TypeNSEC)) == 0 && len(w.keep) == len(n.get(dns.TypeRRSIG)) {
 			continue
@@ -272,39 +226,14 @@ func (z *Zone) resign3(names []string, olds map[string]node, now time.Time) (soa
 			types = nsec3Types(name, z.Origin, n)
 		}
 		want := nsec3For(owner, nextHash(t, owner), types, ttl)
-		sigs := covering(hn, dns.TypeNSEC3)
-		same := sameSet([]dns.RR{cur}, []dns.RR{want})
-		w := &work{name: owner, node: rrsets{dns.TypeNSEC3: []dns.RR{want}}}
-		var need []*key
-		for _, k := range active {
-			if same && sg.goodBy(k, sigs, ttl, now) {
-				w.keep = append(w.keep, byKey(k, sigs))
-			} else {
-				need = append(need, k)
-			}
-		}
-		if len(need) == 0 && len(w.keep) == len(hn.get(dns.TypeRRSIG)) {
+		w := &signWork{name: owner, node: rrsets{dns.TypeNSEC3: []dns.RR{want}}}
+		sg.plan(w, hn, hn, false, active, now)
+		if len(w.jobs) == 0 && len(w.keep) == len(hn.get(dns.TypeRRSIG)) {
 			continue
-		}
-		if len(need) > 0 {
-			j := &signJob{rrset: []dns.RR{want}, keys: need}
-			w.jobs = append(w.jobs, j)
-			jobs = append(jobs, j)
 		}
 		all = append(all, w)
 	}
-	sg.signAll(jobs, z.Origin, now)
-	for _, w := range all {
-		sigs := w.keep
-		for _, j := range w.jobs {
-			sigs = append(sigs, j.sigs...)
-		}
-		if len(sigs) > 0 {
-			w.node[dns.TypeRRSIG] = sigs
-		}
-		record(w.name)
-		t.set(w.name, w.node.node())
-	}
+	z.storeSigned(all, olds, now)
 	return soaDue
 }
 

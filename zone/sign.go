@@ -252,12 +252,6 @@ func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaD
 		return z.resign3(names, olds, now)
 	}
 	t, sg := z.pending, z.signer
-	record := func(name string) {
-		if _, ok := olds[name]; !ok {
-			n, _ := t.get(name)
-			olds[name] = n
-		}
-	}
 	slices.Sort(names)
 	names = slices.Compact(names)
 	chain := map[string]bool{} // names whose NSEC may change
@@ -271,16 +265,7 @@ func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaD
 		if !z.authoritative(t, z.cuts, name, n) {
 			// No data left, or below a delegation: no NSEC, no
 			// signatures.
-			var kept node
-			for _, s := range n {
-				if !chainType(s.t) {
-					kept = append(kept, s)
-				}
-			}
-			if len(kept) != len(n) {
-				record(name)
-				t.set(name, kept)
-			}
+			unchain(t, olds, name, n)
 			if inChain(old) {
 				gone = append(gone, name)
 			}
@@ -299,14 +284,7 @@ func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaD
 	soa := t.soa()
 	ttl := nsecTTL(soa)
 	active := sg.active(now)
-	type work struct {
-		name string
-		node rrsets
-		jobs []*signJob
-		keep []dns.RR
-	}
-	var all []*work
-	var jobs []*signJob
+	var all []*signWork
 	for name := range chain {
 		n, _ := t.get(name)
 		old, changed := olds[name]
@@ -314,46 +292,30 @@ func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaD
 			old = n
 		}
 		cut := isCut(z.Origin, name, n)
-		w := &work{name: name, node: n.sets()}
+		w := &signWork{name: name, node: n.sets()}
 		w.node[dns.TypeNSEC] = []dns.RR{nsecFor(name, z.successor(t, z.cuts, name), n, cut, ttl)}
 		delete(w.node, dns.TypeRRSIG)
-		for typ, rrs := range w.node {
-			if cut && typ != dns.TypeDS && typ != dns.TypeNSEC {
-				continue // a delegation's NS records are the child's, not signed here
-			}
-			sigs := covering(n, typ)
-			ttl := rrs[0].Header().Ttl
-			if typ == dns.TypeSOA {
-				if !sg.good(sigs, ttl, now) {
-					soaDue = true
-				}
-				w.keep = append(w.keep, sigs...)
-				continue
-			}
-			// Each active key's good signature of data that did not
-			// change stays; the others' go; the keys without one sign.
-			same := sameSet(old.get(typ), rrs)
-			var need []*key
-			for _, k := range active {
-				if same && sg.goodBy(k, sigs, ttl, now) {
-					w.keep = append(w.keep, byKey(k, sigs))
-				} else {
-					need = append(need, k)
-				}
-			}
-			if len(need) == 0 {
-				continue
-			}
-			j := &signJob{rrset: rrs, keys: need}
-			w.jobs = append(w.jobs, j)
-			jobs = append(jobs, j)
+		if sg.plan(w, n, old, cut, active, now) {
+			soaDue = true
 		}
 		if len(w.jobs) == 0 && sameSet(n.get(dns.TypeNSEC), w.node[dns.TypeNSEC]) && len(w.keep) == len(n.get(dns.TypeRRSIG)) {
 			continue // nothing changes here
 		}
 		all = append(all, w)
 	}
-	sg.signAll(jobs, z.Origin, now)
+	z.storeSigned(all, olds, now)
+	return soaDue
+}
+
+// storeSigned makes the signatures all's jobs ask for, on every core if
+// they are many, and stores each name's node with its signatures in the
+// pending tree, its node before kept in olds.
+func (z *Zone) storeSigned(all []*signWork, olds map[string]node, now time.Time) {
+	var jobs []*signJob
+	for _, w := range all {
+		jobs = append(jobs, w.jobs...)
+	}
+	z.signer.signAll(jobs, z.Origin, now)
 	for _, w := range all {
 		sigs := w.keep
 		for _, j := range w.jobs {
@@ -362,8 +324,78 @@ func (z *Zone) resign(names []string, olds map[string]node, now time.Time) (soaD
 		if len(sigs) > 0 {
 			w.node[dns.TypeRRSIG] = sigs
 		}
-		record(w.name)
-		t.set(w.name, w.node.node())
+		keepOld(z.pending, olds, w.name)
+		z.pending.set(w.name, w.node.node())
+	}
+}
+
+// unchain drops the chain's records and the signatures from name's node
+// n in t (no data left, or below a delegation), its node before kept in
+// olds.
+func unchain(t *tree, olds map[string]node, name string, n node) {
+	var kept node
+	for _, s := range n {
+		if !chainType(s.t) {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) != len(n) {
+		keepOld(t, olds, name)
+		t.set(name, kept)
+	}
+}
+
+// keepOld keeps name's node in t in olds, unless olds has it: the
+// change's diff is made from the nodes before it.
+func keepOld(t *tree, olds map[string]node, name string) {
+	if _, ok := olds[name]; !ok {
+		n, _ := t.get(name)
+		olds[name] = n
+	}
+}
+
+// signWork is one name's signed state in the making: its RRsets, the
+// signatures that stay, the jobs that make the others.
+type signWork struct {
+	name string
+	node rrsets
+	jobs []*signJob
+	keep []dns.RR
+}
+
+// plan decides who signs each RRset of w.node: each active key's good
+// signature of data that did not change since old stays, the others'
+// go, and the keys without one get a job. n is the name's node as
+// stored (its signatures); at a delegation (cut) only the DS and NSEC
+// records are signed here, the NS records being the child's. The SOA's
+// signatures stay as they are: plan reports whether they are due (the
+// SOA is signed last, with its new serial).
+func (sg *signer) plan(w *signWork, n, old node, cut bool, active []*key, now time.Time) (soaDue bool) {
+	for typ, rrs := range w.node {
+		if cut && typ != dns.TypeDS && typ != dns.TypeNSEC {
+			continue
+		}
+		sigs := covering(n, typ)
+		ttl := rrs[0].Header().Ttl
+		if typ == dns.TypeSOA {
+			if !sg.good(sigs, ttl, now) {
+				soaDue = true
+			}
+			w.keep = append(w.keep, sigs...)
+			continue
+		}
+		same := sameSet(old.get(typ), rrs)
+		var need []*key
+		for _, k := range active {
+			if same && sg.goodBy(k, sigs, ttl, now) {
+				w.keep = append(w.keep, byKey(k, sigs))
+			} else {
+				need = append(need, k)
+			}
+		}
+		if len(need) > 0 {
+			w.jobs = append(w.jobs, &signJob{rrset: rrs, keys: need})
+		}
 	}
 	return soaDue
 }

@@ -165,6 +165,24 @@ func verifyNSEC3(z *Zone, names []string) []string {
 	return errs
 }
 
+// openSigned loads cfg's zone, owns and signs it, as the daemon starts;
+// the zone is closed when the test ends (again, if the test closed it).
+func openSigned(t *testing.T, cfg Config) *Zone {
+	t.Helper()
+	z, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { z.Close() })
+	if err := z.Own(); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Sign(); err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
 func signedZone(t *testing.T, d DNSSEC) (*Zone, string) {
 	t.Helper()
 	z, file := testZone(t, Config{DNSSEC: &d})
@@ -240,17 +258,7 @@ func signedThroughChanges(t *testing.T, d DNSSEC) {
 	serial := z.Serial()
 	z.stopSigning()
 	crash(z)
-	z2, err := Load(z.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z2.Close()
-	if err := z2.Own(); err != nil {
-		t.Fatal(err)
-	}
-	if err := z2.Sign(); err != nil {
-		t.Fatal(err)
-	}
+	z2 := openSigned(t, z.cfg)
 	if z2.Serial() != serial || z2.Stats().Replayed == 0 {
 		t.Errorf("restart signed again: serial %d, was %d; %d changes replayed", z2.Serial(), serial, z2.Stats().Replayed)
 	}
@@ -305,17 +313,7 @@ func delegationSigned(t *testing.T, d DNSSEC) {
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	z, err := Load(Config{Origin: testOrigin, File: file, UpdateKeys: []string{"k."}, DNSSEC: &d})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
-	if err := z.Own(); err != nil {
-		t.Fatal(err)
-	}
-	if err := z.Sign(); err != nil {
-		t.Fatal(err)
-	}
+	z := openSigned(t, Config{Origin: testOrigin, File: file, UpdateKeys: []string{"k."}, DNSSEC: &d})
 	verifySigned(t, z, time.Now())
 	if d.NSEC3 {
 		return
@@ -338,16 +336,7 @@ func TestChainSwitch(t *testing.T) {
 		d := *cfg.DNSSEC
 		d.NSEC3 = nsec3
 		cfg.DNSSEC = &d
-		var err error
-		if z, err = Load(cfg); err != nil {
-			t.Fatal(err)
-		}
-		if err := z.Own(); err != nil {
-			t.Fatal(err)
-		}
-		if err := z.Sign(); err != nil {
-			t.Fatal(err)
-		}
+		z = openSigned(t, cfg)
 		verifySigned(t, z, time.Now())
 		apex, _ := z.snapshot().names.get(z.Origin)
 		if got := len(apex.get(dns.TypeNSEC3PARAM)) == 1; got != nsec3 {
@@ -410,17 +399,7 @@ func TestCSKRollover(t *testing.T) {
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
 	}
-	z, err = Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
-	if err := z.Own(); err != nil {
-		t.Fatal(err)
-	}
-	if err := z.Sign(); err != nil {
-		t.Fatal(err)
-	}
+	z = openSigned(t, cfg)
 	if !strings.Contains(z.RollStatus(), "step 2 of 4") {
 		t.Errorf("after a restart: %q", z.RollStatus())
 	}
