@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -297,6 +298,55 @@ func TestSignatureRefresh(t *testing.T) {
 		t.Errorf("serial %d after %d: want one step per batch of 2", z.Serial(), before)
 	}
 	verifySigned(t, z, clock.Add(2*time.Minute))
+}
+
+// TestSignatureRefreshSpread: signatures made at once expire over
+// Refresh/2 (jittered), so their refresh is spread out: halfway through
+// that span about half the names are due, not all or none; then the
+// rest; and the zone is valid past the first signatures' expiry. (A
+// name is due when one of its two signatures, its A's and its NSEC's,
+// is: at the span's middle, three names in four.)
+func TestSignatureRefreshSpread(t *testing.T) {
+	const names = 200
+	file := filepath.Join(t.TempDir(), "dyn.example.com.zone")
+	var b strings.Builder
+	b.WriteString("$ORIGIN dyn.example.com.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n")
+	for i := range names {
+		fmt.Fprintf(&b, "h%d A 192.0.2.%d\n", i, i%250+1)
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	clock := t0
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	z := openSigned(t, Config{Origin: testOrigin, File: file, UpdateKeys: []string{"k."},
+		DNSSEC: &DNSSEC{Validity: 10 * time.Minute, Refresh: 4 * time.Minute, Now: now}})
+	z.stopSigning() // the test makes the passes
+	// Expiry: t0 + 10m - U[0, 2m]; due 4m before it.
+	set(t0.Add(3*time.Minute + 30*time.Second))
+	if n, err := z.maintain(refreshBatch, false); err != nil || n != 0 {
+		t.Fatalf("none due before the span: %d names, %v", n, err)
+	}
+	set(t0.Add(5 * time.Minute))
+	half, err := z.maintain(refreshBatch, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if half < names/5 || half > names*19/20 {
+		t.Errorf("halfway through the span %d of %d names were due: the expiries are not spread", half, names+2)
+	}
+	set(t0.Add(6*time.Minute + time.Second))
+	rest, err := z.maintain(refreshBatch, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if half+rest < names {
+		t.Errorf("refreshed %d + %d names, want all %d", half, rest, names)
+	}
+	verifySigned(t, z, t0.Add(11*time.Minute))
 }
 
 // TestDelegationSigned: a delegation's NS is not signed, its DS is, and
