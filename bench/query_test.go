@@ -267,7 +267,7 @@ name = %[4]q
 file = %[3]q
 tsig_key = "tsig.key"
 %[5]s`, sub, addr, zoneFile, origin, zoneConf)), 0o644)
-	p, _ := startProcess(b, exec.Command(bin, "serve", "--config", filepath.Join(sub, "sshdyn.toml")), regexp.MustCompile(`(listening)`))
+	p, _ := startProcessWithin(b, exec.Command(bin, "serve", "--config", filepath.Join(sub, "sshdyn.toml")), regexp.MustCompile(`(listening)`), 15*time.Second+time.Duration(len(recs))*time.Millisecond/4)
 	waitSOA(b, addr, origin)
 	return queryServer{name: "sshdyn", addr: addr, pid: p.cmd.Process.Pid, stop: func() { p.cmd.Process.Kill(); p.cmd.Wait() }}
 }

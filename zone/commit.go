@@ -142,8 +142,12 @@ func (z *Zone) journalLimit() int64 {
 		return z.cfg.JournalLimit
 	}
 	// About a quarter of the zone file: the journal replays in a
-	// fraction of the time the file takes to load.
-	return max(minJournalLimit, int64(z.cur.Load().names.len())*40/journalLimitDivisor)
+	// fraction of the time the file takes to load, and the file is
+	// written again after changes of a quarter of its size (a signed
+	// zone's file, with its signatures and chain, is several times an
+	// unsigned one's with as many names: counting names alone rewrote
+	// it about every two batches of a first signing).
+	return max(minJournalLimit, max(int64(z.cur.Load().names.len())*40, z.fileBytes.Load())/journalLimitDivisor)
 }
 
 // retryAfter is how long a failed compaction waits to try again; the
@@ -215,6 +219,9 @@ func (z *Zone) compact() (uint32, error) {
 	z.failed = err
 	if err != nil {
 		return 0, err
+	}
+	if fi, err := os.Stat(z.cfg.File); err == nil {
+		z.fileBytes.Store(fi.Size())
 	}
 	z.written = time.Now()
 	return snap.serial, nil

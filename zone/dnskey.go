@@ -158,6 +158,21 @@ func loadKeys(dir, origin string) ([]*key, error) {
 	return keys, nil
 }
 
+// sameAlgorithm refuses keys in use (not retired) of another algorithm
+// than d's: a zone's algorithm changes only by an algorithm rollover,
+// which sshdyn does not do, and a key of the new algorithm beside the
+// old would leave the zone signed with two algorithms by accident.
+func sameAlgorithm(keys []*key, d DNSSEC) error {
+	now := d.clock()
+	for _, k := range keys {
+		if !k.timing.retired(now) && k.pub.Algorithm != d.algorithm() {
+			return fmt.Errorf("%s is a key of algorithm %s, and the zone is to be signed with %s: sshdyn does not change a signed zone's algorithm (an algorithm rollover): set dnssec_algorithm = %q, or start over with new keys and a new DS",
+				k.file, dns.AlgorithmToString[k.pub.Algorithm], dns.AlgorithmToString[d.algorithm()], strings.ToLower(dns.AlgorithmToString[k.pub.Algorithm]))
+		}
+	}
+	return nil
+}
+
 func readKey(base, origin string) (*key, error) {
 	pubFile, privFile := base+".key", base+".private"
 	b, err := os.ReadFile(pubFile)

@@ -450,3 +450,26 @@ func TestFailedZoneFileWrite(t *testing.T) {
 		t.Fatalf("after a write that worked: %+v, file at serial %d", st, fileSerial(t, file))
 	}
 }
+
+// TestJournalLimitFollowsFileSize: the journal's default limit is a
+// quarter of the zone file in bytes, where its records are long (a
+// signed zone's are), not only a figure per name.
+func TestJournalLimitFollowsFileSize(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "dyn.example.com.zone")
+	var b strings.Builder
+	b.WriteString("$ORIGIN dyn.example.com.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "h%d TXT %q\n", i, strings.Repeat("x", 250))
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	z, err := Load(Config{Origin: testOrigin, File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	if got, want := z.journalLimit(), int64(b.Len())/journalLimitDivisor; got != want {
+		t.Errorf("journal limit %d, want a quarter of the file's %d bytes, %d", got, b.Len(), want)
+	}
+}

@@ -44,6 +44,10 @@ func Load(cfg Config) (*Zone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zone %s: %s: %w", strings.TrimSuffix(origin, "."), jpath, err)
 	}
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
 	z := &Zone{
 		Origin:        origin,
 		cfg:           cfg,
@@ -77,12 +81,16 @@ func Load(cfg Config) (*Zone, error) {
 	for _, k := range cfg.TransferKeys {
 		z.xfrKey[dnsname.FQDN(k)] = true
 	}
+	z.fileBytes.Store(size)
 	if cfg.DNSSEC != nil {
 		if err := CheckDNSSEC(*cfg.DNSSEC); err != nil {
 			return nil, fmt.Errorf("zone %s: %w", strings.TrimSuffix(origin, "."), err)
 		}
 		keys, err := loadKeys(z.keyDir(), origin)
 		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", strings.TrimSuffix(origin, "."), err)
+		}
+		if err := sameAlgorithm(keys, *cfg.DNSSEC); err != nil {
 			return nil, fmt.Errorf("zone %s: %w", strings.TrimSuffix(origin, "."), err)
 		}
 		if len(keys) > 0 {

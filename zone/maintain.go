@@ -31,7 +31,7 @@ func (z *Zone) Signed() bool { return z.cfg.DNSSEC != nil }
 // in batches of signBatch names, each one change in the journal.
 func (z *Zone) Sign() error {
 	if z.cfg.DNSSEC == nil {
-		return nil
+		return z.unsign()
 	}
 	z.mu.Lock()
 	sg := z.signer
@@ -64,6 +64,56 @@ func (z *Zone) Sign() error {
 		z.maintained.Add(1)
 		go z.refreshLoop(z.stopMaintain)
 	}
+	return nil
+}
+
+// SignedOnDisk reports whether the zone as loaded holds DNSSEC's records
+// at its apex (DNSKEY, or signatures): it was signed.
+func (z *Zone) SignedOnDisk() bool {
+	apex, _ := z.snapshot().names.get(z.Origin)
+	return len(apex.get(dns.TypeDNSKEY)) > 0 || len(apex.get(dns.TypeRRSIG)) > 0
+}
+
+// unsign removes DNSSEC's records (DNSKEY, CDS, CDNSKEY, NSEC3PARAM,
+// signatures, NSEC and NSEC3) from a zone that was signed and is no
+// longer to be: what a zone without DNSSEC serves and transfers must not
+// hold keys, a CDS a parent could take, or signatures that no change
+// keeps up to date. A DS record, a delegation's, stays. The names below
+// the apex go first, signBatch a change, and the apex last, so that a
+// start after an interruption finds the zone still marked as signed
+// (SignedOnDisk) and goes on. The key files stay where they are.
+func (z *Zone) unsign() error {
+	if !z.SignedOnDisk() {
+		return nil
+	}
+	z.log.Warn("the zone was signed and dnssec is off: removing its DNSSEC records; if the parent zone has a DS record for it, resolvers that validate now fail it: remove the DS first (see README, DNSSEC)", "zone", z.Origin)
+	start, names := time.Now(), 0
+	strip := func(batch []string) error {
+		m := maintenance{strip: batch}
+		if rcode := z.modifyWith(func() ([]dns.RR, int) { return nil, dns.RcodeSuccess }, &m); rcode != dns.RcodeSuccess {
+			return fmt.Errorf("zone %s: removing DNSSEC records: %s", strings.TrimSuffix(z.Origin, "."), dns.RcodeToString[rcode])
+		}
+		names += len(batch)
+		return nil
+	}
+	var batch []string
+	var err error
+	z.snapshot().names.ascend(func(name string, n node) bool {
+		if name == z.Origin || !slices.ContainsFunc(n, func(s rrset) bool { return dnssecType(s.t) }) {
+			return true
+		}
+		if batch = append(batch, name); len(batch) == signBatch {
+			err, batch = strip(batch), nil
+		}
+		return err == nil
+	})
+	if err == nil {
+		err = strip(append(batch, z.Origin))
+	}
+	if err != nil {
+		return err
+	}
+	z.log.Info("DNSSEC records removed", "zone", z.Origin, "names", names, "serial", z.Serial(), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -275,6 +325,9 @@ func (z *Zone) reloadKeys() error {
 			return fmt.Errorf("zone %s: %w", strings.TrimSuffix(z.Origin, "."), err)
 		}
 		keys = append(keys, k)
+	}
+	if err := sameAlgorithm(keys, cur.cfg); err != nil {
+		return fmt.Errorf("zone %s: %w", strings.TrimSuffix(z.Origin, "."), err)
 	}
 	if len(newSigner(cur.cfg, keys).active(cur.now())) == 0 {
 		return fmt.Errorf("zone %s: no DNSSEC key in %s signs now: see sshdyn dnssec status", strings.TrimSuffix(z.Origin, "."), z.keyDir())

@@ -349,6 +349,82 @@ func TestSignatureRefreshSpread(t *testing.T) {
 	verifySigned(t, z, t0.Add(11*time.Minute))
 }
 
+// TestAlgorithmChangeRefused: a zone signed with ECDSA whose
+// configuration then asks for Ed25519 does not load (sshdyn does no
+// algorithm rollover), with the key file and the way back in the error;
+// with the algorithm set back, it loads.
+func TestAlgorithmChangeRefused(t *testing.T) {
+	z, _ := signedZone(t, DNSSEC{})
+	cfg := z.cfg
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := *cfg.DNSSEC
+	d.Algorithm = dns.ED25519
+	cfg.DNSSEC = &d
+	_, err := Load(cfg)
+	if err == nil || !strings.Contains(err.Error(), ".key is a key of algorithm ECDSAP256SHA256") || !strings.Contains(err.Error(), `dnssec_algorithm = "ecdsap256sha256"`) {
+		t.Fatalf("Load with another algorithm: %v", err)
+	}
+	d.Algorithm = dns.ECDSAP256SHA256
+	openSigned(t, cfg)
+}
+
+// TestUnsign: a signed zone started without DNSSEC loses its keys, CDS,
+// signatures and NSEC or NSEC3 records, journaled (a restart, and one
+// after a crash, finds them gone) and in batches, the apex last; a
+// delegation's DS stays; client updates go on unsigned.
+func TestUnsign(t *testing.T) {
+	for _, d := range []DNSSEC{{}, {NSEC3: true}} {
+		t.Run(fmt.Sprintf("nsec3=%v", d.NSEC3), func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "dyn.example.com.zone")
+			text := "$ORIGIN dyn.example.com.\n$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n" +
+				"secure NS ns.secure\nsecure DS 12345 13 2 " + strings.Repeat("ab", 32) + "\nns.secure A 192.0.2.55\nhome A 192.0.2.1\n"
+			if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Origin: testOrigin, File: file, UpdateKeys: []string{"k."}, UpdateTypes: []uint16{dns.TypeA}, DNSSEC: &d}
+			z := openSigned(t, cfg)
+			if !z.SignedOnDisk() {
+				t.Fatal("a signed zone is not SignedOnDisk")
+			}
+			if err := z.Close(); err != nil {
+				t.Fatal(err)
+			}
+			cfg.DNSSEC = nil
+			z = openSigned(t, cfg)
+			serial := z.Serial()
+			noDNSSEC := func(z *Zone) {
+				t.Helper()
+				if z.SignedOnDisk() {
+					t.Error("still SignedOnDisk")
+				}
+				z.snapshot().names.ascend(func(name string, n node) bool {
+					for _, s := range n {
+						if dnssecType(s.t) {
+							t.Errorf("%s %s left", name, dns.TypeToString[s.t])
+						}
+					}
+					return true
+				})
+				if ds, _ := z.snapshot().names.get("secure." + testOrigin); len(ds.get(dns.TypeDS)) != 1 {
+					t.Error("the delegation's DS is gone")
+				}
+			}
+			noDNSSEC(z)
+			if rc := send(t, z, "home.dyn.example.com. 60 IN A 192.0.2.77"); rc != dns.RcodeSuccess {
+				t.Fatalf("update after unsigning: %s", dns.RcodeToString[rc])
+			}
+			crash(z)
+			z2 := openSigned(t, cfg)
+			if z2.Serial() != serial+1 || z2.Stats().Replayed == 0 {
+				t.Errorf("after a crash: serial %d (want %d), %d replayed", z2.Serial(), serial+1, z2.Stats().Replayed)
+			}
+			noDNSSEC(z2)
+		})
+	}
+}
+
 // TestDelegationSigned: a delegation's NS is not signed, its DS is, and
 // glue below it is neither signed nor in the chain.
 func TestDelegationSigned(t *testing.T) {

@@ -225,6 +225,14 @@ func (z *Zone) apply(updates []dns.RR, m *maintenance) *diff {
 			get(name)
 			touched[name] = rrsets{}
 		}
+		for _, name := range m.strip {
+			sets := get(name)
+			for t := range sets {
+				if dnssecType(t) {
+					delete(sets, t)
+				}
+			}
+		}
 	}
 	// pending is the writer's own tree (commit publishes a clone):
 	// change it one node at a time, keeping what each changed name held.
@@ -274,6 +282,7 @@ type maintenance struct {
 	apex   map[uint16][]dns.RR
 	resign []string
 	drop   []string // names to remove whole: NSEC3 records of no name
+	strip  []string // names to remove DNSSEC's records from: a zone no longer signed
 }
 
 // nodeDiff appends to del and add what changed from the node old to n: an

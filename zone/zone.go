@@ -120,6 +120,7 @@ type Zone struct {
 
 	compactMu  sync.Mutex // one zone-file write at a time
 	compacting atomic.Bool
+	fileBytes  atomic.Int64 // the zone file's size, as loaded or last written
 
 	// changed is called after a change is durable.
 	changed func()

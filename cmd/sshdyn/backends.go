@@ -154,6 +154,10 @@ type signingVerifier interface {
 func (e embedded) VerifySigning(note func(format string, args ...any)) error {
 	z := e.Zone
 	if !z.Signed() {
+		if z.SignedOnDisk() {
+			note("DNSSEC: the zone file holds a signed zone and dnssec is off: serve removes its DNSKEY, CDS and CDNSKEY, signatures and NSEC records when it starts. " +
+				"If the parent zone has a DS record for it, remove that first and wait for its TTL: until then resolvers that validate fail the zone. Or set dnssec = true again")
+		}
 		return nil
 	}
 	r, err := z.Verify()

@@ -94,6 +94,43 @@ func TestDNSSECServe(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "DNSSEC: ok: ") {
 		t.Errorf("check after the restart: exit %d\n%s", code, out)
 	}
+
+	// Signing turned off: check says what the start does, and the start
+	// removes the keys, CDS, signatures and NSEC records.
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.done <- <-d.done
+	conf, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cfgPath, strings.Replace(string(conf), "dnssec = true\n", "", 1))
+	out, code = runCommand(t, "check", "--config", cfgPath)
+	if code != 0 || !strings.Contains(out, "the zone file holds a signed zone and dnssec is off: serve removes") {
+		t.Errorf("check with dnssec off: exit %d\n%s", code, out)
+	}
+	d = runDaemon(t, dir)
+	d.waitLog(t, "DNSSEC records removed")
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"dyn.example.com.", dns.TypeDNSKEY}, {"dyn.example.com.", dns.TypeCDS}, {"home.dyn.example.com.", dns.TypeA}, {"nothere.dyn.example.com.", dns.TypeA}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		m.SetEdns0(4096, true)
+		r, _, err := (&dns.Client{Net: "tcp"}).Exchange(m, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rr := range append(r.Answer, r.Ns...) {
+			switch rr.Header().Rrtype {
+			case dns.TypeDNSKEY, dns.TypeCDS, dns.TypeRRSIG, dns.TypeNSEC:
+				t.Errorf("%s %s after unsigning: %s", q.name, dns.TypeToString[q.qtype], rr)
+			}
+		}
+	}
+	if out := dnstest.Delv(t, anchor, "dyn.example.com", addr, "home.dyn.example.com", "A"); dnstest.Validated(out) {
+		t.Errorf("delv validates an unsigned zone:\n%s", out)
+	}
 }
 
 // TestDNSSECRefused: a zone served elsewhere cannot have dnssec = true;
