@@ -198,6 +198,11 @@ func (z *Zone) apexSets(snap *snapshot, sg *signer, now time.Time) map[uint16][]
 		c.Hdr.Ttl = ttl
 		cdnskey = append(cdnskey, c)
 	}
+	if sg.insecure(now) {
+		// RFC 8078 4: the parent is to remove the DS.
+		cds = []dns.RR{&dns.CDS{DS: dns.DS{Hdr: dns.RR_Header{Name: z.Origin, Rrtype: dns.TypeCDS, Class: dns.ClassINET, Ttl: ttl}, Digest: "00"}}}
+		cdnskey = []dns.RR{&dns.CDNSKEY{DNSKEY: dns.DNSKEY{Hdr: dns.RR_Header{Name: z.Origin, Rrtype: dns.TypeCDNSKEY, Class: dns.ClassINET, Ttl: ttl}, Protocol: 3, PublicKey: "AA=="}}}
+	}
 	var param []dns.RR
 	if sg.cfg.NSEC3 {
 		param = []dns.RR{nsec3Param(z.Origin, nsecTTL(snap.soa()))}

@@ -50,6 +50,94 @@ func (d DNSSEC) waits() (propagation, parentDSTTL time.Duration) {
 // errRolling: a rollover is under way.
 var errRolling = errors.New("a key rollover is under way: see sshdyn dnssec status")
 
+// errInsecure: the zone asks its parent to remove its DS.
+var errInsecure = errors.New("the zone is going insecure (its CDS asks the parent to remove the DS): sshdyn dnssec insecure --cancel first")
+
+// Going insecure (RFC 8078 4): "sshdyn dnssec insecure ZONE" ends every
+// key's DS (its DSRemove, now) without a successor. The zone stays
+// signed, and its CDS and CDNSKEY become the "delete" records (CDS 0 0 0
+// 00, CDNSKEY 0 3 0 AA==) a parent that scans for them takes as the
+// order to remove the DS. Once the parent has no DS, and its TTL has
+// passed, the operator turns dnssec off; the next start removes the
+// zone's DNSSEC records (unsign). "--cancel" gives the keys their DS
+// back.
+
+// insecure reports whether the zone is going insecure at now: every key
+// in use has its DS ended, none has a successor.
+func (sg *signer) insecure(now time.Time) bool {
+	keys, _ := sg.current(now)
+	for _, k := range keys {
+		if k.timing.DSRemove.IsZero() || k.timing.DSRemove.After(now) || !k.timing.Retired.IsZero() {
+			return false
+		}
+	}
+	return len(keys) > 0
+}
+
+// GoInsecure starts the zone's way to insecure: its CDS and CDNSKEY ask
+// the parent to remove the DS, from the daemon's next look at the keys.
+func (z *Zone) GoInsecure() error {
+	sg, err := z.currentSigner()
+	if err != nil {
+		return err
+	}
+	now := sg.now()
+	keys, rolling := sg.current(now)
+	switch {
+	case sg.insecure(now):
+		return errors.New("the zone is already going insecure: see sshdyn dnssec status")
+	case rolling:
+		return errRolling
+	}
+	for _, k := range keys {
+		t := k.timing
+		t.DSRemove = now.Truncate(time.Second)
+		if err := writeTiming(k.file, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CancelInsecure gives the keys of a zone going insecure their DS back:
+// the CDS and CDNSKEY are theirs again.
+func (z *Zone) CancelInsecure() error {
+	sg, err := z.currentSigner()
+	if err != nil {
+		return err
+	}
+	now := sg.now()
+	if !sg.insecure(now) {
+		return errors.New("the zone is not going insecure")
+	}
+	keys, _ := sg.current(now)
+	for _, k := range keys {
+		t := k.timing
+		t.DSRemove = time.Time{}
+		if err := writeTiming(k.file, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// currentSigner reads the keys again (when the zone has them loaded)
+// and returns the signer, ErrNoKeys if there is none.
+func (z *Zone) currentSigner() (*signer, error) {
+	if z.hasSigner() {
+		if err := z.reloadKeys(); err != nil {
+			return nil, err
+		}
+	}
+	z.mu.Lock()
+	sg := z.signer
+	z.mu.Unlock()
+	if sg == nil {
+		return nil, ErrNoKeys
+	}
+	return sg, nil
+}
+
 // current returns the keys of sg not retired at now, and whether a
 // rollover is under way (a key's CDS is to go, or a key is to retire).
 func (sg *signer) current(now time.Time) (keys []*key, rolling bool) {
@@ -71,20 +159,15 @@ func (sg *signer) current(now time.Time) (keys []*key, rolling bool) {
 // the daemon serving it reads the new key at its next signing pass (and
 // at once, as that pass follows the keys' timing).
 func (z *Zone) StartRoll() (KeyInfo, time.Time, error) {
-	if z.hasSigner() {
-		if err := z.reloadKeys(); err != nil {
-			return KeyInfo{}, time.Time{}, err
-		}
-	}
-	z.mu.Lock()
-	sg := z.signer
-	z.mu.Unlock()
-	if sg == nil {
-		return KeyInfo{}, time.Time{}, ErrNoKeys
+	sg, err := z.currentSigner()
+	if err != nil {
+		return KeyInfo{}, time.Time{}, err
 	}
 	now := sg.now()
 	keys, rolling := sg.current(now)
 	switch {
+	case sg.insecure(now):
+		return KeyInfo{}, time.Time{}, errInsecure
 	case rolling:
 		return KeyInfo{}, time.Time{}, errRolling
 	case len(keys) != 1:
@@ -109,16 +192,9 @@ func (z *Zone) StartRoll() (KeyInfo, time.Time, error) {
 // DSSubmitted records that the new key's DS is at the parent (step 3)
 // and returns when the old key retires.
 func (z *Zone) DSSubmitted() (time.Time, error) {
-	if z.hasSigner() {
-		if err := z.reloadKeys(); err != nil {
-			return time.Time{}, err
-		}
-	}
-	z.mu.Lock()
-	sg := z.signer
-	z.mu.Unlock()
-	if sg == nil {
-		return time.Time{}, ErrNoKeys
+	sg, err := z.currentSigner()
+	if err != nil {
+		return time.Time{}, err
 	}
 	now := sg.now()
 	keys, _ := sg.current(now)
@@ -170,6 +246,10 @@ func (z *Zone) RollStatus() string {
 		return ""
 	}
 	now := sg.now()
+	if sg.insecure(now) {
+		return "going insecure: the CDS and CDNSKEY records ask the parent to remove the zone's DS (RFC 8078). Once the parent has no DS and its TTL has passed, " +
+			"set dnssec = false and restart: the start removes the zone's DNSSEC records. sshdyn dnssec insecure --cancel makes the keys' DS wanted again"
+	}
 	keys, rolling := sg.current(now)
 	if !rolling {
 		return ""

@@ -168,6 +168,7 @@ func verifyNSEC3(z *Zone, names []string) []string {
 
 // openSigned loads cfg's zone, owns and signs it, as the daemon starts;
 // the zone is closed when the test ends (again, if the test closed it).
+// As in signedZone, a test with its own clock makes the passes itself.
 func openSigned(t *testing.T, cfg Config) *Zone {
 	t.Helper()
 	z, err := Load(cfg)
@@ -181,9 +182,15 @@ func openSigned(t *testing.T, cfg Config) *Zone {
 	if err := z.Sign(); err != nil {
 		t.Fatal(err)
 	}
+	if cfg.DNSSEC != nil && cfg.DNSSEC.Now != nil {
+		z.stopSigning()
+	}
 	return z
 }
 
+// signedZone returns testZone's zone signed. A test that moves the
+// signer's clock (d.Now) makes the signing passes itself: the daemon's
+// loop, which would read the clock as the test moves it, is stopped.
 func signedZone(t *testing.T, d DNSSEC) (*Zone, string) {
 	t.Helper()
 	z, file := testZone(t, Config{DNSSEC: &d})
@@ -192,6 +199,9 @@ func signedZone(t *testing.T, d DNSSEC) (*Zone, string) {
 	}
 	if err := z.Sign(); err != nil {
 		t.Fatal(err)
+	}
+	if d.Now != nil {
+		z.stopSigning()
 	}
 	t.Cleanup(func() { z.Close() })
 	return z, file
@@ -324,7 +334,6 @@ func TestSignatureRefreshSpread(t *testing.T) {
 	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
 	z := openSigned(t, Config{Origin: testOrigin, File: file, UpdateKeys: []string{"k."},
 		DNSSEC: &DNSSEC{Validity: 10 * time.Minute, Refresh: 4 * time.Minute, Now: now}})
-	z.stopSigning() // the test makes the passes
 	// Expiry: t0 + 10m - U[0, 2m]; due 4m before it.
 	set(t0.Add(3*time.Minute + 30*time.Second))
 	if n, err := z.maintain(refreshBatch, false); err != nil || n != 0 {
@@ -422,6 +431,53 @@ func TestUnsign(t *testing.T) {
 			}
 			noDNSSEC(z2)
 		})
+	}
+}
+
+// TestGoInsecure: "dnssec insecure" turns the CDS and CDNSKEY into
+// RFC 8078's delete records, signed, the keys still signing; a rollover
+// cannot start meanwhile; "--cancel" brings the key's CDS back.
+func TestGoInsecure(t *testing.T) {
+	clock := time.Now()
+	z, _ := signedZone(t, DNSSEC{Now: func() time.Time { return clock }})
+	apex := func(typ uint16) []dns.RR { n, _ := z.snapshot().names.get(z.Origin); return n.get(typ) }
+	step := func(name string) {
+		t.Helper()
+		if _, err := z.maintain(refreshBatch, false); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		verifySigned(t, z, clock)
+	}
+	tag := z.Keys()[0].Tag
+	if err := z.GoInsecure(); err != nil {
+		t.Fatal(err)
+	}
+	step("going insecure")
+	cds, cdnskey := apex(dns.TypeCDS), apex(dns.TypeCDNSKEY)
+	if len(cds) != 1 || !strings.HasSuffix(cds[0].String(), "\t0 0 0 00") || len(cdnskey) != 1 || !strings.HasSuffix(cdnskey[0].String(), "\t0 3 0 AA==") {
+		t.Errorf("CDS %v, CDNSKEY %v: want the delete records", cds, cdnskey)
+	}
+	if len(apex(dns.TypeDNSKEY)) != 1 {
+		t.Error("the DNSKEY went with the DS")
+	}
+	if !strings.HasPrefix(z.RollStatus(), "going insecure") {
+		t.Errorf("status %q", z.RollStatus())
+	}
+	if _, _, err := z.StartRoll(); err == nil || !strings.Contains(err.Error(), "--cancel") {
+		t.Errorf("a rollover while going insecure: %v", err)
+	}
+	if err := z.GoInsecure(); err == nil {
+		t.Error("going insecure twice")
+	}
+	if err := z.CancelInsecure(); err != nil {
+		t.Fatal(err)
+	}
+	step("cancelled")
+	if cds := apex(dns.TypeCDS); len(cds) != 1 || cds[0].(*dns.CDS).KeyTag != tag || z.RollStatus() != "" {
+		t.Errorf("after --cancel: CDS %v, status %q", cds, z.RollStatus())
+	}
+	if err := z.CancelInsecure(); err == nil {
+		t.Error("cancelled what was not under way")
 	}
 }
 

@@ -15,25 +15,28 @@ import (
 	"github.com/sshdyn/sshdyn/zone"
 )
 
-// dnssecCommand runs "sshdyn dnssec ds|status|roll --config FILE ZONE":
-// what an operator needs of a zone sshdyn signs, read from its zone
-// file, journal and keys (the daemon may be running). Only roll writes:
-// key files and their timing, which the daemon follows.
+// dnssecCommand runs "sshdyn dnssec ds|status|roll|insecure --config
+// FILE ZONE": what an operator needs of a zone sshdyn signs, read from
+// its zone file, journal and keys (the daemon may be running). Only roll
+// and insecure write: key files and their timing, which the daemon
+// follows.
 func dnssecCommand(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "ds" && args[0] != "status" && args[0] != "roll" {
-		fmt.Fprint(stderr, "usage: sshdyn dnssec ds|status|roll --config FILE ZONE\n")
+	if len(args) == 0 || args[0] != "ds" && args[0] != "status" && args[0] != "roll" && args[0] != "insecure" {
+		fmt.Fprint(stderr, "usage: sshdyn dnssec ds|status|roll|insecure --config FILE ZONE\n")
 		return 2
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("dnssec "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "/etc/sshdyn/sshdyn.toml", "configuration `file`")
-	dnskey, submitted := false, false
+	dnskey, submitted, cancel := false, false, false
 	switch sub {
 	case "ds":
 		fs.BoolVar(&dnskey, "dnskey", false, "print the DNSKEY records instead (for a registrar that asks for those)")
 	case "roll":
 		fs.BoolVar(&submitted, "ds-submitted", false, "the new key's DS is at the parent now: retire the old key once resolvers no longer hold its DS")
+	case "insecure":
+		fs.BoolVar(&cancel, "cancel", false, "stop going insecure: the keys' DS is wanted at the parent again")
 	}
 	// Flags may come after the zone too.
 	var zones []string
@@ -68,8 +71,23 @@ func dnssecCommand(args []string, stdout, stderr io.Writer) int {
 		return fail(fmt.Errorf("zone %s has no key yet: serve makes one (in %s) when it starts", dnsname.Canonical(z.Origin), z.KeyDir()))
 	}
 	now := z.Now()
-	if sub == "roll" {
+	switch sub {
+	case "roll":
 		return roll(z, submitted, now, stdout, stderr)
+	case "insecure":
+		if cancel {
+			if err := z.CancelInsecure(); err != nil {
+				return fail(err)
+			}
+			fmt.Fprintln(stdout, "the keys' DS is wanted again: the running daemon publishes their CDS and CDNSKEY")
+			return 0
+		}
+		if err := z.GoInsecure(); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintln(stdout, "the running daemon now publishes CDS and CDNSKEY records that ask the parent to remove the zone's DS (RFC 8078); the zone stays signed.\n"+
+			"Remove the DS at the registrar if the parent does not scan for them. Once the parent has no DS and its TTL has passed, set dnssec = false and restart.")
+		return 0
 	}
 	if sub == "ds" {
 		// The keys whose DS is the parent's now (CDS): during a rollover,
@@ -79,6 +97,9 @@ func dnssecCommand(args []string, stdout, stderr io.Writer) int {
 			if strings.Contains(k.Roles(now), "DS") {
 				parent = append(parent, k)
 			}
+		}
+		if len(parent) == 0 {
+			return fail(fmt.Errorf("zone %s wants no DS at its parent: %s", dnsname.Canonical(z.Origin), z.RollStatus()))
 		}
 		for _, k := range parent {
 			if dnskey {

@@ -29,7 +29,7 @@ import (
 func TestDNSSECServe(t *testing.T) {
 	dir := t.TempDir()
 	zoneFile := filepath.Join(dir, "dyn.example.com.zone")
-	addr, _ := embeddedConfig(t, dir, zoneFile, "www 300 CNAME home\n", "dnssec = true\nttl = 60\n")
+	addr, _ := embeddedConfig(t, dir, zoneFile, "www 300 CNAME home\n", "dnssec = true\nttl = 60\nallow_transfer = [\"127.0.0.1\"]\n")
 	cfgPath := filepath.Join(dir, "sshdyn.toml")
 	key := newClientKey(t, dir, "client")
 	writeFile(t, filepath.Join(dir, "authorized_keys"), `host="home.dyn.example.com" `+key.line+"\n")
@@ -93,6 +93,35 @@ func TestDNSSECServe(t *testing.T) {
 	out, code = runCommand(t, "check", "--config", cfgPath)
 	if code != 0 || !strings.Contains(out, "DNSSEC: ok: ") {
 		t.Errorf("check after the restart: exit %d\n%s", code, out)
+	}
+
+	// Going insecure: the CDS and CDNSKEY ask the parent to remove the
+	// DS (RFC 8078); the zone still validates with it meanwhile.
+	if out, code := runCommand(t, "dnssec", "insecure", "--config", cfgPath, "dyn.example.com"); code != 0 || !strings.Contains(out, "ask the parent to remove the zone's DS") {
+		t.Fatalf("dnssec insecure: exit %d\n%s", code, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := new(dns.Msg)
+		m.SetQuestion("dyn.example.com.", dns.TypeCDS)
+		r, err := dns.Exchange(m, addr)
+		if err == nil && len(r.Answer) == 1 && strings.HasSuffix(r.Answer[0].String(), "\t0 0 0 00") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no CDS delete record: %v %v\n%s", r, err, d.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out := dnstest.Delv(t, anchor, "dyn.example.com", addr, "home.dyn.example.com", "A"); !dnstest.Validated(out) {
+		t.Errorf("delv while going insecure:\n%s", out)
+	}
+	dnstest.VerifyZone(t, "dyn.example.com", dnstest.Transfer(t, "dyn.example.com", addr, "", ""))
+	if out, code := runCommand(t, "dnssec", "status", "--config", cfgPath, "dyn.example.com"); code != 0 || !strings.Contains(out, "going insecure") {
+		t.Errorf("dnssec status while going insecure: exit %d\n%s", code, out)
+	}
+	if out, code := runCommand(t, "dnssec", "ds", "--config", cfgPath, "dyn.example.com"); code != 1 || !strings.Contains(out, "wants no DS at its parent") {
+		t.Errorf("dnssec ds while going insecure: exit %d\n%s", code, out)
 	}
 
 	// Signing turned off: check says what the start does, and the start

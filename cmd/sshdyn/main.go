@@ -57,6 +57,9 @@ const usage = `usage:
   sshdyn dnssec roll --config FILE [--ds-submitted] ZONE
                                start a key rollover (double signature), or
                                say that the new key's DS is at the parent
+  sshdyn dnssec insecure --config FILE [--cancel] ZONE
+                               ask the parent to remove the DS (CDS and
+                               CDNSKEY delete records), before dnssec = false
   sshdyn passwd                read a password on standard input and print
                                its bcrypt hash, for an http-password= option
   sshdyn version               print the version
