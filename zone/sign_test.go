@@ -397,6 +397,10 @@ func TestUnsign(t *testing.T) {
 			if !z.SignedOnDisk() {
 				t.Fatal("a signed zone is not SignedOnDisk")
 			}
+			tag := z.Keys()[0].Tag
+			if err := z.GoInsecure(); err != nil {
+				t.Fatal(err)
+			}
 			if err := z.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -430,6 +434,19 @@ func TestUnsign(t *testing.T) {
 				t.Errorf("after a crash: serial %d (want %d), %d replayed", z2.Serial(), serial+1, z2.Stats().Replayed)
 			}
 			noDNSSEC(z2)
+
+			// Signing again: the keys left going insecure want their DS
+			// again.
+			if err := z2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			cfg.DNSSEC = &d
+			z3 := openSigned(t, cfg)
+			apex, _ := z3.snapshot().names.get(z3.Origin)
+			if cds := apex.get(dns.TypeCDS); len(cds) != 1 || cds[0].(*dns.CDS).KeyTag != tag || z3.RollStatus() != "" {
+				t.Errorf("signed again: CDS %v, status %q", cds, z3.RollStatus())
+			}
+			verifySigned(t, z3, time.Now())
 		})
 	}
 }
