@@ -51,16 +51,14 @@ func (z *Zone) Sign() error {
 	// Signing a zone that is not signed on disk (a first signing, or
 	// dnssec on again after it was off) with keys left going insecure:
 	// the operator wants the zone signed, its DS at the parent again.
-	if !z.SignedOnDisk() {
-		z.mu.Lock()
-		sg := z.signer
-		z.mu.Unlock()
-		if sg.insecure(sg.now()) {
-			if err := z.CancelInsecure(); err != nil {
-				return err
-			}
-			z.log.Info("DNSSEC keys were left going insecure; the zone is signed again, and its CDS asks for their DS", "zone", z.Origin)
+	z.mu.Lock()
+	sg = z.signer
+	z.mu.Unlock()
+	if !z.SignedOnDisk() && sg.insecure(sg.now()) {
+		if err := z.CancelInsecure(); err != nil {
+			return err
 		}
+		z.log.Info("DNSSEC keys were left going insecure; the zone is signed again, and its CDS asks for their DS", "zone", z.Origin)
 	}
 	start, signed := time.Now(), 0
 	n, err := z.maintain(signBatch, true)

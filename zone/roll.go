@@ -89,14 +89,7 @@ func (z *Zone) GoInsecure() error {
 	case rolling:
 		return errRolling
 	}
-	for _, k := range keys {
-		t := k.timing
-		t.DSRemove = now.Truncate(time.Second)
-		if err := writeTiming(k.file, t); err != nil {
-			return err
-		}
-	}
-	return nil
+	return endDS(keys, now.Truncate(time.Second))
 }
 
 // CancelInsecure gives the keys of a zone going insecure their DS back:
@@ -111,9 +104,15 @@ func (z *Zone) CancelInsecure() error {
 		return errors.New("the zone is not going insecure")
 	}
 	keys, _ := sg.current(now)
+	return endDS(keys, time.Time{})
+}
+
+// endDS writes at as the end of each key's DS (DSRemove; zero: none)
+// in its state file.
+func endDS(keys []*key, at time.Time) error {
 	for _, k := range keys {
 		t := k.timing
-		t.DSRemove = time.Time{}
+		t.DSRemove = at
 		if err := writeTiming(k.file, t); err != nil {
 			return err
 		}
