@@ -19,6 +19,9 @@ func FuzzOperatorLines(f *testing.F) {
 	f.Add([]byte("a\n"+begin+"\n+h1.example.com:192.0.2.1:60\n"+end+"\nz"), []byte{4})
 	f.Add([]byte(begin+"\n"), []byte{1})
 	f.Add([]byte(end+"\n"+begin+"\n"+end+"\n"+end+"\n"), []byte{2, 200})
+	// A name with an empty label once read back as another name (CI found it).
+	f.Add([]byte(begin+"\n'...:x:60\n"+end+"\n"), []byte{1})
+	f.Add([]byte(begin+"\n+a..b.example.com:192.0.2.1:60\n"+end+"\n"), []byte{1})
 	f.Fuzz(func(t *testing.T, data, ops []byte) {
 		// What a start reads back (as load does).
 		written := map[string]*rrset{}

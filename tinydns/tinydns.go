@@ -212,7 +212,11 @@ func parseLine(line string) (*rrset, bool) {
 	if err != nil {
 		return nil, false
 	}
-	s.name, s.ttl, s.values = strings.TrimSuffix(strings.ToLower(f[0]), "."), uint32(n), []string{value}
+	name := strings.TrimSuffix(strings.ToLower(f[0]), ".")
+	if name != "" && (name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..")) {
+		return nil, false // an empty label: not a name sshdyn writes, nor one it reads back the same
+	}
+	s.name, s.ttl, s.values = name, uint32(n), []string{value}
 	return s, true
 }
 
