@@ -175,36 +175,34 @@ func openSigned(t *testing.T, cfg Config) *Zone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { z.Close() })
-	if err := z.Own(); err != nil {
-		t.Fatal(err)
-	}
-	if err := z.Sign(); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.DNSSEC != nil && cfg.DNSSEC.Now != nil {
-		z.stopSigning()
-	}
+	startSigned(t, z)
 	return z
 }
 
-// signedZone returns testZone's zone signed. A test that moves the
-// signer's clock (d.Now) makes the signing passes itself: the daemon's
-// loop, which would read the clock as the test moves it, is stopped.
+// signedZone returns testZone's zone signed.
 func signedZone(t *testing.T, d DNSSEC) (*Zone, string) {
 	t.Helper()
 	z, file := testZone(t, Config{DNSSEC: &d})
+	startSigned(t, z)
+	return z, file
+}
+
+// startSigned owns and signs the loaded z, as the daemon starts, and
+// closes it when the test ends. A test that moves the signer's clock
+// (DNSSEC.Now) makes the signing passes itself: the daemon's loop, which
+// would read the clock as the test moves it, is stopped.
+func startSigned(t *testing.T, z *Zone) {
+	t.Helper()
+	t.Cleanup(func() { z.Close() })
 	if err := z.Own(); err != nil {
 		t.Fatal(err)
 	}
 	if err := z.Sign(); err != nil {
 		t.Fatal(err)
 	}
-	if d.Now != nil {
+	if d := z.cfg.DNSSEC; d != nil && d.Now != nil {
 		z.stopSigning()
 	}
-	t.Cleanup(func() { z.Close() })
-	return z, file
 }
 
 // TestSignedThroughChanges signs a zone and checks it after each kind of
